@@ -1,0 +1,70 @@
+//! The `thumbnail` component: `attach:media/thumbnail` over media-thumbnail. Thin by design:
+//! decoding, orientation, resizing and encoding live in the library, which is tested and
+//! benchmarked natively against this same code inside the sandbox.
+
+wit_bindgen::generate!({ world: "thumbnailer", path: "../../wit" });
+
+use exports::attach::media::thumbnail::{Fit, Format, Guest, Rendered, Thumbnails, VariantSpec};
+
+include!("../../common.rs");
+
+struct Component;
+
+impl Guest for Component {
+    fn render(
+        data: Vec<u8>,
+        specs: Vec<VariantSpec>,
+        limits: Limits,
+    ) -> Result<Thumbnails, MediaError> {
+        let specs: Vec<media_thumbnail::VariantSpec> = specs
+            .into_iter()
+            .map(|s| media_thumbnail::VariantSpec {
+                name: s.name,
+                max_width: s.max_width,
+                max_height: s.max_height,
+                fit: match s.fit {
+                    Fit::Contain => media_thumbnail::Fit::Contain,
+                    Fit::Cover => media_thumbnail::Fit::Cover,
+                },
+                format: format_from_wit(s.format),
+                quality: s.quality,
+            })
+            .collect();
+        let out = media_thumbnail::render(&data, &specs, &limits_from_wit(limits))
+            .map_err(error_to_wit)?;
+        Ok(Thumbnails {
+            variants: out
+                .variants
+                .into_iter()
+                .map(|r| Rendered {
+                    name: r.name,
+                    format: format_to_wit(r.format),
+                    width: r.width,
+                    height: r.height,
+                    data: r.data,
+                })
+                .collect(),
+            placeholder: out.placeholder,
+        })
+    }
+}
+
+fn format_from_wit(f: Format) -> media_thumbnail::Format {
+    match f {
+        Format::Webp => media_thumbnail::Format::Webp,
+        Format::Jpeg => media_thumbnail::Format::Jpeg,
+        Format::Png => media_thumbnail::Format::Png,
+        Format::Auto => media_thumbnail::Format::Auto,
+    }
+}
+
+fn format_to_wit(f: media_thumbnail::Format) -> Format {
+    match f {
+        media_thumbnail::Format::Webp => Format::Webp,
+        media_thumbnail::Format::Jpeg => Format::Jpeg,
+        media_thumbnail::Format::Png => Format::Png,
+        media_thumbnail::Format::Auto => Format::Auto,
+    }
+}
+
+export!(Component);

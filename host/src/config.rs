@@ -1,0 +1,108 @@
+//! Limits and defaults for the sandboxed media pipeline. Every limit is a named constant with
+//! the reason for its value; each can be overridden by an environment variable or a CLI flag
+//! (see `cli.rs`), so operators tune attachd without rebuilding it.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// 64 MiB: far above any photo a phone or a DSLR writes as JPEG (typically 3-15 MB) and the
+/// largest image upload common web apps accept; anything larger is rejected unread.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
+/// See [`media limits`](Limits): 50 MP keeps a full RGBA decode under 200 MB.
+pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
+/// Animations with more frames than this are refused at the probe.
+pub const DEFAULT_MAX_FRAMES: u32 = 1_000;
+/// The sum of all frames' areas: four full 50 MP frames' worth.
+pub const DEFAULT_MAX_TOTAL_FRAME_AREA: u64 = 200_000_000;
+/// 32 MiB for all variants of one upload together: thumbnails and previews are far smaller.
+pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+/// 1 GiB of linear memory per guest call: a 50 MP image decoded to RGBA is 200 MB, resizing
+/// needs a second buffer, and the input itself is copied into the guest. Measured peaks for a
+/// 24 MP JPEG thumbnail are far lower thanks to shrink-on-load.
+pub const DEFAULT_GUEST_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
+/// 10 s per guest call: a 24 MP photo renders in about 0.1 s here, so this is ~100× the worst
+/// legitimate input while bounding a decoder stuck in a hostile loop.
+pub const DEFAULT_GUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// 1 MiB of native stack for wasm frames: the guests do not recurse deeply, and a hard cap
+/// turns runaway recursion into a clean `guest-stack-overflow` trap well before the host
+/// thread's own stack (2 MiB for tokio's blocking threads) is at risk.
+pub const DEFAULT_GUEST_STACK_BYTES: usize = 1024 * 1024;
+/// Concurrent guest instances the pooling allocator reserves slots for: enough for the
+/// worker's concurrency (default 3) times the three guests of a job, with headroom for the
+/// CLI's parallel `process`.
+pub const DEFAULT_POOL_INSTANCES: u32 = 32;
+
+/// Input limits: checked against the probe's reading of the headers before any decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputLimits {
+    pub max_input_bytes: u64,
+    pub max_pixels: u64,
+    pub max_frames: u32,
+    pub max_total_frame_area: u64,
+    pub max_output_bytes: u64,
+}
+
+impl Default for InputLimits {
+    fn default() -> Self {
+        InputLimits {
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
+            max_pixels: DEFAULT_MAX_PIXELS,
+            max_frames: DEFAULT_MAX_FRAMES,
+            max_total_frame_area: DEFAULT_MAX_TOTAL_FRAME_AREA,
+            max_output_bytes: DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// Per-call sandbox limits, enforced by wasmtime on every guest instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxLimits {
+    pub memory_bytes: u64,
+    pub deadline: Duration,
+    pub stack_bytes: usize,
+    pub pool_instances: u32,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        SandboxLimits {
+            memory_bytes: DEFAULT_GUEST_MEMORY_BYTES,
+            deadline: DEFAULT_GUEST_DEADLINE,
+            stack_bytes: DEFAULT_GUEST_STACK_BYTES,
+            pool_instances: DEFAULT_POOL_INSTANCES,
+        }
+    }
+}
+
+/// Where guests are loaded from, and where their compiled form is cached.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GuestPaths {
+    pub dir: PathBuf,
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl GuestPaths {
+    /// The guest directory: `ATTACH_GUEST_DIR` if set (handled by the CLI), else `guests/`
+    /// beside the executable (an installed layout), else the workspace's `target/guests`
+    /// that `make guests` fills (a development checkout).
+    pub fn default_dir() -> PathBuf {
+        if let Some(beside) = std::env::current_exe()
+            .ok()
+            .and_then(|exe| exe.parent().map(|p| p.join("guests")))
+            .filter(|p| p.join("probe.json").is_file())
+        {
+            return beside;
+        }
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guests"))
+    }
+
+    /// Compiled components are cached under `$XDG_CACHE_HOME/attachd` (or
+    /// `~/.cache/attachd`), so a restart does not pay Cranelift again.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|base| base.join("attachd"))
+    }
+}

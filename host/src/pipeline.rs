@@ -1,0 +1,263 @@
+//! One upload through the sandboxed steps: probe → scan → thumbnail. The pipeline owns the
+//! order of the steps and every decision between them (limits checked on the probe's reading
+//! of the headers before anything is decoded; a `reject` verdict stops the upload before a
+//! decoder sees it); the guests own the parsing. It knows nothing of where the bytes came from
+//! or where the variants go: the CLI and the job handler do that.
+
+use crate::config::InputLimits;
+use crate::error::{Class, ErrorCode};
+use crate::sandbox::{
+    Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError, Thumbnails,
+    VariantSpec, Verdict,
+};
+use std::sync::Arc;
+
+/// How an upload ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Variants rendered.
+    Ready,
+    /// Refused by policy: over a limit, an unsupported type, or a `reject` scan verdict.
+    Rejected,
+    /// Processing failed: malformed input, a guest stopped by the sandbox, an environment fault.
+    Failed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("input is {actual} bytes, more than the {max} allowed")]
+    InputTooLarge { actual: u64, max: u64 },
+    #[error("{step}: {}", describe_media(.error))]
+    Media { step: &'static str, error: MediaError },
+    #[error("{} ({actual} > {max})", limit_code(*.limit))]
+    Limit { limit: Limit, actual: u64, max: u64 },
+    #[error("{kind} files are not processed here")]
+    UnsupportedType { kind: &'static str },
+    #[error("scan rejected the upload: {rules}")]
+    ScanRejected { rules: String },
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+}
+
+impl ErrorCode for PipelineError {
+    fn code(&self) -> &'static str {
+        match self {
+            PipelineError::InputTooLarge { .. } => "input-too-large",
+            PipelineError::Media { error, .. } => media_code(error),
+            PipelineError::Limit { limit, .. } => limit_code(*limit),
+            PipelineError::UnsupportedType { .. } => "unsupported-type",
+            PipelineError::ScanRejected { .. } => "scan-rejected",
+            PipelineError::Sandbox(e) => e.code(),
+        }
+    }
+
+    fn class(&self) -> Class {
+        match self {
+            PipelineError::Sandbox(e) => e.class(),
+            _ => Class::Permanent,
+        }
+    }
+}
+
+impl PipelineError {
+    /// `rejected` for policy refusals, `failed` for everything else.
+    pub fn status(&self) -> Status {
+        match self {
+            PipelineError::InputTooLarge { .. }
+            | PipelineError::Limit { .. }
+            | PipelineError::UnsupportedType { .. }
+            | PipelineError::ScanRejected { .. }
+            | PipelineError::Media {
+                error: MediaError::LimitExceeded(_) | MediaError::Unsupported(_),
+                ..
+            } => Status::Rejected,
+            _ => Status::Failed,
+        }
+    }
+}
+
+pub fn media_code(e: &MediaError) -> &'static str {
+    match e {
+        MediaError::Malformed(_) => "malformed-input",
+        MediaError::Unsupported(_) => "unsupported-input",
+        MediaError::LimitExceeded(hit) => limit_code(hit.limit),
+        MediaError::EncodeFailed(_) => "encode-failed",
+    }
+}
+
+fn describe_media(e: &MediaError) -> String {
+    match e {
+        MediaError::Malformed(m) => format!("malformed input: {m}"),
+        MediaError::Unsupported(m) => format!("unsupported input: {m}"),
+        MediaError::LimitExceeded(hit) => {
+            format!("{} ({} > {})", limit_code(hit.limit), hit.actual, hit.max)
+        }
+        MediaError::EncodeFailed(m) => format!("encode failed: {m}"),
+    }
+}
+
+pub fn limit_code(limit: Limit) -> &'static str {
+    match limit {
+        Limit::InputBytes => "input-too-large",
+        Limit::Pixels => "too-many-pixels",
+        Limit::Frames => "too-many-frames",
+        Limit::FrameArea => "frame-area-too-large",
+        Limit::OutputBytes => "output-too-large",
+        Limit::Structure => "structure-too-complex",
+    }
+}
+
+pub fn kind_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Jpeg => "jpeg",
+        Kind::Png => "png",
+        Kind::Gif => "gif",
+        Kind::Webp => "webp",
+        Kind::Tiff => "tiff",
+        Kind::Bmp => "bmp",
+        Kind::Ico => "ico",
+        Kind::Avif => "avif",
+        Kind::Heic => "heic",
+        Kind::Svg => "svg",
+        Kind::Pdf => "pdf",
+        Kind::Html => "html",
+        Kind::Zip => "zip",
+        Kind::Gzip => "gzip",
+        Kind::Mp4 => "mp4",
+        Kind::Quicktime => "quicktime",
+        Kind::Webm => "webm",
+        Kind::Matroska => "matroska",
+        Kind::Avi => "avi",
+        Kind::Hls => "hls",
+        Kind::Elf => "elf",
+        Kind::Pe => "pe",
+        Kind::Unknown => "unknown",
+    }
+}
+
+pub fn verdict_name(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Clean => "clean",
+        Verdict::Suspicious => "suspicious",
+        Verdict::Reject => "reject",
+    }
+}
+
+/// Everything learned about one upload, whatever the ending.
+#[derive(Debug)]
+pub struct Outcome {
+    pub probe: Option<ProbeInfo>,
+    pub scan: Option<Report>,
+    pub result: Result<Thumbnails, PipelineError>,
+}
+
+impl Outcome {
+    pub fn status(&self) -> Status {
+        match &self.result {
+            Ok(_) => Status::Ready,
+            Err(e) => e.status(),
+        }
+    }
+}
+
+/// The sandboxed steps with the limits they run under. Cheap to clone.
+#[derive(Clone)]
+pub struct Pipeline {
+    sandbox: Arc<Sandbox>,
+    limits: InputLimits,
+}
+
+impl Pipeline {
+    pub fn new(sandbox: Arc<Sandbox>, limits: InputLimits) -> Self {
+        Pipeline { sandbox, limits }
+    }
+
+    pub fn limits(&self) -> &InputLimits {
+        &self.limits
+    }
+
+    /// Runs probe → scan → thumbnail on `data`. Blocking (each step runs a guest on this
+    /// thread): call it from `spawn_blocking` in async code.
+    pub fn run(&self, data: &[u8], declared_mime: &str, specs: &[VariantSpec]) -> Outcome {
+        let (mut probe, mut scan) = (None, None);
+        let result = self.steps(data, declared_mime, specs, &mut probe, &mut scan);
+        Outcome {
+            probe,
+            scan,
+            result,
+        }
+    }
+
+    fn steps(
+        &self,
+        data: &[u8],
+        declared_mime: &str,
+        specs: &[VariantSpec],
+        probe_out: &mut Option<ProbeInfo>,
+        scan_out: &mut Option<Report>,
+    ) -> Result<Thumbnails, PipelineError> {
+        let l = &self.limits;
+        if data.len() as u64 > l.max_input_bytes {
+            return Err(PipelineError::InputTooLarge {
+                actual: data.len() as u64,
+                max: l.max_input_bytes,
+            });
+        }
+        let limits = Limits {
+            max_pixels: l.max_pixels,
+            max_frames: l.max_frames,
+            max_total_frame_area: l.max_total_frame_area,
+            max_output_bytes: l.max_output_bytes,
+        };
+
+        let (probe, _) = self.sandbox.probe(data, limits)?;
+        let probe = probe.map_err(|error| PipelineError::Media {
+            step: "probe",
+            error,
+        })?;
+        // The probe guest enforces these too; the host checks again because a limit it
+        // only asked a guest to enforce is not a limit the host enforces.
+        check(Limit::Pixels, u64::from(probe.width) * u64::from(probe.height), l.max_pixels)?;
+        check(Limit::Frames, u64::from(probe.frames), u64::from(l.max_frames))?;
+        check(Limit::FrameArea, probe.total_frame_area, l.max_total_frame_area)?;
+        let kind = probe.kind;
+        *probe_out = Some(probe);
+
+        let (report, _) = self.sandbox.scan(data, declared_mime, limits)?;
+        let report = report.map_err(|error| PipelineError::Media {
+            step: "scan",
+            error,
+        })?;
+        let verdict = report.verdict;
+        let rules = report
+            .findings
+            .iter()
+            .filter(|f| f.verdict == Verdict::Reject)
+            .map(|f| f.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        *scan_out = Some(report);
+        if verdict == Verdict::Reject {
+            return Err(PipelineError::ScanRejected { rules });
+        }
+
+        if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp) {
+            return Err(PipelineError::UnsupportedType {
+                kind: kind_name(kind),
+            });
+        }
+        let (thumbs, _) = self.sandbox.thumbnail(data, specs, limits)?;
+        thumbs.map_err(|error| PipelineError::Media {
+            step: "thumbnail",
+            error,
+        })
+    }
+}
+
+fn check(limit: Limit, actual: u64, max: u64) -> Result<(), PipelineError> {
+    if actual > max {
+        return Err(PipelineError::Limit { limit, actual, max });
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! Shared helpers for the host's integration tests: where the built guests are, one shared
+//! sandbox per test binary, and decoders to check what the guests wrote.
+#![allow(dead_code)]
+
+use attachd::config::{GuestPaths, InputLimits, SandboxLimits};
+use attachd::pipeline::Pipeline;
+use attachd::sandbox::{Format, Sandbox};
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+/// The guests `make guests` built (or `ATTACH_GUEST_DIR`).
+pub fn guest_dir() -> PathBuf {
+    let dir = std::env::var_os("ATTACH_GUEST_DIR")
+        .map(PathBuf::from)
+        .map(|p| {
+            if p.is_relative() {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(p)
+            } else {
+                p
+            }
+        })
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guests")));
+    assert!(
+        dir.join("probe.json").is_file(),
+        "no guests in {}: run `make guests` first",
+        dir.display()
+    );
+    dir
+}
+
+/// A compile cache shared by every test binary, so Cranelift runs once per guest build.
+pub fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("guest-cache")
+}
+
+pub fn paths() -> GuestPaths {
+    GuestPaths {
+        dir: guest_dir(),
+        cache_dir: Some(cache_dir()),
+    }
+}
+
+/// One sandbox with the real guests and default limits, shared by the tests of a binary.
+pub fn sandbox() -> Arc<Sandbox> {
+    static SANDBOX: OnceLock<Arc<Sandbox>> = OnceLock::new();
+    SANDBOX
+        .get_or_init(|| Arc::new(Sandbox::load(&paths(), SandboxLimits::default()).expect("load guests")))
+        .clone()
+}
+
+pub fn pipeline() -> Pipeline {
+    Pipeline::new(sandbox(), InputLimits::default())
+}
+
+/// A decoded variant: RGB8 pixels.
+pub struct Decoded {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<u8>,
+}
+
+impl Decoded {
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+}
+
+/// Decodes a variant with decoders independent of the guests'.
+pub fn decode(format: Format, data: &[u8]) -> Decoded {
+    match format {
+        Format::Jpeg => {
+            let mut d = jpeg_decoder::Decoder::new(data);
+            let px = d.decode().expect("jpeg decodes");
+            let info = d.info().unwrap();
+            let rgb = match info.pixel_format {
+                jpeg_decoder::PixelFormat::RGB24 => px,
+                jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&l| [l, l, l]).collect(),
+                other => panic!("unexpected jpeg pixel format {other:?}"),
+            };
+            Decoded { width: info.width.into(), height: info.height.into(), rgb }
+        }
+        Format::Png => {
+            let mut d = png::Decoder::new(std::io::Cursor::new(data));
+            d.set_transformations(png::Transformations::normalize_to_color8());
+            let mut r = d.read_info().expect("png header");
+            let mut buf = vec![0; r.output_buffer_size().unwrap()];
+            let frame = r.next_frame(&mut buf).expect("png decodes");
+            let channels = frame.color_type.samples();
+            let rgb = buf[..frame.buffer_size()]
+                .chunks(channels)
+                .flat_map(|p| match channels {
+                    1 | 2 => [p[0], p[0], p[0]],
+                    _ => [p[0], p[1], p[2]],
+                })
+                .collect();
+            Decoded { width: frame.width, height: frame.height, rgb }
+        }
+        Format::Webp => {
+            let mut d = image_webp::WebPDecoder::new(std::io::Cursor::new(data)).expect("webp header");
+            let (w, h) = d.dimensions();
+            let mut buf = vec![0; d.output_buffer_size().unwrap()];
+            d.read_image(&mut buf).expect("webp decodes");
+            let channels = if d.has_alpha() { 4 } else { 3 };
+            let rgb = buf.chunks(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
+            Decoded { width: w, height: h, rgb }
+        }
+        Format::Auto => panic!("a rendered variant never has format auto"),
+    }
+}
+
+/// True when `needle` occurs in `haystack`.
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}

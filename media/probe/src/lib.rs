@@ -1,0 +1,61 @@
+//! media-probe owns the first look at an untrusted upload: what it really is (from magic
+//! bytes, never the file name or the declared MIME type) and what its headers claim
+//! (dimensions, frame count, EXIF orientation, which metadata blocks are present), read
+//! without decoding a single pixel. The host checks those claims against its limits before
+//! any decoder runs, so a 30000×30000 PNG that is 40 KB on disk never gets inflated.
+//!
+//! It also owns the vocabulary shared by every media library: [`Kind`], [`Limits`],
+//! [`MediaError`] and [`Limit`]. The WIT interfaces in `wit/` mirror these types one to one.
+//!
+//! Everything here is plain Rust with no I/O, so it builds natively (unit tests, fuzzing,
+//! benchmarks) and for wasm32-wasip2 (the `probe` guest component).
+
+#![forbid(unsafe_code)]
+#![deny(clippy::indexing_slicing)]
+
+mod bytes;
+mod error;
+pub mod exif;
+mod kind;
+mod limits;
+
+pub use error::{Limit, MediaError};
+pub use formats::{image_end, MAX_CHUNKS, MAX_JPEG_SCANS, MAX_TIFF_PAGES};
+pub use kind::{sniff, Kind, SNIFF_PREFIX};
+pub use limits::Limits;
+
+/// What the headers of an upload claim, read before any full decode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeInfo {
+    pub kind: Kind,
+    /// Canonical MIME type of `kind` (not the declared one).
+    pub mime: &'static str,
+    /// Canvas size in pixels; 0 when the kind has no pixel size (PDF, HTML, ZIP, ...).
+    pub width: u32,
+    pub height: u32,
+    /// Number of frames: 1 for stills, >1 for animations; 0 when not applicable.
+    pub frames: u32,
+    /// Sum of every frame's own area in pixels (an animation's frames can be smaller than the
+    /// canvas, so this is not `frames * width * height`).
+    pub total_frame_area: u64,
+    /// EXIF orientation 1..=8 (1 = as stored). Out-of-range values read as 1.
+    pub orientation: u8,
+    pub has_exif: bool,
+    pub has_gps: bool,
+    pub has_xmp: bool,
+    pub has_icc: bool,
+    pub has_comment: bool,
+    pub has_alpha: bool,
+    /// JPEG only: true for progressive (SOF2) frames.
+    pub progressive: bool,
+    /// JPEG only: number of SOS scans seen.
+    pub scans: u32,
+}
+
+/// Reads `data`'s headers. Checks `limits` against what the headers claim and returns
+/// [`MediaError::LimitExceeded`] as soon as one is over, before looking further.
+pub fn probe(data: &[u8], limits: &Limits) -> Result<ProbeInfo, MediaError> {
+    formats::probe(data, limits)
+}
+
+mod formats;
