@@ -594,7 +594,7 @@ fn auto_picks_png_for_transparency_and_jpeg_for_opaque_images() {
 
 #[test]
 fn transparent_edges_get_no_dark_fringe() {
-    // Opaque white disc-free square on transparent *black*: a resize that ignores alpha
+    // An opaque white square on transparent *black*: a resize that ignores alpha
     // would pull black into the border pixels.
     let (w, h) = (101u32, 101u32);
     let rgba: Vec<u8> = (0..w * h)
