@@ -15,7 +15,7 @@ guests: setup
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
-	ATTACH_GUEST_DIR=$(GUEST_DIR) target/debug/attachd process samples/*.* --out out
+	ATTACH_GUEST_DIR=$(GUEST_DIR) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
 
 # Every test: the media libraries natively, and the host against the real guests.
 test: guests
@@ -26,3 +26,10 @@ test: guests
 check: guests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+# Thumbnail benchmark: sandbox vs the same library native vs sharp; prints a table.
+# Built first on every core, then run pinned to one core.
+bench: guests
+	cd tests/bench && npm ci --no-audit --no-fund
+	$(CARGO) bench --locked -p attachd --bench thumbnail --no-run
+	ATTACH_GUEST_DIR=$(GUEST_DIR) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail

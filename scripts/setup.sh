@@ -23,3 +23,20 @@ if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "setup: adding the wasm32-wasip2 Rust target" >&2
     rustup target add wasm32-wasip2
 fi
+
+# PostgreSQL on 127.0.0.1:5432 (trust auth for loopback, database `test`) for the database
+# tests. Machines that already run one are left alone; elsewhere Debian's server is installed
+# and its cluster started and opened to loopback connections without a password.
+pg_ready() { command -v pg_isready >/dev/null && pg_isready -h 127.0.0.1 -p 5432 -q; }
+if [ -z "${ATTACH_TEST_PG_URL:-}" ] && ! pg_ready; then
+    command -v pg_ctlcluster >/dev/null || apt_install postgresql
+    ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+    [ -d "/etc/postgresql/$ver/main" ] || pg_createcluster "$ver" main
+    hba="/etc/postgresql/$ver/main/pg_hba.conf"
+    grep -q '^host all all 127.0.0.1/32 trust' "$hba" || sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+    for _ in $(seq 30); do pg_ready && break; sleep 1; done
+    pg_ready || { echo "setup: PostgreSQL did not come up on 127.0.0.1:5432" >&2; exit 1; }
+    su postgres -c "psql -tAc \"select 1 from pg_database where datname='test'\"" | grep -q 1 \
+        || su postgres -c "createdb test"
+fi

@@ -1,11 +1,16 @@
 //! The command line: `attachd process` runs the sandboxed pipeline on local files and prints
 //! one JSON line per file. Every limit has a flag and an environment variable.
 
+use crate::cleanup::{self, CleanupOptions};
 use crate::config::{self, GuestPaths, InputLimits, SandboxLimits};
+use crate::db::{Db, NewAttachment};
 use crate::error::ErrorCode;
+use crate::job::{Handler, ProcessPayload};
 use crate::pipeline::{self, Outcome, Pipeline, Status};
 use crate::sandbox::{Sandbox, VariantSpec};
+use crate::storage::{self, Storage, StorageConfig};
 use crate::variant;
+use crate::worker;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 use serde::Serialize;
@@ -23,18 +28,112 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run probe → scan → thumbnail on local files; print one JSON line per file.
+    /// Run probe → scan → thumbnail on local files (or, with --store, on uploads in the
+    /// configured storage and database); print one JSON line per file.
     Process(ProcessArgs),
+    /// Apply the database migrations.
+    Migrate(StoreArgs),
+    /// Put a local file into storage and create its `uploaded` row, as the API would.
+    Ingest(IngestArgs),
+    /// Remove stale `uploaded` rows with their objects, then objects no row owns.
+    Cleanup(CleanupArgs),
+    /// Take BullMQ jobs from Redis (as the Node worker would) until SIGTERM or SIGINT.
+    Worker(Box<WorkerArgs>),
+    /// Add an `attachments.process` job, as the Node API does; prints its id.
+    Enqueue(EnqueueArgs),
+}
+
+/// Where the database and the objects are.
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Data directory of the embedded default: the SQLite database and the local objects.
+    #[arg(long, env = "ATTACH_DATA_DIR", default_value = config::DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+    /// `postgres://…` in production; default: SQLite at <data dir>/attachd.db.
+    #[arg(long, env = "ATTACH_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+impl StoreArgs {
+    /// Connects to the database and checks its schema. The embedded SQLite default migrates
+    /// itself (one process owns that file); PostgreSQL is migrated with `attachd migrate`,
+    /// and a schema this binary does not know is refused.
+    pub async fn db(&self) -> anyhow::Result<Db> {
+        let url = self.database_url.clone().unwrap_or_else(|| {
+            std::fs::create_dir_all(&self.data_dir).ok();
+            Db::default_url(&self.data_dir)
+        });
+        let db = Db::connect(&url)
+            .await
+            .context("connecting to the database")?;
+        if db.backend() == crate::db::Backend::Sqlite {
+            db.migrate()
+                .await
+                .context("migrating the SQLite database")?;
+        }
+        db.check_schema()
+            .await
+            .context("checking the database schema (run `attachd migrate`?)")?;
+        Ok(db)
+    }
+
+    pub async fn storage(&self) -> anyhow::Result<Arc<dyn Storage>> {
+        let data_dir = self.data_dir.to_string_lossy().into_owned();
+        let cfg = StorageConfig::from_lookup(|name| {
+            if name == "ATTACH_DATA_DIR" {
+                Some(data_dir.clone())
+            } else {
+                std::env::var(name).ok()
+            }
+        })?;
+        Ok(storage::connect(&cfg)
+            .await
+            .context("opening the object store")?)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// The local file to upload.
+    pub file: PathBuf,
+    /// Object key (default: uploads/<uuid>/<file name>).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Declared MIME type (default: from the file's extension).
+    #[arg(long)]
+    pub mime: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct CleanupArgs {
+    /// Age after which an `uploaded` row is an orphan (e.g. 2h, 30m).
+    #[arg(long, env = "ATTACH_ORPHAN_MAX_AGE", default_value = "2h", value_parser = config::parse_duration)]
+    pub max_age: Duration,
+    /// Prefix swept for objects that no row owns.
+    #[arg(long, env = "ATTACH_UPLOAD_PREFIX", default_value = config::DEFAULT_UPLOAD_PREFIX)]
+    pub sweep_prefix: String,
+    /// Report what would be removed without removing anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 #[derive(Args, Debug)]
 pub struct ProcessArgs {
-    /// Files to process.
+    /// Files to process (with --store: file keys of uploads in the store).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// Directory the variants are written to, one sub-directory per file.
+    #[arg(long, required_unless_present = "store")]
+    pub out: Option<PathBuf>,
+    /// Process uploads from the configured storage and database, as the worker does.
     #[arg(long)]
-    pub out: PathBuf,
+    pub store: bool,
+    #[command(flatten)]
+    pub store_args: StoreArgs,
     /// Variant to render, `name:WxH[:webp|jpeg|png|auto[:quality[:contain|cover]]]`;
     /// repeatable. Default: thumb:256x256:webp:80 and preview:1280x1280:jpeg:85.
     #[arg(long = "variant", value_name = "SPEC")]
@@ -127,8 +226,386 @@ impl SandboxArgs {
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
+        Command::Process(args) if args.store => process_store(args).await,
         Command::Process(args) => process(args).await,
+        Command::Migrate(args) => {
+            let url = args.database_url.clone().unwrap_or_else(|| {
+                std::fs::create_dir_all(&args.data_dir).ok();
+                Db::default_url(&args.data_dir)
+            });
+            let db = Db::connect(&url).await?;
+            db.migrate().await?;
+            db.check_schema().await?;
+            eprintln!("database schema is up to date");
+            Ok(0)
+        }
+        Command::Ingest(args) => ingest(args).await,
+        Command::Cleanup(args) => {
+            let (db, storage) = (args.store.db().await?, args.store.storage().await?);
+            let opts = CleanupOptions {
+                max_age: args.max_age,
+                sweep_prefix: Some(args.sweep_prefix),
+                dry_run: args.dry_run,
+            };
+            let report = cleanup::run(&db, &storage, &opts).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(0)
+        }
+        Command::Worker(args) => worker(*args).await,
+        Command::Enqueue(args) => enqueue(args).await,
     }
+}
+
+/// Where the queues are.
+#[derive(Args, Debug, Clone)]
+pub struct QueueArgs {
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
+    #[arg(long, env = "ATTACH_REDIS_URL", default_value = crate::queue::DEFAULT_REDIS_URL)]
+    pub redis_url: String,
+    /// Redis key prefix, shared with the Node API's queues (no `:`).
+    #[arg(long, env = "ATTACH_QUEUE_PREFIX", default_value = crate::queue::DEFAULT_PREFIX)]
+    pub queue_prefix: String,
+}
+
+impl QueueArgs {
+    pub async fn connect(&self) -> anyhow::Result<crate::queue::bullmq::BullBackend> {
+        // Not echoing the URL: it may carry a password.
+        crate::queue::bullmq::BullBackend::connect(&self.redis_url, &self.queue_prefix)
+            .await
+            .context("connecting to Redis (ATTACH_REDIS_URL)")
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// 0 makes `attachd worker` refuse to start (exit 2): the queue is off for this deployment.
+    #[arg(long, env = "ATTACH_QUEUE_ENABLED", default_value = "1", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub queue_enabled: bool,
+    /// Jobs processed at once per queue (the cleanup queue always takes one at a time).
+    #[arg(long, env = "ATTACH_QUEUE_CONCURRENCY", default_value_t = worker::DEFAULT_CONCURRENCY)]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub queue: QueueArgs,
+    /// Cleanup schedule: a duration (`15m`) or a cron pattern (`*/15 * * * *`). `off` registers
+    /// none (cleanup jobs already scheduled still run).
+    #[arg(long, env = "ATTACH_CLEANUP_CRON", default_value = worker::DEFAULT_CLEANUP_SCHEDULE)]
+    pub cleanup_cron: String,
+    /// On SIGTERM/SIGINT, how long in-flight jobs may take to finish.
+    #[arg(long, env = "ATTACH_SHUTDOWN_GRACE", default_value = "30s", value_parser = config::parse_duration)]
+    pub shutdown_grace: Duration,
+    /// `/metrics`, `/healthz`, `/readyz` listen here (port 0: any free port, printed at start).
+    #[arg(long, env = "ATTACH_METRICS_ADDR", default_value = crate::metrics::DEFAULT_METRICS_ADDR)]
+    pub metrics_addr: String,
+    /// Declared upload bytes processed at once, across queues.
+    #[arg(long, env = "ATTACH_MAX_BYTES_IN_FLIGHT", default_value_t = worker::DEFAULT_MAX_BYTES_IN_FLIGHT)]
+    pub max_bytes_in_flight: u64,
+    /// A job's lock lasts this long unless renewed (renewed every half of it while it runs).
+    #[arg(long, env = "ATTACH_QUEUE_LOCK_DURATION", default_value = "30s", value_parser = config::parse_duration)]
+    pub lock_duration: Duration,
+    /// How often this worker looks for jobs whose lock lapsed (their worker died).
+    #[arg(long, env = "ATTACH_QUEUE_STALLED_INTERVAL", default_value = "30s", value_parser = config::parse_duration)]
+    pub stalled_interval: Duration,
+    /// Attempts for jobs whose producer set none.
+    #[arg(long, env = "ATTACH_QUEUE_DEFAULT_ATTEMPTS", default_value_t = crate::queue::DEFAULT_ATTEMPTS)]
+    pub default_attempts: u32,
+    /// Backoff for jobs whose producer set none: `exponential:2s` or `fixed:5s`.
+    #[arg(long, env = "ATTACH_QUEUE_DEFAULT_BACKOFF", default_value = "exponential:2s", value_parser = crate::queue::Backoff::parse)]
+    pub default_backoff: crate::queue::Backoff,
+    /// How long a job's claim on its upload row lasts before another worker may take the
+    /// upload over (a worker killed mid-job holds it until then).
+    #[arg(long, env = "ATTACH_CLAIM_LEASE", default_value = "5m", value_parser = config::parse_duration)]
+    pub claim_lease: Duration,
+    /// Cleanup: age after which an `uploaded` row is an orphan.
+    #[arg(long, env = "ATTACH_ORPHAN_MAX_AGE", default_value = "2h", value_parser = config::parse_duration)]
+    pub orphan_max_age: Duration,
+    /// Cleanup: prefix swept for objects that no row owns.
+    #[arg(long, env = "ATTACH_UPLOAD_PREFIX", default_value = config::DEFAULT_UPLOAD_PREFIX)]
+    pub upload_prefix: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub sandbox: SandboxArgs,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum EnqueueQueue {
+    Process,
+    VscanRetry,
+}
+
+#[derive(Args, Debug)]
+pub struct EnqueueArgs {
+    /// The upload's object key.
+    pub file_key: String,
+    /// Declared MIME type.
+    #[arg(long)]
+    pub mime: String,
+    /// Declared size in bytes.
+    #[arg(long)]
+    pub size: u64,
+    /// Variant specs or names of configured variants (comma-separated or repeated).
+    #[arg(long = "variants", alias = "variant", value_delimiter = ',')]
+    pub variants: Vec<String>,
+    /// sha256 (hex) of the upload, if known.
+    #[arg(long)]
+    pub checksum: Option<String>,
+    #[arg(long, value_enum, default_value = "process")]
+    pub queue: EnqueueQueue,
+    #[arg(long, default_value_t = crate::queue::DEFAULT_ATTEMPTS)]
+    pub attempts: u32,
+    /// `exponential:2s` or `fixed:5s`.
+    #[arg(long, default_value = "exponential:2s", value_parser = crate::queue::Backoff::parse)]
+    pub backoff: crate::queue::Backoff,
+    /// Run no earlier than this from now.
+    #[arg(long, value_parser = config::parse_duration)]
+    pub delay: Option<Duration>,
+    /// Custom job id (BullMQ refuses a second job with the same id while the first exists).
+    #[arg(long)]
+    pub job_id: Option<String>,
+    #[command(flatten)]
+    pub queue_args: QueueArgs,
+}
+
+async fn enqueue(args: EnqueueArgs) -> anyhow::Result<i32> {
+    use crate::queue::{EnqueueOptions, QueueBackend, QueueName};
+    let payload = ProcessPayload {
+        file_key: args.file_key,
+        mime_type: args.mime,
+        size: args.size,
+        variants: args.variants,
+        checksum: args.checksum,
+    };
+    storage::validate_key(&payload.file_key)?;
+    let queue = match args.queue {
+        EnqueueQueue::Process => QueueName::Process,
+        EnqueueQueue::VscanRetry => QueueName::VscanRetry,
+    };
+    let backend = args.queue_args.connect().await?;
+    // The producer states attempts and backoff on the job, as the Node API does, so every
+    // worker (Node or attachd) retries it the same way.
+    let opts = EnqueueOptions {
+        attempts: Some(args.attempts),
+        backoff: Some(args.backoff),
+        delay: args.delay,
+        job_id: args.job_id,
+    };
+    let id = backend
+        .enqueue(queue, serde_json::to_value(&payload)?, &opts)
+        .await?;
+    println!(
+        "{}",
+        serde_json::json!({ "jobId": id, "queue": queue.as_str(), "name": queue.job_name() })
+    );
+    Ok(0)
+}
+
+/// `attachd worker`: serves `/metrics`, takes jobs until SIGTERM/SIGINT, then drains.
+async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
+    use crate::queue::{Processor, QueueBackend, QueueName, RetryPolicy, Schedule};
+    use tokio_util::sync::CancellationToken;
+    use tokio_util::task::TaskTracker;
+
+    if !args.queue_enabled {
+        eprintln!("attachd worker: the queue is disabled (ATTACH_QUEUE_ENABLED=0); not starting");
+        return Ok(2);
+    }
+    let cleanup_schedule = match args.cleanup_cron.trim() {
+        "off" => None,
+        s => Some(
+            s.parse::<Schedule>()
+                .map_err(|e| anyhow::anyhow!("ATTACH_CLEANUP_CRON: {e}"))?,
+        ),
+    };
+    let metrics = crate::metrics::Metrics::new();
+    let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
+        .await
+        .with_context(|| format!("binding ATTACH_METRICS_ADDR {}", args.metrics_addr))?;
+    let metrics_addr = listener.local_addr()?;
+    let (db, storage) = (args.store.db().await?, args.store.storage().await?);
+    let sandbox = args.sandbox.clone();
+    // Loading compiles the guests on first start: keep it off the async threads.
+    let pipeline = tokio::task::spawn_blocking(move || sandbox.pipeline()).await??;
+    let backend: Arc<dyn QueueBackend> = Arc::new(args.queue.connect().await?);
+    let probes = Arc::new(worker::Probes {
+        db: db.clone(),
+        storage: storage.clone(),
+        backend: backend.clone(),
+        storage_prefix: args.upload_prefix.clone(),
+    });
+
+    let shutdown = CancellationToken::new();
+    let tasks = TaskTracker::new();
+    tasks.spawn(crate::metrics::serve(
+        listener,
+        metrics.clone(),
+        probes.clone(),
+        shutdown.clone(),
+    ));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let on_signal = shutdown.clone();
+    tasks.spawn(async move {
+        tokio::select! {
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+            _ = on_signal.cancelled() => return,
+        }
+        on_signal.cancel();
+    });
+
+    let mut handler = Handler::new(pipeline, storage.clone(), db.clone());
+    handler.lease = args.claim_lease;
+    let process: Arc<dyn Processor> = Arc::new(worker::ProcessJobs { handler });
+    let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
+        db,
+        storage,
+        options: CleanupOptions {
+            max_age: args.orphan_max_age,
+            sweep_prefix: Some(args.upload_prefix.clone()),
+            dry_run: false,
+        },
+    });
+    let processors = vec![
+        (QueueName::Process, process.clone()),
+        // Until the scanner integration schedules these, a vscan retry re-runs the process
+        // handler: idempotent, and it re-runs the (heuristic) scan.
+        (QueueName::VscanRetry, process),
+        (QueueName::Cleanup, cleanup),
+    ];
+    let cfg = worker::WorkerConfig {
+        concurrency: args.concurrency.max(1),
+        lock_duration: args.lock_duration,
+        stalled_interval: args.stalled_interval,
+        default_retry: RetryPolicy {
+            attempts: args.default_attempts.max(1),
+            backoff: args.default_backoff,
+        },
+        shutdown_grace: args.shutdown_grace,
+        cleanup_schedule,
+        max_bytes_in_flight: args.max_bytes_in_flight,
+    };
+    let prefix = args.queue.queue_prefix.clone();
+    let ready = move || {
+        // One line on stdout when jobs are being taken: scripts and tests wait for it.
+        let queues: Vec<&str> = QueueName::ALL.iter().map(|q| q.as_str()).collect();
+        println!(
+            "{}",
+            serde_json::json!({ "event": "ready", "pid": std::process::id(), "metricsAddr": metrics_addr.to_string(), "prefix": prefix, "queues": queues })
+        );
+    };
+    let result = worker::run(
+        backend,
+        processors,
+        probes,
+        metrics,
+        cfg,
+        ready,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    let report = result?;
+    println!(
+        "{}",
+        serde_json::json!({ "event": "stopped", "cutOff": report.cut_off })
+    );
+    Ok(0)
+}
+
+async fn ingest(args: IngestArgs) -> anyhow::Result<i32> {
+    let data =
+        std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    let key = match args.key {
+        Some(k) => k,
+        None => {
+            let name: String = args
+                .file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            let name = name.trim_start_matches('.');
+            let name = if name.is_empty() { "upload" } else { name };
+            format!(
+                "{}{}/{name}",
+                config::DEFAULT_UPLOAD_PREFIX,
+                uuid::Uuid::new_v4()
+            )
+        }
+    };
+    storage::validate_key(&key)?;
+    let mime = args
+        .mime
+        .unwrap_or_else(|| mime_from_extension(&args.file).to_string());
+    let checksum = crate::sandbox::hex(&<sha2::Sha256 as sha2::Digest>::digest(&data));
+    let (db, storage) = (args.store.db().await?, args.store.storage().await?);
+    let size = data.len();
+    storage.put(&key, data.into(), &mime).await?;
+    db.upsert_uploaded(&NewAttachment {
+        file_key: key.clone(),
+        mime_type: mime.clone(),
+        size: size as i64,
+        checksum: Some(checksum.clone()),
+    })
+    .await?;
+    println!(
+        "{}",
+        serde_json::json!({ "fileKey": key, "mimeType": mime, "size": size, "checksum": checksum })
+    );
+    Ok(0)
+}
+
+/// `process --store`: each argument is a file key; runs the same handler as the worker's
+/// `attachments.process` job and prints its summary (or its error) as one JSON line.
+async fn process_store(args: ProcessArgs) -> anyhow::Result<i32> {
+    let pipeline = args.sandbox.pipeline()?;
+    let (db, storage) = (
+        args.store_args.db().await?,
+        args.store_args.storage().await?,
+    );
+    let handler = Handler::new(pipeline, storage, db.clone());
+    let mut code = 0;
+    for key in &args.files {
+        let key = key.to_string_lossy().into_owned();
+        let Some(row) = db.get(&key).await? else {
+            println!(
+                "{}",
+                serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": "attachment-missing", "error": "no attachments row: ingest it first" })
+            );
+            code = 1;
+            continue;
+        };
+        let payload = ProcessPayload {
+            file_key: key.clone(),
+            mime_type: args.mime.clone().unwrap_or(row.mime_type.clone()),
+            size: u64::try_from(row.size).unwrap_or(0),
+            variants: args.variants.clone(),
+            checksum: None,
+        };
+        match handler.process(&payload).await {
+            Ok(summary) => println!("{}", serde_json::to_string(&summary)?),
+            Err(e) => {
+                if e.class() == crate::error::Class::Retryable {
+                    code = 1;
+                }
+                println!(
+                    "{}",
+                    serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": e.code(), "error": e.to_string(), "retryable": e.class() == crate::error::Class::Retryable })
+                );
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// One file's JSON line.
@@ -196,15 +673,18 @@ async fn process(args: ProcessArgs) -> anyhow::Result<i32> {
         variant::parse_all(&args.variants)?
     };
     let pipeline = args.sandbox.pipeline()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    let out = args
+        .out
+        .clone()
+        .context("--out is required without --store")?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
     let gate = Arc::new(tokio::sync::Semaphore::new(jobs));
     let specs = Arc::new(specs);
-    let dirs = output_dirs(&args.out, &args.files);
+    let dirs = output_dirs(&out, &args.files);
 
     let mut tasks = Vec::with_capacity(args.files.len());
     for (file, dir) in args.files.iter().cloned().zip(dirs) {

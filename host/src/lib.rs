@@ -2,9 +2,16 @@
 //! upload's bytes runs in a WebAssembly sandbox ([`sandbox`]); [`pipeline`] orders the steps
 //! and enforces the limits between them; [`cli`] drives it from the command line.
 
+pub mod cleanup;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod error;
+pub mod job;
+pub mod metrics;
 pub mod pipeline;
+pub mod queue;
 pub mod sandbox;
+pub mod storage;
 pub mod variant;
+pub mod worker;

@@ -127,6 +127,31 @@ pub fn extension(format: Format) -> &'static str {
     }
 }
 
+/// Content type stored with a variant object.
+pub fn content_type(format: Format) -> &'static str {
+    match format {
+        Format::Webp => "image/webp",
+        Format::Jpeg | Format::Auto => "image/jpeg",
+        Format::Png => "image/png",
+    }
+}
+
+/// The spec string that [`parse`] reads back into `spec`.
+pub fn to_spec_string(spec: &VariantSpec) -> String {
+    format!(
+        "{}:{}x{}:{}:{}:{}",
+        spec.name,
+        spec.max_width,
+        spec.max_height,
+        format_name(spec.format),
+        spec.quality,
+        match spec.fit {
+            Fit::Contain => "contain",
+            Fit::Cover => "cover",
+        }
+    )
+}
+
 pub fn format_name(format: Format) -> &'static str {
     match format {
         Format::Webp => "webp",
@@ -172,6 +197,17 @@ mod tests {
             "../evil:10x10",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn spec_strings_round_trip() {
+        for s in defaults()
+            .iter()
+            .chain([&parse("c:10x20:png:5:cover").unwrap()])
+        {
+            let text = to_spec_string(s);
+            assert_eq!(to_spec_string(&parse(&text).unwrap()), text);
         }
     }
 

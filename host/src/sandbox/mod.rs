@@ -27,7 +27,7 @@ pub use bindings::{
     Thumbnails, VariantSpec, Verdict,
 };
 pub use error::SandboxError;
-pub use guests::WIT_VERSION;
+pub use guests::{hex, WIT_VERSION};
 
 use crate::config::{GuestPaths, SandboxLimits};
 use bindings::prober::ProberPre;

@@ -1,0 +1,210 @@
+//! Orphan cleanup (`attachd cleanup` and the `attachments.cleanup.orphan` job): uploads whose
+//! row stayed `uploaded` past the maximum age (the client never completed, or the API never
+//! enqueued processing) go, with their objects and any variants; then objects under the upload
+//! prefix that no row owns.
+//!
+//! The order keeps every row true at every instant, with any number of cleaners and process
+//! jobs running at once: a row is first moved `uploaded` → `deleted` in one conditional
+//! statement (so a process job can no longer claim it, and no two cleaners take the same row),
+//! then its objects are deleted, then the row. A cleaner that dies midway leaves a `deleted`
+//! row, which the next run finishes. A `ready` row is never touched.
+
+use crate::db::{Db, DbError};
+use crate::error::{Class, ErrorCode};
+use crate::storage::{self, Storage, StorageError};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The job name of the repeatable cleanup job.
+pub const CLEANUP_JOB: &str = "attachments.cleanup.orphan";
+/// The seed's rule: uploads still `uploaded` after 2 h are orphans.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
+/// Rows claimed per statement: small enough that one batch's deletes finish well within a
+/// job's lock time, large enough to clear a backlog in few round trips.
+pub const BATCH_SIZE: i64 = 100;
+/// Batches per run: bounds one run's work (100 × 100 = 10,000 rows); the next run, 15 minutes
+/// later, continues.
+pub const MAX_BATCHES: usize = 100;
+/// Objects listed per page in the sweep.
+pub const SWEEP_PAGE: usize = 1000;
+/// Objects examined per sweep run, for the same reason as `MAX_BATCHES`.
+pub const MAX_SWEEP_OBJECTS: usize = 100_000;
+
+#[derive(Debug, Clone)]
+pub struct CleanupOptions {
+    pub max_age: Duration,
+    /// Objects under this prefix are swept for ones no row owns; `None` skips the sweep.
+    pub sweep_prefix: Option<String>,
+    /// Report what the sweep would delete without deleting it. Stale rows are only counted.
+    pub dry_run: bool,
+}
+
+impl Default for CleanupOptions {
+    fn default() -> Self {
+        CleanupOptions {
+            max_age: DEFAULT_MAX_AGE,
+            sweep_prefix: None,
+            dry_run: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupReport {
+    /// Stale `uploaded` rows removed (or, in a dry run, found).
+    pub rows_removed: u64,
+    /// Objects (uploads and variants) deleted for those rows.
+    pub objects_removed: u64,
+    /// Objects under the sweep prefix with no row, deleted (or, in a dry run, found).
+    pub orphan_objects: u64,
+    pub orphan_keys: Vec<String>,
+    pub dry_run: bool,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CleanupError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+impl ErrorCode for CleanupError {
+    fn code(&self) -> &'static str {
+        match self {
+            CleanupError::Db(e) => e.code(),
+            CleanupError::Storage(e) => e.code(),
+        }
+    }
+    fn class(&self) -> Class {
+        // A cleanup run is always safe to repeat.
+        Class::Retryable
+    }
+}
+
+/// One cleanup run.
+#[tracing::instrument(skip_all, fields(dry_run = opts.dry_run))]
+pub async fn run(
+    db: &Db,
+    storage: &Arc<dyn Storage>,
+    opts: &CleanupOptions,
+) -> Result<CleanupReport, CleanupError> {
+    let started = Instant::now();
+    let cutoff = chrono::Utc::now()
+        - chrono::Duration::from_std(opts.max_age).unwrap_or(chrono::Duration::hours(2));
+    let mut report = CleanupReport {
+        dry_run: opts.dry_run,
+        ..Default::default()
+    };
+
+    if opts.dry_run {
+        report.rows_removed = db.count_orphans(cutoff).await?;
+    } else {
+        // Rows a cleaner left half-done first, then new orphans.
+        let leftovers = db
+            .deleted_rows(cutoff, BATCH_SIZE * MAX_BATCHES as i64)
+            .await?;
+        for row in leftovers {
+            report.objects_removed += remove_objects(storage, &row.file_key).await?;
+            db.purge(&row.file_key).await?;
+        }
+        for _ in 0..MAX_BATCHES {
+            let rows = db.claim_orphans(cutoff, BATCH_SIZE).await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                report.objects_removed += remove_objects(storage, &row.file_key).await?;
+                if db.purge(&row.file_key).await? {
+                    report.rows_removed += 1;
+                }
+            }
+        }
+    }
+
+    if let Some(prefix) = &opts.sweep_prefix {
+        sweep(db, storage, prefix, cutoff, opts.dry_run, &mut report).await?;
+        // Variants of uploads under that prefix whose row is gone.
+        let variants = format!("{}{prefix}", storage::VARIANTS_ROOT);
+        sweep(db, storage, &variants, cutoff, opts.dry_run, &mut report).await?;
+    }
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(
+        rows = report.rows_removed,
+        objects = report.objects_removed,
+        orphan_objects = report.orphan_objects,
+        duration_ms = report.duration_ms,
+        "cleanup finished"
+    );
+    Ok(report)
+}
+
+async fn remove_objects(storage: &Arc<dyn Storage>, file_key: &str) -> Result<u64, CleanupError> {
+    let variants = storage
+        .delete_prefix(&storage::variants_prefix(file_key))
+        .await?;
+    let upload = u64::from(storage.head(file_key).await?.is_some());
+    storage.delete(file_key).await?;
+    Ok(variants + upload)
+}
+
+/// Deletes objects under `prefix` that no row owns and that are older than the cutoff (a
+/// younger one may be an upload whose row the API has not written yet). Works for the
+/// uploads' prefix and for the variants tree alike.
+async fn sweep(
+    db: &Db,
+    storage: &Arc<dyn Storage>,
+    prefix: &str,
+    cutoff: chrono::DateTime<chrono::Utc>,
+    dry_run: bool,
+    report: &mut CleanupReport,
+) -> Result<(), CleanupError> {
+    let mut after: Option<String> = None;
+    let mut seen = 0;
+    while seen < MAX_SWEEP_OBJECTS {
+        let page = storage.list(prefix, after.as_deref(), SWEEP_PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = Some(last.key.clone());
+        seen += page.len();
+        // A variant belongs to the upload whose key precedes `/variants/`.
+        let owners: Vec<String> = page.iter().map(|o| owner_key(&o.key).to_string()).collect();
+        let known = db.existing_keys(&owners).await?;
+        for (object, owner) in page.iter().zip(&owners) {
+            let old = object.modified.is_none_or(|m| m < cutoff);
+            if known.contains(owner) || !old {
+                continue;
+            }
+            if !dry_run {
+                storage.delete(&object.key).await?;
+            }
+            report.orphan_objects += 1;
+            report.orphan_keys.push(object.key.clone());
+        }
+        if page.len() < SWEEP_PAGE {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// The upload key an object belongs to: itself, or for a variant its upload's key.
+pub fn owner_key(object_key: &str) -> &str {
+    storage::variant_owner(object_key).unwrap_or(object_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::owner_key;
+
+    #[test]
+    fn variants_belong_to_their_upload() {
+        assert_eq!(
+            owner_key("uploads/a/b.jpg/variants/thumb.webp"),
+            "uploads/a/b.jpg"
+        );
+        assert_eq!(owner_key("uploads/a/b.jpg"), "uploads/a/b.jpg");
+    }
+}

@@ -1,0 +1,76 @@
+//! The migrations this binary carries, and the check that a database holds exactly them.
+
+use super::DbError;
+use sqlx::migrate::Migrator;
+use std::collections::BTreeMap;
+
+/// Embedded at build time. Adding a migration file needs a rebuild of this crate to be seen
+/// (the macro tracks the files it read, not new files in the folder).
+pub(super) static POSTGRES: Migrator = sqlx::migrate!("../migrations/postgres");
+pub(super) static SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// The migrations table sqlx keeps (its default name).
+pub(super) const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// One row of the migrations table.
+pub(super) struct Applied {
+    pub version: i64,
+    pub checksum: Vec<u8>,
+    pub success: bool,
+}
+
+/// Accepts `applied` only if it is exactly the set of migrations `known` carries, each
+/// applied successfully and unchanged since.
+pub(super) fn compare(known: &Migrator, applied: Option<Vec<Applied>>) -> Result<(), DbError> {
+    let Some(applied) = applied else {
+        return Err(DbError::schema(
+            "the database is not migrated (no migrations table); apply the migrations first",
+        ));
+    };
+    let known: BTreeMap<i64, &[u8]> = known
+        .iter()
+        .filter(|m| !m.migration_type.is_down_migration())
+        .map(|m| (m.version, &*m.checksum))
+        .collect();
+    let applied: BTreeMap<i64, &Applied> = applied.iter().map(|a| (a.version, a)).collect();
+
+    if let Some(a) = applied.values().find(|a| !a.success) {
+        return Err(DbError::schema(format!(
+            "migration {} is only partly applied; repair the database by hand",
+            a.version
+        )));
+    }
+    // Newer first: a worker older than its database would write rows the schema's newer code
+    // does not expect (or miss columns it relies on), so it must not start.
+    let unknown: Vec<i64> = applied
+        .keys()
+        .filter(|v| !known.contains_key(v))
+        .copied()
+        .collect();
+    if !unknown.is_empty() {
+        return Err(DbError::schema(format!(
+            "the database has migrations this attachd does not know ({unknown:?}); \
+             it was migrated by a newer attachd"
+        )));
+    }
+    let missing: Vec<i64> = known
+        .keys()
+        .filter(|v| !applied.contains_key(v))
+        .copied()
+        .collect();
+    if !missing.is_empty() {
+        return Err(DbError::schema(format!(
+            "the database lacks migrations {missing:?}; apply the migrations first"
+        )));
+    }
+    if let Some(v) = known
+        .iter()
+        .find(|(v, sum)| applied[*v].checksum != **sum)
+        .map(|(v, _)| v)
+    {
+        return Err(DbError::schema(format!(
+            "migration {v} was changed after it was applied to this database"
+        )));
+    }
+    Ok(())
+}

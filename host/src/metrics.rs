@@ -1,0 +1,339 @@
+//! Prometheus metrics and the worker's HTTP endpoints: `/metrics` (text exposition),
+//! `/healthz` (the process is up) and `/readyz` (Redis and the database answer).
+//!
+//! The counters are the seed's (`attachmentsJobsCompleted`, `…Failed`, `…Retried`,
+//! `attachmentsCleanupRuns`) in Prometheus form, labelled by queue and, for failures, by the
+//! stable error code. One private registry, so nothing else in the process can add to it.
+
+use crate::queue::{Depth, QueueName};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Request, Response, StatusCode};
+use prometheus::{
+    Encoder, Gauge, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Where `/metrics` listens when `ATTACH_METRICS_ADDR` is unset: the conventional port range
+/// of Prometheus exporters, on loopback so nothing is exposed by default.
+pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
+/// A `/readyz` check that takes longer than this reports not ready: a probe must answer
+/// faster than the orchestrator's own probe timeout (commonly 1 to 5 s).
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// Job duration buckets, in seconds: no-op and cached jobs take milliseconds, a photo about a
+/// second, the slowest legitimate job (three guest calls at their 10 s deadline plus storage)
+/// under a minute.
+pub const DURATION_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
+];
+
+/// Everything the worker reports.
+pub struct Metrics {
+    registry: Registry,
+    /// `attachments_jobs_processed_total{queue}`: jobs completed.
+    pub jobs_processed: IntCounterVec,
+    /// `attachments_jobs_failed_total{queue,code}`: jobs failed for good.
+    pub jobs_failed: IntCounterVec,
+    /// `attachments_jobs_retried_total{queue,code}`: failed attempts that will be retried.
+    pub jobs_retried: IntCounterVec,
+    /// `attachments_jobs_stalled_total{queue}`: jobs this worker recovered from a dead one.
+    pub jobs_stalled: IntCounterVec,
+    /// `attachments_cleanup_runs_total{outcome}`: cleanup job runs (`ok`, `error`).
+    pub cleanup_runs: IntCounterVec,
+    /// `attachments_job_duration_seconds{queue,outcome}`.
+    pub job_duration: HistogramVec,
+    /// `attachments_queue_depth{queue,state}` with state `waiting`, `active`, `delayed`.
+    pub queue_depth: IntGaugeVec,
+    /// `attachments_queue_depth_updated_timestamp_seconds`: when the depth was last read.
+    pub queue_depth_updated: Gauge,
+    /// `attachments_circuit_open{dependency}`: 1 while intake is paused for that dependency.
+    pub circuit_open: IntGaugeVec,
+    /// `attachments_circuit_trips_total{dependency}`.
+    pub circuit_trips: IntCounterVec,
+    /// `attachments_bytes_in_flight`: declared upload bytes of the jobs running now.
+    pub bytes_in_flight: IntGauge,
+    /// `attachments_queue_errors_total{queue}`: Redis errors the queue backend reported.
+    pub queue_errors: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let registry = Registry::new();
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+            // Names are fixed at compile time and unique: registration cannot fail.
+            r.register(Box::new(c.clone()))
+                .expect("metric names are unique");
+            c
+        }
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                &registry,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let jobs_processed = counter(
+            "attachments_jobs_processed_total",
+            "Jobs completed.",
+            &["queue"],
+        );
+        let jobs_failed = counter(
+            "attachments_jobs_failed_total",
+            "Jobs failed for good (permanent error or attempts exhausted).",
+            &["queue", "code"],
+        );
+        let jobs_retried = counter(
+            "attachments_jobs_retried_total",
+            "Failed attempts that will be retried.",
+            &["queue", "code"],
+        );
+        let jobs_stalled = counter(
+            "attachments_jobs_stalled_total",
+            "Jobs whose worker stopped renewing their lock, recovered by this worker.",
+            &["queue"],
+        );
+        let cleanup_runs = counter(
+            "attachments_cleanup_runs_total",
+            "Orphan cleanup runs.",
+            &["outcome"],
+        );
+        let circuit_trips = counter(
+            "attachments_circuit_trips_total",
+            "Times job intake was paused because a dependency kept failing.",
+            &["dependency"],
+        );
+        let queue_errors = counter(
+            "attachments_queue_errors_total",
+            "Errors the queue backend reported talking to Redis.",
+            &["queue"],
+        );
+        let job_duration = reg(
+            &registry,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "attachments_job_duration_seconds",
+                    "Time from a job's start on this worker to its result.",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+                &["queue", "outcome"],
+            )
+            .expect("valid metric"),
+        );
+        let queue_depth = reg(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new("attachments_queue_depth", "Jobs per queue and state."),
+                &["queue", "state"],
+            )
+            .expect("valid metric"),
+        );
+        let queue_depth_updated = reg(
+            &registry,
+            Gauge::new(
+                "attachments_queue_depth_updated_timestamp_seconds",
+                "Unix time of the last queue depth reading.",
+            )
+            .expect("valid metric"),
+        );
+        let circuit_open = reg(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "attachments_circuit_open",
+                    "1 while job intake is paused because this dependency is failing.",
+                ),
+                &["dependency"],
+            )
+            .expect("valid metric"),
+        );
+        let bytes_in_flight = reg(
+            &registry,
+            IntGauge::new(
+                "attachments_bytes_in_flight",
+                "Declared upload bytes of the jobs running now.",
+            )
+            .expect("valid metric"),
+        );
+        // Every series exists from the start, so dashboards and alerts see zeros rather than
+        // gaps before the first job.
+        for q in QueueName::ALL {
+            jobs_processed.with_label_values(&[q.as_str()]);
+            jobs_stalled.with_label_values(&[q.as_str()]);
+            queue_errors.with_label_values(&[q.as_str()]);
+            for state in ["waiting", "active", "delayed"] {
+                queue_depth.with_label_values(&[q.as_str(), state]);
+            }
+        }
+        for outcome in ["ok", "error"] {
+            cleanup_runs.with_label_values(&[outcome]);
+        }
+        for dep in ["storage", "database", "redis"] {
+            circuit_open.with_label_values(&[dep]);
+            circuit_trips.with_label_values(&[dep]);
+        }
+        Arc::new(Metrics {
+            registry,
+            jobs_processed,
+            jobs_failed,
+            jobs_retried,
+            jobs_stalled,
+            cleanup_runs,
+            job_duration,
+            queue_depth,
+            queue_depth_updated,
+            circuit_open,
+            circuit_trips,
+            bytes_in_flight,
+            queue_errors,
+        })
+    }
+
+    pub fn set_depth(&self, queue: QueueName, depth: Depth) {
+        let q = queue.as_str();
+        let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.queue_depth
+            .with_label_values(&[q, "waiting"])
+            .set(clamp(depth.waiting));
+        self.queue_depth
+            .with_label_values(&[q, "active"])
+            .set(clamp(depth.active));
+        self.queue_depth
+            .with_label_values(&[q, "delayed"])
+            .set(clamp(depth.delayed));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.queue_depth_updated.set(now);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Writing to a Vec cannot fail, and the registry holds only valid metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// What `/readyz` asks: whether the worker can do its work right now.
+#[async_trait::async_trait]
+pub trait Readiness: Send + Sync {
+    /// `Err` names what is not ready.
+    async fn ready(&self) -> Result<(), String>;
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` fires.
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Arc<dyn Readiness>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        let stream = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors or similar: pause instead of spinning.
+                    tracing::warn!(error = %e, "metrics listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                let (metrics, readiness) = (metrics.clone(), readiness.clone());
+                async move { Ok::<_, std::convert::Infallible>(route(req, &metrics, &*readiness).await) }
+            });
+            let io = hyper_util::rt::TokioIo::new(stream);
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(io, service)
+                .await
+            {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+        });
+    }
+}
+
+async fn route<B>(
+    req: Request<B>,
+    metrics: &Metrics,
+    readiness: &dyn Readiness,
+) -> Response<Full<Bytes>> {
+    let text = |status: StatusCode, content_type: &'static str, body: String| {
+        Response::builder()
+            .status(status)
+            .header("content-type", content_type)
+            .body(Full::new(Bytes::from(body)))
+            .expect("static response parts are valid")
+    };
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        return text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    match req.uri().path() {
+        "/metrics" => text(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            metrics.render(),
+        ),
+        "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/readyz" => match tokio::time::timeout(READY_CHECK_TIMEOUT, readiness.ready()).await {
+            Ok(Ok(())) => text(StatusCode::OK, "text/plain", "ready\n".into()),
+            Ok(Err(why)) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                format!("not ready: {why}\n"),
+            ),
+            Err(_) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "text/plain",
+                "not ready: checks timed out\n".into(),
+            ),
+        },
+        _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_the_seed_counters_from_the_start() {
+        let m = Metrics::new();
+        m.jobs_failed
+            .with_label_values(&["attachments.process", "object-not-found"])
+            .inc();
+        m.set_depth(
+            QueueName::Cleanup,
+            Depth {
+                waiting: 0,
+                active: 1,
+                delayed: 1,
+            },
+        );
+        let text = m.render();
+        for line in [
+            "attachments_jobs_processed_total{queue=\"attachments.process\"} 0",
+            "attachments_jobs_failed_total{code=\"object-not-found\",queue=\"attachments.process\"} 1",
+            "attachments_cleanup_runs_total{outcome=\"ok\"} 0",
+            "attachments_queue_depth{queue=\"attachments.cleanup.orphan\",state=\"delayed\"} 1",
+            "attachments_circuit_open{dependency=\"redis\"} 0",
+        ] {
+            assert!(text.contains(line), "missing {line}\n{text}");
+        }
+        assert!(text.contains("# TYPE attachments_job_duration_seconds histogram"));
+    }
+}

@@ -1,0 +1,417 @@
+//! The job queue as the worker sees it: which queues exist, a job as a processor receives it,
+//! how a processor reports a failure (permanent or retryable), and the narrow [`QueueBackend`]
+//! trait the worker drives. [`bullmq`] implements it on Redis with BullMQ's own protocol, so
+//! jobs enqueued by the Node API (npm `bullmq` 6.x) are taken as a Node worker would take them.
+//!
+//! | Queue (= job name)           | Keys (prefix `attach`)                 | Holds                    |
+//! |------------------------------|----------------------------------------|--------------------------|
+//! | `attachments.process`        | `attach:attachments.process:*`         | one upload to process    |
+//! | `attachments.vscan.retry`    | `attachments.vscan.retry` likewise     | uploads to scan again    |
+//! | `attachments.cleanup.orphan` | `attachments.cleanup.orphan` likewise  | the repeatable cleanup   |
+//!
+//! Why one queue per job name, named after it: BullMQ queue names cannot contain `:`, the seed's
+//! `attach:jobs:process` therefore cannot be a queue name, and a queue named after the only job
+//! it carries needs no mapping table in the API, the dashboards or this worker. Separate queues
+//! also let a dashboard stack process depth against cleanup depth, and let one kind of job
+//! never wait behind another.
+
+pub mod bullmq;
+
+use crate::error::{Class, ErrorCode};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Redis key prefix shared with the Node API (`new Queue(name, { prefix: 'attach' })`).
+pub const DEFAULT_PREFIX: &str = "attach";
+/// Where Redis is when `ATTACH_REDIS_URL` is unset: a local development server.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Attempts for a job whose producer set none. Five tries with the default backoff span
+/// 2 + 4 + 8 + 16 = 30 s: long enough to ride out a storage or database restart, short enough
+/// that a broken upload is reported within a minute.
+pub const DEFAULT_ATTEMPTS: u32 = 5;
+/// Backoff for a job whose producer set none: the seed's scanner retry policy (exponential,
+/// 2 s base, 5 min cap), which suits every dependency attachd waits on.
+pub const DEFAULT_BACKOFF: Backoff = Backoff::Exponential {
+    base: Duration::from_secs(2),
+};
+/// No default retry waits longer than this (the seed's 5 min cap): beyond it a job is better
+/// failed visibly than parked.
+pub const MAX_DEFAULT_BACKOFF: Duration = Duration::from_secs(5 * 60);
+
+/// The queues attachd knows. Each carries one job name, and the queue is named after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum QueueName {
+    /// `attachments.process`: one upload through the sandboxed pipeline.
+    Process,
+    /// `attachments.vscan.retry`: an upload whose virus scan must run again because the scanner
+    /// was unavailable. Until the scanner integration lands, the worker runs the same process
+    /// handler for it (which re-runs the heuristic scan); nothing enqueues these yet.
+    VscanRetry,
+    /// `attachments.cleanup.orphan`: the repeatable orphan cleanup.
+    Cleanup,
+}
+
+impl QueueName {
+    pub const ALL: [QueueName; 3] = [QueueName::Process, QueueName::VscanRetry, QueueName::Cleanup];
+
+    /// The BullMQ queue name (and the name of the one job it carries).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            QueueName::Process => crate::job::PROCESS_JOB,
+            QueueName::VscanRetry => "attachments.vscan.retry",
+            QueueName::Cleanup => crate::cleanup::CLEANUP_JOB,
+        }
+    }
+
+    /// The job name producers use on this queue.
+    pub const fn job_name(self) -> &'static str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for QueueName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A job as a processor sees it: what to do and how often it was tried.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: String,
+    pub queue: QueueName,
+    pub name: String,
+    pub data: serde_json::Value,
+    /// Attempts that ended (failed) before this one.
+    pub attempts_made: u32,
+    /// Times the job was started, this one included (a stalled, restarted run counts too).
+    pub attempts_started: u32,
+}
+
+/// Why a job failed, as a processor reports it. `class` decides retry: a permanent failure
+/// fails the job now, whatever attempts remain; a retryable one uses them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub class: Class,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn from_error(err: &(impl ErrorCode + std::fmt::Display)) -> Self {
+        Failure {
+            class: err.class(),
+            code: err.code(),
+            message: err.to_string(),
+        }
+    }
+
+    /// The job's `failedReason` as Node sees it: `<code>: <message>`.
+    pub fn reason(&self) -> String {
+        format!("{}: {}", self.code, self.message)
+    }
+}
+
+/// What the worker runs for each job of a queue.
+#[async_trait::async_trait]
+pub trait Processor: Send + Sync + 'static {
+    /// `Ok` is the job's return value (what Node's `job.waitUntilFinished` resolves to).
+    async fn process(&self, job: Job) -> Result<serde_json::Value, Failure>;
+}
+
+/// How one job ended on this worker, reported to the worker as it is handed to the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Completed,
+    /// Retryable failure with attempts left: the job waits `delay` and runs again.
+    Retried { code: &'static str, delay: Duration },
+    /// Permanent failure, or attempts exhausted.
+    Failed { code: &'static str, exhausted: bool },
+}
+
+/// What a consumer tells the worker while it runs.
+#[derive(Debug, Clone)]
+pub enum QueueEvent {
+    Finished {
+        queue: QueueName,
+        job_id: String,
+        outcome: Outcome,
+        duration: Duration,
+    },
+    /// A job whose lock expired (its worker died or hung) was put back to wait by this worker's
+    /// stalled check.
+    Stalled { queue: QueueName, job_id: String },
+    /// The backend could not talk to Redis (fetching, finishing or renewing a lock).
+    BackendError { queue: QueueName, message: String },
+}
+
+/// Retry backoff between attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backoff {
+    Fixed(Duration),
+    /// `base × 2^(attempt − 1)`, as BullMQ computes it.
+    Exponential { base: Duration },
+}
+
+impl Backoff {
+    /// Delay before the attempt after `attempt` (1-based) failed, capped at `cap`.
+    pub fn delay(self, attempt: u32, cap: Duration) -> Duration {
+        let d = match self {
+            Backoff::Fixed(d) => d,
+            Backoff::Exponential { base } => {
+                let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+                base.checked_mul(factor).unwrap_or(cap)
+            }
+        };
+        d.min(cap)
+    }
+
+    /// `fixed:1s`, `exponential:2s` (a bare duration means exponential).
+    pub fn parse(s: &str) -> Result<Backoff, String> {
+        let (kind, dur) = s.split_once(':').unwrap_or(("exponential", s));
+        let d = crate::config::parse_duration(dur)?;
+        match kind {
+            "fixed" => Ok(Backoff::Fixed(d)),
+            "exponential" => Ok(Backoff::Exponential { base: d }),
+            other => Err(format!(
+                "{other:?}: backoff must be fixed:<duration> or exponential:<duration>"
+            )),
+        }
+    }
+}
+
+/// Attempts and backoff for jobs whose producer set none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    pub attempts: u32,
+    pub backoff: Backoff,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: DEFAULT_ATTEMPTS,
+            backoff: DEFAULT_BACKOFF,
+        }
+    }
+}
+
+/// A repeatable job's schedule: `15m` (every 15 minutes) or a cron pattern (`*/15 * * * *`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    Every(Duration),
+    Cron(String),
+}
+
+impl std::str::FromStr for Schedule {
+    type Err = String;
+
+    /// A duration wins; anything with five or six space-separated fields is taken as cron and
+    /// checked when the schedule is registered.
+    fn from_str(s: &str) -> Result<Schedule, String> {
+        let s = s.trim();
+        if let Ok(d) = crate::config::parse_duration(s) {
+            if d.is_zero() {
+                return Err("a schedule of 0 would run without pause".into());
+            }
+            return Ok(Schedule::Every(d));
+        }
+        match s.split_whitespace().count() {
+            5 | 6 => Ok(Schedule::Cron(s.to_string())),
+            _ => Err(format!(
+                "{s:?} is neither a duration (15m) nor a cron pattern (*/15 * * * *)"
+            )),
+        }
+    }
+}
+
+/// How a consumer takes jobs.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub concurrency: usize,
+    /// How long a job's lock lasts without renewal; renewed every half of it while the job runs.
+    /// A worker that dies leaves the lock to expire, and then the stalled check recovers the job.
+    pub lock_duration: Duration,
+    /// How often this worker checks for jobs whose lock expired.
+    pub stalled_interval: Duration,
+    /// Applied to jobs that carry no `attempts` of their own.
+    pub default_retry: RetryPolicy,
+}
+
+/// Jobs per state, for the depth gauges. `waiting` counts every job not yet started: the wait
+/// list, prioritized jobs and those held back while the queue is paused.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Depth {
+    pub waiting: u64,
+    pub active: u64,
+    pub delayed: u64,
+}
+
+/// Producer-side options for [`QueueBackend::enqueue`].
+#[derive(Debug, Clone, Default)]
+pub struct EnqueueOptions {
+    pub attempts: Option<u32>,
+    pub backoff: Option<Backoff>,
+    pub delay: Option<Duration>,
+    pub job_id: Option<String>,
+}
+
+/// Whether [`QueueBackend::ensure_schedule`] had to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleChange {
+    /// The schedule was already registered as asked: nothing written.
+    Unchanged,
+    /// Absent or different, now registered.
+    Registered,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueueError {
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    #[error("invalid queue configuration: {0}")]
+    Config(String),
+    #[error("queue protocol error: {0}")]
+    Protocol(String),
+}
+
+impl ErrorCode for QueueError {
+    fn code(&self) -> &'static str {
+        match self {
+            QueueError::Unavailable(_) => "redis-unavailable",
+            QueueError::Config(_) => "queue-config",
+            QueueError::Protocol(_) => "queue-protocol",
+        }
+    }
+
+    fn class(&self) -> Class {
+        match self {
+            QueueError::Unavailable(_) | QueueError::Protocol(_) => Class::Retryable,
+            QueueError::Config(_) => Class::Permanent,
+        }
+    }
+}
+
+/// A running consumer of one queue.
+#[async_trait::async_trait]
+pub trait Consumer: Send + Sync {
+    fn queue(&self) -> QueueName;
+    /// Starts taking jobs.
+    async fn start(&self) -> Result<(), QueueError>;
+    /// Stops taking new jobs; jobs in flight go on (their locks are still renewed).
+    fn pause(&self);
+    fn resume(&self);
+    /// Stops taking jobs and waits up to `grace` for those in flight. Returns how many were
+    /// still running when the grace ran out: their locks are no longer renewed, so another
+    /// worker's stalled check takes them over once the locks expire.
+    async fn close(&self, grace: Duration) -> usize;
+}
+
+/// The queue backend the worker drives.
+#[async_trait::async_trait]
+pub trait QueueBackend: Send + Sync {
+    /// A consumer for `queue` that runs `processor` on each job and reports to `events`. It does
+    /// not take jobs until [`Consumer::start`].
+    async fn consumer(
+        &self,
+        queue: QueueName,
+        settings: ConsumerSettings,
+        processor: Arc<dyn Processor>,
+        events: mpsc::UnboundedSender<QueueEvent>,
+    ) -> Result<Box<dyn Consumer>, QueueError>;
+
+    /// Adds a job; returns its id.
+    async fn enqueue(
+        &self,
+        queue: QueueName,
+        data: serde_json::Value,
+        opts: &EnqueueOptions,
+    ) -> Result<String, QueueError>;
+
+    /// Registers the repeatable job `id` on `queue`, once however many workers call this.
+    async fn ensure_schedule(
+        &self,
+        queue: QueueName,
+        id: &str,
+        schedule: &Schedule,
+        data: serde_json::Value,
+        job: &EnqueueOptions,
+    ) -> Result<ScheduleChange, QueueError>;
+
+    async fn depth(&self, queue: QueueName) -> Result<Depth, QueueError>;
+
+    /// Redis answers.
+    async fn ping(&self) -> Result<(), QueueError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_names_are_the_job_names_and_valid_bullmq_names() {
+        for q in QueueName::ALL {
+            assert_eq!(q.as_str(), q.job_name());
+            assert!(!q.as_str().contains(':'), "{q}");
+        }
+        assert_eq!(QueueName::Process.as_str(), "attachments.process");
+        assert_eq!(QueueName::Cleanup.as_str(), "attachments.cleanup.orphan");
+    }
+
+    #[test]
+    fn schedule_reads_durations_and_cron_patterns() {
+        assert_eq!("15m".parse(), Ok(Schedule::Every(Duration::from_secs(900))));
+        assert_eq!(
+            "*/15 * * * *".parse(),
+            Ok(Schedule::Cron("*/15 * * * *".into()))
+        );
+        assert_eq!(
+            "0 */5 * * * *".parse(),
+            Ok(Schedule::Cron("0 */5 * * * *".into()))
+        );
+        assert!("0s".parse::<Schedule>().is_err());
+        assert!("soon".parse::<Schedule>().is_err());
+    }
+
+    #[test]
+    fn exponential_backoff_doubles_from_its_base_and_stops_at_the_cap() {
+        let b = Backoff::Exponential {
+            base: Duration::from_secs(2),
+        };
+        let cap = MAX_DEFAULT_BACKOFF;
+        let delays: Vec<u64> = (1..=4).map(|a| b.delay(a, cap).as_secs()).collect();
+        assert_eq!(delays, [2, 4, 8, 16]);
+        assert_eq!(b.delay(40, cap), cap);
+        assert_eq!(
+            Backoff::Fixed(Duration::from_millis(300)).delay(7, cap),
+            Duration::from_millis(300)
+        );
+    }
+
+    #[test]
+    fn backoff_parses_kind_and_duration() {
+        assert_eq!(
+            Backoff::parse("fixed:1s"),
+            Ok(Backoff::Fixed(Duration::from_secs(1)))
+        );
+        assert_eq!(
+            Backoff::parse("2s"),
+            Ok(Backoff::Exponential {
+                base: Duration::from_secs(2)
+            })
+        );
+        assert!(Backoff::parse("linear:1s").is_err());
+    }
+
+    #[test]
+    fn failure_reason_is_code_then_message() {
+        let f = Failure {
+            class: Class::Permanent,
+            code: "object-not-found",
+            message: "object `a` does not exist".into(),
+        };
+        assert_eq!(f.reason(), "object-not-found: object `a` does not exist");
+    }
+}

@@ -1,0 +1,602 @@
+//! `attachd worker`: the queue loop. It consumes the three queues ([`QueueName`]) through the
+//! narrow [`QueueBackend`] trait, registers the cleanup schedule, and owns what sits between a
+//! job and its handler: back-pressure, the circuit breaker, metrics and graceful shutdown.
+//!
+//! | Knob (env)                       | Default          | What it bounds                          |
+//! |----------------------------------|------------------|-----------------------------------------|
+//! | `ATTACH_QUEUE_CONCURRENCY`       | 3                | jobs at once per queue (cleanup: 1)     |
+//! | `ATTACH_MAX_BYTES_IN_FLIGHT`     | 256 MiB          | declared upload bytes of running jobs   |
+//! | `ATTACH_SHUTDOWN_GRACE`          | 30s              | wait for in-flight jobs on SIGTERM      |
+//! | `ATTACH_QUEUE_LOCK_DURATION`     | 30s              | how soon a dead worker's job is retaken |
+//! | `ATTACH_QUEUE_STALLED_INTERVAL`  | 30s              | how often stalled jobs are looked for   |
+//! | `ATTACH_CLEANUP_CRON`            | 15m              | cleanup schedule (duration or cron)     |
+//!
+//! **Circuit breaker.** When [`BREAKER_THRESHOLD`] jobs in a row fail because storage or the
+//! database is unavailable, or the queue backend reports as many Redis errors in a row, the
+//! worker stops taking jobs (in-flight ones finish), logs one error line naming the
+//! dependency and sets `attachments_circuit_open{dependency}`. Every
+//! [`BREAKER_PROBE_INTERVAL`] it asks that dependency directly; once it answers, intake
+//! resumes. Jobs wait in Redis meanwhile instead of each burning an attempt.
+//!
+//! **Shutdown** follows mini-redis: a [`CancellationToken`] is the signal, a [`TaskTracker`]
+//! holds the side tasks. On cancel, every consumer stops taking jobs and waits up to the grace
+//! for its jobs; a job still running then is cut off, its lock lapses, and another worker's
+//! stalled check takes it over.
+
+use crate::cleanup::{self, CleanupOptions};
+use crate::db::Db;
+use crate::error::{Class, ErrorCode};
+use crate::job::{Handler, JobError, ProcessPayload};
+use crate::metrics::{Metrics, Readiness};
+use crate::queue::{
+    ConsumerSettings, EnqueueOptions, Failure, Job, Outcome, Processor, QueueBackend,
+    QueueError, QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
+};
+use crate::storage::Storage;
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The seed's default: three uploads at once keeps a 2-core worker busy (the sandbox is CPU
+/// bound) without queueing work on the cores.
+pub const DEFAULT_CONCURRENCY: usize = 3;
+/// One cleanup at a time per worker: runs are scheduled once per period across all workers,
+/// and a second concurrent run on one worker would only contend for the same rows.
+pub const CLEANUP_CONCURRENCY: usize = 1;
+/// Time given to in-flight jobs on SIGTERM: a photo takes about a second and the slowest
+/// legitimate job well under 30 s, and 30 s is also the common orchestrator stop timeout.
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+/// BullMQ's default lock: renewed every 15 s while the job runs, so only a dead or frozen
+/// worker loses it, and its job is retaken within about a minute.
+pub const DEFAULT_LOCK_DURATION: Duration = Duration::from_secs(30);
+/// BullMQ's default stalled-check period, matched to the lock duration.
+pub const DEFAULT_STALLED_INTERVAL: Duration = Duration::from_secs(30);
+/// 256 MiB of declared upload bytes in flight: the default concurrency (3) at the largest
+/// accepted upload (64 MiB) fits with room to spare, while a worker whose concurrency was
+/// raised for small files cannot take on fifty 64 MiB uploads at once (each is held in memory
+/// with its variants). A job larger than the cap still runs, alone.
+pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 256 * 1024 * 1024;
+/// The seed's cleanup period.
+pub const DEFAULT_CLEANUP_SCHEDULE: &str = "15m";
+/// The job scheduler's id: one per Redis prefix, whatever the number of workers.
+pub const CLEANUP_SCHEDULER_ID: &str = "attachments.cleanup.orphan";
+/// A failed cleanup run is not retried: the next scheduled run does the same work.
+pub const CLEANUP_ATTEMPTS: u32 = 1;
+/// Consecutive dependency failures that open the breaker: one or two can be a blip or one bad
+/// object; five in a row across jobs is an outage.
+pub const BREAKER_THRESHOLD: u32 = 5;
+/// How often an open breaker asks the failing dependency whether it is back.
+pub const BREAKER_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// A probe slower than this counts as a failure.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// Queue depth is re-read after job events, at most this often: at thousands of jobs a
+/// second, reading it after each one would double the load on Redis.
+pub const DEPTH_REFRESH_MIN_INTERVAL: Duration = Duration::from_millis(250);
+/// ... and at least this often, so the gauges move while this worker is idle or paused.
+pub const DEPTH_REFRESH_IDLE: Duration = Duration::from_secs(15);
+/// Upload bytes are counted in KiB permits (the semaphore counts in `u32`).
+const BYTES_PER_PERMIT: u64 = 1024;
+
+/// What the worker depends on besides the job's own input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Dependency {
+    Storage,
+    Database,
+    Redis,
+}
+
+impl Dependency {
+    pub const ALL: [Dependency; 3] = [Dependency::Storage, Dependency::Database, Dependency::Redis];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dependency::Storage => "storage",
+            Dependency::Database => "database",
+            Dependency::Redis => "redis",
+        }
+    }
+
+    /// The dependency a job failure blames, by its stable error code.
+    pub fn of_code(code: &str) -> Option<Dependency> {
+        match code {
+            "storage-unavailable" | "storage-denied" => Some(Dependency::Storage),
+            "database-unavailable" | "schema-mismatch" => Some(Dependency::Database),
+            "redis-unavailable" => Some(Dependency::Redis),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Dependency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Asks a dependency directly whether it works.
+#[async_trait::async_trait]
+pub trait Health: Send + Sync {
+    async fn check(&self, dependency: Dependency) -> Result<(), String>;
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub concurrency: usize,
+    pub lock_duration: Duration,
+    pub stalled_interval: Duration,
+    pub default_retry: RetryPolicy,
+    pub shutdown_grace: Duration,
+    /// `None`: this worker registers no cleanup schedule (it still runs cleanup jobs).
+    pub cleanup_schedule: Option<Schedule>,
+    pub max_bytes_in_flight: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            concurrency: DEFAULT_CONCURRENCY,
+            lock_duration: DEFAULT_LOCK_DURATION,
+            stalled_interval: DEFAULT_STALLED_INTERVAL,
+            default_retry: RetryPolicy::default(),
+            shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
+            cleanup_schedule: Some(Schedule::Every(Duration::from_secs(15 * 60))),
+            max_bytes_in_flight: DEFAULT_MAX_BYTES_IN_FLIGHT,
+        }
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    /// Jobs still running when the grace ran out (taken over later by another worker).
+    pub cut_off: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerError {
+    #[error("queue: {0}")]
+    Queue(#[from] QueueError),
+}
+
+impl ErrorCode for WorkerError {
+    fn code(&self) -> &'static str {
+        match self {
+            WorkerError::Queue(e) => e.code(),
+        }
+    }
+    fn class(&self) -> Class {
+        match self {
+            WorkerError::Queue(e) => e.class(),
+        }
+    }
+}
+
+/// Runs the worker until `shutdown` fires: registers the cleanup schedule, starts one consumer
+/// per `(queue, processor)`, calls `ready` once they take jobs, then drains on shutdown.
+pub async fn run(
+    backend: Arc<dyn QueueBackend>,
+    processors: Vec<(QueueName, Arc<dyn Processor>)>,
+    health: Arc<dyn Health>,
+    metrics: Arc<Metrics>,
+    cfg: WorkerConfig,
+    ready: impl FnOnce(),
+    shutdown: CancellationToken,
+) -> Result<RunReport, WorkerError> {
+    if let Some(schedule) = &cfg.cleanup_schedule {
+        let job = EnqueueOptions {
+            attempts: Some(CLEANUP_ATTEMPTS),
+            ..Default::default()
+        };
+        let change = backend
+            .ensure_schedule(
+                QueueName::Cleanup,
+                CLEANUP_SCHEDULER_ID,
+                schedule,
+                serde_json::json!({}),
+                &job,
+            )
+            .await?;
+        if change == ScheduleChange::Registered {
+            tracing::info!(?schedule, "registered the cleanup job scheduler");
+        }
+    }
+
+    let (events_tx, mut events) = mpsc::unbounded_channel();
+    let (trips_tx, mut trips) = mpsc::unbounded_channel();
+    let breaker = Arc::new(Breaker::new(BREAKER_THRESHOLD));
+    let total_permits = permits_for(cfg.max_bytes_in_flight).max(1);
+    let bytes = Arc::new(Semaphore::new(total_permits as usize));
+    let mut consumers = Vec::new();
+    for (queue, inner) in processors {
+        let concurrency = if queue == QueueName::Cleanup {
+            CLEANUP_CONCURRENCY
+        } else {
+            cfg.concurrency
+        };
+        let guarded = Arc::new(Guarded {
+            inner,
+            bytes: bytes.clone(),
+            total_permits,
+            metrics: metrics.clone(),
+            breaker: breaker.clone(),
+            trips: trips_tx.clone(),
+        });
+        let settings = ConsumerSettings {
+            concurrency,
+            lock_duration: cfg.lock_duration,
+            stalled_interval: cfg.stalled_interval,
+            default_retry: cfg.default_retry,
+        };
+        let consumer: Arc<dyn crate::queue::Consumer> = backend
+            .consumer(queue, settings, guarded, events_tx.clone())
+            .await?
+            .into();
+        consumers.push(consumer);
+    }
+    drop(events_tx);
+
+    let tasks = TaskTracker::new();
+    let depth_dirty = Arc::new(Notify::new());
+    let stop_side_tasks = shutdown.child_token();
+    tasks.spawn(refresh_depth(
+        backend.clone(),
+        metrics.clone(),
+        depth_dirty.clone(),
+        stop_side_tasks.clone(),
+    ));
+    for c in &consumers {
+        c.start().await?;
+    }
+    ready();
+
+    let mut open = BTreeSet::new();
+    let mut probe = tokio::time::interval(BREAKER_PROBE_INTERVAL);
+    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            Some(event) = events.recv() => {
+                record(&metrics, &breaker, &trips_tx, &event);
+                depth_dirty.notify_one();
+            }
+            Some(dependency) = trips.recv() => {
+                if open.insert(dependency) {
+                    metrics.circuit_trips.with_label_values(&[dependency.as_str()]).inc();
+                    metrics.circuit_open.with_label_values(&[dependency.as_str()]).set(1);
+                    tracing::error!(%dependency, threshold = BREAKER_THRESHOLD,
+                        "circuit breaker open: {dependency} keeps failing; job intake paused until it answers");
+                    if open.len() == 1 {
+                        consumers.iter().for_each(|c| c.pause());
+                    }
+                    probe.reset();
+                }
+            }
+            _ = probe.tick(), if !open.is_empty() => {
+                for dependency in open.clone() {
+                    let answer = tokio::time::timeout(PROBE_TIMEOUT, health.check(dependency)).await;
+                    match answer {
+                        Ok(Ok(())) => {
+                            open.remove(&dependency);
+                            breaker.reset(dependency);
+                            metrics.circuit_open.with_label_values(&[dependency.as_str()]).set(0);
+                            tracing::warn!(%dependency, "circuit breaker closed: {dependency} answers again");
+                        }
+                        Ok(Err(why)) => tracing::debug!(%dependency, %why, "still failing"),
+                        Err(_) => tracing::debug!(%dependency, "probe timed out"),
+                    }
+                }
+                if open.is_empty() {
+                    consumers.iter().for_each(|c| c.resume());
+                }
+            }
+        }
+    }
+
+    tracing::info!(grace = ?cfg.shutdown_grace, "shutting down: taking no new jobs, waiting for those in flight");
+    let mut closing = tokio::task::JoinSet::new();
+    for c in consumers {
+        let grace = cfg.shutdown_grace;
+        closing.spawn(async move { c.close(grace).await });
+    }
+    let mut cut_off = 0;
+    while let Some(n) = closing.join_next().await {
+        cut_off += n.unwrap_or(0);
+    }
+    while let Ok(event) = events.try_recv() {
+        record(&metrics, &breaker, &trips_tx, &event);
+    }
+    if cut_off > 0 {
+        tracing::warn!(
+            cut_off,
+            "grace ran out: jobs cut off; another worker recovers them once their locks lapse"
+        );
+    }
+    stop_side_tasks.cancel();
+    tasks.close();
+    tasks.wait().await;
+    Ok(RunReport { cut_off })
+}
+
+/// Counts one event in the metrics and the breaker.
+fn record(
+    metrics: &Metrics,
+    breaker: &Breaker,
+    trips: &mpsc::UnboundedSender<Dependency>,
+    event: &QueueEvent,
+) {
+    match event {
+        QueueEvent::Finished {
+            queue,
+            outcome,
+            duration,
+            ..
+        } => {
+            let q = queue.as_str();
+            // The job reached Redis and back: Redis works.
+            breaker.reset(Dependency::Redis);
+            let label = match outcome {
+                Outcome::Completed => {
+                    metrics.jobs_processed.with_label_values(&[q]).inc();
+                    "completed"
+                }
+                Outcome::Retried { code, .. } => {
+                    metrics.jobs_retried.with_label_values(&[q, code]).inc();
+                    "retried"
+                }
+                Outcome::Failed { code, .. } => {
+                    metrics.jobs_failed.with_label_values(&[q, code]).inc();
+                    "failed"
+                }
+            };
+            metrics
+                .job_duration
+                .with_label_values(&[q, label])
+                .observe(duration.as_secs_f64());
+            if *queue == QueueName::Cleanup {
+                let run = if *outcome == Outcome::Completed {
+                    "ok"
+                } else {
+                    "error"
+                };
+                metrics.cleanup_runs.with_label_values(&[run]).inc();
+            }
+        }
+        QueueEvent::Stalled { queue, job_id } => {
+            tracing::warn!(%queue, %job_id, "recovered a stalled job (its worker stopped renewing the lock)");
+            metrics.jobs_stalled.with_label_values(&[queue.as_str()]).inc();
+        }
+        QueueEvent::BackendError { queue, message } => {
+            tracing::warn!(%queue, %message, "queue backend error");
+            metrics.queue_errors.with_label_values(&[queue.as_str()]).inc();
+            if breaker.failure(Dependency::Redis) {
+                let _ = trips.send(Dependency::Redis);
+            }
+        }
+    }
+}
+
+/// Re-reads every queue's depth after job events (at most every
+/// [`DEPTH_REFRESH_MIN_INTERVAL`]) and when idle (every [`DEPTH_REFRESH_IDLE`]).
+async fn refresh_depth(
+    backend: Arc<dyn QueueBackend>,
+    metrics: Arc<Metrics>,
+    dirty: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    loop {
+        for q in QueueName::ALL {
+            match backend.depth(q).await {
+                Ok(depth) => metrics.set_depth(q, depth),
+                Err(e) => tracing::debug!(queue = %q, error = %e, "could not read queue depth"),
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(DEPTH_REFRESH_IDLE) => {}
+            _ = dirty.notified() => {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(DEPTH_REFRESH_MIN_INTERVAL) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Counts consecutive dependency failures; trips once per run of failures.
+struct Breaker {
+    threshold: u32,
+    consecutive: Mutex<[u32; 3]>,
+}
+
+impl Breaker {
+    fn new(threshold: u32) -> Self {
+        Breaker {
+            threshold: threshold.max(1),
+            consecutive: Mutex::new([0; 3]),
+        }
+    }
+
+    fn slot(d: Dependency) -> usize {
+        d as usize
+    }
+
+    /// Counts a failure; `true` exactly when this one reaches the threshold.
+    fn failure(&self, d: Dependency) -> bool {
+        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
+        c[Self::slot(d)] += 1;
+        c[Self::slot(d)] == self.threshold
+    }
+
+    /// A job got through storage and the database.
+    fn success(&self) {
+        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
+        c[Self::slot(Dependency::Storage)] = 0;
+        c[Self::slot(Dependency::Database)] = 0;
+    }
+
+    fn reset(&self, d: Dependency) {
+        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
+        c[Self::slot(d)] = 0;
+    }
+}
+
+fn permits_for(bytes: u64) -> u32 {
+    u32::try_from(bytes.div_ceil(BYTES_PER_PERMIT)).unwrap_or(u32::MAX)
+}
+
+/// Wraps a queue's processor with the bytes-in-flight cap and the breaker's accounting.
+struct Guarded {
+    inner: Arc<dyn Processor>,
+    bytes: Arc<Semaphore>,
+    total_permits: u32,
+    metrics: Arc<Metrics>,
+    breaker: Arc<Breaker>,
+    trips: mpsc::UnboundedSender<Dependency>,
+}
+
+#[async_trait::async_trait]
+impl Processor for Guarded {
+    async fn process(&self, job: Job) -> Result<serde_json::Value, Failure> {
+        // The payload's declared size: the handler refuses an object whose real size differs.
+        let declared = job.data.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
+        let permits = permits_for(declared).min(self.total_permits);
+        // The semaphore is never closed, so acquiring only waits.
+        let _held = self.bytes.acquire_many(permits).await.ok();
+        let counted = i64::try_from(declared).unwrap_or(i64::MAX);
+        self.metrics.bytes_in_flight.add(counted);
+        let result = self.inner.process(job).await;
+        self.metrics.bytes_in_flight.sub(counted);
+        match &result {
+            Ok(_) => self.breaker.success(),
+            Err(f) => {
+                if let Some(d) = Dependency::of_code(f.code) {
+                    if self.breaker.failure(d) {
+                        let _ = self.trips.send(d);
+                    }
+                }
+            }
+        }
+        result
+    }
+}
+
+/// `attachments.process` (and, for now, `attachments.vscan.retry`): the payload through
+/// [`Handler::process`]; the return value is its summary.
+pub struct ProcessJobs {
+    pub handler: Handler,
+}
+
+#[async_trait::async_trait]
+impl Processor for ProcessJobs {
+    async fn process(&self, job: Job) -> Result<serde_json::Value, Failure> {
+        let payload: ProcessPayload = serde_json::from_value(job.data)
+            .map_err(|e| Failure::from_error(&JobError::InvalidPayload(e.to_string())))?;
+        let summary = self
+            .handler
+            .process(&payload)
+            .await
+            .map_err(|e| Failure::from_error(&e))?;
+        serde_json::to_value(summary)
+            .map_err(|e| Failure::from_error(&JobError::Task(e.to_string())))
+    }
+}
+
+/// `attachments.cleanup.orphan`: one [`cleanup::run`]; the return value is its report.
+pub struct CleanupJobs {
+    pub db: Db,
+    pub storage: Arc<dyn Storage>,
+    pub options: CleanupOptions,
+}
+
+#[async_trait::async_trait]
+impl Processor for CleanupJobs {
+    async fn process(&self, _job: Job) -> Result<serde_json::Value, Failure> {
+        let report = cleanup::run(&self.db, &self.storage, &self.options)
+            .await
+            .map_err(|e| Failure::from_error(&e))?;
+        serde_json::to_value(report)
+            .map_err(|e| Failure::from_error(&JobError::Task(e.to_string())))
+    }
+}
+
+/// The real dependencies, asked directly: for the breaker's probes and for `/readyz`.
+pub struct Probes {
+    pub db: Db,
+    pub storage: Arc<dyn Storage>,
+    pub backend: Arc<dyn QueueBackend>,
+    /// Listed (one key) to prove the store answers.
+    pub storage_prefix: String,
+}
+
+#[async_trait::async_trait]
+impl Health for Probes {
+    async fn check(&self, dependency: Dependency) -> Result<(), String> {
+        match dependency {
+            Dependency::Storage => self
+                .storage
+                .list(&self.storage_prefix, None, 1)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Dependency::Database => self.db.check_schema().await.map_err(|e| e.to_string()),
+            Dependency::Redis => self.backend.ping().await.map_err(|e| e.to_string()),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Readiness for Probes {
+    /// Ready when Redis and the database answer (storage is checked per job: an S3 outage
+    /// should pause intake through the breaker, not take the worker out of its pool).
+    async fn ready(&self) -> Result<(), String> {
+        let (redis, db) = tokio::join!(
+            self.check(Dependency::Redis),
+            self.check(Dependency::Database)
+        );
+        redis.map_err(|e| format!("redis: {e}"))?;
+        db.map_err(|e| format!("database: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn breaker_trips_once_at_the_threshold_and_a_success_rearms_it() {
+        let b = Breaker::new(3);
+        assert!(!b.failure(Dependency::Storage));
+        assert!(!b.failure(Dependency::Storage));
+        assert!(b.failure(Dependency::Storage));
+        assert!(!b.failure(Dependency::Storage), "trips once per run");
+        b.success();
+        assert!(!b.failure(Dependency::Storage));
+        assert!(!b.failure(Dependency::Database));
+    }
+
+    #[test]
+    fn only_dependency_codes_count_toward_the_breaker() {
+        assert_eq!(
+            Dependency::of_code("storage-unavailable"),
+            Some(Dependency::Storage)
+        );
+        assert_eq!(
+            Dependency::of_code("database-unavailable"),
+            Some(Dependency::Database)
+        );
+        for upload_fault in ["object-not-found", "attachment-busy", "input-too-large"] {
+            assert_eq!(Dependency::of_code(upload_fault), None, "{upload_fault}");
+        }
+    }
+
+    #[test]
+    fn bytes_are_counted_in_whole_kib_permits() {
+        assert_eq!(permits_for(0), 0);
+        assert_eq!(permits_for(1), 1);
+        assert_eq!(permits_for(DEFAULT_MAX_BYTES_IN_FLIGHT), 262_144);
+    }
+}

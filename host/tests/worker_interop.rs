@@ -1,0 +1,678 @@
+//! `attachd worker` against the real npm `bullmq` (tests/interop, pinned by its lockfile) and a
+//! real Redis: Node produces and observes, the real `attachd` binary consumes. Each test has its
+//! own Redis key prefix and data directory (local storage + SQLite), so they run in parallel.
+//!
+//! Needs: Redis (ATTACH_TEST_REDIS_URL, default redis://127.0.0.1:6379), Node 20 with
+//! `npm ci` done in tests/interop, and the guests (`make guests`). `make test` does all three.
+
+mod common;
+
+use attachd::db::{Claim, Db};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// First start compiles the guests into the shared cache; later starts take a second.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// Ceiling for any condition a test waits for; reaching it fails the test.
+const WAIT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(50);
+const PROCESS: &str = "attachments.process";
+const CLEANUP: &str = "attachments.cleanup.orphan";
+const SAMPLE: &str = "photo-orientation6.jpg";
+
+fn redis_url() -> String {
+    std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+}
+
+fn interop_dir() -> PathBuf {
+    let dir = repo().join("tests/interop");
+    assert!(
+        dir.join("node_modules/bullmq").is_dir(),
+        "npm bullmq is not installed: run `cd tests/interop && npm ci`"
+    );
+    dir
+}
+
+/// Polls `f` until it returns `Some`, failing the test at the deadline.
+fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// One test's world: a Redis prefix and a data directory.
+struct World {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    prefix: String,
+}
+
+impl World {
+    fn new() -> World {
+        let dir = tempfile::tempdir().unwrap();
+        World {
+            data: dir.path().join("data"),
+            prefix: format!("attach-test-{}", uuid::Uuid::new_v4().simple()),
+            _dir: dir,
+        }
+    }
+
+    fn objects(&self) -> PathBuf {
+        self.data.join("objects")
+    }
+
+    fn attachd(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
+        for var in [
+            "ATTACH_DATABASE_URL",
+            "ATTACH_STORAGE",
+            "ATTACH_S3_BUCKET",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("ATTACH_DATA_DIR", &self.data)
+            .env("ATTACH_GUEST_DIR", common::guest_dir())
+            .env("ATTACH_CACHE_DIR", common::cache_dir())
+            .env("ATTACH_REDIS_URL", redis_url())
+            .env("ATTACH_QUEUE_PREFIX", &self.prefix);
+        cmd
+    }
+
+    /// `attachd ingest`: the object and its `uploaded` row, as the API would leave them.
+    fn ingest(&self, key: &str) -> Value {
+        let out = self
+            .attachd()
+            .args(["ingest", "--key", key])
+            .arg(repo().join("samples").join(SAMPLE))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "ingest: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Starts `attachd worker` and waits for its ready line. Test speeds: locks of 2 s checked
+    /// every second, so a killed worker's job is retaken within seconds; no cleanup schedule
+    /// unless asked.
+    fn worker(&self, env: &[(&str, &str)]) -> Worker {
+        let mut cmd = self.attachd();
+        cmd.arg("worker")
+            .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
+            .env("ATTACH_QUEUE_LOCK_DURATION", "2s")
+            .env("ATTACH_QUEUE_STALLED_INTERVAL", "1s")
+            .env("ATTACH_CLEANUP_CRON", "off")
+            .env("ATTACH_WORKER_LOG_LEVEL", "info,attachd=info")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (out_tx, out_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let line = out_rx.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            let log: Vec<String> = err_rx.try_iter().collect();
+            panic!("attachd worker did not become ready:\n{}", log.join("\n"))
+        });
+        let ready: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(ready["event"], "ready", "{line}");
+        Worker {
+            child,
+            metrics_addr: ready["metricsAddr"].as_str().unwrap().to_string(),
+            stdout: out_rx,
+            stderr: err_rx,
+            log: Vec::new(),
+        }
+    }
+
+    fn node(&self, command: &str, mut args: Value) -> Value {
+        args["prefix"] = json!(self.prefix);
+        let out = node_command(command, &args).output().unwrap();
+        parse_node(out)
+    }
+
+    /// A node command left running (e.g. watching a job the test is about to unblock).
+    fn node_spawn(&self, command: &str, mut args: Value) -> Child {
+        args["prefix"] = json!(self.prefix);
+        node_command(command, &args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    }
+
+    fn db(&self) -> Db {
+        runtime().block_on(Db::connect(&Db::default_url(&self.data))).unwrap()
+    }
+}
+
+fn node_command(command: &str, args: &Value) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(interop_dir())
+        .arg("bull.mjs")
+        .arg(command)
+        .arg(args.to_string())
+        .env("ATTACH_REDIS_URL", redis_url());
+    cmd
+}
+
+fn parse_node(out: std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().expect("node printed nothing")).unwrap()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+struct Worker {
+    child: Child,
+    metrics_addr: String,
+    stdout: mpsc::Receiver<String>,
+    stderr: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Worker {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn http_get(&self, path: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.metrics_addr).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of one series in `/metrics` (0 when absent).
+    fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    fn wait_metric(&self, series: &str, at_least: f64) -> f64 {
+        wait_for(series, WAIT, || {
+            let v = self.metric(series);
+            (v >= at_least).then_some(v)
+        })
+    }
+
+    /// Waits for a log line containing `needle`.
+    fn wait_log(&mut self, needle: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.log.iter().any(|l| l.contains(needle)) {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) => self.log.push(line),
+                Err(_) => panic!("no log line with {needle:?}:\n{}", self.log.join("\n")),
+            }
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Waits for the process to exit; its exit code and the lines it printed on stdout.
+    fn wait_exit(mut self) -> (Option<i32>, Vec<String>) {
+        let code = wait_for("attachd to exit", WAIT, || {
+            self.child.try_wait().unwrap().map(|s| s.code())
+        });
+        let lines = self.stdout.try_iter().collect();
+        (code, lines)
+    }
+
+    fn stop(self) {
+        self.signal("-TERM");
+        let (code, _) = self.wait_exit();
+        assert_eq!(code, Some(0));
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn upload_payload(upload: &Value) -> Value {
+    json!({
+        "fileKey": upload["fileKey"],
+        "mimeType": upload["mimeType"],
+        "size": upload["size"],
+    })
+}
+
+/// Events the stream recorded for the job, in order.
+fn stream_events(report: &Value) -> Vec<String> {
+    report["stream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn count(events: &[String], name: &str) -> usize {
+    events.iter().filter(|e| *e == name).count()
+}
+
+/// Holds the upload's row as another worker would (`processing` under a foreign token), so
+/// attachd's attempts fail with the retryable `attachment-busy` until `lease` runs out.
+fn hold_claim(world: &World, key: &str, lease: Duration) {
+    let db = world.db();
+    let claim = runtime()
+        .block_on(db.claim(key, "held-by-the-test", lease))
+        .unwrap();
+    assert!(matches!(claim, Claim::Claimed(_)), "{claim:?}");
+}
+
+/// Holds SQLite's write lock (`BEGIN EXCLUSIVE`) from another connection, as a busy writer
+/// would: a job that reaches its first database write waits there (up to the database's
+/// 10 s busy timeout), which makes "a job in flight" a state the test controls. Dropping the
+/// returned sender releases the lock.
+fn hold_db_write_lock(world: &World) -> mpsc::Sender<()> {
+    use sqlx::Connection;
+    let url = Db::default_url(&world.data);
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let (held_tx, held_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        runtime().block_on(async move {
+            let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query("BEGIN EXCLUSIVE").execute(&mut conn).await.unwrap();
+            held_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || release_rx.recv()).await;
+            sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
+            conn.close().await.unwrap();
+        })
+    });
+    held_rx.recv_timeout(WAIT).expect("took the database write lock");
+    release_tx
+}
+
+fn job_state(world: &World, queue: &str, id: &str) -> Value {
+    world.node("inspect", json!({ "queue": queue, "jobId": id }))["job"].clone()
+}
+
+#[test]
+fn node_producer_gets_attachds_summary_for_a_real_upload() {
+    let world = World::new();
+    let upload = world.ingest("uploads/photo.jpg");
+    let worker = world.worker(&[]);
+    let report = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload),
+            "opts": { "attempts": 3, "backoff": { "type": "exponential", "delay": 1000 } },
+            "watch": true,
+        }),
+    );
+    assert_eq!(report["error"], Value::Null, "{report:#}");
+    let summary = &report["result"];
+    assert_eq!(summary["fileKey"], "uploads/photo.jpg");
+    assert_eq!(summary["status"], "ready");
+    assert_eq!(summary["checksum"], upload["checksum"]);
+    assert_eq!(summary["alreadyDone"], false);
+    assert!(!summary["variants"].as_array().unwrap().is_empty());
+    // What Node reads back from Redis agrees.
+    let job = &report["job"];
+    assert_eq!(job["state"], "completed");
+    assert_eq!(&job["returnvalue"], summary);
+    assert_eq!(job["attemptsMade"], 1);
+    assert!(job["processedBy"].as_str().unwrap().starts_with("attachd-"));
+    assert_eq!(
+        report["counts"],
+        json!({ "waiting": 0, "active": 0, "delayed": 0, "completed": 1, "failed": 0, "prioritized": 0 })
+    );
+    assert_eq!(
+        stream_events(&report),
+        ["added", "waiting", "active", "completed"]
+    );
+    // Node's QueueEvents delivered the same events.
+    assert_eq!(report["events"], json!(["added", "waiting", "active", "completed"]));
+
+    worker.wait_metric(
+        "attachments_jobs_processed_total{queue=\"attachments.process\"}",
+        1.0,
+    );
+    let (_, metrics) = worker.http_get("/metrics");
+    assert!(metrics.contains("attachments_job_duration_seconds_count{outcome=\"completed\",queue=\"attachments.process\"} 1"));
+    assert!(metrics.contains("attachments_queue_depth{queue=\"attachments.process\",state=\"waiting\"} 0"));
+    assert_eq!(worker.http_get("/healthz").0, 200);
+    assert_eq!(worker.http_get("/readyz"), (200, "ready\n".into()));
+    worker.stop();
+}
+
+#[test]
+fn retryable_failure_is_retried_with_the_producers_backoff_then_completes() {
+    let world = World::new();
+    let upload = world.ingest("uploads/busy.jpg");
+    let worker = world.worker(&[]);
+    // Another holder's claim on the row for 2.5 s: attempts fail `attachment-busy` until then.
+    hold_claim(&world, "uploads/busy.jpg", Duration::from_millis(2500));
+    let report = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload),
+            "opts": { "attempts": 10, "backoff": { "type": "exponential", "delay": 400 } },
+            "watch": true,
+        }),
+    );
+    assert_eq!(report["error"], Value::Null, "{report:#}");
+    assert_eq!(report["result"]["status"], "ready");
+    let events = stream_events(&report);
+    let retries = count(&events, "delayed");
+    assert!(retries >= 2, "{events:?}");
+    assert_eq!(count(&events, "completed"), 1);
+    assert_eq!(count(&events, "failed"), 0);
+    // Each retry waited the producer's exponential backoff: 400, 800, 1600 ms...
+    let delayed: Vec<&Value> = report["stream"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "delayed")
+        .collect();
+    for (i, e) in delayed.iter().enumerate() {
+        let at: i64 = e["delay"].as_str().unwrap().parse().unwrap();
+        let emitted: i64 = e["streamId"].as_str().unwrap().split('-').next().unwrap().parse().unwrap();
+        let expected = 400i64 << i;
+        assert!(
+            (at - emitted - expected).abs() < 100,
+            "retry {i}: waits {} ms, expected {expected}",
+            at - emitted
+        );
+    }
+    let job = &report["job"];
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["attemptsMade"], retries as u64 + 1);
+    // The reason of the failed attempts is what Node shows while the job waits to retry.
+    assert!(
+        job["failedReason"].as_str().unwrap().starts_with("attachment-busy: "),
+        "{job:#}"
+    );
+    worker.wait_metric(
+        "attachments_jobs_retried_total{code=\"attachment-busy\",queue=\"attachments.process\"}",
+        retries as f64,
+    );
+    worker.stop();
+}
+
+#[test]
+fn permanent_failure_fails_at_once_with_its_code_and_reason_visible_to_node() {
+    let world = World::new();
+    let worker = world.worker(&[]);
+    let report = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS,
+            "data": { "fileKey": "uploads/never-uploaded.jpg", "mimeType": "image/jpeg", "size": 10 },
+            "opts": { "attempts": 5, "backoff": { "type": "fixed", "delay": 100 } },
+            "watch": true,
+        }),
+    );
+    let reason = "object-not-found: object `uploads/never-uploaded.jpg` does not exist";
+    // Node's waitUntilFinished rejects with the failedReason.
+    assert_eq!(report["error"], reason, "{report:#}");
+    let job = &report["job"];
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["failedReason"], reason);
+    assert_eq!(job["attemptsMade"], 1, "no retry despite 5 attempts");
+    let events = stream_events(&report);
+    assert_eq!(events, ["added", "waiting", "active", "failed"]);
+    assert_eq!(report["counts"]["failed"], 1);
+    worker.wait_metric(
+        "attachments_jobs_failed_total{code=\"object-not-found\",queue=\"attachments.process\"}",
+        1.0,
+    );
+    worker.stop();
+}
+
+#[test]
+fn exhausted_attempts_end_failed_with_retries_exhausted_as_node_expects() {
+    let world = World::new();
+    let a = world.ingest("uploads/held-a.jpg");
+    let b = world.ingest("uploads/held-b.jpg");
+    // Jobs that set no attempts get the worker's default policy (3 here, fixed 200 ms).
+    let worker = world.worker(&[
+        ("ATTACH_QUEUE_DEFAULT_ATTEMPTS", "3"),
+        ("ATTACH_QUEUE_DEFAULT_BACKOFF", "fixed:200ms"),
+    ]);
+    hold_claim(&world, "uploads/held-a.jpg", Duration::from_secs(600));
+    hold_claim(&world, "uploads/held-b.jpg", Duration::from_secs(600));
+    let producer_set = world.node_spawn(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS, "data": upload_payload(&a),
+            "opts": { "attempts": 3, "backoff": { "type": "fixed", "delay": 200 } },
+            "watch": true,
+        }),
+    );
+    let defaulted = world.node_spawn(
+        "add",
+        json!({ "queue": PROCESS, "name": PROCESS, "data": upload_payload(&b), "opts": {}, "watch": true }),
+    );
+
+    for (report, who) in [
+        (parse_node(producer_set.wait_with_output().unwrap()), "producer's attempts"),
+        (parse_node(defaulted.wait_with_output().unwrap()), "default attempts"),
+    ] {
+        let error = report["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("attachment-busy: "), "{who}: {report:#}");
+        let job = &report["job"];
+        assert_eq!(job["state"], "failed", "{who}");
+        assert_eq!(job["failedReason"], error, "{who}");
+        assert_eq!(job["attemptsStarted"], 3, "{who}");
+        let events = stream_events(&report);
+        assert_eq!(count(&events, "delayed"), 2, "{who}: {events:?}");
+        assert_eq!(count(&events, "active"), 3, "{who}: {events:?}");
+        // Node's worker emits `failed` then `retries-exhausted` on the last attempt.
+        assert_eq!(
+            events[events.len() - 2..],
+            ["failed".to_string(), "retries-exhausted".to_string()],
+            "{who}"
+        );
+        let listened = report["events"].as_array().unwrap();
+        assert_eq!(listened.last().unwrap(), "retries-exhausted", "{who}");
+    }
+    worker.wait_metric(
+        "attachments_jobs_failed_total{code=\"attachment-busy\",queue=\"attachments.process\"}",
+        2.0,
+    );
+    worker.stop();
+}
+
+#[test]
+fn a_killed_workers_job_is_recovered_by_another_and_completed_once() {
+    let world = World::new();
+    let upload = world.ingest("uploads/slow.jpg");
+    let first = world.worker(&[]);
+    let lock = hold_db_write_lock(&world);
+    let added = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload),
+            "opts": { "attempts": 3, "backoff": { "type": "fixed", "delay": 500 } },
+        }),
+    );
+    let id = added["jobId"].as_str().unwrap().to_string();
+    let watcher = world.node_spawn("watch", json!({ "queue": PROCESS, "jobId": id }));
+    // In flight on the first worker: active, waiting for the database.
+    wait_for("the job to be active", WAIT, || {
+        (job_state(&world, PROCESS, &id)["state"] == "active").then_some(())
+    });
+    first.signal("-KILL");
+    let (code, _) = first.wait_exit();
+    assert_eq!(code, None, "killed by a signal");
+    drop(lock);
+
+    let second = world.worker(&[]);
+    let report = parse_node(watcher.wait_with_output().unwrap());
+    assert_eq!(report["error"], Value::Null, "{report:#}");
+    assert_eq!(report["result"]["status"], "ready");
+    assert_eq!(report["result"]["alreadyDone"], false);
+    let events = stream_events(&report);
+    // Recovered through the stalled check, completed exactly once, never failed.
+    assert_eq!(count(&events, "stalled"), 1, "{events:?}");
+    assert_eq!(count(&events, "completed"), 1, "{events:?}");
+    assert_eq!(count(&events, "failed"), 0, "{events:?}");
+    let job = &report["job"];
+    assert_eq!(job["state"], "completed");
+    assert_eq!(job["attemptsStarted"], 2, "{job:#}");
+    assert_eq!(job["attemptsMade"], 1, "the stall cost no attempt");
+    assert_eq!(report["counts"]["completed"], 1);
+    assert_eq!(report["counts"]["active"], 0);
+    second.wait_metric(
+        "attachments_jobs_stalled_total{queue=\"attachments.process\"}",
+        1.0,
+    );
+    let row = runtime()
+        .block_on(world.db().get("uploads/slow.jpg"))
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.status.as_str(), "ready");
+    second.stop();
+}
+
+#[test]
+fn sigterm_lets_the_job_in_flight_finish_takes_no_new_one_and_exits_zero() {
+    let world = World::new();
+    let upload = world.ingest("uploads/in-flight.jpg");
+    let mut worker = world.worker(&[("ATTACH_SHUTDOWN_GRACE", "60s")]);
+    let lock = hold_db_write_lock(&world);
+    let added = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload),
+            "opts": { "attempts": 3 },
+        }),
+    );
+    let id = added["jobId"].as_str().unwrap().to_string();
+    wait_for("the job to be active", WAIT, || {
+        (job_state(&world, PROCESS, &id)["state"] == "active").then_some(())
+    });
+    worker.signal("-TERM");
+    worker.wait_log("shutting down: taking no new jobs");
+    // Added after the signal: must stay waiting for another worker.
+    let later = world.node(
+        "add",
+        json!({
+            "queue": PROCESS, "name": PROCESS,
+            "data": { "fileKey": "uploads/later.jpg", "mimeType": "image/jpeg", "size": 1 },
+            "opts": { "attempts": 3 },
+        }),
+    );
+    drop(lock);
+    let (code, stdout) = worker.wait_exit();
+    assert_eq!(code, Some(0));
+    assert_eq!(
+        serde_json::from_str::<Value>(stdout.last().unwrap()).unwrap(),
+        json!({ "event": "stopped", "cutOff": 0 })
+    );
+    let job = job_state(&world, PROCESS, &id);
+    assert_eq!(job["state"], "completed", "{job:#}");
+    assert_eq!(job["returnvalue"]["status"], "ready");
+    let later = job_state(&world, PROCESS, later["jobId"].as_str().unwrap());
+    assert_eq!(later["state"], "waiting", "{later:#}");
+}
+
+#[test]
+fn cleanup_schedule_runs_once_per_period_with_two_workers() {
+    let world = World::new();
+    // An orphan: uploaded three hours ago and never processed.
+    world.ingest("uploads/orphan.jpg");
+    let db = world.db();
+    let three_hours_ago = chrono::Utc::now() - chrono::Duration::hours(3);
+    assert!(runtime()
+        .block_on(db.backdate("uploads/orphan.jpg", three_hours_ago))
+        .unwrap());
+
+    let env = [("ATTACH_CLEANUP_CRON", "1s")];
+    let first = world.worker(&env);
+    let second = world.worker(&env);
+    let runs = 4;
+    let seen = wait_for("cleanup runs", WAIT, || {
+        let r = world.node("inspect", json!({ "queue": CLEANUP, "completed": true }));
+        (r["counts"]["completed"].as_u64().unwrap() >= runs).then_some(r)
+    });
+    assert_eq!(seen["schedulersCount"], 1, "{seen:#}");
+    assert_eq!(seen["schedulers"][0]["every"], 1000);
+    assert_eq!(seen["schedulers"][0]["name"], CLEANUP);
+    assert!(seen["counts"]["delayed"].as_u64().unwrap() <= 1, "{seen:#}");
+    // One job per period: scheduler job ids are `repeat:<id>:<slot millis>`, and no slot
+    // was run twice (which N independent schedules would do).
+    let mut slots: Vec<u64> = seen["completedIds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap().rsplit(':').next().unwrap().parse().unwrap())
+        .collect();
+    slots.sort();
+    for pair in slots.windows(2) {
+        let gap = pair[1] - pair[0];
+        assert!(gap >= 1000 && gap % 1000 == 0, "slots {slots:?}");
+    }
+    // The runs did the work.
+    assert!(runtime().block_on(db.get("uploads/orphan.jpg")).unwrap().is_none());
+    assert!(!world.objects().join("uploads/orphan.jpg").exists());
+    let total = first.metric("attachments_cleanup_runs_total{outcome=\"ok\"}")
+        + second.metric("attachments_cleanup_runs_total{outcome=\"ok\"}");
+    assert!(total >= 1.0);
+    // A worker restarting does not add a schedule either.
+    second.stop();
+    let third = world.worker(&env);
+    let after = world.node("inspect", json!({ "queue": CLEANUP }));
+    assert_eq!(after["schedulersCount"], 1);
+    third.stop();
+    first.stop();
+}
