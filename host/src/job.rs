@@ -59,6 +59,8 @@ pub struct Summary {
     pub height: Option<i64>,
     pub checksum: Option<String>,
     pub verdict: Option<String>,
+    /// ThumbHash (base64) of the displayed image.
+    pub placeholder: Option<String>,
     pub variants: Vec<VariantRecord>,
     /// True when this run found the work already done (a duplicate or retried job).
     pub already_done: bool,
@@ -74,6 +76,7 @@ impl Summary {
             height: row.height,
             checksum: row.checksum.clone(),
             verdict: row.scan_verdict.clone(),
+            placeholder: row.placeholder.clone(),
             variants: row.variants.clone(),
             already_done,
         }
@@ -356,6 +359,7 @@ impl Handler {
             checksum: actual_sum,
             width: width.into(),
             height: height.into(),
+            placeholder: thumbs.placeholder,
             variants,
             scan: scan.clone().unwrap_or(ScanFields {
                 verdict: "clean".into(),

@@ -74,6 +74,7 @@ fn ready() -> Ready {
         checksum: "0123456789abcdef".repeat(4),
         width: 4000,
         height: 3000,
+        placeholder: "1QcSHQRnh493V4dIh4eXh1h4kJUI".to_owned(),
         variants: vec![
             VariantRecord {
                 name: "thumb".to_owned(),
@@ -280,6 +281,7 @@ async fn claim_then_publish_ready_round_trips_variants_exactly(backend: Backend)
     assert_eq!(done.sniffed_mime.as_deref(), Some("image/png"));
     assert_eq!(done.checksum, Some(r.checksum.clone()));
     assert_eq!((done.width, done.height), (Some(4000), Some(3000)));
+    assert_eq!(done.placeholder, Some(r.placeholder.clone()));
     assert_eq!(done.scan_verdict.as_deref(), Some("clean"));
     assert_eq!(done.scan_findings, Some(r.scan.findings.clone()));
     assert_eq!((done.error_code, done.error_message), (None, None));

@@ -127,6 +127,8 @@ async fn jpeg_upload_ends_ready_with_its_variants_in_storage(w: World) {
     assert_eq!(row.sniffed_mime.as_deref(), Some("image/jpeg"));
     assert_eq!(row.scan_verdict.as_deref(), Some("clean"));
     assert!(row.processed_at.is_some());
+    assert!(row.placeholder.as_deref().is_some_and(|p| !p.is_empty()), "the ThumbHash is kept");
+    assert_eq!(row.placeholder, summary.placeholder);
     assert_eq!(row.variants, summary.variants);
     let names: Vec<_> = row.variants.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["thumb", "preview"]);

@@ -19,6 +19,8 @@ CREATE TABLE attachments (
                   CONSTRAINT attachments_variants_array CHECK (jsonb_typeof(variants) = 'array'),
     width         INTEGER,
     height        INTEGER,
+    -- ThumbHash of the image (base64): a blurred stand-in clients show while loading.
+    placeholder   TEXT,
     error_code    TEXT,
     error_message TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0 CONSTRAINT attachments_attempts_nonnegative CHECK (attempts >= 0),

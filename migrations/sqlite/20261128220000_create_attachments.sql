@@ -23,6 +23,8 @@ CREATE TABLE attachments (
                   CHECK (json_valid(variants) AND json_type(variants) = 'array'),
     width         INTEGER,
     height        INTEGER,
+    -- ThumbHash of the image (base64): a blurred stand-in clients show while loading.
+    placeholder   TEXT,
     error_code    TEXT,
     error_message TEXT,
     attempts      INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
@@ -67,7 +69,7 @@ END;
 -- updated_at means this trigger's own UPDATE cannot fire it again.
 CREATE TRIGGER attachments_touch_updated_at
 AFTER UPDATE OF file_key, mime_type, sniffed_mime, size, checksum, status, variants, width,
-    height, error_code, error_message, attempts, scan_verdict, scan_findings, claim_token,
+    height, placeholder, error_code, error_message, attempts, scan_verdict, scan_findings, claim_token,
     claimed_until, created_at, processed_at ON attachments
 FOR EACH ROW
 WHEN NEW.updated_at IS OLD.updated_at

@@ -34,7 +34,7 @@ mod schema;
 macro_rules! columns {
     () => {
         "id, file_key, mime_type, sniffed_mime, size, checksum, status, variants, width, \
-         height, error_code, error_message, attempts, scan_verdict, scan_findings, \
+         height, placeholder, error_code, error_message, attempts, scan_verdict, scan_findings, \
          claimed_until, created_at, updated_at, processed_at"
     };
 }

@@ -98,6 +98,8 @@ pub struct Attachment {
     pub variants: Vec<VariantRecord>,
     pub width: Option<i64>,
     pub height: Option<i64>,
+    /// ThumbHash (base64) of the displayed image, for clients to show while loading.
+    pub placeholder: Option<String>,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
     /// Claims taken so far, takeovers included.
@@ -127,6 +129,7 @@ pub struct Ready {
     pub checksum: String,
     pub width: i64,
     pub height: i64,
+    pub placeholder: String,
     pub variants: Vec<VariantRecord>,
     pub scan: ScanFields,
 }

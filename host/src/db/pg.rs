@@ -22,6 +22,7 @@ fn attachment(r: &PgRow) -> Result<Attachment, DbError> {
         variants: r.try_get::<Json<Vec<VariantRecord>>, _>("variants")?.0,
         width: r.try_get::<Option<i32>, _>("width")?.map(i64::from),
         height: r.try_get::<Option<i32>, _>("height")?.map(i64::from),
+        placeholder: r.try_get("placeholder")?,
         error_code: r.try_get("error_code")?,
         error_message: r.try_get("error_message")?,
         attempts: r.try_get::<i32, _>("attempts")?.into(),
@@ -109,7 +110,7 @@ pub(super) async fn publish_ready(
         "UPDATE attachments
          SET status = 'ready', variants = $3, sniffed_mime = $4, checksum = $5,
              width = $6::integer, height = $7::integer,
-             scan_verdict = $8, scan_findings = $9, processed_at = now(),
+             scan_verdict = $8, scan_findings = $9, placeholder = $10, processed_at = now(),
              error_code = NULL, error_message = NULL, claim_token = NULL, claimed_until = NULL
          WHERE file_key = $1 AND status = 'processing' AND claim_token = $2",
     )
@@ -122,6 +123,7 @@ pub(super) async fn publish_ready(
     .bind(r.height)
     .bind(&r.scan.verdict)
     .bind(Json(&r.scan.findings))
+    .bind(&r.placeholder)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

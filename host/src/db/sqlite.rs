@@ -45,6 +45,7 @@ fn attachment(r: &SqliteRow) -> Result<Attachment, DbError> {
         variants: r.try_get::<Json<Vec<VariantRecord>>, _>("variants")?.0,
         width: r.try_get("width")?,
         height: r.try_get("height")?,
+        placeholder: r.try_get("placeholder")?,
         error_code: r.try_get("error_code")?,
         error_message: r.try_get("error_message")?,
         attempts: r.try_get("attempts")?,
@@ -134,7 +135,7 @@ pub(super) async fn publish_ready(
     let done = sqlx::query(concat!(
         "UPDATE attachments
          SET status = 'ready', variants = ?3, sniffed_mime = ?4, checksum = ?5,
-             width = ?6, height = ?7, scan_verdict = ?8, scan_findings = ?9,
+             width = ?6, height = ?7, scan_verdict = ?8, scan_findings = ?9, placeholder = ?10,
              processed_at = ",
         now!(),
         ", updated_at = ",
@@ -152,6 +153,7 @@ pub(super) async fn publish_ready(
     .bind(r.height)
     .bind(&r.scan.verdict)
     .bind(Json(&r.scan.findings))
+    .bind(&r.placeholder)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
