@@ -1,8 +1,9 @@
 # attachd: the two entry points are `make demo` and `make test`; both set up what they need.
+SHELL := /bin/bash
 CARGO ?= cargo
 GUEST_DIR ?= target/guests
 
-.PHONY: demo test setup guests check bench
+.PHONY: demo test setup guests check bench bench-queue
 
 setup:
 	scripts/setup.sh
@@ -19,6 +20,7 @@ demo: guests
 
 # Every test: the media libraries natively, and the host against the real guests.
 test: guests
+	cd tests/interop && npm ci --no-audit --no-fund
 	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) test --locked --workspace --exclude guest-probe \
 		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest
 
@@ -26,6 +28,9 @@ test: guests
 check: guests
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
+	. scripts/wasi-cc-env.sh && CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
+		$(CARGO) clippy --locked --profile guest --target wasm32-wasip2 -p guest-probe -p guest-scan \
+		-p guest-thumbnail -p hostile-guest -- -D warnings
 
 # Thumbnail benchmark: sandbox vs the same library native vs sharp; prints a table.
 # Built first on every core, then run pinned to one core.
@@ -33,3 +38,9 @@ bench: guests
 	cd tests/bench && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench thumbnail --no-run
 	ATTACH_GUEST_DIR=$(GUEST_DIR) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail
+
+# Queue benchmark: no-op jobs/s through `attachd worker`'s queue path vs the bare
+# bullmq-official Worker vs a Node bullmq Worker, on the same Redis; prints a table.
+bench-queue: setup
+	cd tests/interop && npm ci --no-audit --no-fund
+	$(CARGO) bench --locked -p attachd --bench queue

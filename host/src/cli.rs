@@ -86,9 +86,9 @@ impl StoreArgs {
                 std::env::var(name).ok()
             }
         })?;
-        Ok(storage::connect(&cfg)
+        storage::connect(&cfg)
             .await
-            .context("opening the object store")?)
+            .context("opening the object store")
     }
 }
 
