@@ -21,7 +21,7 @@ demo: guests
 # Every test: the media libraries natively, and the host against the real guests.
 test: guests
 	cd tests/interop && npm ci --no-audit --no-fund
-	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) test --locked --workspace --exclude guest-probe \
+	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) test --locked --no-fail-fast --workspace --exclude guest-probe \
 		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest
 
 # Lints the native crates and the guests.

@@ -202,7 +202,7 @@ mod tests {
     #[test]
     fn variants_belong_to_their_upload() {
         assert_eq!(
-            owner_key("uploads/a/b.jpg/variants/thumb.webp"),
+            owner_key("variants/uploads/a/b.jpg/thumb.webp"),
             "uploads/a/b.jpg"
         );
         assert_eq!(owner_key("uploads/a/b.jpg"), "uploads/a/b.jpg");
