@@ -93,9 +93,12 @@ fn main() {
     let dir = std::env::var_os("BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or(root.join("target/bench-inputs"));
-    let guests = std::env::var_os("ATTACH_GUEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or(root.join("target/guests"));
+    // cargo runs benches from the package directory; a relative guest dir means the workspace's.
+    let guests = root.join(
+        std::env::var_os("ATTACH_GUEST_DIR")
+            .map(PathBuf::from)
+            .unwrap_or("target/guests".into()),
+    );
     let paths = GuestPaths {
         dir: guests,
         cache_dir: GuestPaths::default_cache_dir(),
