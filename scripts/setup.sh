@@ -40,3 +40,14 @@ if [ -z "${ATTACH_TEST_PG_URL:-}" ] && ! pg_ready; then
     su postgres -c "psql -tAc \"select 1 from pg_database where datname='test'\"" | grep -q 1 \
         || su postgres -c "createdb test"
 fi
+
+# Redis on 127.0.0.1:6379 for the queue tests and bench (ATTACH_TEST_REDIS_URL points them
+# elsewhere). A running server is left alone; elsewhere Debian's is installed and started
+# without persistence: test queues are throwaway.
+redis_ready() { command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+if [ -z "${ATTACH_TEST_REDIS_URL:-}" ] && ! redis_ready; then
+    command -v redis-server >/dev/null || apt_install redis-server
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    for _ in $(seq 30); do redis_ready && break; sleep 1; done
+    redis_ready || { echo "setup: Redis did not come up on 127.0.0.1:6379" >&2; exit 1; }
+fi

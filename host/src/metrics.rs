@@ -40,7 +40,7 @@ pub struct Metrics {
     pub jobs_failed: IntCounterVec,
     /// `attachments_jobs_retried_total{queue,code}`: failed attempts that will be retried.
     pub jobs_retried: IntCounterVec,
-    /// `attachments_jobs_stalled_total{queue}`: jobs this worker recovered from a dead one.
+    /// `attachments_jobs_stalled_total{queue}`: jobs this worker took over from a dead one.
     pub jobs_stalled: IntCounterVec,
     /// `attachments_cleanup_runs_total{outcome}`: cleanup job runs (`ok`, `error`).
     pub cleanup_runs: IntCounterVec,
@@ -92,7 +92,7 @@ impl Metrics {
         );
         let jobs_stalled = counter(
             "attachments_jobs_stalled_total",
-            "Jobs whose worker stopped renewing their lock, recovered by this worker.",
+            "Jobs this worker took over after their previous run stalled (worker died or froze).",
             &["queue"],
         );
         let cleanup_runs = counter(
@@ -165,6 +165,9 @@ impl Metrics {
             queue_errors.with_label_values(&[q.as_str()]);
             for state in ["waiting", "active", "delayed"] {
                 queue_depth.with_label_values(&[q.as_str(), state]);
+            }
+            for outcome in ["completed", "retried", "failed"] {
+                job_duration.with_label_values(&[q.as_str(), outcome]);
             }
         }
         for outcome in ["ok", "error"] {

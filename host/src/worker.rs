@@ -29,8 +29,8 @@ use crate::error::{Class, ErrorCode};
 use crate::job::{Handler, JobError, ProcessPayload};
 use crate::metrics::{Metrics, Readiness};
 use crate::queue::{
-    ConsumerSettings, EnqueueOptions, Failure, Job, Outcome, Processor, QueueBackend,
-    QueueError, QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
+    ConsumerSettings, EnqueueOptions, Failure, Job, Outcome, Processor, QueueBackend, QueueError,
+    QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
 };
 use crate::storage::Storage;
 use std::collections::BTreeSet;
@@ -209,6 +209,9 @@ pub async fn run(
     let breaker = Arc::new(Breaker::new(BREAKER_THRESHOLD));
     let total_permits = permits_for(cfg.max_bytes_in_flight).max(1);
     let bytes = Arc::new(Semaphore::new(total_permits as usize));
+    // Filled once the consumers exist: a tripping job pauses intake itself, before it returns,
+    // so no further job starts in the moment the trip takes to reach the loop below.
+    let intake: Arc<std::sync::OnceLock<Vec<Arc<dyn crate::queue::Consumer>>>> = Arc::default();
     let mut consumers = Vec::new();
     for (queue, inner) in processors {
         let concurrency = if queue == QueueName::Cleanup {
@@ -223,6 +226,7 @@ pub async fn run(
             metrics: metrics.clone(),
             breaker: breaker.clone(),
             trips: trips_tx.clone(),
+            intake: intake.clone(),
         });
         let settings = ConsumerSettings {
             concurrency,
@@ -237,6 +241,7 @@ pub async fn run(
         consumers.push(consumer);
     }
     drop(events_tx);
+    let _ = intake.set(consumers.clone());
 
     let tasks = TaskTracker::new();
     let depth_dirty = Arc::new(Notify::new());
@@ -365,12 +370,18 @@ fn record(
             }
         }
         QueueEvent::Stalled { queue, job_id } => {
-            tracing::warn!(%queue, %job_id, "recovered a stalled job (its worker stopped renewing the lock)");
-            metrics.jobs_stalled.with_label_values(&[queue.as_str()]).inc();
+            tracing::warn!(%queue, %job_id, "took over a stalled job (its worker stopped renewing the lock)");
+            metrics
+                .jobs_stalled
+                .with_label_values(&[queue.as_str()])
+                .inc();
         }
         QueueEvent::BackendError { queue, message } => {
             tracing::warn!(%queue, %message, "queue backend error");
-            metrics.queue_errors.with_label_values(&[queue.as_str()]).inc();
+            metrics
+                .queue_errors
+                .with_label_values(&[queue.as_str()])
+                .inc();
             if breaker.failure(Dependency::Redis) {
                 let _ = trips.send(Dependency::Redis);
             }
@@ -456,6 +467,7 @@ struct Guarded {
     metrics: Arc<Metrics>,
     breaker: Arc<Breaker>,
     trips: mpsc::UnboundedSender<Dependency>,
+    intake: Arc<std::sync::OnceLock<Vec<Arc<dyn crate::queue::Consumer>>>>,
 }
 
 #[async_trait::async_trait]
@@ -475,6 +487,11 @@ impl Processor for Guarded {
             Err(f) => {
                 if let Some(d) = Dependency::of_code(f.code) {
                     if self.breaker.failure(d) {
+                        self.intake
+                            .get()
+                            .into_iter()
+                            .flatten()
+                            .for_each(|c| c.pause());
                         let _ = self.trips.send(d);
                     }
                 }

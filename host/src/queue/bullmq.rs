@@ -19,7 +19,12 @@
 //!   its next attempt would show no reason. The adapter writes it (`HSET failedReason`) while
 //!   it still holds the job's lock.
 //! - **Events.** The crate queues every worker event on an unbounded channel that grows
-//!   forever unless read: the adapter drains it, forwarding stalls and Redis errors.
+//!   forever unless read: the adapter drains it, forwarding Redis errors.
+//! - **Stalled jobs.** The crate's stalled check moves stalled jobs back to wait correctly,
+//!   but misreads the script's reply (it expects a nested array), so its `Stalled` event never
+//!   fires. The adapter recognises a taken-over job when it starts instead: started more often
+//!   than its failed attempts explain, with no failure recorded in between
+//!   ([`restarted_after_stall`]).
 //! - **Idempotent schedule.** `upsert_job_scheduler` rewrites the scheduler each time; the
 //!   adapter reads it first and writes only when it is absent or different.
 //!
@@ -27,9 +32,9 @@
 //! plain fixed/exponential delay; stack traces are not stored.
 
 use super::{
-    Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, Failure, Job, Outcome,
-    Processor, QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy, Schedule,
-    ScheduleChange, MAX_DEFAULT_BACKOFF,
+    Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, Failure, Job, Outcome, Processor,
+    QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
+    MAX_DEFAULT_BACKOFF,
 };
 use crate::error::Class;
 use ::bullmq::job_scheduler::RepeatOptions;
@@ -236,11 +241,7 @@ impl QueueBackend for BullBackend {
     }
 
     async fn depth(&self, queue: QueueName) -> Result<Depth, QueueError> {
-        let c = self
-            .queue(queue)
-            .get_job_counts()
-            .await
-            .map_err(map_err)?;
+        let c = self.queue(queue).get_job_counts().await.map_err(map_err)?;
         Ok(Depth {
             waiting: c.waiting + c.paused + c.prioritized,
             active: c.active,
@@ -265,7 +266,8 @@ async fn forward_events(
 ) {
     while let Some(event) = worker.next_event().await {
         let forwarded = match event {
-            WorkerEvent::Stalled { job_id } => QueueEvent::Stalled { queue, job_id },
+            // Never sent by bullmq-official 1.4.4 (see the module docs); counted at job start.
+            WorkerEvent::Stalled { .. } => continue,
             WorkerEvent::Error(message) => QueueEvent::BackendError { queue, message },
             _ => continue,
         };
@@ -323,6 +325,12 @@ struct JobContext {
 impl JobContext {
     async fn run(&self, job: ::bullmq::Job) -> Result<serde_json::Value, BullError> {
         let started = Instant::now();
+        if restarted_after_stall(&job) {
+            let _ = self.events.send(QueueEvent::Stalled {
+                queue: self.queue,
+                job_id: job.id().to_string(),
+            });
+        }
         let view = Job {
             id: job.id().to_string(),
             queue: self.queue,
@@ -381,10 +389,7 @@ impl JobContext {
         if tried >= self.default_retry.attempts {
             return (exhausted, Err(BullError::ProcessingError(reason)));
         }
-        let delay = self
-            .default_retry
-            .backoff
-            .delay(tried, MAX_DEFAULT_BACKOFF);
+        let delay = self.default_retry.backoff.delay(tried, MAX_DEFAULT_BACKOFF);
         self.record_reason(job, &reason).await;
         match job.move_to_delayed(now_millis() + millis(delay)).await {
             Ok(()) => (
@@ -410,6 +415,21 @@ impl JobContext {
         if let Err(e) = self.handle.connection().cmd::<i64>(&mut cmd).await {
             tracing::debug!(job_id = %job.id(), error = %e, "could not record the failed reason");
         }
+    }
+}
+
+/// Whether this start of `job` takes over a run that stalled (its worker died or froze).
+/// Every start adds one to `attemptsStarted`; every failure the queue recorded adds one to
+/// `attemptsMade` (producer attempts) or leaves a `failedReason` (attachd's default retries,
+/// which do not count attempts). A start that neither explains was a stalled run's restart.
+fn restarted_after_stall(job: &::bullmq::Job) -> bool {
+    let restarts = job
+        .attempts_started()
+        .saturating_sub(job.attempts_made() + 1);
+    if job.opts().attempts.is_some_and(|a| a > 0) {
+        restarts > 0
+    } else {
+        restarts > 0 && job.failed_reason().is_empty()
     }
 }
 

@@ -54,7 +54,11 @@ pub enum QueueName {
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 3] = [QueueName::Process, QueueName::VscanRetry, QueueName::Cleanup];
+    pub const ALL: [QueueName; 3] = [
+        QueueName::Process,
+        QueueName::VscanRetry,
+        QueueName::Cleanup,
+    ];
 
     /// The BullMQ queue name (and the name of the one job it carries).
     pub const fn as_str(self) -> &'static str {
@@ -126,9 +130,15 @@ pub trait Processor: Send + Sync + 'static {
 pub enum Outcome {
     Completed,
     /// Retryable failure with attempts left: the job waits `delay` and runs again.
-    Retried { code: &'static str, delay: Duration },
+    Retried {
+        code: &'static str,
+        delay: Duration,
+    },
     /// Permanent failure, or attempts exhausted.
-    Failed { code: &'static str, exhausted: bool },
+    Failed {
+        code: &'static str,
+        exhausted: bool,
+    },
 }
 
 /// What a consumer tells the worker while it runs.
@@ -140,8 +150,8 @@ pub enum QueueEvent {
         outcome: Outcome,
         duration: Duration,
     },
-    /// A job whose lock expired (its worker died or hung) was put back to wait by this worker's
-    /// stalled check.
+    /// This worker took over a job whose previous run stalled (its worker died or froze and
+    /// its lock lapsed).
     Stalled { queue: QueueName, job_id: String },
     /// The backend could not talk to Redis (fetching, finishing or renewing a lock).
     BackendError { queue: QueueName, message: String },
@@ -152,7 +162,9 @@ pub enum QueueEvent {
 pub enum Backoff {
     Fixed(Duration),
     /// `base × 2^(attempt − 1)`, as BullMQ computes it.
-    Exponential { base: Duration },
+    Exponential {
+        base: Duration,
+    },
 }
 
 impl Backoff {
@@ -161,7 +173,9 @@ impl Backoff {
         let d = match self {
             Backoff::Fixed(d) => d,
             Backoff::Exponential { base } => {
-                let factor = 1u32.checked_shl(attempt.saturating_sub(1)).unwrap_or(u32::MAX);
+                let factor = 1u32
+                    .checked_shl(attempt.saturating_sub(1))
+                    .unwrap_or(u32::MAX);
                 base.checked_mul(factor).unwrap_or(cap)
             }
         };
