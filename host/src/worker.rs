@@ -29,8 +29,8 @@ use crate::error::{Class, ErrorCode};
 use crate::job::{Handler, JobError, ProcessPayload};
 use crate::metrics::{Metrics, Readiness};
 use crate::queue::{
-    ConsumerSettings, EnqueueOptions, Failure, Job, Outcome, Processor, QueueBackend, QueueError,
-    QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
+    ConsumerSettings, EnqueueOptions, EventSink, Failure, Job, Outcome, Processor, QueueBackend,
+    QueueError, QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
 };
 use crate::storage::Storage;
 use std::collections::BTreeSet;
@@ -204,9 +204,21 @@ pub async fn run(
         }
     }
 
-    let (events_tx, mut events) = mpsc::unbounded_channel();
     let (trips_tx, mut trips) = mpsc::unbounded_channel();
     let breaker = Arc::new(Breaker::new(BREAKER_THRESHOLD));
+    let depth_dirty = Arc::new(Notify::new());
+    let sink: EventSink = {
+        let (metrics, breaker, trips, dirty) = (
+            metrics.clone(),
+            breaker.clone(),
+            trips_tx.clone(),
+            depth_dirty.clone(),
+        );
+        Arc::new(move |event| {
+            record(&metrics, &breaker, &trips, &event);
+            dirty.notify_one();
+        })
+    };
     let total_permits = permits_for(cfg.max_bytes_in_flight).max(1);
     let bytes = Arc::new(Semaphore::new(total_permits as usize));
     // Filled once the consumers exist: a tripping job pauses intake itself, before it returns,
@@ -235,16 +247,14 @@ pub async fn run(
             default_retry: cfg.default_retry,
         };
         let consumer: Arc<dyn crate::queue::Consumer> = backend
-            .consumer(queue, settings, guarded, events_tx.clone())
+            .consumer(queue, settings, guarded, sink.clone())
             .await?
             .into();
         consumers.push(consumer);
     }
-    drop(events_tx);
     let _ = intake.set(consumers.clone());
 
     let tasks = TaskTracker::new();
-    let depth_dirty = Arc::new(Notify::new());
     let stop_side_tasks = shutdown.child_token();
     tasks.spawn(refresh_depth(
         backend.clone(),
@@ -263,10 +273,6 @@ pub async fn run(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            Some(event) = events.recv() => {
-                record(&metrics, &breaker, &trips_tx, &event);
-                depth_dirty.notify_one();
-            }
             Some(dependency) = trips.recv() => {
                 if open.insert(dependency) {
                     metrics.circuit_trips.with_label_values(&[dependency.as_str()]).inc();
@@ -309,9 +315,6 @@ pub async fn run(
     let mut cut_off = 0;
     while let Some(n) = closing.join_next().await {
         cut_off += n.unwrap_or(0);
-    }
-    while let Ok(event) = events.try_recv() {
-        record(&metrics, &breaker, &trips_tx, &event);
     }
     if cut_off > 0 {
         tracing::warn!(

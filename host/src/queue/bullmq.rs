@@ -32,9 +32,9 @@
 //! plain fixed/exponential delay; stack traces are not stored.
 
 use super::{
-    Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, Failure, Job, Outcome, Processor,
-    QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy, Schedule, ScheduleChange,
-    MAX_DEFAULT_BACKOFF,
+    Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, EventSink, Failure, Job, Outcome,
+    Processor, QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy, Schedule,
+    ScheduleChange, MAX_DEFAULT_BACKOFF,
 };
 use crate::error::Class;
 use ::bullmq::job_scheduler::RepeatOptions;
@@ -46,7 +46,6 @@ use ::bullmq::{Error as BullError, JobOptions, Queue, QueueOptions, WorkerOption
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 /// How long an idle consumer blocks on Redis waiting for a job before looking again. It also
@@ -57,6 +56,9 @@ pub const DRAIN_DELAY: Duration = Duration::from_secs(2);
 /// (and Node's) 15 s leaves a recovered Redis unused for too long; the connection reconnects
 /// on its own backoff meanwhile.
 pub const FETCH_RETRY_DELAY: Duration = Duration::from_secs(2);
+/// How often the crate's event channel is emptied: bounds its size to a second of events
+/// and delays Redis error reports (for the breaker) by at most as much.
+pub const EVENT_DRAIN_PERIOD: Duration = Duration::from_secs(1);
 /// Finished cleanup jobs kept in Redis per state: a day of 15-minute runs, enough for a
 /// dashboard to show the recent runs without the list growing forever.
 pub const KEEP_FINISHED_CLEANUP_JOBS: usize = 100;
@@ -137,7 +139,7 @@ impl QueueBackend for BullBackend {
         queue: QueueName,
         settings: ConsumerSettings,
         processor: Arc<dyn Processor>,
-        events: mpsc::UnboundedSender<QueueEvent>,
+        events: EventSink,
     ) -> Result<Box<dyn Consumer>, QueueError> {
         let ctx = Arc::new(JobContext {
             queue,
@@ -258,21 +260,23 @@ impl QueueBackend for BullBackend {
     }
 }
 
-/// Reads the crate's worker events for as long as the worker lives (see the module docs).
-async fn forward_events(
-    worker: Arc<Worker>,
-    queue: QueueName,
-    events: mpsc::UnboundedSender<QueueEvent>,
-) {
-    while let Some(event) = worker.next_event().await {
-        let forwarded = match event {
-            // Never sent by bullmq-official 1.4.4 (see the module docs); counted at job start.
-            WorkerEvent::Stalled { .. } => continue,
-            WorkerEvent::Error(message) => QueueEvent::BackendError { queue, message },
-            _ => continue,
-        };
-        if events.send(forwarded).is_err() {
-            return;
+/// Empties the crate's worker event channel for as long as the worker lives (see the module
+/// docs), forwarding Redis errors. It reads in batches every [`EVENT_DRAIN_PERIOD`] rather
+/// than waking for each of the several events every job produces.
+async fn forward_events(worker: Arc<Worker>, queue: QueueName, events: EventSink) {
+    let mut tick = tokio::time::interval(EVENT_DRAIN_PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // A zero timeout polls once: takes what is queued, never waits.
+        while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, worker.next_event()).await
+        {
+            match event {
+                WorkerEvent::Error(message) => events(QueueEvent::BackendError { queue, message }),
+                // `Stalled` is never sent by bullmq-official 1.4.4 (see the module docs):
+                // take-overs are counted at job start instead.
+                _ => {}
+            }
         }
     }
 }
@@ -317,7 +321,7 @@ impl Consumer for BullConsumer {
 struct JobContext {
     queue: QueueName,
     processor: Arc<dyn Processor>,
-    events: mpsc::UnboundedSender<QueueEvent>,
+    events: EventSink,
     default_retry: RetryPolicy,
     handle: Arc<Queue>,
 }
@@ -326,7 +330,7 @@ impl JobContext {
     async fn run(&self, job: ::bullmq::Job) -> Result<serde_json::Value, BullError> {
         let started = Instant::now();
         if restarted_after_stall(&job) {
-            let _ = self.events.send(QueueEvent::Stalled {
+            (self.events)(QueueEvent::Stalled {
                 queue: self.queue,
                 job_id: job.id().to_string(),
             });
@@ -350,7 +354,7 @@ impl JobContext {
             ),
             Err(f) => self.retryable(&job, f).await,
         };
-        let _ = self.events.send(QueueEvent::Finished {
+        (self.events)(QueueEvent::Finished {
             queue: self.queue,
             job_id: job.id().to_string(),
             outcome,

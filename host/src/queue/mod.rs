@@ -20,7 +20,6 @@ pub mod bullmq;
 use crate::error::{Class, ErrorCode};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
 
 /// Redis key prefix shared with the Node API (`new Queue(name, { prefix: 'attach' })`).
 pub const DEFAULT_PREFIX: &str = "attach";
@@ -140,6 +139,11 @@ pub enum Outcome {
         exhausted: bool,
     },
 }
+
+/// Where a consumer reports [`QueueEvent`]s. Called inline on the job's own task (a few
+/// counter updates): a channel would wake another task for every job, which at thousands of
+/// jobs a second costs more than the job path itself.
+pub type EventSink = Arc<dyn Fn(QueueEvent) + Send + Sync>;
 
 /// What a consumer tells the worker while it runs.
 #[derive(Debug, Clone)]
@@ -333,7 +337,7 @@ pub trait QueueBackend: Send + Sync {
         queue: QueueName,
         settings: ConsumerSettings,
         processor: Arc<dyn Processor>,
-        events: mpsc::UnboundedSender<QueueEvent>,
+        events: EventSink,
     ) -> Result<Box<dyn Consumer>, QueueError>;
 
     /// Adds a job; returns its id.
