@@ -20,7 +20,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser, Debug)]
-#[command(name = "attachd", version, about = "Processes untrusted uploads inside WebAssembly sandboxes")]
+#[command(
+    name = "attachd",
+    version,
+    about = "Processes untrusted uploads inside WebAssembly sandboxes"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -201,7 +205,10 @@ impl SandboxArgs {
 
     pub fn guest_paths(&self) -> GuestPaths {
         GuestPaths {
-            dir: self.guest_dir.clone().unwrap_or_else(GuestPaths::default_dir),
+            dir: self
+                .guest_dir
+                .clone()
+                .unwrap_or_else(GuestPaths::default_dir),
             cache_dir: match &self.cache_dir {
                 Some(p) if p.as_os_str() == "none" => None,
                 Some(p) => Some(p.clone()),
@@ -689,7 +696,10 @@ async fn process(args: ProcessArgs) -> anyhow::Result<i32> {
     let mut tasks = Vec::with_capacity(args.files.len());
     for (file, dir) in args.files.iter().cloned().zip(dirs) {
         let (pipeline, specs, gate) = (pipeline.clone(), specs.clone(), gate.clone());
-        let mime = args.mime.clone().unwrap_or_else(|| mime_from_extension(&file).to_string());
+        let mime = args
+            .mime
+            .clone()
+            .unwrap_or_else(|| mime_from_extension(&file).to_string());
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await;
             tokio::task::spawn_blocking(move || process_file(&pipeline, &file, &mime, &specs, &dir))
@@ -699,7 +709,10 @@ async fn process(args: ProcessArgs) -> anyhow::Result<i32> {
     // Lines come out in the order the files were given, each as soon as it is done.
     let mut environment_failure = false;
     for task in tasks {
-        let report = task.await.context("process task")?.context("process task")?;
+        let report = task
+            .await
+            .context("process task")?
+            .context("process task")?;
         environment_failure |= report.error_code == Some("read-failed");
         println!("{}", serde_json::to_string(&report)?);
     }
@@ -723,9 +736,7 @@ pub fn process_file(
             };
             return FileReport::failed(file, e.code(), e.to_string(), e.status());
         }
-        Err(e) => {
-            return FileReport::failed(file, "read-failed", format!("{e:#}"), Status::Failed)
-        }
+        Err(e) => return FileReport::failed(file, "read-failed", format!("{e:#}"), Status::Failed),
     };
     let outcome = pipeline.run(&data, declared_mime, specs);
     let published = match &outcome.result {
@@ -758,7 +769,10 @@ fn read_bounded(file: &Path, max: u64) -> anyhow::Result<Result<Vec<u8>, u64>> {
 /// all of a file's variants or none, never a partial set.
 fn publish(dir: &Path, thumbs: &crate::sandbox::Thumbnails) -> anyhow::Result<Vec<VariantReport>> {
     let parent = dir.parent().unwrap_or(Path::new("."));
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
@@ -809,7 +823,10 @@ fn report(file: &Path, outcome: &Outcome, variants: Vec<VariantReport>) -> FileR
         height: probe.map(|p| if swapped { p.width } else { p.height }),
         frames: probe.map(|p| p.frames),
         orientation: probe.map(|p| p.orientation),
-        verdict: outcome.scan.as_ref().map(|s| pipeline::verdict_name(s.verdict)),
+        verdict: outcome
+            .scan
+            .as_ref()
+            .map(|s| pipeline::verdict_name(s.verdict)),
         findings: outcome
             .scan
             .iter()
@@ -837,9 +854,19 @@ fn output_dirs(out: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default()
                 .chars()
-                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
                 .collect();
-            let stem = if stem.is_empty() { "upload".to_string() } else { stem };
+            let stem = if stem.is_empty() {
+                "upload".to_string()
+            } else {
+                stem
+            };
             let n = seen.entry(stem.clone()).or_insert(0);
             *n += 1;
             if *n == 1 {
@@ -885,17 +912,28 @@ mod tests {
 
     #[test]
     fn output_dirs_never_collide() {
-        let files = [PathBuf::from("a/x.jpg"), PathBuf::from("b/x.png"), PathBuf::from("y.gif")];
+        let files = [
+            PathBuf::from("a/x.jpg"),
+            PathBuf::from("b/x.png"),
+            PathBuf::from("y.gif"),
+        ];
         let dirs = output_dirs(Path::new("out"), &files);
         assert_eq!(
             dirs,
-            [PathBuf::from("out/x"), PathBuf::from("out/x-2"), PathBuf::from("out/y")]
+            [
+                PathBuf::from("out/x"),
+                PathBuf::from("out/x-2"),
+                PathBuf::from("out/y")
+            ]
         );
     }
 
     #[test]
     fn declared_mime_follows_the_extension_only() {
         assert_eq!(mime_from_extension(Path::new("p.JPG")), "image/jpeg");
-        assert_eq!(mime_from_extension(Path::new("noext")), "application/octet-stream");
+        assert_eq!(
+            mime_from_extension(Path::new("noext")),
+            "application/octet-stream"
+        );
     }
 }

@@ -58,6 +58,17 @@ pub struct Metrics {
     pub bytes_in_flight: IntGauge,
     /// `attachments_queue_errors_total{queue}`: Redis errors the queue backend reported.
     pub queue_errors: IntCounterVec,
+    /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
+    /// and a lock per series, which shows at thousands of jobs a second.
+    per_queue: Vec<QueueSeries>,
+}
+
+/// One queue's per-job series (see [`Metrics::queue`]).
+pub struct QueueSeries {
+    pub processed: prometheus::IntCounter,
+    pub completed_duration: prometheus::Histogram,
+    pub retried_duration: prometheus::Histogram,
+    pub failed_duration: prometheus::Histogram,
 }
 
 impl Metrics {
@@ -177,7 +188,20 @@ impl Metrics {
             circuit_open.with_label_values(&[dep]);
             circuit_trips.with_label_values(&[dep]);
         }
+        let per_queue = QueueName::ALL
+            .iter()
+            .map(|q| {
+                let d = |o: &str| job_duration.with_label_values(&[q.as_str(), o]);
+                QueueSeries {
+                    processed: jobs_processed.with_label_values(&[q.as_str()]),
+                    completed_duration: d("completed"),
+                    retried_duration: d("retried"),
+                    failed_duration: d("failed"),
+                }
+            })
+            .collect();
         Arc::new(Metrics {
+            per_queue,
             registry,
             jobs_processed,
             jobs_failed,
@@ -192,6 +216,13 @@ impl Metrics {
             bytes_in_flight,
             queue_errors,
         })
+    }
+
+    /// The per-job series of `queue`.
+    pub fn queue(&self, queue: QueueName) -> &QueueSeries {
+        // Built for every QueueName, in `QueueName::ALL` order.
+        let i = QueueName::ALL.iter().position(|q| *q == queue).unwrap_or(0);
+        &self.per_queue[i]
     }
 
     pub fn set_depth(&self, queue: QueueName, depth: Depth) {

@@ -29,7 +29,10 @@ pub enum PipelineError {
     #[error("input is {actual} bytes, more than the {max} allowed")]
     InputTooLarge { actual: u64, max: u64 },
     #[error("{step}: {}", describe_media(.error))]
-    Media { step: &'static str, error: MediaError },
+    Media {
+        step: &'static str,
+        error: MediaError,
+    },
     #[error("{} ({actual} > {max})", limit_code(*.limit))]
     Limit { limit: Limit, actual: u64, max: u64 },
     #[error("{kind} files are not processed here")]
@@ -218,9 +221,21 @@ impl Pipeline {
         })?;
         // The probe guest enforces these too; the host checks again because a limit it
         // only asked a guest to enforce is not a limit the host enforces.
-        check(Limit::Pixels, u64::from(probe.width) * u64::from(probe.height), l.max_pixels)?;
-        check(Limit::Frames, u64::from(probe.frames), u64::from(l.max_frames))?;
-        check(Limit::FrameArea, probe.total_frame_area, l.max_total_frame_area)?;
+        check(
+            Limit::Pixels,
+            u64::from(probe.width) * u64::from(probe.height),
+            l.max_pixels,
+        )?;
+        check(
+            Limit::Frames,
+            u64::from(probe.frames),
+            u64::from(l.max_frames),
+        )?;
+        check(
+            Limit::FrameArea,
+            probe.total_frame_area,
+            l.max_total_frame_area,
+        )?;
         let kind = probe.kind;
         *probe_out = Some(probe);
 

@@ -34,7 +34,8 @@ use crate::queue::{
 };
 use crate::storage::Storage;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -342,27 +343,26 @@ fn record(
             duration,
             ..
         } => {
-            let q = queue.as_str();
             // The job reached Redis and back: Redis works.
             breaker.reset(Dependency::Redis);
-            let label = match outcome {
+            let series = metrics.queue(*queue);
+            let secs = duration.as_secs_f64();
+            match outcome {
                 Outcome::Completed => {
-                    metrics.jobs_processed.with_label_values(&[q]).inc();
-                    "completed"
+                    series.processed.inc();
+                    series.completed_duration.observe(secs);
                 }
                 Outcome::Retried { code, .. } => {
-                    metrics.jobs_retried.with_label_values(&[q, code]).inc();
-                    "retried"
+                    let labels = [queue.as_str(), *code];
+                    metrics.jobs_retried.with_label_values(&labels).inc();
+                    series.retried_duration.observe(secs);
                 }
                 Outcome::Failed { code, .. } => {
-                    metrics.jobs_failed.with_label_values(&[q, code]).inc();
-                    "failed"
+                    let labels = [queue.as_str(), *code];
+                    metrics.jobs_failed.with_label_values(&labels).inc();
+                    series.failed_duration.observe(secs);
                 }
-            };
-            metrics
-                .job_duration
-                .with_label_values(&[q, label])
-                .observe(duration.as_secs_f64());
+            }
             if *queue == QueueName::Cleanup {
                 let run = if *outcome == Outcome::Completed {
                     "ok"
@@ -420,41 +420,41 @@ async fn refresh_depth(
     }
 }
 
-/// Counts consecutive dependency failures; trips once per run of failures.
+/// Counts consecutive dependency failures; trips once per run of failures. Atomics: every
+/// job touches it.
 struct Breaker {
     threshold: u32,
-    consecutive: Mutex<[u32; 3]>,
+    consecutive: [AtomicU32; 3],
 }
 
 impl Breaker {
     fn new(threshold: u32) -> Self {
         Breaker {
             threshold: threshold.max(1),
-            consecutive: Mutex::new([0; 3]),
+            consecutive: Default::default(),
         }
     }
 
-    fn slot(d: Dependency) -> usize {
-        d as usize
+    fn slot(&self, d: Dependency) -> &AtomicU32 {
+        &self.consecutive[d as usize]
     }
 
     /// Counts a failure; `true` exactly when this one reaches the threshold.
     fn failure(&self, d: Dependency) -> bool {
-        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
-        c[Self::slot(d)] += 1;
-        c[Self::slot(d)] == self.threshold
+        self.slot(d).fetch_add(1, Ordering::Relaxed) + 1 == self.threshold
     }
 
     /// A job got through storage and the database.
     fn success(&self) {
-        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
-        c[Self::slot(Dependency::Storage)] = 0;
-        c[Self::slot(Dependency::Database)] = 0;
+        self.reset(Dependency::Storage);
+        self.reset(Dependency::Database);
     }
 
     fn reset(&self, d: Dependency) {
-        let mut c = self.consecutive.lock().unwrap_or_else(|e| e.into_inner());
-        c[Self::slot(d)] = 0;
+        // Skips the write (and the cache line bounce between cores) when already zero.
+        if self.slot(d).load(Ordering::Relaxed) != 0 {
+            self.slot(d).store(0, Ordering::Relaxed);
+        }
     }
 }
 

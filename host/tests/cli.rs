@@ -26,7 +26,11 @@ fn lines(out: &std::process::Output) -> Vec<serde_json::Value> {
 fn process_prints_one_json_line_per_file_and_publishes_ready_variants() {
     let dir = tempfile::tempdir().unwrap();
     let photo = dir.path().join("photo.jpg");
-    std::fs::write(&photo, fx::with_exif_orientation(&fx::jpeg(&fx::photo(600, 400, 1), 85), 6)).unwrap();
+    std::fs::write(
+        &photo,
+        fx::with_exif_orientation(&fx::jpeg(&fx::photo(600, 400, 1), 85), 6),
+    )
+    .unwrap();
     let bomb = dir.path().join("bomb.png");
     std::fs::write(&bomb, fx::png_bomb_30000()).unwrap();
     let page = dir.path().join("page.png");
@@ -34,10 +38,21 @@ fn process_prints_one_json_line_per_file_and_publishes_ready_variants() {
     let out = dir.path().join("out");
 
     let run = attachd(
-        &["process", photo.to_str().unwrap(), bomb.to_str().unwrap(), page.to_str().unwrap(), "--out", out.to_str().unwrap()],
+        &[
+            "process",
+            photo.to_str().unwrap(),
+            bomb.to_str().unwrap(),
+            page.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
         &common::guest_dir(),
     );
-    assert!(run.status.success(), "exit 0 when every file was handled: {}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "exit 0 when every file was handled: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let lines = lines(&run);
     assert_eq!(lines.len(), 3);
 
@@ -45,7 +60,11 @@ fn process_prints_one_json_line_per_file_and_publishes_ready_variants() {
     assert_eq!(photo["status"], "ready");
     assert_eq!(photo["kind"], "jpeg");
     assert_eq!(photo["mime"], "image/jpeg");
-    assert_eq!((photo["width"].as_u64(), photo["height"].as_u64()), (Some(400), Some(600)), "displayed size after orientation 6");
+    assert_eq!(
+        (photo["width"].as_u64(), photo["height"].as_u64()),
+        (Some(400), Some(600)),
+        "displayed size after orientation 6"
+    );
     assert_eq!(photo["verdict"], "clean");
     assert!(photo["placeholder"].as_str().is_some_and(|p| !p.is_empty()));
     let variants = photo["variants"].as_array().unwrap();
@@ -54,7 +73,10 @@ fn process_prints_one_json_line_per_file_and_publishes_ready_variants() {
         let path = Path::new(v["path"].as_str().unwrap());
         let meta = std::fs::metadata(path).expect("variant published");
         assert_eq!(Some(meta.len()), v["bytes"].as_u64());
-        assert!(v["height"].as_u64() > v["width"].as_u64(), "portrait after orientation");
+        assert!(
+            v["height"].as_u64() > v["width"].as_u64(),
+            "portrait after orientation"
+        );
     }
 
     assert_eq!(lines[1]["status"], "rejected");
@@ -62,7 +84,10 @@ fn process_prints_one_json_line_per_file_and_publishes_ready_variants() {
     assert_eq!(lines[2]["status"], "rejected");
     assert_eq!(lines[2]["error_code"], "scan-rejected");
     assert_eq!(lines[2]["kind"], "html");
-    assert!(!out.join("bomb").exists() && !out.join("page").exists(), "nothing published for rejected files");
+    assert!(
+        !out.join("bomb").exists() && !out.join("page").exists(),
+        "nothing published for rejected files"
+    );
 }
 
 #[test]
@@ -72,18 +97,45 @@ fn rerun_replaces_variants_instead_of_duplicating_them() {
     std::fs::write(&photo, fx::png_rgb(&fx::photo(300, 300, 8))).unwrap();
     let out = dir.path().join("out");
     for _ in 0..2 {
-        let run = attachd(&["process", photo.to_str().unwrap(), "--out", out.to_str().unwrap(), "--variant", "t:32x32:png"], &common::guest_dir());
+        let run = attachd(
+            &[
+                "process",
+                photo.to_str().unwrap(),
+                "--out",
+                out.to_str().unwrap(),
+                "--variant",
+                "t:32x32:png",
+            ],
+            &common::guest_dir(),
+        );
         assert!(run.status.success());
     }
-    let names: Vec<_> = std::fs::read_dir(out.join("p")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    let names: Vec<_> = std::fs::read_dir(out.join("p"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
     assert_eq!(names, ["t.png"]);
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 1, "no staging directory left behind");
+    assert_eq!(
+        std::fs::read_dir(&out).unwrap().count(),
+        1,
+        "no staging directory left behind"
+    );
 }
 
 #[test]
 fn bad_variant_spec_is_a_usage_error() {
     let dir = tempfile::tempdir().unwrap();
-    let run = attachd(&["process", "x.jpg", "--out", dir.path().to_str().unwrap(), "--variant", "t:0x0"], &common::guest_dir());
+    let run = attachd(
+        &[
+            "process",
+            "x.jpg",
+            "--out",
+            dir.path().to_str().unwrap(),
+            "--variant",
+            "t:0x0",
+        ],
+        &common::guest_dir(),
+    );
     assert!(!run.status.success());
     assert!(String::from_utf8_lossy(&run.stderr).contains("invalid variant spec"));
 }
@@ -91,16 +143,31 @@ fn bad_variant_spec_is_a_usage_error() {
 #[test]
 fn missing_guests_are_an_environment_error_with_a_hint() {
     let dir = tempfile::tempdir().unwrap();
-    let run = attachd(&["process", "x.jpg", "--out", dir.path().to_str().unwrap()], &dir.path().join("nowhere"));
+    let run = attachd(
+        &["process", "x.jpg", "--out", dir.path().to_str().unwrap()],
+        &dir.path().join("nowhere"),
+    );
     assert!(!run.status.success());
-    assert!(String::from_utf8_lossy(&run.stderr).contains("make guests"), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("make guests"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 #[test]
 fn unreadable_input_is_reported_and_makes_the_exit_code_non_zero() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.jpg");
-    let run = attachd(&["process", missing.to_str().unwrap(), "--out", dir.path().join("o").to_str().unwrap()], &common::guest_dir());
+    let run = attachd(
+        &[
+            "process",
+            missing.to_str().unwrap(),
+            "--out",
+            dir.path().join("o").to_str().unwrap(),
+        ],
+        &common::guest_dir(),
+    );
     assert!(!run.status.success());
     let lines = lines(&run);
     assert_eq!(lines[0]["status"], "failed");

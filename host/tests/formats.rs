@@ -38,28 +38,66 @@ fn render(data: &[u8], mime: &str, specs: &[VariantSpec]) -> Thumbnails {
 /// Checks every variant against its spec, given the source's displayed size.
 fn assert_variants_fit(thumbs: &Thumbnails, specs: &[VariantSpec], src_w: u32, src_h: u32) {
     assert_eq!(thumbs.variants.len(), specs.len());
-    assert!(!thumbs.placeholder.is_empty(), "a placeholder hash is returned");
+    assert!(
+        !thumbs.placeholder.is_empty(),
+        "a placeholder hash is returned"
+    );
     for (v, s) in thumbs.variants.iter().zip(specs) {
         assert_eq!(v.name, s.name);
         let d = decode(v.format, &v.data);
-        assert_eq!((d.width, d.height), (v.width, v.height), "{}: reported size is the real size", v.name);
-        assert!(v.width <= s.max_width && v.height <= s.max_height, "{}: {}x{} inside {}x{}", v.name, v.width, v.height, s.max_width, s.max_height);
-        assert!(v.width <= src_w && v.height <= src_h, "{}: never upscaled", v.name);
+        assert_eq!(
+            (d.width, d.height),
+            (v.width, v.height),
+            "{}: reported size is the real size",
+            v.name
+        );
+        assert!(
+            v.width <= s.max_width && v.height <= s.max_height,
+            "{}: {}x{} inside {}x{}",
+            v.name,
+            v.width,
+            v.height,
+            s.max_width,
+            s.max_height
+        );
+        assert!(
+            v.width <= src_w && v.height <= src_h,
+            "{}: never upscaled",
+            v.name
+        );
         match s.fit {
             Fit::Cover => {
                 let (bw, bh) = (s.max_width.min(src_w), s.max_height.min(src_h));
-                assert!(v.width == bw || v.height == bh, "{}: cover fills the box", v.name);
+                assert!(
+                    v.width == bw || v.height == bh,
+                    "{}: cover fills the box",
+                    v.name
+                );
             }
             Fit::Contain => {
                 // Aspect ratio within one pixel: the other side recomputed from one side
                 // differs by at most 1.
                 let expect_h = (v.width as f64 * src_h as f64 / src_w as f64).round();
-                assert!((expect_h - v.height as f64).abs() <= 1.0, "{}: aspect kept ({}x{} from {src_w}x{src_h})", v.name, v.width, v.height);
-                assert!(v.width == s.max_width.min(src_w) || v.height == s.max_height.min(src_h), "{}: touches the box", v.name);
+                assert!(
+                    (expect_h - v.height as f64).abs() <= 1.0,
+                    "{}: aspect kept ({}x{} from {src_w}x{src_h})",
+                    v.name,
+                    v.width,
+                    v.height
+                );
+                assert!(
+                    v.width == s.max_width.min(src_w) || v.height == s.max_height.min(src_h),
+                    "{}: touches the box",
+                    v.name
+                );
             }
         }
         if s.format != Format::Auto {
-            assert_eq!(v.format, s.format, "{}: written in the asked format", v.name);
+            assert_eq!(
+                v.format, s.format,
+                "{}: written in the asked format",
+                v.name
+            );
         }
     }
 }
@@ -70,17 +108,29 @@ fn every_supported_format_renders_variants_inside_their_boxes() {
     let rgba = fx::Rgba {
         width: photo.width,
         height: photo.height,
-        data: photo.data.chunks(3).flat_map(|p| [p[0], p[1], p[2], if p[0] > 128 { 255 } else { 90 }]).collect(),
+        data: photo
+            .data
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], if p[0] > 128 { 255 } else { 90 }])
+            .collect(),
     };
     let inputs: Vec<(&str, Vec<u8>, &str)> = vec![
         ("baseline jpeg", fx::jpeg(&photo, 85), "image/jpeg"),
-        ("progressive jpeg", fx::jpeg_progressive(&photo, 85), "image/jpeg"),
+        (
+            "progressive jpeg",
+            fx::jpeg_progressive(&photo, 85),
+            "image/jpeg",
+        ),
         ("png rgb", fx::png_rgb(&photo), "image/png"),
         ("png rgba", fx::png_rgba(&rgba), "image/png"),
         ("png 16-bit", fx::png_16bit(&photo), "image/png"),
         ("png palette", fx::png_palette(&photo), "image/png"),
         ("gif", fx::gif(&photo), "image/gif"),
-        ("animated gif", fx::gif_animated(&[photo.clone(), fx::photo(640, 427, 12)]), "image/gif"),
+        (
+            "animated gif",
+            fx::gif_animated(&[photo.clone(), fx::photo(640, 427, 12)]),
+            "image/gif",
+        ),
         ("webp lossy", fx::webp_lossy(&photo, 80), "image/webp"),
         ("webp lossless", fx::webp_lossless(&photo), "image/webp"),
     ];
@@ -94,7 +144,11 @@ fn every_supported_format_renders_variants_inside_their_boxes() {
 
 #[test]
 fn webp_variants_are_lossy() {
-    let thumbs = render(&fx::jpeg(&fx::photo(400, 300, 3), 90), "image/jpeg", &specs());
+    let thumbs = render(
+        &fx::jpeg(&fx::photo(400, 300, 3), 90),
+        "image/jpeg",
+        &specs(),
+    );
     let webp = &thumbs.variants[0];
     assert_eq!(webp.format, Format::Webp);
     assert!(contains(&webp.data, b"VP8 "), "a lossy VP8 bitstream");
@@ -107,11 +161,21 @@ fn auto_format_keeps_transparency_as_png_and_opaque_as_jpeg() {
     let rgba = fx::Rgba {
         width: 120,
         height: 80,
-        data: photo.data.chunks(3).flat_map(|p| [p[0], p[1], p[2], 128]).collect(),
+        data: photo
+            .data
+            .chunks(3)
+            .flat_map(|p| [p[0], p[1], p[2], 128])
+            .collect(),
     };
     let auto = [spec("a", 64, 64, Fit::Contain, Format::Auto)];
-    assert_eq!(render(&fx::png_rgba(&rgba), "image/png", &auto).variants[0].format, Format::Png);
-    assert_eq!(render(&fx::png_rgb(&photo), "image/png", &auto).variants[0].format, Format::Jpeg);
+    assert_eq!(
+        render(&fx::png_rgba(&rgba), "image/png", &auto).variants[0].format,
+        Format::Png
+    );
+    assert_eq!(
+        render(&fx::png_rgb(&photo), "image/png", &auto).variants[0].format,
+        Format::Jpeg
+    );
 }
 
 #[test]
@@ -129,12 +193,29 @@ fn no_metadata_survives_into_any_variant() {
         assert!(probe.has_exif, "the input does carry metadata");
         let thumbs = render(&data, mime, &specs());
         for v in &thumbs.variants {
-            for marker in [&b"Exif"[..], b"http://ns.adobe.com/xap", b"ICC_PROFILE", b"secret-comment-text", b"eXIf", b"tEXt", b"iCCP"] {
-                assert!(!contains(&v.data, marker), "{} carries {:?}", v.name, String::from_utf8_lossy(marker));
+            for marker in [
+                &b"Exif"[..],
+                b"http://ns.adobe.com/xap",
+                b"ICC_PROFILE",
+                b"secret-comment-text",
+                b"eXIf",
+                b"tEXt",
+                b"iCCP",
+            ] {
+                assert!(
+                    !contains(&v.data, marker),
+                    "{} carries {:?}",
+                    v.name,
+                    String::from_utf8_lossy(marker)
+                );
             }
             let (p, _) = sandbox.probe(&v.data, limits()).unwrap();
             let p = p.unwrap();
-            assert!(!p.has_exif && !p.has_gps && !p.has_xmp && !p.has_icc && !p.has_comment, "{}: {p:?}", v.name);
+            assert!(
+                !p.has_exif && !p.has_gps && !p.has_xmp && !p.has_icc && !p.has_comment,
+                "{}: {p:?}",
+                v.name
+            );
         }
     }
 }
@@ -171,22 +252,51 @@ fn all_eight_exif_orientations_are_applied() {
     let base = fx::jpeg(&fx::quadrants(w, h), 95);
     for orientation in 1..=8u8 {
         let data = fx::with_exif_orientation(&base, orientation);
-        let specs = [spec("o", 64, 64, Fit::Contain, Format::Png), spec("ow", 64, 64, Fit::Contain, Format::Webp)];
+        let specs = [
+            spec("o", 64, 64, Fit::Contain, Format::Png),
+            spec("ow", 64, 64, Fit::Contain, Format::Webp),
+        ];
         let thumbs = render(&data, "image/jpeg", &specs);
         let swapped = orientation >= 5;
         for v in &thumbs.variants {
             let d = decode(v.format, &v.data);
             if swapped {
-                assert!(d.height > d.width, "orientation {orientation}: portrait after rotation, got {}x{}", d.width, d.height);
+                assert!(
+                    d.height > d.width,
+                    "orientation {orientation}: portrait after rotation, got {}x{}",
+                    d.width,
+                    d.height
+                );
             } else {
-                assert!(d.width > d.height, "orientation {orientation}: landscape, got {}x{}", d.width, d.height);
+                assert!(
+                    d.width > d.height,
+                    "orientation {orientation}: landscape, got {}x{}",
+                    d.width,
+                    d.height
+                );
             }
             let (qx, qy) = (d.width / 4, d.height / 4);
-            let corners = [d.pixel(qx, qy), d.pixel(3 * qx, qy), d.pixel(qx, 3 * qy), d.pixel(3 * qx, 3 * qy)];
-            for (corner, (got, want)) in corners.iter().zip(DISPLAYED[orientation as usize - 1]).enumerate() {
+            let corners = [
+                d.pixel(qx, qy),
+                d.pixel(3 * qx, qy),
+                d.pixel(qx, 3 * qy),
+                d.pixel(3 * qx, 3 * qy),
+            ];
+            for (corner, (got, want)) in corners
+                .iter()
+                .zip(DISPLAYED[orientation as usize - 1])
+                .enumerate()
+            {
                 let want = fx::QUADRANT_COLOURS[want];
-                let close = got.iter().zip(want).all(|(&g, w)| (g as i32 - w as i32).abs() <= 48);
-                assert!(close, "orientation {orientation}, {} corner {corner}: got {got:?}, want {want:?}", v.name);
+                let close = got
+                    .iter()
+                    .zip(want)
+                    .all(|(&g, w)| (g as i32 - w as i32).abs() <= 48);
+                assert!(
+                    close,
+                    "orientation {orientation}, {} corner {corner}: got {got:?}, want {want:?}",
+                    v.name
+                );
             }
         }
     }
@@ -199,8 +309,14 @@ fn large_jpeg_is_shrunk_on_load_not_fully_decoded() {
     let (w, h) = (4000, 3000);
     let data = fx::jpeg(&fx::quadrants(w, h), 80);
     let specs = [spec("thumb", 256, 256, Fit::Contain, Format::Webp)];
-    let (thumbs, stats) = common::sandbox().thumbnail(&data, &specs, limits()).unwrap();
+    let (thumbs, stats) = common::sandbox()
+        .thumbnail(&data, &specs, limits())
+        .unwrap();
     thumbs.unwrap();
     let full_decode = (w * h * 3) as usize;
-    assert!(stats.peak_memory < full_decode / 2, "peak guest memory {} vs a full decode {full_decode}", stats.peak_memory);
+    assert!(
+        stats.peak_memory < full_decode / 2,
+        "peak guest memory {} vs a full decode {full_decode}",
+        stats.peak_memory
+    );
 }

@@ -60,15 +60,37 @@ fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn mutated_uploads_never_trap_a_guest_or_panic_the_host() {
-    let rounds: usize = std::env::var("ATTACH_FUZZ_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
-    let seed: u64 = std::env::var("ATTACH_FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x5eed_a77a_c4d);
+    let rounds: usize = std::env::var("ATTACH_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
+    let seed: u64 = std::env::var("ATTACH_FUZZ_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0x5eed_a77a);
     let photo = fx::photo(96, 64, 3);
     let samples: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("jpeg", fx::with_exif_orientation(&fx::jpeg(&photo, 80), 6), "image/jpeg"),
-        ("progressive jpeg", fx::jpeg_progressive(&photo, 80), "image/jpeg"),
-        ("png", fx::png_with_text_and_exif(&fx::png_rgb(&photo)), "image/png"),
+        (
+            "jpeg",
+            fx::with_exif_orientation(&fx::jpeg(&photo, 80), 6),
+            "image/jpeg",
+        ),
+        (
+            "progressive jpeg",
+            fx::jpeg_progressive(&photo, 80),
+            "image/jpeg",
+        ),
+        (
+            "png",
+            fx::png_with_text_and_exif(&fx::png_rgb(&photo)),
+            "image/png",
+        ),
         ("png palette", fx::png_palette(&photo), "image/png"),
-        ("gif", fx::gif_animated(&[photo.clone(), fx::photo(96, 64, 4)]), "image/gif"),
+        (
+            "gif",
+            fx::gif_animated(&[photo.clone(), fx::photo(96, 64, 4)]),
+            "image/gif",
+        ),
         ("webp lossy", fx::webp_lossy(&photo, 70), "image/webp"),
         ("webp lossless", fx::webp_lossless(&photo), "image/webp"),
     ];
@@ -93,5 +115,8 @@ fn mutated_uploads_never_trap_a_guest_or_panic_the_host() {
             }
         }
     }
-    eprintln!("{} mutated uploads: {ready} ready, {refused} refused with a code", ready + refused);
+    eprintln!(
+        "{} mutated uploads: {ready} ready, {refused} refused with a code",
+        ready + refused
+    );
 }

@@ -17,12 +17,26 @@ fn code(o: &Outcome) -> Option<&'static str> {
 }
 
 fn assert_rejected(what: &str, o: &Outcome, expected_code: &str) {
-    assert_eq!(o.status(), Status::Rejected, "{what}: {:?}", o.result.as_ref().err().map(|e| e.to_string()));
-    assert_eq!(code(o), Some(expected_code), "{what}: {:?}", o.result.as_ref().err().map(|e| e.to_string()));
+    assert_eq!(
+        o.status(),
+        Status::Rejected,
+        "{what}: {:?}",
+        o.result.as_ref().err().map(|e| e.to_string())
+    );
+    assert_eq!(
+        code(o),
+        Some(expected_code),
+        "{what}: {:?}",
+        o.result.as_ref().err().map(|e| e.to_string())
+    );
 }
 
 fn finding_rules(o: &Outcome) -> Vec<String> {
-    o.scan.iter().flat_map(|s| &s.findings).map(|f| f.rule.clone()).collect()
+    o.scan
+        .iter()
+        .flat_map(|s| &s.findings)
+        .map(|f| f.rule.clone())
+        .collect()
 }
 
 #[test]
@@ -34,17 +48,29 @@ fn png_declaring_30000_by_30000_is_rejected_before_decoding() {
 
 #[test]
 fn png_declaring_the_largest_dimensions_is_rejected() {
-    assert_rejected("2^31-1 png", &run(&fx::png_max_dims(), "image/png"), "too-many-pixels");
+    assert_rejected(
+        "2^31-1 png",
+        &run(&fx::png_max_dims(), "image/png"),
+        "too-many-pixels",
+    );
 }
 
 #[test]
 fn jpeg_whose_sof_says_65500_square_is_rejected() {
-    assert_rejected("65500 jpeg", &run(&fx::jpeg_sof_65500(), "image/jpeg"), "too-many-pixels");
+    assert_rejected(
+        "65500 jpeg",
+        &run(&fx::jpeg_sof_65500(), "image/jpeg"),
+        "too-many-pixels",
+    );
 }
 
 #[test]
 fn progressive_jpeg_with_hundreds_of_scans_is_rejected_as_too_complex() {
-    assert_rejected("many scans", &run(&fx::jpeg_many_scans(400), "image/jpeg"), "structure-too-complex");
+    assert_rejected(
+        "many scans",
+        &run(&fx::jpeg_many_scans(400), "image/jpeg"),
+        "structure-too-complex",
+    );
 }
 
 #[test]
@@ -52,7 +78,11 @@ fn truncated_images_fail_cleanly_or_render_what_is_there() {
     let photo = fx::photo(320, 200, 21);
     for (what, data, mime) in [
         ("jpeg", fx::jpeg(&photo, 85), "image/jpeg"),
-        ("progressive jpeg", fx::jpeg_progressive(&photo, 85), "image/jpeg"),
+        (
+            "progressive jpeg",
+            fx::jpeg_progressive(&photo, 85),
+            "image/jpeg",
+        ),
         ("png", fx::png_rgb(&photo), "image/png"),
         ("gif", fx::gif(&photo), "image/gif"),
     ] {
@@ -68,12 +98,20 @@ fn truncated_images_fail_cleanly_or_render_what_is_there() {
 
 #[test]
 fn gif_with_20000_frames_on_a_huge_canvas_is_rejected() {
-    assert_rejected("gif canvas", &run(&fx::gif_many_frames(20_000, 10_000, 10_000), "image/gif"), "too-many-pixels");
+    assert_rejected(
+        "gif canvas",
+        &run(&fx::gif_many_frames(20_000, 10_000, 10_000), "image/gif"),
+        "too-many-pixels",
+    );
 }
 
 #[test]
 fn gif_with_20000_small_frames_is_rejected_for_its_frame_count() {
-    assert_rejected("gif frames", &run(&fx::gif_many_frames(20_000, 100, 100), "image/gif"), "too-many-frames");
+    assert_rejected(
+        "gif frames",
+        &run(&fx::gif_many_frames(20_000, 100, 100), "image/gif"),
+        "too-many-frames",
+    );
 }
 
 #[test]
@@ -85,11 +123,18 @@ fn tiff_whose_ifd_points_to_itself_fails_as_malformed() {
 
 #[test]
 fn jpeg_with_a_looping_or_oversized_exif_block_is_processed_without_its_exif() {
-    for (what, data) in [("ifd loop", fx::jpeg_exif_ifd_loop()), ("huge count", fx::jpeg_exif_huge_count())] {
+    for (what, data) in [
+        ("ifd loop", fx::jpeg_exif_ifd_loop()),
+        ("huge count", fx::jpeg_exif_huge_count()),
+    ] {
         let o = run(&data, "image/jpeg");
         let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
         for v in &thumbs.variants {
-            assert!(!common::contains(&v.data, b"Exif"), "{what}: no EXIF in {}", v.name);
+            assert!(
+                !common::contains(&v.data, b"Exif"),
+                "{what}: no EXIF in {}",
+                v.name
+            );
         }
     }
 }
@@ -98,20 +143,33 @@ fn jpeg_with_a_looping_or_oversized_exif_block_is_processed_without_its_exif() {
 fn html_named_png_is_rejected_by_the_scan() {
     let o = run(&fx::html_page(), "image/png");
     assert_rejected("html as png", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"mime-mismatch".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"mime-mismatch".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]
 fn pdf_named_png_is_rejected_by_the_scan() {
     let o = run(&fx::pdf_doc(), "image/png");
     assert_rejected("pdf as png", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"mime-mismatch".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"mime-mismatch".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]
 fn png_named_jpg_is_flagged_but_processed_as_png() {
     let o = run(&fx::png_rgb(&fx::photo(200, 100, 2)), "image/jpeg");
-    assert_eq!(o.status(), Status::Ready, "{:?}", o.result.as_ref().err().map(|e| e.to_string()));
+    assert_eq!(
+        o.status(),
+        Status::Ready,
+        "{:?}",
+        o.result.as_ref().err().map(|e| e.to_string())
+    );
     assert_eq!(o.probe.as_ref().map(|p| p.mime.as_str()), Some("image/png"));
     assert!(finding_rules(&o).contains(&"mime-mismatch".to_string()));
 }
@@ -120,28 +178,44 @@ fn png_named_jpg_is_flagged_but_processed_as_png() {
 fn jpeg_with_a_zip_appended_is_rejected_as_a_polyglot() {
     let o = run(&fx::jpeg_with_zip_appended(), "image/jpeg");
     assert_rejected("jpeg+zip", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"embedded-zip".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"embedded-zip".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]
 fn svg_with_script_is_rejected() {
     let o = run(&fx::svg_with_script(), "image/svg+xml");
     assert_rejected("svg script", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"svg-script".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"svg-script".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]
 fn svg_with_an_external_entity_is_rejected() {
     let o = run(&fx::svg_with_external_entity(), "image/svg+xml");
     assert_rejected("svg xxe", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"svg-entity".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"svg-entity".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]
 fn eicar_test_file_is_rejected() {
     let o = run(&fx::eicar(), "image/png");
     assert_rejected("eicar", &o, "scan-rejected");
-    assert!(finding_rules(&o).contains(&"eicar-test-signature".to_string()), "{:?}", finding_rules(&o));
+    assert!(
+        finding_rules(&o).contains(&"eicar-test-signature".to_string()),
+        "{:?}",
+        finding_rules(&o)
+    );
 }
 
 #[test]

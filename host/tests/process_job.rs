@@ -72,7 +72,10 @@ impl World {
 
     /// Puts an upload in storage as a client would and returns its job payload.
     async fn upload(&self, key: &str, data: &[u8], mime: &str) -> ProcessPayload {
-        self.storage.put(key, data.to_vec().into(), mime).await.unwrap();
+        self.storage
+            .put(key, data.to_vec().into(), mime)
+            .await
+            .unwrap();
         ProcessPayload {
             file_key: key.into(),
             mime_type: mime.into(),
@@ -91,7 +94,10 @@ impl World {
 
     /// Makes an object look `age` old to the sweep.
     fn age_object(&self, key: &str, age: Duration) {
-        let f = std::fs::File::options().write(true).open((self.object_path)(key)).unwrap();
+        let f = std::fs::File::options()
+            .write(true)
+            .open((self.object_path)(key))
+            .unwrap();
         f.set_modified(std::time::SystemTime::now() - age).unwrap();
     }
 }
@@ -127,24 +133,40 @@ async fn jpeg_upload_ends_ready_with_its_variants_in_storage(w: World) {
     assert_eq!(row.sniffed_mime.as_deref(), Some("image/jpeg"));
     assert_eq!(row.scan_verdict.as_deref(), Some("clean"));
     assert!(row.processed_at.is_some());
-    assert!(row.placeholder.as_deref().is_some_and(|p| !p.is_empty()), "the ThumbHash is kept");
+    assert!(
+        row.placeholder.as_deref().is_some_and(|p| !p.is_empty()),
+        "the ThumbHash is kept"
+    );
     assert_eq!(row.placeholder, summary.placeholder);
     assert_eq!(row.variants, summary.variants);
     let names: Vec<_> = row.variants.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["thumb", "preview"]);
     // The row's variants JSON says exactly what is in storage.
     for v in &row.variants {
-        assert_eq!(v.key, storage::variant_key(&payload.file_key, &v.name, if v.format == "webp" { "webp" } else { "jpg" }));
+        assert_eq!(
+            v.key,
+            storage::variant_key(
+                &payload.file_key,
+                &v.name,
+                if v.format == "webp" { "webp" } else { "jpg" }
+            )
+        );
         let bytes = w.storage.get(&v.key, 1 << 30).await.unwrap();
         assert_eq!(bytes.len() as u64, v.bytes, "{}", v.name);
         let d = common::decode(format_of(&v.format), &bytes);
         assert_eq!((d.width, d.height), (v.width, v.height), "{}", v.name);
     }
-    assert_eq!(w.variant_objects(&payload.file_key).await.len(), 2, "no other objects");
+    assert_eq!(
+        w.variant_objects(&payload.file_key).await.len(),
+        2,
+        "no other objects"
+    );
 }
 
 async fn running_the_job_twice_changes_nothing(w: World) {
-    let payload = w.upload("uploads/b/photo.jpg", &photo_jpeg(), "image/jpeg").await;
+    let payload = w
+        .upload("uploads/b/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     let first = w.handler().process(&payload).await.unwrap();
     let row_before = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
     let objects_before = w.variant_objects(&payload.file_key).await;
@@ -159,17 +181,25 @@ async fn running_the_job_twice_changes_nothing(w: World) {
     let row_after = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
     assert_eq!(row_after, row_before, "the row is untouched");
     let objects_after = w.variant_objects(&payload.file_key).await;
-    assert_eq!(objects_after.iter().map(|o| &o.key).collect::<Vec<_>>(), objects_before.iter().map(|o| &o.key).collect::<Vec<_>>());
+    assert_eq!(
+        objects_after.iter().map(|o| &o.key).collect::<Vec<_>>(),
+        objects_before.iter().map(|o| &o.key).collect::<Vec<_>>()
+    );
     for (o, before) in objects_after.iter().zip(contents_before) {
         assert_eq!(w.storage.get(&o.key, 1 << 30).await.unwrap(), before);
     }
 }
 
 async fn two_concurrent_runs_publish_once(w: World) {
-    let payload = w.upload("uploads/c/photo.jpg", &photo_jpeg(), "image/jpeg").await;
+    let payload = w
+        .upload("uploads/c/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     let (h1, h2) = (w.handler(), w.handler());
     let (a, b) = tokio::join!(h1.process(&payload), h2.process(&payload));
-    let fresh = [&a, &b].iter().filter(|r| matches!(r, Ok(s) if !s.already_done)).count();
+    let fresh = [&a, &b]
+        .iter()
+        .filter(|r| matches!(r, Ok(s) if !s.already_done))
+        .count();
     assert_eq!(fresh, 1, "exactly one run published: {a:?} / {b:?}");
     for r in [&a, &b] {
         match r {
@@ -187,10 +217,15 @@ async fn two_concurrent_runs_publish_once(w: World) {
 }
 
 async fn checksum_mismatch_fails_permanently_and_publishes_nothing(w: World) {
-    let mut payload = w.upload("uploads/d/photo.jpg", &photo_jpeg(), "image/jpeg").await;
+    let mut payload = w
+        .upload("uploads/d/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     payload.checksum = Some("0".repeat(64));
     let e = w.handler().process(&payload).await.unwrap_err();
-    assert_eq!((e.code(), e.class()), ("checksum-mismatch", Class::Permanent));
+    assert_eq!(
+        (e.code(), e.class()),
+        ("checksum-mismatch", Class::Permanent)
+    );
     let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
     assert_eq!(row.status, Status::Failed);
     assert_eq!(row.error_code.as_deref(), Some("checksum-mismatch"));
@@ -199,7 +234,9 @@ async fn checksum_mismatch_fails_permanently_and_publishes_nothing(w: World) {
 }
 
 async fn size_mismatch_fails_permanently_and_publishes_nothing(w: World) {
-    let mut payload = w.upload("uploads/e/photo.jpg", &photo_jpeg(), "image/jpeg").await;
+    let mut payload = w
+        .upload("uploads/e/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     payload.size += 1;
     payload.checksum = None;
     let e = w.handler().process(&payload).await.unwrap_err();
@@ -210,7 +247,9 @@ async fn size_mismatch_fails_permanently_and_publishes_nothing(w: World) {
 }
 
 async fn hostile_upload_fails_permanently_with_its_code(w: World) {
-    let payload = w.upload("uploads/f/bomb.png", &fx::png_bomb_30000(), "image/png").await;
+    let payload = w
+        .upload("uploads/f/bomb.png", &fx::png_bomb_30000(), "image/png")
+        .await;
     let e = w.handler().process(&payload).await.unwrap_err();
     assert_eq!((e.code(), e.class()), ("too-many-pixels", Class::Permanent));
     let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
@@ -248,7 +287,10 @@ impl Storage for FailSecondPut {
     }
     async fn put(&self, key: &str, data: bytes::Bytes, ct: &str) -> Result<(), StorageError> {
         if self.puts.fetch_add(1, Ordering::SeqCst) == 1 {
-            return Err(StorageError::Unavailable { op: "put", message: "connection refused (injected)".into() });
+            return Err(StorageError::Unavailable {
+                op: "put",
+                message: "connection refused (injected)".into(),
+            });
         }
         self.inner.put(key, data, ct).await
     }
@@ -261,7 +303,12 @@ impl Storage for FailSecondPut {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
         self.inner.delete_prefix(prefix).await
     }
-    async fn list(&self, prefix: &str, after: Option<&str>, limit: usize) -> Result<Vec<ObjectMeta>, StorageError> {
+    async fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ObjectMeta>, StorageError> {
         self.inner.list(prefix, after, limit).await
     }
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
@@ -270,22 +317,39 @@ impl Storage for FailSecondPut {
 }
 
 async fn storage_failing_mid_job_is_retryable_and_publishes_nothing(w: World) {
-    let payload = w.upload("uploads/g/photo.jpg", &photo_jpeg(), "image/jpeg").await;
-    let flaky: Arc<dyn Storage> = Arc::new(FailSecondPut { inner: w.storage.clone(), puts: AtomicUsize::new(0) });
+    let payload = w
+        .upload("uploads/g/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
+    let flaky: Arc<dyn Storage> = Arc::new(FailSecondPut {
+        inner: w.storage.clone(),
+        puts: AtomicUsize::new(0),
+    });
     let handler = Handler::new(common::pipeline(), flaky, w.db.db.clone());
     let e = handler.process(&payload).await.unwrap_err();
-    assert_eq!((e.code(), e.class()), ("storage-unavailable", Class::Retryable));
+    assert_eq!(
+        (e.code(), e.class()),
+        ("storage-unavailable", Class::Retryable)
+    );
     let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
-    assert_eq!(row.status, Status::Uploaded, "released for a retry, not failed");
+    assert_eq!(
+        row.status,
+        Status::Uploaded,
+        "released for a retry, not failed"
+    );
     assert!(row.variants.is_empty());
-    assert!(w.variant_objects(&payload.file_key).await.is_empty(), "the variant written before the failure is gone");
+    assert!(
+        w.variant_objects(&payload.file_key).await.is_empty(),
+        "the variant written before the failure is gone"
+    );
     // The retry, with the store back, publishes normally.
     let summary = w.handler().process(&payload).await.unwrap();
     assert_eq!(summary.status, "ready");
 }
 
 async fn unreachable_database_is_retryable_and_leaves_the_row_alone(w: World) {
-    let payload = w.upload("uploads/h/photo.jpg", &photo_jpeg(), "image/jpeg").await;
+    let payload = w
+        .upload("uploads/h/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     w.db.db
         .upsert_uploaded(&NewAttachment {
             file_key: payload.file_key.clone(),
@@ -299,7 +363,11 @@ async fn unreachable_database_is_retryable_and_leaves_the_row_alone(w: World) {
     gone.close().await;
     let handler = Handler::new(common::pipeline(), w.storage.clone(), gone);
     let e: JobError = handler.process(&payload).await.unwrap_err();
-    assert_eq!((e.code(), e.class()), ("database-unavailable", Class::Retryable), "{e}");
+    assert_eq!(
+        (e.code(), e.class()),
+        ("database-unavailable", Class::Retryable),
+        "{e}"
+    );
     let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
     assert_eq!(row.status, Status::Uploaded);
     assert_eq!(row.attempts, 0);
@@ -310,51 +378,135 @@ const HOURS_3: Duration = Duration::from_secs(3 * 3600);
 
 async fn stale_row(w: &World, key: &str) {
     w.upload(key, b"not yet processed", "image/png").await;
-    w.storage.put(&storage::variant_key(key, "thumb", "webp"), b"left over".to_vec().into(), "image/webp").await.unwrap();
-    w.db.db
-        .upsert_uploaded(&NewAttachment { file_key: key.into(), mime_type: "image/png".into(), size: 17, checksum: None })
+    w.storage
+        .put(
+            &storage::variant_key(key, "thumb", "webp"),
+            b"left over".to_vec().into(),
+            "image/webp",
+        )
         .await
         .unwrap();
-    w.db.db.backdate(key, chrono::Utc::now() - chrono::Duration::hours(3)).await.unwrap();
+    w.db.db
+        .upsert_uploaded(&NewAttachment {
+            file_key: key.into(),
+            mime_type: "image/png".into(),
+            size: 17,
+            checksum: None,
+        })
+        .await
+        .unwrap();
+    w.db.db
+        .backdate(key, chrono::Utc::now() - chrono::Duration::hours(3))
+        .await
+        .unwrap();
 }
 
 fn sweep_options() -> CleanupOptions {
-    CleanupOptions { sweep_prefix: Some("uploads/".into()), ..CleanupOptions::default() }
+    CleanupOptions {
+        sweep_prefix: Some("uploads/".into()),
+        ..CleanupOptions::default()
+    }
 }
 
 async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: World) {
     stale_row(&w, "uploads/stale/a.png").await;
     // A fresh upload, a processed one that is old, and an old object with no row.
     let fresh = w.upload("uploads/fresh/b.png", b"fresh", "image/png").await;
-    w.db.db.upsert_uploaded(&NewAttachment { file_key: fresh.file_key.clone(), mime_type: "image/png".into(), size: 5, checksum: None }).await.unwrap();
-    let ready = w.upload("uploads/ready/c.jpg", &photo_jpeg(), "image/jpeg").await;
+    w.db.db
+        .upsert_uploaded(&NewAttachment {
+            file_key: fresh.file_key.clone(),
+            mime_type: "image/png".into(),
+            size: 5,
+            checksum: None,
+        })
+        .await
+        .unwrap();
+    let ready = w
+        .upload("uploads/ready/c.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
     w.handler().process(&ready).await.unwrap();
-    w.db.db.backdate(&ready.file_key, chrono::Utc::now() - chrono::Duration::hours(3)).await.unwrap();
-    w.storage.put("uploads/nobody/d.png", b"orphan".to_vec().into(), "image/png").await.unwrap();
+    w.db.db
+        .backdate(
+            &ready.file_key,
+            chrono::Utc::now() - chrono::Duration::hours(3),
+        )
+        .await
+        .unwrap();
+    w.storage
+        .put(
+            "uploads/nobody/d.png",
+            b"orphan".to_vec().into(),
+            "image/png",
+        )
+        .await
+        .unwrap();
     w.age_object("uploads/nobody/d.png", HOURS_3);
-    w.storage.put("uploads/nobody-yet/e.png", b"young orphan".to_vec().into(), "image/png").await.unwrap();
+    w.storage
+        .put(
+            "uploads/nobody-yet/e.png",
+            b"young orphan".to_vec().into(),
+            "image/png",
+        )
+        .await
+        .unwrap();
 
-    let dry = cleanup::run(&w.db.db, &w.storage, &CleanupOptions { dry_run: true, ..sweep_options() }).await.unwrap();
+    let dry = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &CleanupOptions {
+            dry_run: true,
+            ..sweep_options()
+        },
+    )
+    .await
+    .unwrap();
     assert_eq!((dry.rows_removed, dry.orphan_objects), (1, 1));
-    assert!(w.storage.head("uploads/nobody/d.png").await.unwrap().is_some(), "a dry run deletes nothing");
+    assert!(
+        w.storage
+            .head("uploads/nobody/d.png")
+            .await
+            .unwrap()
+            .is_some(),
+        "a dry run deletes nothing"
+    );
     assert!(w.db.db.get("uploads/stale/a.png").await.unwrap().is_some());
 
-    let report = cleanup::run(&w.db.db, &w.storage, &sweep_options()).await.unwrap();
+    let report = cleanup::run(&w.db.db, &w.storage, &sweep_options())
+        .await
+        .unwrap();
     assert_eq!(report.rows_removed, 1);
     assert_eq!(report.objects_removed, 2, "the upload and its variant");
     assert_eq!(report.orphan_keys, ["uploads/nobody/d.png"]);
     assert!(w.db.db.get("uploads/stale/a.png").await.unwrap().is_none());
-    assert!(w.storage.head("uploads/stale/a.png").await.unwrap().is_none());
+    assert!(w
+        .storage
+        .head("uploads/stale/a.png")
+        .await
+        .unwrap()
+        .is_none());
     assert!(w.variant_objects("uploads/stale/a.png").await.is_empty());
     // Everything else is untouched.
-    assert_eq!(w.db.db.get(&fresh.file_key).await.unwrap().unwrap().status, Status::Uploaded);
+    assert_eq!(
+        w.db.db.get(&fresh.file_key).await.unwrap().unwrap().status,
+        Status::Uploaded
+    );
     let ready_row = w.db.db.get(&ready.file_key).await.unwrap().unwrap();
     assert_eq!(ready_row.status, Status::Ready);
     for v in &ready_row.variants {
-        assert!(w.storage.head(&v.key).await.unwrap().is_some(), "a ready row's variants stay");
+        assert!(
+            w.storage.head(&v.key).await.unwrap().is_some(),
+            "a ready row's variants stay"
+        );
     }
     assert!(w.storage.head(&ready.file_key).await.unwrap().is_some());
-    assert!(w.storage.head("uploads/nobody-yet/e.png").await.unwrap().is_some(), "a young object may still get its row");
+    assert!(
+        w.storage
+            .head("uploads/nobody-yet/e.png")
+            .await
+            .unwrap()
+            .is_some(),
+        "a young object may still get its row"
+    );
 }
 
 async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
@@ -362,7 +514,10 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
         stale_row(&w, &format!("uploads/many/{i:02}.png")).await;
     }
     let opts = sweep_options();
-    let (a, b) = tokio::join!(cleanup::run(&w.db.db, &w.storage, &opts), cleanup::run(&w.db.db, &w.storage, &opts));
+    let (a, b) = tokio::join!(
+        cleanup::run(&w.db.db, &w.storage, &opts),
+        cleanup::run(&w.db.db, &w.storage, &opts)
+    );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.rows_removed + b.rows_removed, 12, "{a:?} {b:?}");
     for i in 0..12 {

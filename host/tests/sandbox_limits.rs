@@ -58,7 +58,10 @@ fn hostile_sandbox() -> &'static Sandbox {
 
 fn hostile(input: &[u8]) -> SandboxError {
     match hostile_sandbox().thumbnail(input, &[], limits()) {
-        Ok(_) => panic!("{:?} should have been stopped", String::from_utf8_lossy(input)),
+        Ok(_) => panic!(
+            "{:?} should have been stopped",
+            String::from_utf8_lossy(input)
+        ),
         Err(e) => e,
     }
 }
@@ -77,7 +80,11 @@ fn endless_loop_is_stopped_at_the_deadline_with_guest_timeout() {
     assert_eq!(e.code(), "guest-timeout", "{e}");
     assert_eq!(e.class(), Class::Permanent);
     // Stopped near the deadline, not long after it (generous bound: a loaded CI machine).
-    assert!(t.elapsed() < HOSTILE_DEADLINE * 10, "took {:?}", t.elapsed());
+    assert!(
+        t.elapsed() < HOSTILE_DEADLINE * 10,
+        "took {:?}",
+        t.elapsed()
+    );
     assert_echo_still_works();
 }
 
@@ -106,7 +113,10 @@ fn oversized_output_is_refused_with_output_too_large() {
 fn guest_panic_is_a_guest_trap_with_its_message() {
     let e = hostile(b"panic");
     assert_eq!(e.code(), "guest-trap", "{e}");
-    assert!(e.to_string().contains("hostile guest panics on purpose"), "{e}");
+    assert!(
+        e.to_string().contains("hostile guest panics on purpose"),
+        "{e}"
+    );
     assert_echo_still_works();
 }
 
@@ -124,7 +134,13 @@ fn real_pipeline_works_after_hostile_calls_in_the_same_process() {
 fn guest_whose_digest_does_not_match_its_manifest_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let real = common::guest_dir();
-    for f in ["probe.json", "scan.json", "scan.wasm", "thumbnail.json", "thumbnail.wasm"] {
+    for f in [
+        "probe.json",
+        "scan.json",
+        "scan.wasm",
+        "thumbnail.json",
+        "thumbnail.wasm",
+    ] {
         std::fs::copy(real.join(f), dir.path().join(f)).unwrap();
     }
     let mut wasm = std::fs::read(real.join("probe.wasm")).unwrap();
@@ -135,7 +151,9 @@ fn guest_whose_digest_does_not_match_its_manifest_is_refused() {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
     };
-    let e = Sandbox::load(&paths, SandboxLimits::default()).err().expect("tampered guest refused");
+    let e = Sandbox::load(&paths, SandboxLimits::default())
+        .err()
+        .expect("tampered guest refused");
     assert_eq!(e.code(), "guest-unavailable");
     assert!(e.to_string().contains("sha256"), "{e}");
 }
@@ -160,6 +178,8 @@ fn guest_implementing_another_world_is_refused() {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
     };
-    let e = Sandbox::load(&paths, SandboxLimits::default()).err().expect("wrong world refused");
+    let e = Sandbox::load(&paths, SandboxLimits::default())
+        .err()
+        .expect("wrong world refused");
     assert_eq!(e.code(), "guest-unavailable", "{e}");
 }

@@ -491,7 +491,10 @@ async fn invalid_keys_are_refused_by_every_operation(storage: &dyn Storage) {
 fn variant_keys_are_deterministic_and_under_the_variants_prefix() {
     let key = variant_key("uploads/2024/abc", "thumb", "webp");
     assert_eq!(key, "variants/uploads/2024/abc/thumb.webp");
-    assert_eq!(attachd::storage::variant_owner(&key), Some("uploads/2024/abc"));
+    assert_eq!(
+        attachd::storage::variant_owner(&key),
+        Some("uploads/2024/abc")
+    );
     assert_eq!(attachd::storage::variant_owner("uploads/2024/abc"), None);
     assert_eq!(key, variant_key("uploads/2024/abc", "thumb", "webp"));
     assert_eq!(

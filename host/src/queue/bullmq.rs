@@ -271,11 +271,10 @@ async fn forward_events(worker: Arc<Worker>, queue: QueueName, events: EventSink
         // A zero timeout polls once: takes what is queued, never waits.
         while let Ok(Some(event)) = tokio::time::timeout(Duration::ZERO, worker.next_event()).await
         {
-            match event {
-                WorkerEvent::Error(message) => events(QueueEvent::BackendError { queue, message }),
-                // `Stalled` is never sent by bullmq-official 1.4.4 (see the module docs):
-                // take-overs are counted at job start instead.
-                _ => {}
+            // `Stalled` is never sent by bullmq-official 1.4.4 (see the module docs): take-overs
+            // are counted at job start instead. The other events are per job and not needed.
+            if let WorkerEvent::Error(message) = event {
+                events(QueueEvent::BackendError { queue, message });
             }
         }
     }

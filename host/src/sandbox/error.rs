@@ -6,19 +6,41 @@ use crate::error::{Class, ErrorCode};
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("guest `{guest}` ran past its {deadline_ms} ms deadline and was stopped")]
-    Timeout { guest: &'static str, deadline_ms: u128 },
+    Timeout {
+        guest: &'static str,
+        deadline_ms: u128,
+    },
     #[error("guest `{guest}` tried to use more than its {limit_bytes} bytes of memory")]
-    MemoryLimit { guest: &'static str, limit_bytes: u64 },
+    MemoryLimit {
+        guest: &'static str,
+        limit_bytes: u64,
+    },
     #[error("guest `{guest}` overflowed its {limit_bytes}-byte stack")]
-    StackOverflow { guest: &'static str, limit_bytes: usize },
+    StackOverflow {
+        guest: &'static str,
+        limit_bytes: usize,
+    },
     #[error("guest `{guest}` returned {actual} bytes of output, more than the {max} allowed")]
-    OutputTooLarge { guest: &'static str, actual: u64, max: u64 },
+    OutputTooLarge {
+        guest: &'static str,
+        actual: u64,
+        max: u64,
+    },
     #[error("guest `{guest}` trapped: {message}")]
-    Trap { guest: &'static str, message: String },
+    Trap {
+        guest: &'static str,
+        message: String,
+    },
     #[error("guest `{guest}` could not be loaded: {message}")]
-    Load { guest: &'static str, message: String },
+    Load {
+        guest: &'static str,
+        message: String,
+    },
     #[error("no sandbox slot for guest `{guest}`: {message}")]
-    Instantiate { guest: &'static str, message: String },
+    Instantiate {
+        guest: &'static str,
+        message: String,
+    },
 }
 
 impl ErrorCode for SandboxError {

@@ -50,7 +50,10 @@ pub fn load(
     }
     // The manifest names a file beside it, never a path elsewhere.
     if manifest.file.contains(['/', '\\']) || manifest.file.starts_with('.') {
-        return Err(fail(format!("manifest file name {:?} is not a plain file name", manifest.file)));
+        return Err(fail(format!(
+            "manifest file name {:?} is not a plain file name",
+            manifest.file
+        )));
     }
     let wasm_path = dir.join(&manifest.file);
     let bytes =
@@ -116,8 +119,10 @@ fn engine_key(engine: &Engine) -> String {
 /// Lowercase hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }

@@ -303,12 +303,22 @@ impl Sandbox {
             call: t.elapsed(),
             peak_memory: store.data().limiter.peak_memory,
         };
-        tracing::debug!(guest = guest_name, instantiate_us = stats.instantiate.as_micros() as u64,
-            call_ms = stats.call.as_millis() as u64, peak_memory = stats.peak_memory, "guest call");
+        tracing::debug!(
+            guest = guest_name,
+            instantiate_us = stats.instantiate.as_micros() as u64,
+            call_ms = stats.call.as_millis() as u64,
+            peak_memory = stats.peak_memory,
+            "guest call"
+        );
         Ok((result, stats))
     }
 
-    fn classify(&self, guest: &'static str, e: wasmtime::Error, store: &Store<CallState>) -> SandboxError {
+    fn classify(
+        &self,
+        guest: &'static str,
+        e: wasmtime::Error,
+        store: &Store<CallState>,
+    ) -> SandboxError {
         match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => SandboxError::Timeout {
                 guest,

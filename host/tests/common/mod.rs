@@ -44,7 +44,9 @@ pub fn paths() -> GuestPaths {
 pub fn sandbox() -> Arc<Sandbox> {
     static SANDBOX: OnceLock<Arc<Sandbox>> = OnceLock::new();
     SANDBOX
-        .get_or_init(|| Arc::new(Sandbox::load(&paths(), SandboxLimits::default()).expect("load guests")))
+        .get_or_init(|| {
+            Arc::new(Sandbox::load(&paths(), SandboxLimits::default()).expect("load guests"))
+        })
         .clone()
 }
 
@@ -78,7 +80,11 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
                 jpeg_decoder::PixelFormat::L8 => px.iter().flat_map(|&l| [l, l, l]).collect(),
                 other => panic!("unexpected jpeg pixel format {other:?}"),
             };
-            Decoded { width: info.width.into(), height: info.height.into(), rgb }
+            Decoded {
+                width: info.width.into(),
+                height: info.height.into(),
+                rgb,
+            }
         }
         Format::Png => {
             let mut d = png::Decoder::new(std::io::Cursor::new(data));
@@ -94,16 +100,28 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
                     _ => [p[0], p[1], p[2]],
                 })
                 .collect();
-            Decoded { width: frame.width, height: frame.height, rgb }
+            Decoded {
+                width: frame.width,
+                height: frame.height,
+                rgb,
+            }
         }
         Format::Webp => {
-            let mut d = image_webp::WebPDecoder::new(std::io::Cursor::new(data)).expect("webp header");
+            let mut d =
+                image_webp::WebPDecoder::new(std::io::Cursor::new(data)).expect("webp header");
             let (w, h) = d.dimensions();
             let mut buf = vec![0; d.output_buffer_size().unwrap()];
             d.read_image(&mut buf).expect("webp decodes");
             let channels = if d.has_alpha() { 4 } else { 3 };
-            let rgb = buf.chunks(channels).flat_map(|p| [p[0], p[1], p[2]]).collect();
-            Decoded { width: w, height: h, rgb }
+            let rgb = buf
+                .chunks(channels)
+                .flat_map(|p| [p[0], p[1], p[2]])
+                .collect();
+            Decoded {
+                width: w,
+                height: h,
+                rgb,
+            }
         }
         Format::Auto => panic!("a rendered variant never has format auto"),
     }
@@ -113,5 +131,5 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
-pub mod s3;
 pub mod db;
+pub mod s3;
