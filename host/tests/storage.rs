@@ -552,9 +552,9 @@ mod local_only {
     #[tokio::test]
     async fn an_object_and_a_folder_can_share_a_name() {
         let (_dir, storage) = open().await;
-        // The job handler's layout: the upload at `fileKey`, its variants under `fileKey/variants/`.
+        // As on S3: an object at `k` and objects under `k/` coexist.
         let original = "uploads/abc";
-        let thumb = variant_key(original, "thumb", "webp");
+        let thumb = format!("{original}/under/thumb.webp");
         storage
             .put(original, bytes("original"), "image/jpeg")
             .await
@@ -577,7 +577,7 @@ mod local_only {
         );
         assert_eq!(
             storage
-                .delete_prefix(&variants_prefix(original))
+                .delete_prefix(&format!("{original}/under/"))
                 .await
                 .expect("delete variants"),
             1
