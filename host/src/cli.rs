@@ -59,15 +59,20 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// `ATTACH_DATABASE_URL`, or the embedded SQLite file in the data directory (created
+    /// here, because SQLite creates the file but not its folder).
+    pub fn database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            std::fs::create_dir_all(&self.data_dir).ok();
+            Db::default_url(&self.data_dir)
+        })
+    }
+
     /// Connects to the database and checks its schema. The embedded SQLite default migrates
     /// itself (one process owns that file); PostgreSQL is migrated with `attachd migrate`,
     /// and a schema this binary does not know is refused.
     pub async fn db(&self) -> anyhow::Result<Db> {
-        let url = self.database_url.clone().unwrap_or_else(|| {
-            std::fs::create_dir_all(&self.data_dir).ok();
-            Db::default_url(&self.data_dir)
-        });
-        let db = Db::connect(&url)
+        let db = Db::connect(&self.database_url())
             .await
             .context("connecting to the database")?;
         if db.backend() == crate::db::Backend::Sqlite {
@@ -236,11 +241,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Process(args) if args.store => process_store(args).await,
         Command::Process(args) => process(args).await,
         Command::Migrate(args) => {
-            let url = args.database_url.clone().unwrap_or_else(|| {
-                std::fs::create_dir_all(&args.data_dir).ok();
-                Db::default_url(&args.data_dir)
-            });
-            let db = Db::connect(&url).await?;
+            let db = Db::connect(&args.database_url()).await?;
             db.migrate().await?;
             db.check_schema().await?;
             eprintln!("database schema is up to date");

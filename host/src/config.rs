@@ -109,7 +109,7 @@ impl GuestPaths {
 
 /// The data directory of the embedded default: the SQLite database and the local object
 /// store live under it.
-pub const DEFAULT_DATA_DIR: &str = "data";
+pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Where uploads live in the store; the orphan sweep looks only under it.
 pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
 

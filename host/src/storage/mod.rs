@@ -46,8 +46,8 @@ pub const MAX_KEY_LEN: usize = 1024;
 /// S3-compatible stores expect in signatures unless configured otherwise.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
-/// Data directory used when `ATTACH_DATA_DIR` is unset.
-pub const DEFAULT_DATA_DIR: &str = "./data";
+/// Data directory used when `ATTACH_DATA_DIR` is unset: the one the CLI and the database use.
+pub use crate::config::DEFAULT_DATA_DIR;
 
 /// The object store, as the job handler sees it. Keys are `/`-separated and must pass
 /// [`validate_key`]; every method checks them before touching the store.
