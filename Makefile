@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 GUEST_DIR ?= target/guests
 
-.PHONY: demo test setup guests check bench bench-queue
+.PHONY: demo test setup guests check bench bench-queue bench-video
 
 setup:
 	scripts/setup.sh
@@ -44,3 +44,9 @@ bench: guests
 bench-queue: setup
 	cd tests/interop && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench queue
+
+# Video benchmark: attachd's transcode command through the ffmpeg sandbox vs the same command
+# bare, on a generated 10 s 720p clip; prints a table. Built first, then run.
+bench-video: setup
+	$(CARGO) bench --locked -p attachd --bench video --no-run
+	$(CARGO) bench --locked -p attachd --bench video

@@ -17,7 +17,34 @@ command -v clang-16 >/dev/null || pkgs+=(clang-16)
 command -v llvm-ar-16 >/dev/null || pkgs+=(llvm-16)
 [ -f /usr/include/wasm32-wasi/stdlib.h ] || pkgs+=(wasi-libc)
 command -v node >/dev/null || pkgs+=(nodejs npm)
+# ffmpeg and ffprobe for video uploads and their tests (the tests generate their clips with
+# ffmpeg's lavfi sources at run time).
+{ command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || pkgs+=(ffmpeg)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
+
+# Packages whose services attachd's tests must not see running: clamd for the antivirus tests
+# (host/tests/vscan.rs; each test starts its own clamd with a private config and a signature
+# directory holding only the signatures it writes, so neither the packaged service nor
+# freshclam is needed: no network), and Prometheus for its promtool, which checks and unit-tests
+# the alert rules (host/tests/ops.rs). policy-rc.d keeps the packages from starting services.
+quiet=()
+{ [ -x /usr/sbin/clamd ] || [ -n "${ATTACH_TEST_CLAMD:-}" ]; } || quiet+=(clamav-daemon)
+command -v promtool >/dev/null || quiet+=(prometheus)
+# systemd-analyze verifies the shipped service unit (host/tests/ops.rs).
+command -v systemd-analyze >/dev/null || quiet+=(systemd)
+if [ ${#quiet[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    policy=/usr/sbin/policy-rc.d
+    made_policy=0
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod +x "$policy"
+        made_policy=1
+    fi
+    apt_install "${quiet[@]}"
+    [ "$made_policy" -eq 0 ] || $sudo rm -f "$policy"
+fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
     echo "setup: adding the wasm32-wasip2 Rust target" >&2

@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run probe → scan → thumbnail on local files (or, with --store, on uploads in the
     /// configured storage and database); print one JSON line per file.
-    Process(ProcessArgs),
+    Process(Box<ProcessArgs>),
     /// Apply the database migrations.
     Migrate(StoreArgs),
     /// Put a local file into storage and create its `uploaded` row, as the API would.
@@ -156,6 +156,128 @@ pub struct ProcessArgs {
     pub jobs: Option<usize>,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
+}
+
+/// The antivirus re-check and the verdict policy of stored uploads (see `vscan`).
+#[derive(Args, Debug, Clone)]
+pub struct SecurityArgs {
+    /// clamd to re-scan every stored upload with: `tcp://host:port` or `unix:///path`.
+    /// Unset: no antivirus re-check.
+    #[arg(long, env = "ATTACH_VSCAN_ENDPOINT")]
+    pub vscan_endpoint: Option<String>,
+    /// Bound on connecting to clamd.
+    #[arg(long, env = "ATTACH_VSCAN_CONNECT_TIMEOUT", default_value = "3s", value_parser = config::parse_duration)]
+    pub vscan_connect_timeout: Duration,
+    /// Bound on each write to clamd, each read of the upload, and the wait for the verdict.
+    #[arg(long, env = "ATTACH_VSCAN_TIMEOUT", default_value = "60s", value_parser = config::parse_duration)]
+    pub vscan_timeout: Duration,
+    /// clamd's StreamMaxLength, in bytes: larger uploads get the ATTACH_VSCAN_OVERSIZE outcome.
+    #[arg(long, env = "ATTACH_VSCAN_MAX_STREAM", default_value_t = crate::vscan::DEFAULT_MAX_STREAM)]
+    pub vscan_max_stream: u64,
+    /// An upload larger than clamd accepts: `fail` (row failed, scan-too-large) or `quarantine`.
+    #[arg(
+        long,
+        env = "ATTACH_VSCAN_OVERSIZE",
+        value_enum,
+        default_value = "fail"
+    )]
+    pub vscan_oversize: crate::vscan::OversizePolicy,
+    /// Scanner tries (the first included) before the upload fails with scanner-unavailable.
+    #[arg(long, env = "ATTACH_VSCAN_RETRY_ATTEMPTS", default_value_t = crate::vscan::DEFAULT_RETRY_ATTEMPTS)]
+    pub vscan_retry_attempts: u32,
+    /// First wait between scanner tries; doubles each try.
+    #[arg(long, env = "ATTACH_VSCAN_RETRY_BASE", default_value = "2s", value_parser = config::parse_duration)]
+    pub vscan_retry_base: Duration,
+    /// Longest wait between scanner tries.
+    #[arg(long, env = "ATTACH_VSCAN_RETRY_CAP", default_value = "5m", value_parser = config::parse_duration)]
+    pub vscan_retry_cap: Duration,
+    /// 1: once the tries run out, publish the upload without the antivirus scan (weakens
+    /// security; warned at start). Default 0: fail closed.
+    #[arg(long, env = "ATTACH_VSCAN_FAIL_OPEN", default_value = "0", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub vscan_fail_open: bool,
+    /// Where quarantined originals are moved (a folder in the same store).
+    #[arg(long, env = "ATTACH_QUARANTINE_PREFIX", default_value = crate::vscan::DEFAULT_QUARANTINE_PREFIX)]
+    pub quarantine_prefix: String,
+    /// A `suspicious` scan verdict: `publish`, `quarantine` or `fail`.
+    #[arg(
+        long,
+        env = "ATTACH_SCAN_SUSPICIOUS",
+        value_enum,
+        default_value = "publish"
+    )]
+    pub scan_suspicious: crate::vscan::SuspiciousPolicy,
+}
+
+impl SecurityArgs {
+    /// The policy, checked against the cleanup settings it must not collide with.
+    pub fn policy(
+        &self,
+        upload_prefix: &str,
+        orphan_max_age: Duration,
+    ) -> anyhow::Result<crate::vscan::Policy> {
+        let scanner = match &self.vscan_endpoint {
+            None => None,
+            Some(e) if e.trim().is_empty() => None,
+            Some(e) => Some(crate::vscan::Clamd {
+                endpoint: e
+                    .parse()
+                    .map_err(|why| anyhow::anyhow!("ATTACH_VSCAN_ENDPOINT: {why}"))?,
+                connect_timeout: self.vscan_connect_timeout,
+                io_timeout: self.vscan_timeout,
+                max_stream: self.vscan_max_stream,
+            }),
+        };
+        let policy = crate::vscan::Policy {
+            scanner,
+            retry: crate::vscan::RetryPolicy {
+                attempts: self.vscan_retry_attempts,
+                base: self.vscan_retry_base,
+                cap: self.vscan_retry_cap,
+            },
+            fail_open: self.vscan_fail_open,
+            oversize: self.vscan_oversize,
+            suspicious: self.scan_suspicious,
+            quarantine_prefix: self.quarantine_prefix.clone(),
+        };
+        policy
+            .check(upload_prefix, orphan_max_age)
+            .map_err(anyhow::Error::msg)?;
+        Ok(policy)
+    }
+}
+
+/// Logs (and audits) every setting that weakens security, and asks clamd whether it is up,
+/// so an operator sees both at start rather than at the first upload.
+async fn announce_security(
+    policy: &crate::vscan::Policy,
+    audit: &crate::audit::Audit,
+    metrics: &crate::metrics::Metrics,
+) {
+    for weakening in policy.weakenings() {
+        tracing::warn!("security setting: {weakening}");
+        audit
+            .record_best_effort(crate::audit::Event::new(
+                crate::audit::Decision::ConfigWeakened,
+                weakening,
+            ))
+            .await;
+    }
+    if let Some(clamd) = &policy.scanner {
+        match clamd.version().await {
+            Ok(version) => {
+                metrics.vscan_up.set(1);
+                tracing::info!(endpoint = %clamd.endpoint, %version, "virus scanner answers");
+            }
+            Err(e) => {
+                metrics.vscan_up.set(0);
+                tracing::warn!(endpoint = %clamd.endpoint, error = %e,
+                    "virus scanner unavailable at start; uploads wait for it (attachments.vscan.retry)");
+            }
+        }
+    }
 }
 
 /// Where the guests are and the limits they run under.
@@ -186,6 +308,94 @@ pub struct SandboxArgs {
     /// Wasm stack per guest call, in bytes.
     #[arg(long, env = "ATTACH_GUEST_STACK", default_value_t = config::DEFAULT_GUEST_STACK_BYTES)]
     pub guest_stack: usize,
+    #[command(flatten)]
+    pub video: VideoArgs,
+}
+
+/// Video: ffprobe and ffmpeg in the native sandbox (see `video/mod.rs` for each default's
+/// reason).
+#[derive(Args, Debug, Clone)]
+pub struct VideoArgs {
+    /// `off` leaves video containers `unsupported-type`.
+    #[arg(long = "video", env = "ATTACH_VIDEO", default_value = "on", value_parser = ["on", "off"])]
+    pub video: String,
+    /// ffmpeg: a name looked up in PATH, or a path.
+    #[arg(long, env = "ATTACH_FFMPEG", default_value = "ffmpeg")]
+    pub ffmpeg: PathBuf,
+    #[arg(long, env = "ATTACH_FFPROBE", default_value = "ffprobe")]
+    pub ffprobe: PathBuf,
+    /// `strict` refuses to run ffmpeg when a sandbox layer is missing here; `best-effort`
+    /// runs without it and warns.
+    #[arg(long, env = "ATTACH_VIDEO_SANDBOX", default_value = "strict")]
+    pub video_sandbox: crate::video::Mode,
+    /// Where per-job work directories go (default: the system temp dir).
+    #[arg(long, env = "ATTACH_VIDEO_WORK_DIR")]
+    pub video_work_dir: Option<PathBuf>,
+    #[arg(long, env = "ATTACH_VIDEO_MAX_INPUT_BYTES", default_value_t = crate::video::DEFAULT_MAX_INPUT_BYTES)]
+    pub video_max_input_bytes: u64,
+    #[arg(long, env = "ATTACH_VIDEO_MAX_DURATION", default_value = "5m", value_parser = config::parse_duration)]
+    pub video_max_duration: Duration,
+    /// Pixels per frame (width × height).
+    #[arg(long, env = "ATTACH_VIDEO_MAX_PIXELS", default_value_t = crate::video::DEFAULT_MAX_PIXELS)]
+    pub video_max_pixels: u64,
+    #[arg(long, env = "ATTACH_VIDEO_MAX_FPS", default_value_t = crate::video::DEFAULT_MAX_FRAME_RATE)]
+    pub video_max_fps: u32,
+    #[arg(long, env = "ATTACH_VIDEO_MAX_OUTPUT_BYTES", default_value_t = crate::video::DEFAULT_MAX_OUTPUT_BYTES)]
+    pub video_max_output_bytes: u64,
+    /// The MP4's box, `WxH`: the long edge fits the larger number, the short edge the smaller.
+    #[arg(long, env = "ATTACH_VIDEO_BOX", default_value = "1280x720", value_parser = crate::video::parse_box)]
+    pub video_box: (u32, u32),
+    /// H.264 bitrate cap, kbit/s.
+    #[arg(long, env = "ATTACH_VIDEO_BITRATE", default_value_t = crate::video::DEFAULT_VIDEO_KBPS)]
+    pub video_bitrate: u32,
+    /// AAC bitrate, kbit/s.
+    #[arg(long, env = "ATTACH_VIDEO_AUDIO_BITRATE", default_value_t = crate::video::DEFAULT_AUDIO_KBPS)]
+    pub video_audio_bitrate: u32,
+    #[arg(long, env = "ATTACH_VIDEO_PRESET", default_value = crate::video::DEFAULT_PRESET,
+          value_parser = ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow"])]
+    pub video_preset: String,
+    #[arg(long, env = "ATTACH_VIDEO_CRF", default_value_t = crate::video::DEFAULT_CRF,
+          value_parser = clap::value_parser!(u8).range(0..=51))]
+    pub video_crf: u8,
+    #[arg(long, env = "ATTACH_VIDEO_THREADS", default_value_t = crate::video::DEFAULT_THREADS,
+          value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub video_threads: u32,
+    #[arg(long, env = "ATTACH_VIDEO_PROBE_TIMEOUT", default_value = "10s", value_parser = config::parse_duration)]
+    pub video_probe_timeout: Duration,
+    #[arg(long, env = "ATTACH_VIDEO_TIMEOUT", default_value = "3m", value_parser = config::parse_duration)]
+    pub video_timeout: Duration,
+    /// Address space of ffmpeg and ffprobe, in bytes.
+    #[arg(long, env = "ATTACH_VIDEO_MEMORY", default_value_t = crate::video::DEFAULT_MEMORY_BYTES)]
+    pub video_memory: u64,
+}
+
+impl VideoArgs {
+    pub fn config(&self) -> crate::video::VideoConfig {
+        crate::video::VideoConfig {
+            ffmpeg: self.ffmpeg.clone(),
+            ffprobe: self.ffprobe.clone(),
+            mode: self.video_sandbox,
+            work_dir: self
+                .video_work_dir
+                .clone()
+                .unwrap_or_else(std::env::temp_dir),
+            max_input_bytes: self.video_max_input_bytes,
+            max_duration: self.video_max_duration,
+            max_pixels: self.video_max_pixels,
+            max_frame_rate: self.video_max_fps,
+            max_output_bytes: self.video_max_output_bytes,
+            max_long_edge: self.video_box.0,
+            max_short_edge: self.video_box.1,
+            video_kbps: self.video_bitrate,
+            audio_kbps: self.video_audio_bitrate,
+            crf: self.video_crf,
+            preset: self.video_preset.clone(),
+            threads: self.video_threads,
+            probe_timeout: self.video_probe_timeout,
+            transcode_timeout: self.video_timeout,
+            memory_bytes: self.video_memory,
+        }
+    }
 }
 
 impl SandboxArgs {
@@ -231,15 +441,19 @@ impl SandboxArgs {
                 paths.dir.display()
             )
         })?;
-        Ok(Pipeline::new(Arc::new(sandbox), self.input_limits()))
+        let pipeline = Pipeline::new(Arc::new(sandbox), self.input_limits());
+        Ok(match self.video.video.as_str() {
+            "off" => pipeline,
+            _ => pipeline.with_video(Arc::new(crate::video::Video::new(self.video.config()))),
+        })
     }
 }
 
 /// Runs the CLI; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        Command::Process(args) if args.store => process_store(args).await,
-        Command::Process(args) => process(args).await,
+        Command::Process(args) if args.store => process_store(*args).await,
+        Command::Process(args) => process(*args).await,
         Command::Migrate(args) => {
             let db = Db::connect(&args.database_url()).await?;
             db.migrate().await?;
@@ -334,6 +548,8 @@ pub struct WorkerArgs {
     pub store: StoreArgs,
     #[command(flatten)]
     pub sandbox: SandboxArgs,
+    #[command(flatten)]
+    pub security: SecurityArgs,
 }
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy)]
@@ -425,6 +641,10 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
                 .map_err(|e| anyhow::anyhow!("ATTACH_CLEANUP_CRON: {e}"))?,
         ),
     };
+    let policy = Arc::new(
+        args.security
+            .policy(&args.upload_prefix, args.orphan_max_age)?,
+    );
     let metrics = crate::metrics::Metrics::new();
     let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
         .await
@@ -463,6 +683,13 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
 
     let mut handler = Handler::new(pipeline, storage.clone(), db.clone());
     handler.lease = args.claim_lease;
+    handler.policy = policy.clone();
+    handler.queue = Some(backend.clone());
+    handler.metrics = metrics.clone();
+    announce_security(&policy, &handler.audit, &metrics).await;
+    let vscan_retry: Arc<dyn Processor> = Arc::new(worker::VscanRetryJobs {
+        handler: handler.clone(),
+    });
     let process: Arc<dyn Processor> = Arc::new(worker::ProcessJobs { handler });
     let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
         db,
@@ -474,10 +701,8 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         },
     });
     let processors = vec![
-        (QueueName::Process, process.clone()),
-        // Until the scanner integration schedules these, a vscan retry re-runs the process
-        // handler: idempotent, and it re-runs the (heuristic) scan.
-        (QueueName::VscanRetry, process),
+        (QueueName::Process, process),
+        (QueueName::VscanRetry, vscan_retry),
         (QueueName::Cleanup, cleanup),
     ];
     let cfg = worker::WorkerConfig {
@@ -581,7 +806,15 @@ async fn process_store(args: ProcessArgs) -> anyhow::Result<i32> {
         args.store_args.db().await?,
         args.store_args.storage().await?,
     );
-    let handler = Handler::new(pipeline, storage, db.clone());
+    let mut handler = Handler::new(pipeline, storage, db.clone());
+    let upload_prefix = std::env::var("ATTACH_UPLOAD_PREFIX")
+        .unwrap_or_else(|_| config::DEFAULT_UPLOAD_PREFIX.to_string());
+    // The cleanup's default orphan age: `process --store` does not run cleanup itself.
+    handler.policy = Arc::new(
+        args.security
+            .policy(&upload_prefix, Duration::from_secs(2 * 60 * 60))?,
+    );
+    announce_security(&handler.policy, &handler.audit, &handler.metrics).await;
     let mut code = 0;
     for key in &args.files {
         let key = key.to_string_lossy().into_owned();
@@ -728,12 +961,12 @@ pub fn process_file(
     specs: &[VariantSpec],
     dir: &Path,
 ) -> FileReport {
-    let data = match read_bounded(file, pipeline.limits().max_input_bytes) {
+    let data = match read_bounded(file, pipeline.max_read_bytes()) {
         Ok(Ok(data)) => data,
         Ok(Err(size)) => {
             let e = pipeline::PipelineError::InputTooLarge {
                 actual: size,
-                max: pipeline.limits().max_input_bytes,
+                max: pipeline.max_read_bytes(),
             };
             return FileReport::failed(file, e.code(), e.to_string(), e.status());
         }
@@ -741,7 +974,7 @@ pub fn process_file(
     };
     let outcome = pipeline.run(&data, declared_mime, specs);
     let published = match &outcome.result {
-        Ok(thumbs) => publish(dir, thumbs),
+        Ok(thumbs) => publish(dir, thumbs, outcome.video.as_ref()),
         Err(_) => remove_stale(dir).map(|()| vec![]),
     };
     match published {
@@ -768,7 +1001,11 @@ fn read_bounded(file: &Path, max: u64) -> anyhow::Result<Result<Vec<u8>, u64>> {
 
 /// Writes every variant into a staging directory, then renames it into place: a reader sees
 /// all of a file's variants or none, never a partial set.
-fn publish(dir: &Path, thumbs: &crate::sandbox::Thumbnails) -> anyhow::Result<Vec<VariantReport>> {
+fn publish(
+    dir: &Path,
+    thumbs: &crate::sandbox::Thumbnails,
+    video: Option<&pipeline::VideoVariant>,
+) -> anyhow::Result<Vec<VariantReport>> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let name = dir
         .file_name()
@@ -786,6 +1023,19 @@ fn publish(dir: &Path, thumbs: &crate::sandbox::Thumbnails) -> anyhow::Result<Ve
             name: v.name.clone(),
             path: dir.join(&file_name).display().to_string(),
             format: variant::format_name(v.format),
+            width: v.width,
+            height: v.height,
+            bytes: v.data.len() as u64,
+        });
+    }
+    if let Some(v) = video {
+        let file_name = format!("{}.mp4", pipeline::VIDEO_VARIANT);
+        std::fs::write(staging.join(&file_name), &v.data)
+            .with_context(|| format!("writing {}", staging.join(&file_name).display()))?;
+        out.push(VariantReport {
+            name: pipeline::VIDEO_VARIANT.to_string(),
+            path: dir.join(&file_name).display().to_string(),
+            format: "mp4",
             width: v.width,
             height: v.height,
             bytes: v.data.len() as u64,

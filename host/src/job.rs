@@ -13,13 +13,24 @@
 //! A row is the publication: variants exist for readers only once the row says `ready` and
 //! lists them. A failure before step 5 leaves the row `uploaded` (retryable) or `failed`
 //! (permanent) and removes the variants this attempt wrote.
+//!
+//! Security decisions (the antivirus re-check between steps 2 and 3, quarantine, the scanner
+//! retry schedule, the audit events) are in [`security`].
 
+mod security;
+
+pub use security::{ScanRetryPayload, QUARANTINE_CODE_VIRUS, WAITING_ON_SCANNER};
+
+use crate::audit::{self, Audit};
 use crate::db::{Attachment, Claim, Db, DbError, NewAttachment, Ready, ScanFields, VariantRecord};
 use crate::error::{Class, ErrorCode};
+use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, PipelineError};
+use crate::queue::{QueueBackend, QueueError};
 use crate::sandbox::VariantSpec;
 use crate::storage::{self, Storage, StorageError};
 use crate::variant;
+use crate::vscan::{self, VscanError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -64,6 +75,25 @@ pub struct Summary {
     pub variants: Vec<VariantRecord>,
     /// True when this run found the work already done (a duplicate or retried job).
     pub already_done: bool,
+    /// `scanner` while the upload waits for the virus scanner (an `attachments.vscan.retry`
+    /// job is scheduled); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_on: Option<String>,
+    /// With `waiting_on`: when the next scanner try runs, from now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_try_in_ms: Option<u64>,
+    /// For a quarantined upload: where its original now is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quarantine_key: Option<String>,
+}
+
+/// Facts about the queue job running the handler, for the audit log and the scanner retries.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct JobMeta {
+    pub job_id: Option<String>,
+    /// Scanner tries already made for this upload (0 for a process job; an
+    /// `attachments.vscan.retry` job carries its count).
+    pub scan_tries: u32,
 }
 
 impl Summary {
@@ -79,6 +109,9 @@ impl Summary {
             placeholder: row.placeholder.clone(),
             variants: row.variants.clone(),
             already_done,
+            waiting_on: None,
+            next_try_in_ms: None,
+            quarantine_key: None,
         }
     }
 }
@@ -105,6 +138,20 @@ pub enum JobError {
     Db(#[from] DbError),
     #[error("pipeline task failed: {0}")]
     Task(String),
+    #[error(transparent)]
+    Vscan(#[from] VscanError),
+    /// The scanner stayed unavailable through every try: the upload fails closed.
+    #[error("virus scanner unavailable after {tries} tries: {message}")]
+    ScannerExhausted { tries: u32, message: String },
+    /// The bytes streamed to the scanner are not the bytes checked and processed (the object
+    /// was replaced in between): nothing is decided on them; a retry reads it again.
+    #[error("the object changed while it was scanned: {message}")]
+    ObjectChanged { message: String },
+    /// `ATTACH_SCAN_SUSPICIOUS=fail` and the scan guest called the upload suspicious.
+    #[error("scan found the upload suspicious: {rules}")]
+    ScanSuspicious { rules: String },
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 impl ErrorCode for JobError {
@@ -120,6 +167,11 @@ impl ErrorCode for JobError {
             JobError::Storage(e) => e.code(),
             JobError::Db(e) => e.code(),
             JobError::Task(_) => "internal-error",
+            JobError::Vscan(e) => e.code(),
+            JobError::ScannerExhausted { .. } => "scanner-unavailable",
+            JobError::ObjectChanged { .. } => "object-changed",
+            JobError::ScanSuspicious { .. } => "scan-suspicious",
+            JobError::Queue(e) => e.code(),
         }
     }
 
@@ -128,7 +180,12 @@ impl ErrorCode for JobError {
             JobError::InvalidPayload(_)
             | JobError::SizeMismatch { .. }
             | JobError::ChecksumMismatch { .. }
-            | JobError::Missing { .. } => Class::Permanent,
+            | JobError::Missing { .. }
+            | JobError::ScannerExhausted { .. }
+            | JobError::ScanSuspicious { .. } => Class::Permanent,
+            JobError::ObjectChanged { .. } => Class::Retryable,
+            JobError::Vscan(e) => e.class(),
+            JobError::Queue(e) => e.class(),
             // Busy and claim-lost resolve themselves: the other worker finishes, and the
             // retry then finds the row done.
             JobError::Busy { .. } | JobError::ClaimLost { .. } | JobError::Task(_) => {
@@ -149,6 +206,14 @@ pub struct Handler {
     pub db: Db,
     pub default_variants: Arc<Vec<VariantSpec>>,
     pub lease: Duration,
+    /// The antivirus re-check and what the job does with verdicts (defaults: no scanner,
+    /// quarantine on a guest `reject`, publish on `suspicious`).
+    pub policy: Arc<vscan::Policy>,
+    /// Where scanner retries and quarantine reviews are enqueued. `None` (the CLI): a scanner
+    /// outage is a retryable error and no review job is added.
+    pub queue: Option<Arc<dyn QueueBackend>>,
+    pub metrics: Arc<Metrics>,
+    pub audit: Audit,
 }
 
 impl Handler {
@@ -156,9 +221,13 @@ impl Handler {
         Handler {
             pipeline,
             storage,
-            db,
             default_variants: Arc::new(variant::defaults()),
             lease: DEFAULT_CLAIM_LEASE,
+            policy: Arc::new(vscan::Policy::default()),
+            queue: None,
+            metrics: Metrics::new(),
+            audit: Audit::new(Some(db.clone())),
+            db,
         }
     }
 
@@ -181,8 +250,18 @@ impl Handler {
 
     /// Runs one `attachments.process` job. `Ok` is the job's return value; an `Err`'s class
     /// says whether the queue should retry it.
-    #[tracing::instrument(skip_all, fields(file_key = %payload.file_key))]
     pub async fn process(&self, payload: &ProcessPayload) -> Result<Summary, JobError> {
+        self.process_job(payload, &JobMeta::default()).await
+    }
+
+    /// [`Handler::process`] for a queue job: its id goes into the audit log, and an
+    /// `attachments.vscan.retry` job says how many scanner tries came before it.
+    #[tracing::instrument(skip_all, fields(file_key = %payload.file_key, job_id = ?meta.job_id))]
+    pub async fn process_job(
+        &self,
+        payload: &ProcessPayload,
+        meta: &JobMeta,
+    ) -> Result<Summary, JobError> {
         storage::validate_key(&payload.file_key)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let specs = self.variants(&payload.variants)?;
@@ -209,7 +288,7 @@ impl Handler {
         let token = uuid::Uuid::new_v4().to_string();
         let row = match self.db.claim(&payload.file_key, &token, self.lease).await? {
             Claim::Claimed(row) => row,
-            Claim::Finished(row) => return Ok(Summary::from_row(&row, true)),
+            Claim::Finished(row) => return self.finished(row).await,
             Claim::Busy(_) => {
                 return Err(JobError::Busy {
                     file_key: payload.file_key.clone(),
@@ -230,6 +309,7 @@ impl Handler {
                 &token,
                 &specs,
                 checksum.as_deref(),
+                meta,
                 &mut written,
             )
             .await;
@@ -265,11 +345,23 @@ impl Handler {
                     // The lease expires on its own; the job's own error is what matters.
                     tracing::warn!(error = %e, "could not record the job's failure on its row");
                 }
+                if let Some(decision) = audit::decision_for_code(code) {
+                    let event = audit::Event::new(decision, &message).about(
+                        &payload.file_key,
+                        meta.job_id.as_deref(),
+                        checksum.as_deref(),
+                    );
+                    self.audit
+                        .record_best_effort(event.details(serde_json::json!({ "code": code })))
+                        .await;
+                }
                 Err(err)
             }
         }
     }
 
+    // One claimed attempt's whole context; bundling it in a struct would only rename it.
+    #[allow(clippy::too_many_arguments)]
     async fn run_claimed(
         &self,
         payload: &ProcessPayload,
@@ -277,10 +369,12 @@ impl Handler {
         token: &str,
         specs: &[VariantSpec],
         checksum: Option<&str>,
+        meta: &JobMeta,
         written: &mut Vec<String>,
     ) -> Result<Summary, (JobError, Option<ScanFields>)> {
         let plain = |e: JobError| (e, None);
-        let max = self.pipeline.limits().max_input_bytes;
+        // Videos may be larger than images; the pipeline applies each kind's own limit.
+        let max = self.pipeline.max_read_bytes();
         let data = self
             .storage
             .get(&payload.file_key, max)
@@ -306,6 +400,16 @@ impl Handler {
             }
         }
 
+        // The antivirus re-check, before any guest parses the bytes: an upload clamd has not
+        // called clean is never rendered, written or published.
+        let skipped_av = match self
+            .antivirus(payload, row, token, &actual_sum, actual_size, meta)
+            .await?
+        {
+            security::Av::Proceed(skipped) => skipped,
+            security::Av::Settled(summary) => return Ok(*summary),
+        };
+
         let pipeline = self.pipeline.clone();
         let (mime, owned_specs) = (payload.mime_type.clone(), specs.to_vec());
         let outcome = tokio::task::spawn_blocking(move || pipeline.run(&data, &mime, &owned_specs))
@@ -326,10 +430,27 @@ impl Handler {
                     .collect(),
             ),
         });
+        let scan = security::with_skipped_av(scan, skipped_av);
+        self.audit_guest_verdict(payload, &actual_sum, meta, scan.as_ref())
+            .await
+            .map_err(|e| (e.into(), scan.clone()))?;
         let thumbs = match outcome.result {
             Ok(t) => t,
+            // A `reject` is hostile content: held for review, not just refused.
+            Err(PipelineError::ScanRejected { rules }) => {
+                let cause = security::Cause::ScanGuest { rules };
+                return self
+                    .quarantine(payload, token, &actual_sum, meta, cause, scan)
+                    .await;
+            }
             Err(e) => return Err((e.into(), scan)),
         };
+        if let Some(settled) = self
+            .apply_suspicious_policy(payload, token, &actual_sum, meta, scan.as_ref())
+            .await?
+        {
+            return Ok(settled);
+        }
         let probe = outcome.probe.as_ref();
         let swapped = probe.is_some_and(|p| (5..=8).contains(&p.orientation));
         let (w, h) = probe.map_or((0, 0), |p| (p.width, p.height));
@@ -354,6 +475,23 @@ impl Handler {
                 bytes,
             });
         }
+        if let Some(mp4) = outcome.video {
+            let key = storage::variant_key(&payload.file_key, pipeline::VIDEO_VARIANT, "mp4");
+            let bytes = mp4.data.len() as u64;
+            self.storage
+                .put(&key, mp4.data.into(), "video/mp4")
+                .await
+                .map_err(|e| (e.into(), scan.clone()))?;
+            written.push(key.clone());
+            variants.push(VariantRecord {
+                name: pipeline::VIDEO_VARIANT.to_string(),
+                key,
+                format: "mp4".to_string(),
+                width: mp4.width,
+                height: mp4.height,
+                bytes,
+            });
+        }
         let ready = Ready {
             sniffed_mime: probe.map(|p| p.mime.clone()).unwrap_or_default(),
             checksum: actual_sum,
@@ -366,6 +504,20 @@ impl Handler {
                 findings: serde_json::Value::Array(vec![]),
             }),
         };
+        let event = audit::Event::new(
+            audit::Decision::Published,
+            format!("{} variants published", ready.variants.len()),
+        )
+        .about(
+            &payload.file_key,
+            meta.job_id.as_deref(),
+            Some(&ready.checksum),
+        )
+        .details(serde_json::json!({ "verdict": ready.scan.verdict }));
+        self.audit
+            .record(event)
+            .await
+            .map_err(|e| (e.into(), scan.clone()))?;
         let published = self
             .db
             .publish_ready(&payload.file_key, token, &ready)

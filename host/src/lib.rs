@@ -2,6 +2,7 @@
 //! upload's bytes runs in a WebAssembly sandbox ([`sandbox`]); [`pipeline`] orders the steps
 //! and enforces the limits between them; [`cli`] drives it from the command line.
 
+pub mod audit;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
@@ -14,4 +15,6 @@ pub mod queue;
 pub mod sandbox;
 pub mod storage;
 pub mod variant;
+pub mod video;
+pub mod vscan;
 pub mod worker;

@@ -58,6 +58,21 @@ pub struct Metrics {
     pub bytes_in_flight: IntGauge,
     /// `attachments_queue_errors_total{queue}`: Redis errors the queue backend reported.
     pub queue_errors: IntCounterVec,
+    /// `attachments_vscan_scans_total{outcome}`: antivirus scans by outcome (`clean`,
+    /// `infected`, `too-large`, `unavailable`, `error`).
+    pub vscan_scans: IntCounterVec,
+    /// `attachments_vscan_duration_seconds`: time to stream an upload to clamd and get its
+    /// verdict (scans that got one).
+    pub vscan_duration: prometheus::Histogram,
+    /// `attachments_quarantined_total{source}`: uploads quarantined (`clamd`, `scan-guest`,
+    /// `suspicious`, `oversize`).
+    pub quarantined: IntCounterVec,
+    /// `attachments_vscan_up`: 1 when the last contact with clamd got an answer, 0 when it
+    /// did not (a scan or the start-up PING).
+    pub vscan_up: IntGauge,
+    /// `attachments_vscan_retries_scheduled_total`: `attachments.vscan.retry` jobs scheduled
+    /// because the scanner was unavailable.
+    pub vscan_retries: prometheus::IntCounter,
     /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
     /// and a lock per series, which shows at thousands of jobs a second.
     per_queue: Vec<QueueSeries>,
@@ -168,6 +183,49 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let vscan_scans = counter(
+            "attachments_vscan_scans_total",
+            "Antivirus (clamd) scans by outcome.",
+            &["outcome"],
+        );
+        let quarantined = counter(
+            "attachments_quarantined_total",
+            "Uploads moved to quarantine, by what decided it.",
+            &["source"],
+        );
+        let vscan_duration = reg(
+            &registry,
+            prometheus::Histogram::with_opts(
+                HistogramOpts::new(
+                    "attachments_vscan_duration_seconds",
+                    "Time to stream an upload to clamd and read its verdict.",
+                )
+                .buckets(DURATION_BUCKETS.to_vec()),
+            )
+            .expect("valid metric"),
+        );
+        let vscan_up = reg(
+            &registry,
+            IntGauge::new(
+                "attachments_vscan_up",
+                "1 when the last contact with clamd got an answer, 0 when it did not.",
+            )
+            .expect("valid metric"),
+        );
+        let vscan_retries = reg(
+            &registry,
+            prometheus::IntCounter::new(
+                "attachments_vscan_retries_scheduled_total",
+                "attachments.vscan.retry jobs scheduled because the scanner was unavailable.",
+            )
+            .expect("valid metric"),
+        );
+        for outcome in ["clean", "infected", "too-large", "unavailable", "error"] {
+            vscan_scans.with_label_values(&[outcome]);
+        }
+        for source in ["clamd", "scan-guest", "suspicious", "oversize"] {
+            quarantined.with_label_values(&[source]);
+        }
         // Every series exists from the start, so dashboards and alerts see zeros rather than
         // gaps before the first job.
         for q in QueueName::ALL {
@@ -215,7 +273,63 @@ impl Metrics {
             circuit_trips,
             bytes_in_flight,
             queue_errors,
+            vscan_scans,
+            vscan_duration,
+            quarantined,
+            vscan_up,
+            vscan_retries,
         })
+    }
+
+    /// Every metric family this worker exports, those without series yet included: the ops
+    /// pack's alerts and dashboard must name only these (`host/tests/ops.rs`).
+    pub fn family_names(&self) -> Vec<String> {
+        // Destructured without `..`: a new metric does not compile until it is listed here.
+        let Metrics {
+            registry: _,
+            per_queue: _,
+            jobs_processed,
+            jobs_failed,
+            jobs_retried,
+            jobs_stalled,
+            cleanup_runs,
+            job_duration,
+            queue_depth,
+            queue_depth_updated,
+            circuit_open,
+            circuit_trips,
+            bytes_in_flight,
+            queue_errors,
+            vscan_scans,
+            vscan_duration,
+            quarantined,
+            vscan_up,
+            vscan_retries,
+        } = self;
+        let collectors: [&dyn prometheus::core::Collector; 17] = [
+            jobs_processed,
+            jobs_failed,
+            jobs_retried,
+            jobs_stalled,
+            cleanup_runs,
+            job_duration,
+            queue_depth,
+            queue_depth_updated,
+            circuit_open,
+            circuit_trips,
+            bytes_in_flight,
+            queue_errors,
+            vscan_scans,
+            vscan_duration,
+            quarantined,
+            vscan_up,
+            vscan_retries,
+        ];
+        collectors
+            .iter()
+            .flat_map(|c| c.desc())
+            .map(|d| d.fq_name.clone())
+            .collect()
     }
 
     /// The per-job series of `queue`.

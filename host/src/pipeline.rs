@@ -3,6 +3,11 @@
 //! of the headers before anything is decoded; a `reject` verdict stops the upload before a
 //! decoder sees it); the guests own the parsing. It knows nothing of where the bytes came from
 //! or where the variants go: the CLI and the job handler do that.
+//!
+//! Video containers (sniffed, like everything, from the magic bytes) leave the guests after
+//! the scan for ffprobe and ffmpeg in the native sandbox ([`crate::video`]); what ffmpeg writes
+//! comes back through the guests: the poster frame to the thumbnail guest like any image, the
+//! MP4 to the probe and scan guests, which must find an MP4 with no `reject` finding.
 
 use crate::config::InputLimits;
 use crate::error::{Class, ErrorCode};
@@ -10,6 +15,7 @@ use crate::sandbox::{
     Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError, Thumbnails,
     VariantSpec, Verdict,
 };
+use crate::video::{Container, Video, VideoError};
 use std::sync::Arc;
 
 /// How an upload ended.
@@ -41,6 +47,8 @@ pub enum PipelineError {
     ScanRejected { rules: String },
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    #[error("video: {0}")]
+    Video(#[from] VideoError),
 }
 
 impl ErrorCode for PipelineError {
@@ -52,12 +60,14 @@ impl ErrorCode for PipelineError {
             PipelineError::UnsupportedType { .. } => "unsupported-type",
             PipelineError::ScanRejected { .. } => "scan-rejected",
             PipelineError::Sandbox(e) => e.code(),
+            PipelineError::Video(e) => e.code(),
         }
     }
 
     fn class(&self) -> Class {
         match self {
             PipelineError::Sandbox(e) => e.class(),
+            PipelineError::Video(e) => e.class(),
             _ => Class::Permanent,
         }
     }
@@ -75,6 +85,7 @@ impl PipelineError {
                 error: MediaError::LimitExceeded(_) | MediaError::Unsupported(_),
                 ..
             } => Status::Rejected,
+            PipelineError::Video(e) if e.is_rejection() => Status::Rejected,
             _ => Status::Failed,
         }
     }
@@ -153,7 +164,20 @@ pub struct Outcome {
     pub probe: Option<ProbeInfo>,
     pub scan: Option<Report>,
     pub result: Result<Thumbnails, PipelineError>,
+    /// For a video upload that succeeded: the MP4 (`result` holds the poster's thumbnails).
+    pub video: Option<VideoVariant>,
 }
+
+/// The MP4 a video upload produced.
+#[derive(Debug)]
+pub struct VideoVariant {
+    pub data: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// The name of the MP4 variant, beside the poster's thumbnails.
+pub const VIDEO_VARIANT: &str = "video";
 
 impl Outcome {
     pub fn status(&self) -> Status {
@@ -169,26 +193,60 @@ impl Outcome {
 pub struct Pipeline {
     sandbox: Arc<Sandbox>,
     limits: InputLimits,
+    /// `None`: video is off, and video containers are `unsupported-type`.
+    video: Option<Arc<Video>>,
 }
 
 impl Pipeline {
     pub fn new(sandbox: Arc<Sandbox>, limits: InputLimits) -> Self {
-        Pipeline { sandbox, limits }
+        Pipeline {
+            sandbox,
+            limits,
+            video: None,
+        }
+    }
+
+    /// Sends video containers to `video` (ffmpeg in the native sandbox).
+    pub fn with_video(mut self, video: Arc<Video>) -> Self {
+        self.video = Some(video);
+        self
     }
 
     pub fn limits(&self) -> &InputLimits {
         &self.limits
     }
 
+    pub fn video(&self) -> Option<&Arc<Video>> {
+        self.video.as_ref()
+    }
+
+    /// The most bytes an upload of any accepted kind may have: what a caller reads before
+    /// it knows the kind. The pipeline applies each kind's own limit once the probe names it.
+    pub fn max_read_bytes(&self) -> u64 {
+        let video = self
+            .video
+            .as_ref()
+            .map_or(0, |v| v.config().max_input_bytes);
+        self.limits.max_input_bytes.max(video)
+    }
+
     /// Runs probe → scan → thumbnail on `data`. Blocking (each step runs a guest on this
     /// thread): call it from `spawn_blocking` in async code.
     pub fn run(&self, data: &[u8], declared_mime: &str, specs: &[VariantSpec]) -> Outcome {
-        let (mut probe, mut scan) = (None, None);
-        let result = self.steps(data, declared_mime, specs, &mut probe, &mut scan);
+        let (mut probe, mut scan, mut video) = (None, None, None);
+        let result = self.steps(
+            data,
+            declared_mime,
+            specs,
+            &mut probe,
+            &mut scan,
+            &mut video,
+        );
         Outcome {
             probe,
             scan,
             result,
+            video,
         }
     }
 
@@ -199,14 +257,20 @@ impl Pipeline {
         specs: &[VariantSpec],
         probe_out: &mut Option<ProbeInfo>,
         scan_out: &mut Option<Report>,
+        video_out: &mut Option<VideoVariant>,
     ) -> Result<Thumbnails, PipelineError> {
         let l = &self.limits;
-        if data.len() as u64 > l.max_input_bytes {
-            return Err(PipelineError::InputTooLarge {
-                actual: data.len() as u64,
-                max: l.max_input_bytes,
-            });
-        }
+        let too_large = |max: u64| {
+            if data.len() as u64 > max {
+                return Err(PipelineError::InputTooLarge {
+                    actual: data.len() as u64,
+                    max,
+                });
+            }
+            Ok(())
+        };
+        // The largest limit of any kind now; the kind's own once the probe has named it.
+        too_large(self.max_read_bytes())?;
         let limits = Limits {
             max_pixels: l.max_pixels,
             max_frames: l.max_frames,
@@ -237,6 +301,13 @@ impl Pipeline {
             l.max_total_frame_area,
         )?;
         let kind = probe.kind;
+        let video = self
+            .video
+            .as_ref()
+            .filter(|_| Container::for_kind(kind).is_some());
+        if video.is_none() {
+            too_large(l.max_input_bytes)?;
+        }
         *probe_out = Some(probe);
 
         let (report, _) = self.sandbox.scan(data, declared_mime, limits)?;
@@ -257,6 +328,9 @@ impl Pipeline {
             return Err(PipelineError::ScanRejected { rules });
         }
 
+        if let Some(video) = video {
+            return self.video_steps(video, data, kind, specs, limits, probe_out, video_out);
+        }
         if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp) {
             return Err(PipelineError::UnsupportedType {
                 kind: kind_name(kind),
@@ -267,6 +341,64 @@ impl Pipeline {
             step: "thumbnail",
             error,
         })
+    }
+}
+
+impl Pipeline {
+    /// A video container after a clean-enough scan: ffprobe and ffmpeg in the native
+    /// sandbox, then ffmpeg's outputs back through the guests.
+    #[allow(clippy::too_many_arguments)]
+    fn video_steps(
+        &self,
+        video: &Video,
+        data: &[u8],
+        kind: Kind,
+        specs: &[VariantSpec],
+        limits: Limits,
+        probe_out: &mut Option<ProbeInfo>,
+        video_out: &mut Option<VideoVariant>,
+    ) -> Result<Thumbnails, PipelineError> {
+        let t = video.process(data, kind)?;
+        if let Some(p) = probe_out.as_mut() {
+            // The probe guest reads no video headers; ffprobe's reading, turned as a player
+            // shows it, is the upload's size.
+            let (w, h) = t.source.display_size();
+            (p.width, p.height, p.orientation) = (w, h, 1);
+            let frames = match (t.source.duration, t.source.frame_rate) {
+                (Some(d), Some(fps)) => (d * fps).round().min(f64::from(u32::MAX)) as u32,
+                _ => 0,
+            };
+            p.frames = frames;
+            p.total_frame_area = u64::from(w) * u64::from(h) * u64::from(frames.max(1));
+        }
+        let bad = |why: String| PipelineError::Video(VideoError::BadOutput(why));
+        let (mp4_probe, _) = self.sandbox.probe(&t.mp4, limits)?;
+        match mp4_probe {
+            Ok(p) if p.kind == Kind::Mp4 => {}
+            Ok(p) => return Err(bad(format!("the MP4 sniffs as {}", kind_name(p.kind)))),
+            Err(e) => return Err(bad(format!("the MP4: {}", describe_media(&e)))),
+        }
+        let (report, _) = self.sandbox.scan(&t.mp4, "video/mp4", limits)?;
+        let report =
+            report.map_err(|e| bad(format!("scanning the MP4: {}", describe_media(&e))))?;
+        if report.verdict == Verdict::Reject {
+            let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+            return Err(bad(format!(
+                "the scan rejects the MP4: {}",
+                rules.join(", ")
+            )));
+        }
+        let (thumbs, _) = self.sandbox.thumbnail(&t.poster, specs, limits)?;
+        let thumbs = thumbs.map_err(|error| PipelineError::Media {
+            step: "poster thumbnail",
+            error,
+        })?;
+        *video_out = Some(VideoVariant {
+            data: t.mp4,
+            width: t.width,
+            height: t.height,
+        });
+        Ok(thumbs)
     }
 }
 

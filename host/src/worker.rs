@@ -26,7 +26,7 @@
 use crate::cleanup::{self, CleanupOptions};
 use crate::db::Db;
 use crate::error::{Class, ErrorCode};
-use crate::job::{Handler, JobError, ProcessPayload};
+use crate::job::{Handler, JobError, JobMeta, ProcessPayload, ScanRetryPayload};
 use crate::metrics::{Metrics, Readiness};
 use crate::queue::{
     ConsumerSettings, EnqueueOptions, EventSink, Failure, Job, Outcome, Processor, QueueBackend,
@@ -504,8 +504,8 @@ impl Processor for Guarded {
     }
 }
 
-/// `attachments.process` (and, for now, `attachments.vscan.retry`): the payload through
-/// [`Handler::process`]; the return value is its summary.
+/// `attachments.process`: the payload through [`Handler::process_job`]; the return value is
+/// its summary.
 pub struct ProcessJobs {
     pub handler: Handler,
 }
@@ -515,9 +515,38 @@ impl Processor for ProcessJobs {
     async fn process(&self, job: Job) -> Result<serde_json::Value, Failure> {
         let payload: ProcessPayload = serde_json::from_value(job.data)
             .map_err(|e| Failure::from_error(&JobError::InvalidPayload(e.to_string())))?;
+        let meta = JobMeta {
+            job_id: Some(job.id),
+            scan_tries: 0,
+        };
         let summary = self
             .handler
-            .process(&payload)
+            .process_job(&payload, &meta)
+            .await
+            .map_err(|e| Failure::from_error(&e))?;
+        serde_json::to_value(summary)
+            .map_err(|e| Failure::from_error(&JobError::Task(e.to_string())))
+    }
+}
+
+/// `attachments.vscan.retry`: the same handler, told how many scanner tries came before, so a
+/// scanner still down schedules the next retry (or, tries used up, fails the upload closed).
+pub struct VscanRetryJobs {
+    pub handler: Handler,
+}
+
+#[async_trait::async_trait]
+impl Processor for VscanRetryJobs {
+    async fn process(&self, job: Job) -> Result<serde_json::Value, Failure> {
+        let payload: ScanRetryPayload = serde_json::from_value(job.data)
+            .map_err(|e| Failure::from_error(&JobError::InvalidPayload(e.to_string())))?;
+        let meta = JobMeta {
+            job_id: Some(job.id),
+            scan_tries: payload.scan_tries,
+        };
+        let summary = self
+            .handler
+            .process_job(&payload.upload, &meta)
             .await
             .map_err(|e| Failure::from_error(&e))?;
         serde_json::to_value(summary)

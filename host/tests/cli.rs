@@ -173,3 +173,67 @@ fn unreadable_input_is_reported_and_makes_the_exit_code_non_zero() {
     assert_eq!(lines[0]["status"], "failed");
     assert_eq!(lines[0]["error_code"], "read-failed");
 }
+
+/// Runs `process` on one small photo with the compiled-guest cache pointed at a plain file, so
+/// the cache write fails and the worker logs a warning: a log line every run produces.
+fn process_logging(format: Option<&str>) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, fx::jpeg(&fx::photo(64, 48, 2), 80)).unwrap();
+    let not_a_dir = dir.path().join("cache-is-a-file");
+    std::fs::write(&not_a_dir, b"").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
+    cmd.args(["process", photo.to_str().unwrap(), "--out"])
+        .arg(dir.path().join("out"))
+        .env("ATTACH_GUEST_DIR", common::guest_dir())
+        .env("ATTACH_CACHE_DIR", &not_a_dir)
+        .env_remove("ATTACH_LOG_FORMAT");
+    if let Some(f) = format {
+        cmd.env("ATTACH_LOG_FORMAT", f);
+    }
+    cmd.output().expect("run attachd")
+}
+
+#[test]
+fn log_format_json_writes_one_json_object_per_log_line() {
+    let run = process_logging(Some("json"));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    let events: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?} is not JSON: {e}")))
+        .collect();
+    let warning = events
+        .iter()
+        .find(|e| e["message"] == "could not cache the compiled component")
+        .unwrap_or_else(|| panic!("no cache warning in {stderr}"));
+    assert_eq!(warning["level"], "WARN");
+    assert!(warning["guest"].is_string(), "{warning}");
+    assert!(warning["timestamp"].is_string(), "{warning}");
+
+    let text = process_logging(None);
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("could not cache the compiled component"))
+        .unwrap_or_else(|| panic!("no cache warning in {stderr}"));
+    assert!(
+        serde_json::from_str::<serde_json::Value>(line).is_err(),
+        "text by default: {line}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_is_refused_before_any_work() {
+    let run = process_logging(Some("yaml"));
+    assert!(!run.status.success());
+    assert!(
+        String::from_utf8_lossy(&run.stderr).contains("ATTACH_LOG_FORMAT"),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}

@@ -11,6 +11,9 @@
 //   inspect  {queue, jobId?, completed?}                    counts, schedulers, job (if given),
 //            ids of completed jobs (with completed)
 //   fill     {queue, name, data, count}                     addBulk `count` jobs (the bench)
+//   jobs     {queue}                                        every job of the queue, any state, oldest
+//            first: id, name, data, state, delay (0 once promoted), opts, timestamp, attempts,
+//            failedReason, returnvalue
 //   worker   {queue, concurrency}                           a reference Node Worker (the bench):
 //            prints {"ready":true}, starts on a line on stdin, runs until killed
 // Common args: prefix (default "attach"); Redis from ATTACH_REDIS_URL.
@@ -128,6 +131,22 @@ async function main() {
       case 'inspect':
         print(await describe(queue, args.jobId));
         break;
+      case 'jobs': {
+        const states = ['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized', 'paused'];
+        const jobs = (await queue.getJobs(states, 0, -1, true)).filter(Boolean);
+        const out = [];
+        for (const job of jobs) {
+          out.push({
+            id: job.id, name: job.name, data: job.data, state: await job.getState(),
+            delay: job.delay, opts: job.opts, timestamp: job.timestamp, attemptsMade: job.attemptsMade,
+            attemptsStarted: job.attemptsStarted, failedReason: job.failedReason ?? null,
+            returnvalue: job.returnvalue ?? null, finishedOn: job.finishedOn ?? null,
+          });
+        }
+        out.sort((a, b) => a.timestamp - b.timestamp);
+        print({ jobs: out });
+        break;
+      }
       case 'fill': {
         const chunk = 1000;
         for (let done = 0; done < args.count; done += chunk) {

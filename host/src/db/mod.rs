@@ -27,6 +27,7 @@
 //! should agree to well within the cutoffs' margins (minutes).
 
 mod error;
+mod events;
 mod model;
 mod schema;
 
@@ -43,6 +44,7 @@ mod pg;
 mod sqlite;
 
 pub use error::DbError;
+pub use events::{Event, NewEvent, MAX_REASON_BYTES};
 pub use model::{Attachment, Claim, NewAttachment, Ready, ScanFields, Status, VariantRecord};
 
 use chrono::{DateTime, Utc};

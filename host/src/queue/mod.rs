@@ -8,6 +8,7 @@
 //! | `attachments.process`        | `attach:attachments.process:*`         | one upload to process    |
 //! | `attachments.vscan.retry`    | `attachments.vscan.retry` likewise     | uploads to scan again    |
 //! | `attachments.cleanup.orphan` | `attachments.cleanup.orphan` likewise  | the repeatable cleanup   |
+//! | `attachments.quarantine`     | `attachments.quarantine` likewise      | quarantined uploads for review (attachd only adds) |
 //!
 //! Why one queue per job name, named after it: BullMQ queue names cannot contain `:`, the seed's
 //! `attach:jobs:process` therefore cannot be a queue name, and a queue named after the only job
@@ -45,18 +46,22 @@ pub enum QueueName {
     /// `attachments.process`: one upload through the sandboxed pipeline.
     Process,
     /// `attachments.vscan.retry`: an upload whose virus scan must run again because the scanner
-    /// was unavailable. Until the scanner integration lands, the worker runs the same process
-    /// handler for it (which re-runs the heuristic scan); nothing enqueues these yet.
+    /// was unavailable. The process job schedules one (delayed by the scanner backoff) instead
+    /// of failing; each retry that finds the scanner still down schedules the next.
     VscanRetry,
     /// `attachments.cleanup.orphan`: the repeatable orphan cleanup.
     Cleanup,
+    /// `attachments.quarantine`: one job per quarantined upload, for a reviewer (a person, or
+    /// the API's moderation tooling). attachd adds these and never consumes them.
+    Quarantine,
 }
 
 impl QueueName {
-    pub const ALL: [QueueName; 3] = [
+    pub const ALL: [QueueName; 4] = [
         QueueName::Process,
         QueueName::VscanRetry,
         QueueName::Cleanup,
+        QueueName::Quarantine,
     ];
 
     /// The BullMQ queue name (and the name of the one job it carries).
@@ -65,6 +70,7 @@ impl QueueName {
             QueueName::Process => crate::job::PROCESS_JOB,
             QueueName::VscanRetry => "attachments.vscan.retry",
             QueueName::Cleanup => crate::cleanup::CLEANUP_JOB,
+            QueueName::Quarantine => "attachments.quarantine",
         }
     }
 

@@ -131,5 +131,6 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+pub mod clamd;
 pub mod db;
 pub mod s3;

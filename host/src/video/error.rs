@@ -1,0 +1,189 @@
+//! Every way a video upload can fail on the ffmpeg path, each with a stable code and a class.
+
+use crate::error::{Class, ErrorCode};
+
+/// Which video limit an upload went over. Checked on ffprobe's reading of the container,
+/// before the transcode starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoLimit {
+    InputBytes,
+    /// Pixels in one frame (width × height).
+    Pixels,
+    /// Whole seconds of playing time.
+    Duration,
+    /// Frames per second (rounded up).
+    FrameRate,
+    /// Bytes of output (the MP4, the poster frame, ffprobe's report).
+    OutputBytes,
+}
+
+impl VideoLimit {
+    pub const fn code(self) -> &'static str {
+        match self {
+            VideoLimit::InputBytes => "input-too-large",
+            VideoLimit::Pixels => "too-many-pixels",
+            VideoLimit::Duration => "video-too-long",
+            VideoLimit::FrameRate => "frame-rate-too-high",
+            VideoLimit::OutputBytes => "output-too-large",
+        }
+    }
+}
+
+/// A failure on the video path. `Clone` so a start-up failure (no ffmpeg, a required sandbox
+/// layer missing) can be kept and returned to every video job.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VideoError {
+    /// ffmpeg or ffprobe is not installed where the configuration says.
+    #[error("{0}")]
+    ToolMissing(String),
+    /// A sandbox layer the configured mode requires is missing on this machine.
+    #[error("the ffmpeg sandbox is unavailable: {0}")]
+    SandboxUnavailable(String),
+    /// The sandboxed process could not be started (a confinement step failed in the child).
+    #[error("{step}: could not start the sandboxed process: {reason}")]
+    Spawn { step: &'static str, reason: String },
+    /// The wall-clock deadline passed; the process group was killed.
+    #[error("{step} ran past its {limit_ms} ms deadline; its process group was killed")]
+    Timeout { step: &'static str, limit_ms: u128 },
+    /// The seccomp filter killed the process: it made a system call outside the allow-list.
+    #[error("{step} made a forbidden system call and was killed by the sandbox")]
+    Violation { step: &'static str },
+    /// The kernel stopped the process at an rlimit (CPU time) or killed it (out of memory).
+    #[error("{step} was killed by signal {signal} (a CPU or memory limit)")]
+    ResourceLimit { step: &'static str, signal: i32 },
+    /// The process died of a signal attachd did not send and no limit explains.
+    #[error("{step} crashed (signal {signal})")]
+    Crashed { step: &'static str, signal: i32 },
+    /// ffprobe could not read the container.
+    #[error("ffprobe could not read the video: {0}")]
+    Unreadable(String),
+    /// ffmpeg exited with an error.
+    #[error("ffmpeg failed (exit {code}): {stderr}")]
+    TranscodeFailed { code: i32, stderr: String },
+    /// The container holds no video stream (audio only, or nothing ffmpeg can decode).
+    #[error("the container has no video stream")]
+    NoVideoStream,
+    #[error("{} ({actual} > {max})", .limit.code())]
+    Limit {
+        limit: VideoLimit,
+        actual: u64,
+        max: u64,
+    },
+    /// A real type that is not transcoded (only the containers on the allow-list are).
+    #[error("{kind} is not a container attachd transcodes")]
+    UnsupportedContainer { kind: &'static str },
+    /// ffmpeg exited 0 but an output is missing or is not what was asked for.
+    #[error("ffmpeg's output is unusable: {0}")]
+    BadOutput(String),
+    /// The private work directory could not be created, written or read (disk full, …).
+    #[error("video work files: {0}")]
+    Io(String),
+}
+
+impl ErrorCode for VideoError {
+    fn code(&self) -> &'static str {
+        match self {
+            VideoError::ToolMissing(_) => "video-unavailable",
+            VideoError::SandboxUnavailable(_) | VideoError::Spawn { .. } => {
+                "video-sandbox-unavailable"
+            }
+            VideoError::Timeout { .. } => "sandbox-timeout",
+            VideoError::Violation { .. } => "sandbox-violation",
+            VideoError::ResourceLimit { .. } => "sandbox-resource-limit",
+            VideoError::Crashed { .. } => "transcoder-crashed",
+            VideoError::Unreadable(_) => "malformed-input",
+            VideoError::TranscodeFailed { .. } => "transcode-failed",
+            VideoError::NoVideoStream => "no-video-stream",
+            VideoError::Limit { limit, .. } => limit.code(),
+            VideoError::UnsupportedContainer { .. } => "unsupported-type",
+            VideoError::BadOutput(_) => "transcode-failed",
+            VideoError::Io(_) => "video-io-failed",
+        }
+    }
+
+    fn class(&self) -> Class {
+        match self {
+            // This worker's environment: another worker (or this one once ffmpeg is installed
+            // or the kernel allows the sandbox) can succeed with the same bytes.
+            VideoError::ToolMissing(_)
+            | VideoError::SandboxUnavailable(_)
+            | VideoError::Spawn { .. }
+            | VideoError::Io(_) => Class::Retryable,
+            // The input drove ffmpeg there: the same bytes do it again.
+            _ => Class::Permanent,
+        }
+    }
+}
+
+impl VideoError {
+    /// Refused by policy (a limit, a container not accepted, nothing to transcode) rather
+    /// than failed.
+    pub fn is_rejection(&self) -> bool {
+        matches!(
+            self,
+            VideoError::Limit { .. }
+                | VideoError::UnsupportedContainer { .. }
+                | VideoError::NoVideoStream
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_faults_retry_and_input_faults_do_not() {
+        let retry = [
+            VideoError::ToolMissing("ffmpeg".into()),
+            VideoError::SandboxUnavailable("landlock".into()),
+            VideoError::Io("disk full".into()),
+        ];
+        for e in retry {
+            assert_eq!(e.class(), Class::Retryable, "{e}");
+        }
+        let permanent = [
+            VideoError::Timeout {
+                step: "ffmpeg",
+                limit_ms: 1,
+            },
+            VideoError::Violation { step: "ffmpeg" },
+            VideoError::Limit {
+                limit: VideoLimit::Pixels,
+                actual: 2,
+                max: 1,
+            },
+        ];
+        for e in permanent {
+            assert_eq!(e.class(), Class::Permanent, "{e}");
+        }
+    }
+
+    #[test]
+    fn codes_are_kebab_case() {
+        let all = [
+            VideoError::Timeout {
+                step: "x",
+                limit_ms: 1,
+            }
+            .code(),
+            VideoLimit::Duration.code(),
+            VideoLimit::FrameRate.code(),
+            VideoError::NoVideoStream.code(),
+        ];
+        for c in all {
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'),
+                "{c}"
+            );
+        }
+        assert_eq!(
+            VideoError::Timeout {
+                step: "x",
+                limit_ms: 1
+            }
+            .code(),
+            "sandbox-timeout"
+        );
+    }
+}

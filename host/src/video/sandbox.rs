@@ -1,0 +1,934 @@
+//! The native sandbox: runs one program (ffprobe, ffmpeg, or the sandbox probe the tests use)
+//! in a child process that the host locks down between `fork` and `exec`.
+//!
+//! What the child does before `exec`, in this order (each step's reason is at its code):
+//!
+//! | step | what | never optional? |
+//! |---|---|---|
+//! | session | `setsid`: a new session and process group, so a timeout kills the whole group | yes |
+//! | namespaces | a new network namespace (no interfaces but a downed loopback) and a new user namespace | no: see [`Mode`] |
+//! | drop root | as root: no supplementary groups, gid and uid `nobody` | yes, when root |
+//! | parent death | `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the worker | yes |
+//! | rlimits | CPU seconds, address space, file size, open files, no core dumps | yes |
+//! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
+//! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
+//! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process | no: see [`Mode`] |
+//!
+//! Everything that allocates or can fail in interesting ways (the Landlock ruleset, the BPF
+//! programs, every path and number) is prepared in the parent before `fork`; the code between
+//! `fork` and `exec` makes raw system calls only, which is what POSIX allows after `fork` in
+//! a multi-threaded process (async-signal-safe work only). A step that fails writes one static
+//! line to the child's stderr and aborts the spawn.
+//!
+//! The parent waits on a pidfd with the wall-clock deadline; past it, it kills the process
+//! group, and it kills the group again before reaping the child on every path, while the
+//! unreaped leader still pins its process-group id, so no stray process survives a run and
+//! no unrelated group is ever signalled.
+//!
+//! `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process: [`Jail::run`]
+//! forks and waits on the same thread, so that thread outlives the child.
+
+use super::error::VideoError;
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The uid and gid a root worker runs the sandboxed programs as: `nobody` owns no files, so
+/// even with every other layer gone, ordinary permissions keep it out of the worker's data.
+pub const NOBODY: u32 = 65534;
+
+/// The Landlock ABI whose rights attachd asks for (Linux 6.12: filesystem rights including
+/// truncate and device ioctls, TCP bind/connect, and signal and abstract-socket scoping). On an
+/// older kernel the crate keeps the subset the kernel knows (best effort); the ABI actually
+/// available is reported by [`Support`].
+const LANDLOCK_TARGET: landlock::ABI = landlock::ABI::V6;
+
+/// Directories of shared libraries the sandboxed programs may read (not write, not execute:
+/// `mmap` of a library needs read access only). Only those that exist are used.
+const LIBRARY_DIRS: &[&str] = &["/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"];
+/// Single files the dynamic loader reads.
+const LOADER_FILES: &[&str] = &["/etc/ld.so.cache"];
+
+/// How often the fallback waiter (kernels without pidfd, before 5.3) checks the child.
+const FALLBACK_POLL: Duration = Duration::from_millis(10);
+
+/// What happens when a layer is missing on this machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// Refuse to run ffmpeg unless every layer is in force (the default): video jobs fail
+    /// with the retryable `video-sandbox-unavailable`, and the start-up log says why.
+    Strict,
+    /// Run with the layers that exist, and warn loudly at start-up naming each missing one.
+    BestEffort,
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "strict" => Ok(Mode::Strict),
+            "best-effort" => Ok(Mode::BestEffort),
+            _ => Err(format!("{s:?}: expected strict or best-effort")),
+        }
+    }
+}
+
+/// What the running kernel and process offer, found by trying each layer once.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Support {
+    /// The kernel's Landlock ABI version; `None` when Landlock is not built in or not enabled.
+    pub landlock_abi: Option<u32>,
+    /// Whether a child could create its user and network namespaces (as root: the network
+    /// namespace before and the user namespace after dropping to `nobody`).
+    pub namespaces: bool,
+    /// Why not, when it could not.
+    pub namespaces_error: Option<String>,
+    /// Whether seccomp filters exist here and attachd has an allow-list for this architecture.
+    pub seccomp: bool,
+    /// Whether the worker runs as root (then the child drops to `nobody`).
+    pub root: bool,
+}
+
+impl Support {
+    /// Probes this machine. Forks one short-lived child to try the namespaces.
+    pub fn detect() -> Support {
+        let root = rustix::process::geteuid().is_root();
+        let namespaces_error = probe_namespaces(root).err();
+        Support {
+            landlock_abi: landlock_abi(),
+            namespaces: namespaces_error.is_none(),
+            namespaces_error,
+            seccomp: seccomp_available(),
+            root,
+        }
+    }
+}
+
+/// The optional layers a [`Jail`] puts in force. Session, parent-death signal, rlimits, no new
+/// privileges and (as root) dropping to `nobody` are always applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Layers {
+    pub landlock: bool,
+    pub namespaces: bool,
+    pub seccomp: bool,
+}
+
+impl Layers {
+    pub const ALL: Layers = Layers {
+        landlock: true,
+        namespaces: true,
+        seccomp: true,
+    };
+
+    /// The layers to use on a machine with `support`: all of them, or (best effort) those
+    /// available, with one warning per missing layer. Strict mode refuses a machine that lacks
+    /// any.
+    pub fn choose(support: &Support, mode: Mode) -> Result<(Layers, Vec<String>), VideoError> {
+        let mut missing = Vec::new();
+        if support.landlock_abi.is_none() {
+            missing.push(
+                "Landlock (kernel 5.13+ with landlock in the lsm= list): ffmpeg could read \
+                 every file the worker can and execute any program"
+                    .to_string(),
+            );
+        }
+        if !support.namespaces {
+            missing.push(format!(
+                "user and network namespaces ({}): ffmpeg keeps the host's network \
+                 namespace; seccomp still kills it on socket()",
+                support
+                    .namespaces_error
+                    .as_deref()
+                    .unwrap_or("not permitted")
+            ));
+        }
+        if !support.seccomp {
+            missing.push(format!(
+                "seccomp (no filter support, or no allow-list for {}): ffmpeg may make any \
+                 system call",
+                std::env::consts::ARCH
+            ));
+        }
+        if !missing.is_empty() && mode == Mode::Strict {
+            return Err(VideoError::SandboxUnavailable(format!(
+                "missing {}; set ATTACH_VIDEO_SANDBOX=best-effort to run without it",
+                missing.join("; ")
+            )));
+        }
+        Ok((
+            Layers {
+                landlock: support.landlock_abi.is_some(),
+                namespaces: support.namespaces,
+                seccomp: support.seccomp,
+            },
+            missing,
+        ))
+    }
+}
+
+/// Resource limits for one run (`setrlimit`, soft = hard, so the first breach is final).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rlimits {
+    /// CPU seconds across all threads: the backstop if the wall-clock timer cannot act.
+    pub cpu_seconds: u64,
+    /// Address space (virtual memory) in bytes.
+    pub address_space_bytes: u64,
+    /// Largest file the process may write, in bytes (its outputs, stdout and stderr included).
+    pub file_size_bytes: u64,
+    /// Open file descriptors.
+    pub open_files: u64,
+}
+
+/// One program run.
+pub struct Spec<'a> {
+    /// Names the run in errors and logs (`ffprobe`, `ffmpeg`).
+    pub step: &'static str,
+    /// Absolute path of the program.
+    pub program: &'a Path,
+    pub args: &'a [std::ffi::OsString],
+    /// Files the program may read besides its own binary and the system libraries.
+    pub read_files: &'a [&'a Path],
+    /// The one directory it may create and write files in.
+    pub write_dir: Option<&'a Path>,
+    /// Its working directory.
+    pub cwd: &'a Path,
+    pub timeout: Duration,
+    pub rlimits: Rlimits,
+    pub stdout: File,
+    pub stderr: File,
+}
+
+/// A run that ended before its deadline, however it ended.
+#[derive(Debug)]
+pub struct Finished {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    /// The child's pid, which was also its process-group id.
+    pub pid: i32,
+}
+
+impl Finished {
+    /// Maps death by a signal to the error it means; `Ok` for a normal exit (any code).
+    /// `max_output` names the file-size cap for `SIGXFSZ`.
+    pub fn signal_error(&self, step: &'static str, max_output: u64) -> Result<(), VideoError> {
+        let Some(signal) = self.status.signal() else {
+            return Ok(());
+        };
+        Err(match signal {
+            // The only sender of SIGSYS here is the seccomp filter's kill action.
+            libc::SIGSYS => VideoError::Violation { step },
+            libc::SIGXFSZ => VideoError::Limit {
+                limit: super::error::VideoLimit::OutputBytes,
+                actual: max_output.saturating_add(1),
+                max: max_output,
+            },
+            // RLIMIT_CPU (soft = hard sends SIGKILL), or the kernel's OOM killer. attachd
+            // itself sends SIGKILL only at the deadline, which is reported as a timeout.
+            libc::SIGKILL | libc::SIGXCPU => VideoError::ResourceLimit { step, signal },
+            _ => VideoError::Crashed { step, signal },
+        })
+    }
+}
+
+/// The compiled seccomp filters, shared by every run.
+struct Filters {
+    /// `clone3` → ENOSYS, everything else passes to the next filter. glibc tries `clone3`
+    /// first for a new thread and falls back to `clone` on ENOSYS; `clone3`'s flags sit in
+    /// memory where a filter cannot see them, `clone`'s are an argument the allow-list checks.
+    enosys: seccompiler::BpfProgram,
+    /// The allow-list; anything else kills the process.
+    allow: seccompiler::BpfProgram,
+}
+
+/// A sandbox configuration; [`Jail::run`] applies it to one program run. Cheap to share.
+pub struct Jail {
+    layers: Layers,
+    filters: Option<Arc<Filters>>,
+    library_dirs: Vec<PathBuf>,
+    loader_files: Vec<PathBuf>,
+    /// Set when the worker is root: the uid and gid the child drops to.
+    drop_to: Option<u32>,
+}
+
+impl Jail {
+    /// Compiles the seccomp filters and finds the library directories.
+    pub fn new(layers: Layers) -> Result<Jail, VideoError> {
+        let filters = if layers.seccomp {
+            Some(Arc::new(compile_filters().map_err(|e| {
+                VideoError::SandboxUnavailable(format!("compiling the seccomp filter: {e}"))
+            })?))
+        } else {
+            None
+        };
+        let existing = |list: &[&str]| -> Vec<PathBuf> {
+            list.iter()
+                .map(PathBuf::from)
+                .filter(|p| p.exists())
+                .collect()
+        };
+        Ok(Jail {
+            layers,
+            filters,
+            library_dirs: existing(LIBRARY_DIRS),
+            loader_files: existing(LOADER_FILES),
+            drop_to: rustix::process::geteuid().is_root().then_some(NOBODY),
+        })
+    }
+
+    pub fn layers(&self) -> Layers {
+        self.layers
+    }
+
+    /// The uid the sandboxed programs run as when it differs from the worker's (root drops
+    /// to `nobody`): files they must read or write need to belong to it.
+    pub fn run_as(&self) -> Option<u32> {
+        self.drop_to
+    }
+
+    /// Runs `spec` to completion or to its deadline. Blocking; forks on this thread and
+    /// waits on it (see the module docs on the parent-death signal).
+    pub fn run(&self, spec: Spec<'_>) -> Result<Finished, VideoError> {
+        let step = spec.step;
+        let spawn_err = |reason: String| VideoError::Spawn { step, reason };
+        let ruleset = if self.layers.landlock {
+            Some(self.ruleset(&spec).map_err(&spawn_err)?)
+        } else {
+            None
+        };
+        let plan = Plan {
+            parent: rustix::process::getpid(),
+            namespaces: self.layers.namespaces,
+            drop_to: self.drop_to,
+            rlimits: spec.rlimits,
+            landlock: ruleset.as_ref().map(|fd| fd.as_raw_fd()),
+            filters: self.filters.clone(),
+        };
+        let stderr_copy = spec.stderr.try_clone().ok();
+        let mut cmd = Command::new(spec.program);
+        cmd.args(spec.args)
+            // Nothing of the worker's environment (credentials, database URLs) reaches ffmpeg.
+            .env_clear()
+            .env("AV_LOG_FORCE_NOCOLOR", "1")
+            .current_dir(spec.cwd)
+            .stdin(Stdio::null())
+            .stdout(spec.stdout)
+            .stderr(spec.stderr);
+        // SAFETY: `confine` makes raw system calls only (no allocation, no locks), reads only
+        // the `Plan` prepared before fork, and reports failure through an errno.
+        unsafe {
+            cmd.pre_exec(move || confine(&plan));
+        }
+        let started = Instant::now();
+        let mut child = match cmd.spawn() {
+            Ok(child) => child,
+            Err(e) => {
+                let detail = stderr_copy.map(read_sandbox_line).unwrap_or_default();
+                return Err(spawn_err(format!("{e}{detail}")));
+            }
+        };
+        // The child has its own copy; the parent's is no longer needed.
+        drop(ruleset);
+        let pid = child.id() as i32;
+        let exited = wait_until(pid, started + spec.timeout);
+        // Kill the whole group before reaping the leader: while it is an unreaped zombie its
+        // pid (the group id) cannot be reused, so this never signals an unrelated group.
+        if let Some(group) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process_group(group, rustix::process::Signal::KILL);
+        }
+        let status = child
+            .wait()
+            .map_err(|e| VideoError::Io(format!("waiting for {step}: {e}")))?;
+        let elapsed = started.elapsed();
+        match exited {
+            Ok(true) => Ok(Finished {
+                status,
+                elapsed,
+                pid,
+            }),
+            Ok(false) => Err(VideoError::Timeout {
+                step,
+                limit_ms: spec.timeout.as_millis(),
+            }),
+            Err(e) => Err(VideoError::Io(format!("waiting for {step}: {e}"))),
+        }
+    }
+
+    /// The Landlock ruleset for one run, as the fd `landlock_restrict_self` takes.
+    fn ruleset(&self, spec: &Spec<'_>) -> Result<OwnedFd, String> {
+        use landlock::{
+            Access, AccessFs, AccessNet, BitFlags, PathBeneath, PathFd, Ruleset, RulesetAttr,
+            RulesetCreatedAttr, Scope,
+        };
+        let abi = LANDLOCK_TARGET;
+        let read_dir = AccessFs::from_read(abi);
+        let read_file: BitFlags<AccessFs> = AccessFs::ReadFile.into();
+        let exec = AccessFs::ReadFile | AccessFs::Execute;
+        // Create and replace regular files, nothing else: no devices, fifos, sockets,
+        // symlinks, directories or executables.
+        let write = (AccessFs::from_read(abi)
+            | AccessFs::WriteFile
+            | AccessFs::MakeReg
+            | AccessFs::RemoveFile
+            | AccessFs::Truncate)
+            & AccessFs::from_all(abi);
+
+        let interpreter = elf_interpreter(spec.program);
+        let mut rules: Vec<(&Path, BitFlags<AccessFs>)> = Vec::new();
+        rules.extend(self.library_dirs.iter().map(|d| (d.as_path(), read_dir)));
+        rules.extend(self.loader_files.iter().map(|f| (f.as_path(), read_file)));
+        // The program, and the dynamic loader the kernel opens to run it: the only files
+        // the child may execute, so an `execve` it is allowed can only start ffmpeg again.
+        rules.push((spec.program, exec));
+        if let Some(interp) = &interpreter {
+            rules.push((interp.as_path(), exec));
+        }
+        rules.extend(spec.read_files.iter().map(|f| (*f, read_file)));
+        if let Some(dir) = spec.write_dir {
+            rules.push((dir, write));
+        }
+
+        let e = |what: &str, err: &dyn std::fmt::Display| format!("landlock: {what}: {err}");
+        let mut rs = Ruleset::default()
+            .handle_access(AccessFs::from_all(abi))
+            .map_err(|x| e("filesystem rights", &x))?
+            .handle_access(AccessNet::from_all(abi))
+            .map_err(|x| e("network rights", &x))?
+            .scope(Scope::from_all(abi))
+            .map_err(|x| e("scopes", &x))?
+            .create()
+            .map_err(|x| e("create", &x))?;
+        for (path, access) in rules {
+            let name = path.display().to_string();
+            let fd = PathFd::new(path).map_err(|x| e(&name, &x))?;
+            rs = rs
+                .add_rule(PathBeneath::new(fd, access))
+                .map_err(|x| e(&name, &x))?;
+        }
+        Option::<OwnedFd>::from(rs)
+            .ok_or_else(|| "landlock: the kernel does not support Landlock".to_string())
+    }
+}
+
+/// Everything the child needs between fork and exec, prepared by the parent.
+struct Plan {
+    parent: rustix::process::Pid,
+    namespaces: bool,
+    drop_to: Option<u32>,
+    rlimits: Rlimits,
+    landlock: Option<RawFd>,
+    filters: Option<Arc<Filters>>,
+}
+
+/// The steps of [`confine`], named in the line a failing step writes to stderr.
+#[derive(Clone, Copy)]
+enum Step {
+    Session,
+    Namespaces,
+    DropRoot,
+    ParentDeath,
+    Rlimits,
+    NoNewPrivs,
+    Landlock,
+    Seccomp,
+}
+
+impl Step {
+    fn line(self) -> &'static [u8] {
+        match self {
+            Step::Session => b"attachd-sandbox: setsid failed\n",
+            Step::Namespaces => b"attachd-sandbox: creating user/network namespaces failed\n",
+            Step::DropRoot => b"attachd-sandbox: dropping root to nobody failed\n",
+            Step::ParentDeath => b"attachd-sandbox: the worker exited before the child started\n",
+            Step::Rlimits => b"attachd-sandbox: setrlimit failed\n",
+            Step::NoNewPrivs => b"attachd-sandbox: PR_SET_NO_NEW_PRIVS failed\n",
+            Step::Landlock => b"attachd-sandbox: landlock_restrict_self failed\n",
+            Step::Seccomp => b"attachd-sandbox: installing the seccomp filter failed\n",
+        }
+    }
+}
+
+/// Runs in the child between fork and exec: raw system calls only (see the module docs).
+fn confine(plan: &Plan) -> std::io::Result<()> {
+    let fail = |step: Step, errno: rustix::io::Errno| {
+        // SAFETY: fd 2 is the child's stderr, open for the whole of pre_exec.
+        let stderr = unsafe { BorrowedFd::borrow_raw(2) };
+        let _ = rustix::io::write(stderr, step.line());
+        std::io::Error::from_raw_os_error(errno.raw_os_error())
+    };
+    // A session (and process group) of its own: the deadline kills the group, and a
+    // terminal's job control never reaches it.
+    rustix::process::setsid().map_err(|e| fail(Step::Session, e))?;
+    enter_namespaces(plan.namespaces, plan.drop_to).map_err(|(step, e)| fail(step, e))?;
+    // After the credential changes above, which clear it.
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .map_err(|e| fail(Step::ParentDeath, e))?;
+    // The worker may have died between fork and the prctl: then nobody would kill us.
+    if rustix::process::getppid() != Some(plan.parent) {
+        return Err(fail(Step::ParentDeath, rustix::io::Errno::SRCH));
+    }
+    use rustix::process::{setrlimit, Resource, Rlimit};
+    let limit = |n: u64| Rlimit {
+        current: Some(n),
+        maximum: Some(n),
+    };
+    let r = &plan.rlimits;
+    for (resource, value) in [
+        (Resource::Core, 0),
+        (Resource::Cpu, r.cpu_seconds),
+        (Resource::As, r.address_space_bytes),
+        (Resource::Fsize, r.file_size_bytes),
+        (Resource::Nofile, r.open_files),
+    ] {
+        setrlimit(resource, limit(value)).map_err(|e| fail(Step::Rlimits, e))?;
+    }
+    rustix::thread::set_no_new_privs(true).map_err(|e| fail(Step::NoNewPrivs, e))?;
+    if let Some(fd) = plan.landlock {
+        // SAFETY: a raw system call on an fd the parent keeps open across the fork.
+        let rc = unsafe { libc::syscall(libc::SYS_landlock_restrict_self, fd, 0u32) };
+        if rc != 0 {
+            return Err(fail(
+                Step::Landlock,
+                rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+                    .unwrap_or(rustix::io::Errno::INVAL),
+            ));
+        }
+    }
+    if let Some(filters) = &plan.filters {
+        // The ENOSYS filter first: once the allow-list is in, `seccomp` itself is refused.
+        for program in [&filters.enosys, &filters.allow] {
+            if seccompiler::apply_filter(program).is_err() {
+                return Err(fail(Step::Seccomp, rustix::io::Errno::PERM));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Namespaces and, as root, the switch to `nobody`. Raw system calls only: it runs after fork.
+///
+/// As root the network namespace comes first (root may create one without a user namespace),
+/// then the credentials drop, then the user namespace is created as `nobody`; creating it
+/// first would leave `nobody` unmapped inside it, and setuid would fail. As any other user
+/// both come at once: the user namespace is what lets an unprivileged process own a network
+/// namespace.
+fn enter_namespaces(
+    namespaces: bool,
+    drop_to: Option<u32>,
+) -> Result<(), (Step, rustix::io::Errno)> {
+    use rustix::process::{Gid, Uid};
+    use rustix::thread::{
+        set_thread_groups, set_thread_res_gid, set_thread_res_uid, unshare_unsafe, UnshareFlags,
+    };
+    // SAFETY (all unshare calls): the child has one thread and shares no fd table.
+    match drop_to {
+        Some(id) => {
+            if namespaces {
+                unsafe { unshare_unsafe(UnshareFlags::NEWNET) }
+                    .map_err(|e| (Step::Namespaces, e))?;
+            }
+            let (uid, gid) = (Uid::from_raw_unchecked(id), Gid::from_raw_unchecked(id));
+            set_thread_groups(&[]).map_err(|e| (Step::DropRoot, e))?;
+            set_thread_res_gid(gid, gid, gid).map_err(|e| (Step::DropRoot, e))?;
+            set_thread_res_uid(uid, uid, uid).map_err(|e| (Step::DropRoot, e))?;
+            if namespaces {
+                unsafe { unshare_unsafe(UnshareFlags::NEWUSER) }
+                    .map_err(|e| (Step::Namespaces, e))?;
+            }
+        }
+        None if namespaces => {
+            unsafe { unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) }
+                .map_err(|e| (Step::Namespaces, e))?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Tries the namespace step (and, as root, the drop to `nobody`) in a throwaway child.
+fn probe_namespaces(root: bool) -> Result<(), String> {
+    let drop_to = root.then_some(NOBODY);
+    // SAFETY: the child makes raw system calls only and leaves with `_exit`.
+    let pid = unsafe { libc::fork() };
+    if pid < 0 {
+        return Err(format!("fork: {}", std::io::Error::last_os_error()));
+    }
+    if pid == 0 {
+        let code = match enter_namespaces(true, drop_to) {
+            Ok(()) => 0,
+            Err((Step::DropRoot, _)) => 2,
+            Err((_, e)) => 100 + e.raw_os_error().clamp(0, 100),
+        };
+        // SAFETY: leaves the forked child without running the parent's atexit handlers.
+        unsafe { libc::_exit(code) };
+    }
+    let mut status = 0;
+    // SAFETY: waits for the child just forked.
+    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
+    if rc != pid || !libc::WIFEXITED(status) {
+        return Err("the probe child did not exit normally".into());
+    }
+    match libc::WEXITSTATUS(status) {
+        0 => Ok(()),
+        2 => Err("setresuid to nobody failed".into()),
+        n if n >= 100 => Err(format!(
+            "unshare: {}",
+            std::io::Error::from_raw_os_error(n - 100)
+        )),
+        n => Err(format!("probe child exited {n}")),
+    }
+}
+
+/// The kernel's Landlock ABI version, asked directly (the crate keeps this private on
+/// purpose: it wants programs to ask for rights, not versions; attachd only reports it).
+fn landlock_abi() -> Option<u32> {
+    const LANDLOCK_CREATE_RULESET_VERSION: libc::c_uint = 1;
+    // SAFETY: the documented version query: no attributes, size 0.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            LANDLOCK_CREATE_RULESET_VERSION,
+        )
+    };
+    u32::try_from(v).ok().filter(|&v| v > 0)
+}
+
+fn seccomp_available() -> bool {
+    // SAFETY: PR_GET_SECCOMP takes no arguments; EINVAL means the kernel has no seccomp.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP) };
+    mode >= 0 && target_arch().is_some()
+}
+
+fn target_arch() -> Option<seccompiler::TargetArch> {
+    seccompiler::TargetArch::try_from(std::env::consts::ARCH).ok()
+}
+
+/// Waits until the child `pid` has exited (left unreaped) or `deadline` passes.
+/// `Ok(true)`: exited; `Ok(false)`: still running at the deadline.
+fn wait_until(pid: i32, deadline: Instant) -> std::io::Result<bool> {
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    use rustix::process::{pidfd_open, Pid, PidfdFlags};
+    let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("pid 0"))?;
+    if let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(false);
+            }
+            let ts = Timespec::try_from(left).unwrap_or(Timespec {
+                tv_sec: i64::MAX,
+                tv_nsec: 0,
+            });
+            let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+            match poll(&mut fds, Some(&ts)) {
+                Ok(0) => continue,
+                Ok(_) => return Ok(true),
+                Err(e) if e == rustix::io::Errno::INTR => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    // Kernels before 5.3: look without reaping (WNOWAIT) until it has exited.
+    use rustix::process::{waitid, WaitId, WaitIdOptions};
+    loop {
+        let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+        if waitid(WaitId::Pid(pid), opts)?.is_some() {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(FALLBACK_POLL);
+    }
+}
+
+/// The `attachd-sandbox:` line a failing confinement step wrote, for the spawn error.
+fn read_sandbox_line(mut stderr: File) -> String {
+    let mut text = String::new();
+    let _ = stderr.seek(SeekFrom::Start(0));
+    let _ = (&mut stderr).take(4096).read_to_string(&mut text);
+    text.lines()
+        .find(|l| l.starts_with("attachd-sandbox:"))
+        .map(|l| format!(" ({l})"))
+        .unwrap_or_default()
+}
+
+/// The dynamic loader named in a 64-bit little-endian ELF's PT_INTERP, if it has one.
+/// A static binary (or anything else) has none and needs no second executable rule.
+pub fn elf_interpreter(program: &Path) -> Option<PathBuf> {
+    /// Program headers are near the start; 64 KiB bounds the read for any real binary.
+    const HEAD: u64 = 64 * 1024;
+    const PT_INTERP: u32 = 3;
+    let mut head = Vec::new();
+    File::open(program)
+        .ok()?
+        .take(HEAD)
+        .read_to_end(&mut head)
+        .ok()?;
+    let u16_at = |o: usize| head.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let u32_at = |o: usize| {
+        head.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |o: usize| {
+        head.get(o..o + 8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    };
+    // ELF magic, 64-bit class, little-endian data.
+    if head.get(..6)? != b"\x7fELF\x02\x01" {
+        return None;
+    }
+    let phoff = usize::try_from(u64_at(0x20)?).ok()?;
+    let phentsize = usize::from(u16_at(0x36)?);
+    let phnum = usize::from(u16_at(0x38)?);
+    for i in 0..phnum {
+        let ph = phoff.checked_add(i.checked_mul(phentsize)?)?;
+        if u32_at(ph)? != PT_INTERP {
+            continue;
+        }
+        let offset = usize::try_from(u64_at(ph + 8)?).ok()?;
+        let size = usize::try_from(u64_at(ph + 32)?).ok()?;
+        let raw = head.get(offset..offset.checked_add(size)?)?;
+        let path = raw.split(|&b| b == 0).next()?;
+        return Some(PathBuf::from(std::str::from_utf8(path).ok()?));
+    }
+    None
+}
+
+/// System calls the sandboxed programs may make, on every architecture attachd has a list
+/// for. Found by tracing ffmpeg 5.1 and ffprobe transcoding and probing H.264, VP9, AAC and
+/// Opus in MP4, WebM, Matroska and AVI (`strace -f -c`), plus what a Rust program's runtime
+/// needs to start (the sandbox probe). Deliberately absent: every socket call, `fork`,
+/// `vfork`, `kill`/`tgkill` (an `abort()` ends as a seccomp kill, which is as final),
+/// `ptrace`, `mount`, `bpf`, `io_uring_*`, `userfaultfd`, `perf_event_open`, `keyctl`,
+/// `unshare`, `setns`, `seccomp`, and `prctl` but for the read-only options in
+/// [`ALLOWED_PRCTL`].
+/// (`c_long` is `i64` on every architecture with an allow-list, which is what seccompiler
+/// takes.)
+const ALLOWED_COMMON: &[libc::c_long] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+    libc::SYS_pread64,
+    libc::SYS_pwrite64,
+    libc::SYS_openat,
+    libc::SYS_close,
+    libc::SYS_fstat,
+    libc::SYS_newfstatat,
+    libc::SYS_statx,
+    libc::SYS_lseek,
+    libc::SYS_ftruncate,
+    libc::SYS_fsync,
+    libc::SYS_fdatasync,
+    libc::SYS_getdents64,
+    libc::SYS_faccessat,
+    libc::SYS_faccessat2,
+    libc::SYS_readlinkat,
+    libc::SYS_getcwd,
+    libc::SYS_fcntl,
+    libc::SYS_dup,
+    libc::SYS_dup3,
+    libc::SYS_ioctl,
+    libc::SYS_mmap,
+    libc::SYS_munmap,
+    libc::SYS_mprotect,
+    libc::SYS_mremap,
+    libc::SYS_madvise,
+    libc::SYS_brk,
+    libc::SYS_rt_sigaction,
+    libc::SYS_rt_sigprocmask,
+    libc::SYS_rt_sigreturn,
+    libc::SYS_sigaltstack,
+    libc::SYS_getpid,
+    libc::SYS_gettid,
+    libc::SYS_getppid,
+    libc::SYS_getuid,
+    libc::SYS_geteuid,
+    libc::SYS_getgid,
+    libc::SYS_getegid,
+    libc::SYS_uname,
+    libc::SYS_sysinfo,
+    libc::SYS_getrusage,
+    libc::SYS_set_tid_address,
+    libc::SYS_set_robust_list,
+    libc::SYS_rseq,
+    libc::SYS_prlimit64,
+    libc::SYS_getrandom,
+    libc::SYS_futex,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_yield,
+    libc::SYS_clock_gettime,
+    libc::SYS_clock_getres,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_nanosleep,
+    libc::SYS_gettimeofday,
+    libc::SYS_ppoll,
+    // Library constructors ffmpeg links (libselinux, libnuma users, libgcrypt's secure
+    // memory): file-system type probes, NUMA policy and page locking of its own memory,
+    // bounded by RLIMIT_MEMLOCK.
+    libc::SYS_statfs,
+    libc::SYS_fstatfs,
+    libc::SYS_get_mempolicy,
+    libc::SYS_set_mempolicy,
+    libc::SYS_mlock,
+    libc::SYS_munlock,
+    libc::SYS_exit,
+    libc::SYS_exit_group,
+    // The one exec of the program itself (std calls it after the filter is in). Landlock
+    // lets the child execute nothing but that program and its loader.
+    libc::SYS_execve,
+    // Allowed here, answered ENOSYS by the first filter (see `Filters`).
+    libc::SYS_clone3,
+];
+
+/// The legacy calls x86-64 still has and glibc or the Rust runtime still make there.
+#[cfg(target_arch = "x86_64")]
+const ALLOWED_ARCH: &[libc::c_long] = &[
+    libc::SYS_open,
+    libc::SYS_stat,
+    libc::SYS_lstat,
+    libc::SYS_access,
+    libc::SYS_readlink,
+    libc::SYS_dup2,
+    libc::SYS_poll,
+    libc::SYS_arch_prctl,
+    libc::SYS_time,
+];
+#[cfg(not(target_arch = "x86_64"))]
+const ALLOWED_ARCH: &[libc::c_long] = &[];
+
+/// `prctl` options allowed: libcap's start-up reads the capability bounding set, and threads
+/// name themselves. None of them changes what the process may do.
+const ALLOWED_PRCTL: &[libc::c_int] =
+    &[libc::PR_CAPBSET_READ, libc::PR_SET_NAME, libc::PR_GET_NAME];
+
+fn compile_filters() -> Result<Filters, String> {
+    use seccompiler::{
+        SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
+    };
+    let arch =
+        target_arch().ok_or_else(|| format!("no allow-list for {}", std::env::consts::ARCH))?;
+    let e = |x: &dyn std::fmt::Display| x.to_string();
+    let mut allow: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED_COMMON
+        .iter()
+        .chain(ALLOWED_ARCH)
+        .map(|&nr| (nr, Vec::new()))
+        .collect();
+    // `clone` only for threads: without CLONE_THREAD it would be a new process, which could
+    // outlive the process group's kill and escape the rlimits' accounting.
+    let thread = libc::CLONE_THREAD as u64;
+    allow.insert(
+        libc::SYS_clone,
+        vec![SeccompRule::new(vec![SeccompCondition::new(
+            0,
+            SeccompCmpArgLen::Qword,
+            SeccompCmpOp::MaskedEq(thread),
+            thread,
+        )
+        .map_err(|x| e(&x))?])
+        .map_err(|x| e(&x))?],
+    );
+    let mut prctl = Vec::new();
+    for &option in ALLOWED_PRCTL {
+        let is = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, option as u64)
+            .map_err(|x| e(&x))?;
+        prctl.push(SeccompRule::new(vec![is]).map_err(|x| e(&x))?);
+    }
+    allow.insert(libc::SYS_prctl, prctl);
+    let allow: seccompiler::BpfProgram = SeccompFilter::new(
+        allow,
+        SeccompAction::KillProcess,
+        SeccompAction::Allow,
+        arch,
+    )
+    .map_err(|x| e(&x))?
+    .try_into()
+    .map_err(|x: seccompiler::BackendError| e(&x))?;
+    let enosys: seccompiler::BpfProgram = SeccompFilter::new(
+        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Errno(libc::ENOSYS as u32),
+        arch,
+    )
+    .map_err(|x| e(&x))?
+    .try_into()
+    .map_err(|x: seccompiler::BackendError| e(&x))?;
+    Ok(Filters { enosys, allow })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strict_mode_refuses_a_machine_missing_a_layer_and_best_effort_names_it() {
+        let full = Support {
+            landlock_abi: Some(6),
+            namespaces: true,
+            namespaces_error: None,
+            seccomp: true,
+            root: false,
+        };
+        let (layers, warnings) = Layers::choose(&full, Mode::Strict).unwrap();
+        assert_eq!(layers, Layers::ALL);
+        assert!(warnings.is_empty());
+
+        let no_landlock = Support {
+            landlock_abi: None,
+            ..full.clone()
+        };
+        let err = Layers::choose(&no_landlock, Mode::Strict).unwrap_err();
+        assert!(err.to_string().contains("Landlock"), "{err}");
+        let (layers, warnings) = Layers::choose(&no_landlock, Mode::BestEffort).unwrap();
+        assert!(!layers.landlock && layers.seccomp && layers.namespaces);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("Landlock"));
+
+        let no_ns = Support {
+            namespaces: false,
+            namespaces_error: Some("unshare: EPERM".into()),
+            ..full
+        };
+        assert!(Layers::choose(&no_ns, Mode::Strict).is_err());
+        let (layers, warnings) = Layers::choose(&no_ns, Mode::BestEffort).unwrap();
+        assert!(!layers.namespaces && layers.landlock);
+        assert!(warnings[0].contains("EPERM"));
+    }
+
+    #[test]
+    fn modes_parse_from_their_names_only() {
+        assert_eq!("strict".parse::<Mode>(), Ok(Mode::Strict));
+        assert_eq!("best-effort".parse::<Mode>(), Ok(Mode::BestEffort));
+        assert!("off".parse::<Mode>().is_err());
+    }
+
+    #[test]
+    fn the_seccomp_filters_compile_for_this_machine() {
+        if target_arch().is_some() {
+            let f = compile_filters().unwrap();
+            assert!(!f.allow.is_empty() && !f.enosys.is_empty());
+        }
+    }
+
+    #[test]
+    fn elf_interpreter_is_read_from_a_real_binary_and_absent_from_text() {
+        // Test binaries are dynamically linked against glibc: they name a loader.
+        let exe = std::env::current_exe().unwrap();
+        let interp = elf_interpreter(&exe).expect("a dynamic executable names its loader");
+        assert!(interp.is_absolute() && interp.exists(), "{interp:?}");
+        let dir = std::env::temp_dir().join(format!("attachd-elf-{}", std::process::id()));
+        std::fs::write(&dir, b"#!/bin/sh\n").unwrap();
+        assert_eq!(elf_interpreter(&dir), None);
+        let _ = std::fs::remove_file(&dir);
+    }
+}

@@ -1,0 +1,920 @@
+//! Video uploads and the ffmpeg sandbox, against Debian's real ffmpeg (`make test` installs
+//! it). The clips are generated at test time with ffmpeg's lavfi sources: small and short.
+//!
+//! Three levels, so each guard is shown to hold on its own:
+//! - the job handler (probe → scan → ffprobe → limits → ffmpeg → guests → storage), as
+//!   `attachd process --store` and the worker run it;
+//! - a *naive* ffmpeg command (`ffmpeg -i input out.mp4`: no pinned demuxer, no allow-lists)
+//!   inside the sandbox, to show the OS layers close the hole even without ffmpeg's guards;
+//!   each of these has a control run of the same command outside the sandbox that does leak,
+//!   so the test could fail;
+//! - the sandbox probe (`attachd __sandbox-probe`) under one layer at a time.
+
+mod common;
+
+use attach_fixtures as fx;
+use attachd::db::{Backend, Status};
+use attachd::error::ErrorCode;
+use attachd::job::{Handler, JobError, ProcessPayload, Summary};
+use attachd::sandbox::Kind;
+use attachd::storage::{LocalStorage, Storage};
+use attachd::video::sandbox::{Finished, Spec};
+use attachd::video::{Jail, Layers, Rlimits, Video, VideoConfig, VideoError, WorkDir};
+use common::db::TestDb;
+use sha2::Digest;
+use std::ffi::OsString;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+/// Runs the real ffmpeg, unsandboxed, to make test inputs (and for the control runs).
+fn ffmpeg(args: &[&str]) -> std::process::Output {
+    Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed (make test installs Debian's)")
+}
+
+fn generate(out: &Path, args: &[&str]) -> Vec<u8> {
+    let mut all: Vec<&str> = args.to_vec();
+    let out_s = out.to_str().unwrap();
+    all.push(out_s);
+    let o = ffmpeg(&all);
+    assert!(
+        o.status.success(),
+        "generating {out_s}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
+fn h264_clip(dir: &Path) -> Vec<u8> {
+    generate(
+        &dir.join("h264.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=25:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=440:d=1",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+        ],
+    )
+}
+
+fn vp9_clip(dir: &Path) -> Vec<u8> {
+    generate(
+        &dir.join("vp9.webm"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=320x240:r=25:d=1",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=f=220:d=1",
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "200k",
+            "-c:a",
+            "libopus",
+            "-shortest",
+        ],
+    )
+}
+
+/// ffprobe's streams of `file` as `codec_type:codec_name` (empty when it reads nothing).
+fn streams(file: &Path) -> Vec<String> {
+    let o = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_type,codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(file)
+        .output()
+        .expect("ffprobe is installed");
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            let mut f = l.split(',');
+            let (name, ty) = (f.next().unwrap_or(""), f.next().unwrap_or(""));
+            format!("{ty}:{name}")
+        })
+        .collect()
+}
+
+/// A video path with the default configuration, `tweak`ed, and its own work directory (so a
+/// test can check nothing is left in it). Strict mode: every layer must be in force.
+fn video(work: &Path, tweak: impl FnOnce(&mut VideoConfig)) -> Arc<Video> {
+    let mut cfg = VideoConfig {
+        work_dir: work.to_path_buf(),
+        ..VideoConfig::default()
+    };
+    tweak(&mut cfg);
+    let v = Video::new(cfg);
+    if let Err(e) = v.ready() {
+        panic!(
+            "the video path is not ready on this machine: {e} (support: {:?})",
+            v.support()
+        );
+    }
+    Arc::new(v)
+}
+
+/// One job world: local storage and SQLite in temp dirs, the real guests, `video`.
+struct World {
+    storage: Arc<LocalStorage>,
+    handler: Handler,
+    _db: TestDb,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn new(video: Arc<Video>) -> World {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Arc::new(LocalStorage::open(dir.path()).await.unwrap());
+        let db = TestDb::migrated(Backend::Sqlite).await;
+        let pipeline = common::pipeline().with_video(video);
+        let handler = Handler::new(pipeline, storage.clone(), db.db.clone());
+        World {
+            storage,
+            handler,
+            _db: db,
+            _dir: dir,
+        }
+    }
+
+    async fn process(&self, name: &str, data: &[u8], mime: &str) -> Result<Summary, JobError> {
+        let key = format!("uploads/{}/{name}", uuid::Uuid::new_v4());
+        self.storage
+            .put(&key, data.to_vec().into(), mime)
+            .await
+            .unwrap();
+        let payload = ProcessPayload {
+            file_key: key,
+            mime_type: mime.into(),
+            size: data.len() as u64,
+            variants: vec![],
+            checksum: Some(attachd::sandbox::hex(&sha2::Sha256::digest(data))),
+        };
+        self.handler.process(&payload).await
+    }
+
+    async fn row_status(&self, summary_or_key: &str) -> Status {
+        self.handler
+            .db
+            .get(summary_or_key)
+            .await
+            .unwrap()
+            .expect("the row exists")
+            .status
+    }
+}
+
+/// A job the handler refused: settled as not ready (quarantined or failed), or a permanent
+/// error.
+async fn assert_refused(world: &World, result: Result<Summary, JobError>) {
+    match result {
+        Ok(s) => {
+            assert_ne!(s.status, "ready");
+            let status = world.row_status(&s.file_key).await;
+            assert!(
+                matches!(status, Status::Quarantined | Status::Failed),
+                "{status:?}"
+            );
+        }
+        Err(e) => assert_eq!(e.class(), attachd::error::Class::Permanent, "{e}"),
+    }
+    assert_eq!(variant_objects(&world.storage).await, 0);
+}
+
+/// What a refused job leaves: no variant objects at all.
+async fn variant_objects(storage: &LocalStorage) -> usize {
+    storage
+        .list("variants/", None, 100)
+        .await
+        .map(|l| l.len())
+        .unwrap_or(0)
+}
+
+/// Pids of live processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| common::contains(&c, needle.as_bytes()))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn empty_dir(dir: &Path) -> bool {
+    std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
+}
+
+/// Runs `ffmpeg <opts> -i <input> <out>/out.mp4` (no pinned demuxer, no allow-lists unless
+/// `opts` adds some) in the sandbox on `input`. Returns the run and the output's bytes
+/// (empty when none was written).
+fn naive_in_sandbox(
+    video: &Video,
+    opts: &[&str],
+    input: &[u8],
+) -> (Result<Finished, VideoError>, Vec<u8>) {
+    let jail = video.jail().unwrap();
+    let work = WorkDir::create(&video.config().work_dir, jail.run_as()).unwrap();
+    work.write_input(input).unwrap();
+    let out = work.out().join("out.mp4");
+    let mut args: Vec<OsString> = vec!["-hide_banner".into(), "-nostdin".into(), "-y".into()];
+    args.extend(opts.iter().map(OsString::from));
+    args.extend(["-i".into(), work.input().into(), out.clone().into()]);
+    let run = video.run_ffmpeg(&work, &args);
+    let bytes = std::fs::read(&out).unwrap_or_default();
+    (run, bytes)
+}
+
+/// The same naive command, bare, on `input` written as `dir/name`.
+fn naive_bare(dir: &Path, opts: &[&str], name: &str, input: &[u8]) -> (bool, PathBuf) {
+    let path = dir.join(name);
+    std::fs::write(&path, input).unwrap();
+    let out = dir.join(format!("{name}.out.mp4"));
+    let mut args = opts.to_vec();
+    args.extend(["-i", path.to_str().unwrap(), out.to_str().unwrap()]);
+    let o = ffmpeg(&args);
+    (o.status.success(), out)
+}
+
+/// A world-readable directory (so only the sandbox, never file permissions, can keep a
+/// process running as `nobody` out of it).
+fn open_dir() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+// ---------------------------------------------------------------------------------------
+// Real clips through the job handler
+
+#[tokio::test]
+async fn h264_and_vp9_clips_become_an_mp4_ffprobe_reads_back_and_a_poster_thumbnail() {
+    let src = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |_| {})).await;
+    for (name, data, mime) in [
+        ("clip.mp4", h264_clip(src.path()), "video/mp4"),
+        ("clip.webm", vp9_clip(src.path()), "video/webm"),
+    ] {
+        let summary = world
+            .process(name, &data, mime)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(summary.status, "ready", "{name}");
+        assert_eq!(
+            (summary.width, summary.height),
+            (Some(320), Some(240)),
+            "{name}"
+        );
+        let names: Vec<&str> = summary.variants.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(names, ["thumb", "preview", "video"], "{name}");
+
+        let mp4 = &summary.variants[2];
+        assert_eq!(
+            (mp4.format.as_str(), mp4.width, mp4.height),
+            ("mp4", 320, 240)
+        );
+        let bytes = world.storage.get(&mp4.key, u64::MAX).await.unwrap();
+        let file = src.path().join(format!("{name}.variant.mp4"));
+        std::fs::write(&file, &bytes).unwrap();
+        assert_eq!(streams(&file), ["video:h264", "audio:aac"], "{name}");
+        // +faststart: the index (moov) comes before the media (mdat).
+        let at = |tag: &[u8]| bytes.windows(4).position(|w| w == tag).unwrap();
+        assert!(at(b"moov") < at(b"mdat"), "{name}: moov after mdat");
+
+        let thumb = &summary.variants[0];
+        let data = world.storage.get(&thumb.key, u64::MAX).await.unwrap();
+        let decoded = common::decode(attachd::sandbox::Format::Webp, &data);
+        assert_eq!((decoded.width, decoded.height), (256, 192), "{name}");
+        assert!(summary.placeholder.is_some());
+    }
+    assert!(empty_dir(work.path()), "work directories are removed");
+}
+
+#[tokio::test]
+async fn a_portrait_phone_clip_comes_out_upright_and_an_audio_only_file_is_refused() {
+    let src = tempfile::tempdir().unwrap();
+    h264_clip(src.path());
+    // A landscape-coded clip with a 90° display rotation, as phones record portrait video.
+    let rotated = generate(
+        &src.path().join("rotated.mp4"),
+        &[
+            "-i",
+            src.path().join("h264.mp4").to_str().unwrap(),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+        ],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |_| {})).await;
+    let summary = world
+        .process("portrait.mp4", &rotated, "video/mp4")
+        .await
+        .unwrap();
+    assert_eq!((summary.width, summary.height), (Some(240), Some(320)));
+    let mp4 = summary.variants.iter().find(|v| v.name == "video").unwrap();
+    assert_eq!((mp4.width, mp4.height), (240, 320));
+    let thumb = summary.variants.iter().find(|v| v.name == "thumb").unwrap();
+    assert_eq!((thumb.width, thumb.height), (192, 256));
+
+    let audio = generate(
+        &src.path().join("audio.mp4"),
+        &["-f", "lavfi", "-i", "sine=d=1", "-c:a", "aac"],
+    );
+    let err = world
+        .process("audio.mp4", &audio, "video/mp4")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "no-video-stream", "{err}");
+}
+
+#[tokio::test]
+async fn a_one_frame_clip_still_gets_its_poster() {
+    let src = tempfile::tempdir().unwrap();
+    let one = generate(
+        &src.path().join("one.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=64x48:r=25",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |_| {})).await;
+    let summary = world.process("one.mp4", &one, "video/mp4").await.unwrap();
+    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.variants.len(), 3);
+}
+
+// ---------------------------------------------------------------------------------------
+// Playlists and scripts that name other files
+
+/// A five-line HLS playlist whose one segment is `target`.
+fn playlist_naming(target: &str) -> Vec<u8> {
+    format!("#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\n{target}\n#EXT-X-ENDLIST\n")
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn hls_playlist_disguised_as_mp4_naming_a_local_video_leaks_nothing() {
+    let secret_dir = open_dir();
+    h264_clip(secret_dir.path());
+    // Index first (+faststart), as web-ready MP4s are: HLS reads segments front to back.
+    let secret = secret_dir.path().join("secret.mp4");
+    generate(
+        &secret,
+        &[
+            "-i",
+            secret_dir.path().join("h264.mp4").to_str().unwrap(),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+        ],
+    );
+    let playlist = playlist_naming(secret.to_str().unwrap());
+    let work = tempfile::tempdir().unwrap();
+    let video = video(work.path(), |_| {});
+
+    // Control: the bare naive command follows the playlist and copies the secret clip.
+    let (ok, out) = naive_bare(secret_dir.path(), &[], "upload.mp4", &playlist);
+    assert!(
+        ok && streams(&out).contains(&"video:h264".to_string()),
+        "control did not leak"
+    );
+
+    // The job: the probe sniffs HLS, the scan rejects it, nothing is written.
+    let world = World::new(video.clone()).await;
+    let result = world.process("upload.mp4", &playlist, "video/mp4").await;
+    assert_refused(&world, result).await;
+
+    // ffmpeg's own guards, if the sniffing were fooled into calling it an MP4: the pinned
+    // demuxer reads the text as a (broken) MP4 and fails.
+    let err = video.process(&playlist, Kind::Mp4).unwrap_err();
+    assert_eq!(err.code(), "malformed-input", "{err}");
+
+    // The OS layers alone: the naive command in the sandbox cannot read the secret.
+    let (_, leaked) = naive_in_sandbox(&video, &[], &playlist);
+    assert!(leaked.len() < 1024, "{} bytes of output", leaked.len());
+    assert!(empty_dir(work.path()));
+}
+
+#[tokio::test]
+async fn hls_playlist_naming_a_file_under_etc_leaks_nothing() {
+    let work = tempfile::tempdir().unwrap();
+    let video = video(work.path(), |_| {});
+    let playlist = playlist_naming("/etc/passwd");
+    let world = World::new(video.clone()).await;
+    let result = world.process("upload.mp4", &playlist, "video/mp4").await;
+    assert_refused(&world, result).await;
+    assert!(video.process(&playlist, Kind::Mp4).is_err());
+    let (_, leaked) = naive_in_sandbox(&video, &[], &playlist);
+    assert!(
+        !common::contains(&leaked, b"root:"),
+        "passwd reached the output"
+    );
+}
+
+#[tokio::test]
+async fn ffconcat_script_naming_a_sibling_file_leaks_nothing() {
+    let dir = open_dir();
+    std::fs::write(dir.path().join("secret.mp4"), h264_clip(dir.path())).unwrap();
+    let script = b"ffconcat version 1.0\nfile 'secret.mp4'\n".to_vec();
+    let (ok, out) = naive_bare(dir.path(), &[], "upload.mp4", &script);
+    assert!(
+        ok && streams(&out).contains(&"video:h264".to_string()),
+        "control did not leak"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let video = video(work.path(), |_| {});
+    let world = World::new(video.clone()).await;
+    let err = world
+        .process("upload.mp4", &script, "video/mp4")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "unsupported-type", "{err}");
+    assert!(video.process(&script, Kind::Mp4).is_err());
+    // In the sandbox the sibling of the input is the work directory's, and unreadable anyway.
+    let (_, leaked) = naive_in_sandbox(&video, &[], &script);
+    assert!(leaked.len() < 1024);
+}
+
+/// A loopback HTTP server that counts the connections it accepts.
+struct Listener {
+    port: u16,
+    hits: Arc<AtomicUsize>,
+}
+
+fn listen() -> Listener {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let seen = hits.clone();
+    std::thread::spawn(move || {
+        for stream in l.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    Listener { port, hits }
+}
+
+#[tokio::test]
+async fn playlist_with_a_loopback_http_segment_makes_no_request() {
+    let server = listen();
+    let playlist = playlist_naming(&format!("http://127.0.0.1:{}/seg.ts", server.port));
+    let dir = tempfile::tempdir().unwrap();
+    // ffmpeg refuses http segments in a local playlist by default; a build or a command that
+    // allowed them is the worst case, so both runs allow them.
+    let allow_http = ["-protocol_whitelist", "file,http,tcp,crypto,data"];
+    // Control: bare, that command does call the server.
+    naive_bare(dir.path(), &allow_http, "upload.mp4", &playlist);
+    assert!(
+        server.hits.load(Ordering::SeqCst) > 0,
+        "control made no request"
+    );
+    server.hits.store(0, Ordering::SeqCst);
+
+    let work = tempfile::tempdir().unwrap();
+    let video = video(work.path(), |_| {});
+    let world = World::new(video.clone()).await;
+    let result = world.process("upload.mp4", &playlist, "video/mp4").await;
+    assert_refused(&world, result).await;
+    assert!(video.process(&playlist, Kind::Mp4).is_err());
+    let _ = naive_in_sandbox(&video, &allow_http, &playlist);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        server.hits.load(Ordering::SeqCst),
+        0,
+        "the sandbox let a request out"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadlines
+
+#[tokio::test]
+async fn never_ending_live_playlist_is_killed_at_the_timeout_with_no_process_left() {
+    let work = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(2);
+    let video = video(work.path(), |c| c.transcode_timeout = timeout);
+    // Live (no ENDLIST), segments that never appear: ffmpeg reloads it for ever.
+    let live = b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:1.0,\nseg0.ts\n#EXTINF:1.0,\nseg1.ts\n";
+    let started = Instant::now();
+    let (run, _) = naive_in_sandbox(&video, &[], live);
+    let err = run.unwrap_err();
+    assert_eq!(err.code(), "sandbox-timeout", "{err}");
+    let took = started.elapsed();
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(3),
+        "{took:?}"
+    );
+    let root = work.path().to_str().unwrap();
+    assert_eq!(
+        processes_mentioning(root),
+        Vec::<i32>::new(),
+        "a process survived"
+    );
+    assert!(empty_dir(work.path()));
+}
+
+#[tokio::test]
+async fn cpu_burning_input_is_killed_at_the_timeout_with_sandbox_timeout() {
+    let src = tempfile::tempdir().unwrap();
+    // 720p noise: as hard as pictures get for an encoder, at a slow preset.
+    let clip = generate(
+        &src.path().join("noise.mp4"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=s=1280x720:r=30:d=2,noise=alls=100:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_secs(1);
+    let video = video(work.path(), |c| {
+        c.transcode_timeout = timeout;
+        c.preset = "slow".into();
+    });
+    let world = World::new(video).await;
+    let started = Instant::now();
+    let err = world
+        .process("noise.mp4", &clip, "video/mp4")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "sandbox-timeout", "{err}");
+    assert_eq!(err.class(), attachd::error::Class::Permanent);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let root = work.path().to_str().unwrap();
+    assert_eq!(
+        processes_mentioning(root),
+        Vec::<i32>::new(),
+        "a process survived"
+    );
+    assert!(empty_dir(work.path()), "the work directory was left behind");
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits before the transcode
+
+#[tokio::test]
+async fn an_8192x8192_frame_is_refused_before_the_transcode() {
+    let src = tempfile::tempdir().unwrap();
+    let big = generate(
+        &src.path().join("big.mkv"),
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=black:s=8192x8192:r=1:d=1",
+            "-frames:v",
+            "1",
+            "-c:v",
+            "ffv1",
+        ],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |_| {})).await;
+    let started = Instant::now();
+    let err = world
+        .process("big.mkv", &big, "video/x-matroska")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "too-many-pixels", "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(variant_objects(&world.storage).await, 0);
+}
+
+#[tokio::test]
+async fn a_20000_frame_gif_is_refused_by_the_limits_before_any_decoder() {
+    let gif = fx::gif_many_frames(20_000, 64, 64);
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |_| {})).await;
+    let started = Instant::now();
+    let err = world
+        .process("anim.gif", &gif, "image/gif")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "too-many-frames", "{err}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(
+        empty_dir(work.path()),
+        "ffmpeg's work directory was never needed"
+    );
+}
+
+#[tokio::test]
+async fn video_longer_than_the_limit_is_refused_before_the_transcode() {
+    let src = tempfile::tempdir().unwrap();
+    let clip = h264_clip(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let world = World::new(video(work.path(), |c| {
+        c.max_duration = Duration::ZERO;
+    }))
+    .await;
+    let err = world
+        .process("clip.mp4", &clip, "video/mp4")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "video-too-long", "{err}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The sandbox itself, with a program of ours
+
+const PROBE: &str = env!("CARGO_BIN_EXE_attachd");
+
+/// Runs `attachd __sandbox-probe <action> <arg>` in `jail`, with `readable` readable and
+/// `out` writable; returns how it ended and what it printed.
+fn probe(
+    jail: &Jail,
+    action: &str,
+    arg: &Path,
+    readable: &[&Path],
+    out: &Path,
+) -> (Result<Finished, VideoError>, String) {
+    let log = tempfile::tempdir().unwrap();
+    let (stdout_path, stderr_path) = (log.path().join("out"), log.path().join("err"));
+    let stdout = std::fs::File::create(&stdout_path).unwrap();
+    let stderr = std::fs::File::create(&stderr_path).unwrap();
+    let args: Vec<OsString> = vec![
+        attachd::video::probe::PROBE_ARG.into(),
+        action.into(),
+        arg.into(),
+    ];
+    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let run = jail.run(Spec {
+        step: "probe",
+        program: &program,
+        args: &args,
+        read_files: readable,
+        write_dir: Some(out),
+        cwd: out,
+        timeout: Duration::from_secs(10),
+        rlimits: Rlimits {
+            cpu_seconds: 10,
+            address_space_bytes: attachd::video::DEFAULT_MEMORY_BYTES,
+            file_size_bytes: 1 << 20,
+            open_files: attachd::video::OPEN_FILES,
+        },
+        stdout,
+        stderr,
+    });
+    let printed = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    (run, printed)
+}
+
+/// A jail and a directory it may write, owned so the sandboxed uid can write it.
+fn jail_with_out(layers: Layers) -> (Jail, WorkDir, tempfile::TempDir) {
+    let jail = Jail::new(layers).unwrap();
+    let parent = open_dir();
+    let work = WorkDir::create(parent.path(), jail.run_as()).unwrap();
+    (jail, work, parent)
+}
+
+#[test]
+fn a_program_in_the_sandbox_is_killed_when_it_opens_a_socket() {
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let (run, printed) = probe(&jail, "socket", Path::new(""), &[], work.out());
+    let finished = run.unwrap();
+    assert!(
+        printed.contains("socket: trying"),
+        "the probe never got there: {printed:?}"
+    );
+    assert!(!printed.contains("socket: opened") && !printed.contains("socket: error"));
+    let err = finished.signal_error("probe", 0).unwrap_err();
+    assert_eq!(err.code(), "sandbox-violation", "{err}");
+}
+
+#[test]
+fn a_program_in_the_sandbox_writes_only_its_directory_and_reads_only_its_input() {
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let outside = open_dir();
+    std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let escaped = outside.path().join("escaped");
+    let (run, printed) = probe(&jail, "write", &escaped, &[], work.out());
+    assert!(run.unwrap().status.success());
+    assert!(printed.contains("write: error 13"), "{printed:?}");
+    assert!(!escaped.exists(), "the sandbox wrote outside its directory");
+    // Inside its directory it can, so the probe would have noticed an escape.
+    let inside = work.out().join("inside");
+    let (_, printed) = probe(&jail, "write", &inside, &[], work.out());
+    assert!(
+        printed.contains("write: ok") && inside.exists(),
+        "{printed:?}"
+    );
+
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, b"secret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, printed) = probe(&jail, "read", &secret, &[], work.out());
+    assert!(printed.contains("read: error 13"), "{printed:?}");
+    let (_, printed) = probe(&jail, "read", &secret, &[&secret], work.out());
+    assert!(printed.contains("read: ok 6"), "{printed:?}");
+    let (_, printed) = probe(&jail, "read", Path::new("/etc/passwd"), &[], work.out());
+    assert!(printed.contains("read: error 13"), "{printed:?}");
+}
+
+#[test]
+fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
+    let server = listen();
+    let addr = PathBuf::from(format!("127.0.0.1:{}", server.port));
+    let only_ns = Layers {
+        landlock: false,
+        namespaces: true,
+        seccomp: false,
+    };
+    let (jail, work, _p) = jail_with_out(only_ns);
+    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    assert!(printed.contains("connect: error"), "{printed:?}");
+    assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+    // Control: with no optional layer, the same probe reaches the server.
+    let none = Layers {
+        landlock: false,
+        namespaces: false,
+        seccomp: false,
+    };
+    let (jail, work, _p) = jail_with_out(none);
+    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    assert!(printed.contains("connect: ok"), "{printed:?}");
+}
+
+#[test]
+fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
+    let only_landlock = Layers {
+        landlock: true,
+        namespaces: false,
+        seccomp: false,
+    };
+    let (jail, work, _p) = jail_with_out(only_landlock);
+    let dir = open_dir();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, b"secret").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (_, printed) = probe(&jail, "read", &secret, &[], work.out());
+    assert!(printed.contains("read: error 13"), "{printed:?}");
+    let server = listen();
+    let addr = PathBuf::from(format!("127.0.0.1:{}", server.port));
+    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    let abi = jail_support().landlock_abi.unwrap_or(0);
+    if abi >= 4 {
+        // Landlock's TCP rights (ABI 4+): connect is denied with EACCES.
+        assert!(printed.contains("connect: error 13"), "{printed:?}");
+        assert_eq!(server.hits.load(Ordering::SeqCst), 0);
+    }
+}
+
+fn jail_support() -> attachd::video::Support {
+    attachd::video::Support::detect()
+}
+
+#[test]
+fn this_machine_supports_every_layer_and_the_detection_says_so() {
+    let s = jail_support();
+    // Printed for the CI log: what the sandbox runs with here.
+    eprintln!("sandbox support: {s:?}");
+    assert_eq!(s.root, rustix_is_root());
+    assert!(s.seccomp, "no seccomp on {}", std::env::consts::ARCH);
+    let v = Video::new(VideoConfig::default());
+    match (s.landlock_abi, s.namespaces) {
+        (Some(_), true) => assert!(v.ready().is_ok(), "{:?}", v.ready()),
+        _ => assert_eq!(v.ready().unwrap_err().code(), "video-sandbox-unavailable"),
+    }
+}
+
+fn rustix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find(|l| l.starts_with("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        .unwrap()
+}
+
+/// Runs `attachd __sandbox-probe support` in a process where the kernel seems to lack
+/// Landlock (its syscalls answer ENOSYS) and namespaces (unshare answers EPERM), as on an old
+/// kernel or in a container that forbids them; returns what the probe printed.
+fn support_without_landlock_and_namespaces(mode: &str) -> String {
+    use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
+    use std::os::unix::process::CommandExt;
+    let arch = TargetArch::try_from(std::env::consts::ARCH).unwrap();
+    let deny = |nrs: &[libc::c_long], errno: i32| -> seccompiler::BpfProgram {
+        SeccompFilter::new(
+            nrs.iter().map(|&n| (n, vec![])).collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(errno as u32),
+            arch,
+        )
+        .unwrap()
+        .try_into()
+        .unwrap()
+    };
+    let no_landlock = deny(
+        &[
+            libc::SYS_landlock_create_ruleset,
+            libc::SYS_landlock_add_rule,
+            libc::SYS_landlock_restrict_self,
+        ],
+        libc::ENOSYS,
+    );
+    let no_unshare = deny(&[libc::SYS_unshare], libc::EPERM);
+    let mut cmd = Command::new(PROBE);
+    cmd.args([attachd::video::probe::PROBE_ARG, "support", mode]);
+    // SAFETY: installing a filter is two raw system calls; nothing allocates.
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in [&no_landlock, &no_unshare] {
+                seccompiler::apply_filter(p).map_err(|_| std::io::Error::other("filter"))?;
+            }
+            Ok(())
+        });
+    }
+    let out = cmd.output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns() {
+    let strict = support_without_landlock_and_namespaces("strict");
+    assert!(strict.contains("landlock_abi: None"), "{strict}");
+    assert!(strict.contains("namespaces: false"), "{strict}");
+    assert!(
+        strict.contains("ready: error video-sandbox-unavailable"),
+        "strict mode must refuse: {strict}"
+    );
+    let lenient = support_without_landlock_and_namespaces("best-effort");
+    assert!(lenient.contains("ready: ok"), "{lenient}");
+    assert!(lenient.contains("warning: Landlock"), "{lenient}");
+    assert!(
+        lenient.contains("warning: user and network namespaces"),
+        "{lenient}"
+    );
+    // The same probe on this machine, unimpaired.
+    let here = Command::new(PROBE)
+        .args([attachd::video::probe::PROBE_ARG, "support", "strict"])
+        .output()
+        .unwrap();
+    let here = String::from_utf8_lossy(&here.stdout);
+    assert!(here.contains("seccomp: true"), "{here}");
+}
