@@ -14,19 +14,13 @@ use attachd::storage::{self, LocalStorage, ObjectMeta, ObjectStream, Storage, St
 use attachd::vscan::{self, OversizePolicy, Policy, SuspiciousPolicy};
 use common::clamd::{sha256_signature, Clamd, EICAR, EICAR_REPORTED};
 use common::db::TestDb;
+use common::worker::{WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
 use sha2::Digest;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Ceiling for anything a test waits for; reaching it fails the test.
-const WAIT: Duration = Duration::from_secs(60);
-/// The first worker start may compile the guests into the shared cache.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-const POLL: Duration = Duration::from_millis(50);
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 /// clamd's default-ish limit for the tests that do not test it.
 const ROOMY_STREAM: u64 = 64 * 1024 * 1024;
 /// A scanner that is never there: a socket path no one can have created (a free TCP port could
@@ -591,15 +585,8 @@ fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
-fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
+fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
+    common::worker::wait_for(what, WAIT, f)
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -676,40 +663,7 @@ impl Stack {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr_lines = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr_lines.clone();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
-        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!(
-                "worker not ready:\n{}",
-                stderr_lines.lock().unwrap().join("\n")
-            )
-        });
-        let ready: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(ready["event"], "ready", "{line}");
-        Worker {
-            child,
-            metrics_addr: ready["metricsAddr"].as_str().unwrap().to_string(),
-            stderr: stderr_lines,
-        }
+        Worker::start(cmd)
     }
 
     fn node(&self, command: &str, mut args: Value) -> Value {
@@ -796,44 +750,14 @@ impl Drop for Stack {
     }
 }
 
-struct Worker {
-    child: Child,
-    metrics_addr: String,
-    stderr: Arc<Mutex<Vec<String>>>,
-}
-
-impl Worker {
-    fn metric(&self, series: &str) -> f64 {
-        let mut s = std::net::TcpStream::connect(&self.metrics_addr).unwrap();
-        write!(
-            s,
-            "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        text.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
-    }
-
-    /// The audit stream's JSON lines (the worker writes them to stderr by default).
-    fn audit_lines(&self) -> Vec<Value> {
-        self.stderr
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|v| v["target"] == "attachd::audit")
-            .collect()
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The audit stream's JSON lines (the worker writes them to stderr by default).
+fn audit_lines(worker: &Worker) -> Vec<Value> {
+    worker
+        .log()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "attachd::audit")
+        .collect()
 }
 
 const PROCESS: &str = "attachments.process";
@@ -885,8 +809,7 @@ fn eicar_upload_is_quarantined_by_the_worker_with_a_review_job_and_audit_events(
     assert_eq!(stack.decisions(key), ["vscan-infected", "quarantined"]);
     let job_id = report["job"]["id"].as_str().unwrap().to_string();
     let line = wait_for("the audit line", || {
-        worker
-            .audit_lines()
+        audit_lines(&worker)
             .into_iter()
             .find(|l| l["decision"] == "vscan-infected")
     });

@@ -8,18 +8,13 @@
 mod common;
 
 use attachd::db::{Claim, Db};
+use common::worker::{wait_for, WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// First start compiles the guests into the shared cache; later starts take a second.
-const READY_TIMEOUT: Duration = Duration::from_secs(120);
-/// Ceiling for any condition a test waits for; reaching it fails the test.
-const WAIT: Duration = Duration::from_secs(60);
-const POLL: Duration = Duration::from_millis(50);
 const PROCESS: &str = "attachments.process";
 const CLEANUP: &str = "attachments.cleanup.orphan";
 const SAMPLE: &str = "photo-orientation6.jpg";
@@ -39,18 +34,6 @@ fn interop_dir() -> PathBuf {
         "npm bullmq is not installed: run `cd tests/interop && npm ci`"
     );
     dir
-}
-
-/// Polls `f` until it returns `Some`, failing the test at the deadline.
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(POLL);
-    }
 }
 
 /// One test's world: a Redis prefix and a data directory.
@@ -118,39 +101,7 @@ impl World {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (out_tx, out_rx) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = out_tx.send(line);
-            }
-        });
-        let (err_tx, err_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = err_tx.send(line);
-            }
-        });
-        let line = out_rx.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
-            let _ = child.kill();
-            let log: Vec<String> = err_rx.try_iter().collect();
-            panic!("attachd worker did not become ready:\n{}", log.join("\n"))
-        });
-        let ready: Value = serde_json::from_str(&line).unwrap();
-        assert_eq!(ready["event"], "ready", "{line}");
-        Worker {
-            child,
-            metrics_addr: ready["metricsAddr"].as_str().unwrap().to_string(),
-            stdout: out_rx,
-            stderr: err_rx,
-            log: Vec::new(),
-        }
+        Worker::start(cmd)
     }
 
     fn node(&self, command: &str, mut args: Value) -> Value {
@@ -224,98 +175,6 @@ fn runtime() -> tokio::runtime::Runtime {
         .enable_all()
         .build()
         .unwrap()
-}
-
-struct Worker {
-    child: Child,
-    metrics_addr: String,
-    stdout: mpsc::Receiver<String>,
-    stderr: mpsc::Receiver<String>,
-    log: Vec<String>,
-}
-
-impl Worker {
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn http_get(&self, path: &str) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(&self.metrics_addr).unwrap();
-        write!(
-            s,
-            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
-        let status = text[9..12].parse().unwrap();
-        let body = text
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
-    }
-
-    /// The value of one series in `/metrics` (0 when absent).
-    fn metric(&self, series: &str) -> f64 {
-        let (_, body) = self.http_get("/metrics");
-        body.lines()
-            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0.0)
-    }
-
-    fn wait_metric(&self, series: &str, at_least: f64) -> f64 {
-        wait_for(series, WAIT, || {
-            let v = self.metric(series);
-            (v >= at_least).then_some(v)
-        })
-    }
-
-    /// Waits for a log line containing `needle`.
-    fn wait_log(&mut self, needle: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.log.iter().any(|l| l.contains(needle)) {
-                return;
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => self.log.push(line),
-                Err(_) => panic!("no log line with {needle:?}:\n{}", self.log.join("\n")),
-            }
-        }
-    }
-
-    fn signal(&self, sig: &str) {
-        let ok = Command::new("kill")
-            .args([sig, &self.pid().to_string()])
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "kill {sig}");
-    }
-
-    /// Waits for the process to exit; its exit code and the lines it printed on stdout.
-    fn wait_exit(mut self) -> (Option<i32>, Vec<String>) {
-        let code = wait_for("attachd to exit", WAIT, || {
-            self.child.try_wait().unwrap().map(|s| s.code())
-        });
-        let lines = self.stdout.try_iter().collect();
-        (code, lines)
-    }
-
-    fn stop(self) {
-        self.signal("-TERM");
-        let (code, _) = self.wait_exit();
-        assert_eq!(code, Some(0));
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn upload_payload(upload: &Value) -> Value {
@@ -660,7 +519,7 @@ fn a_killed_workers_job_is_recovered_by_another_and_completed_once() {
 fn sigterm_lets_the_job_in_flight_finish_takes_no_new_one_and_exits_zero() {
     let world = World::new();
     let upload = world.ingest("uploads/in-flight.jpg");
-    let mut worker = world.worker(&[("ATTACH_SHUTDOWN_GRACE", "60s")]);
+    let worker = world.worker(&[("ATTACH_SHUTDOWN_GRACE", "60s")]);
     let lock = hold_db_write_lock(&world);
     let added = world.node(
         "add",

@@ -134,3 +134,4 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub mod clamd;
 pub mod db;
 pub mod s3;
+pub mod worker;

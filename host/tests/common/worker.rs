@@ -1,0 +1,170 @@
+//! A real `attachd worker` process for the queue tests: started from a prepared command, ready
+//! once it prints its ready line, with its stdout lines, its stderr log and its `/metrics`.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A cold start compiles the guests before the ready line: minutes on a loaded 2-core machine.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a test waits for anything else the worker does.
+pub const WAIT: Duration = Duration::from_secs(60);
+const POLL: Duration = Duration::from_millis(50);
+
+/// Polls `f` until it returns `Some`, failing the test at the deadline.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+pub struct WorkerProcess {
+    child: Child,
+    pub metrics_addr: String,
+    stdout: mpsc::Receiver<String>,
+    /// Every stderr line so far (the log, and the audit stream unless sent to a file).
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl WorkerProcess {
+    /// Spawns `cmd` (an `attachd worker` command with its environment set) and waits for the
+    /// ready line; a worker that never gets ready fails the test with its log.
+    pub fn start(mut cmd: Command) -> WorkerProcess {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn attachd worker");
+        let (tx, stdout) = mpsc::channel();
+        let out = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let err = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let line = stdout.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!(
+                "attachd worker did not become ready:\n{}",
+                stderr.lock().unwrap().join("\n")
+            )
+        });
+        let ready: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(ready["event"], "ready", "{line}");
+        WorkerProcess {
+            child,
+            metrics_addr: ready["metricsAddr"].as_str().unwrap().to_string(),
+            stdout,
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// `GET path` on the metrics listener: the status and the body.
+    pub fn http_get(&self, path: &str) -> (u16, String) {
+        let mut s = std::net::TcpStream::connect(&self.metrics_addr).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// The value of one series in `/metrics` (0 when absent).
+    pub fn metric(&self, series: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics");
+        body.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    pub fn wait_metric(&self, series: &str, at_least: f64) -> f64 {
+        wait_for(series, WAIT, || {
+            let v = self.metric(series);
+            (v >= at_least).then_some(v)
+        })
+    }
+
+    /// The stderr lines so far.
+    pub fn log(&self) -> Vec<String> {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits for a stderr line containing `needle`.
+    pub fn wait_log(&self, needle: &str) {
+        let found = || {
+            self.stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains(needle))
+        };
+        let deadline = Instant::now() + WAIT;
+        while !found() {
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?}:\n{}",
+                self.log().join("\n")
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+
+    pub fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.pid().to_string()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill {sig}");
+    }
+
+    /// Waits for the process to exit; its exit code and the lines it printed on stdout.
+    pub fn wait_exit(mut self) -> (Option<i32>, Vec<String>) {
+        let code = wait_for("attachd to exit", WAIT, || {
+            self.child.try_wait().unwrap().map(|s| s.code())
+        });
+        let lines = self.stdout.try_iter().collect();
+        (code, lines)
+    }
+
+    /// SIGTERM, then a clean exit.
+    pub fn stop(self) {
+        self.signal("-TERM");
+        let (code, _) = self.wait_exit();
+        assert_eq!(code, Some(0));
+    }
+}
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
