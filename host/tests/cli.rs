@@ -237,3 +237,70 @@ fn an_unknown_log_format_is_refused_before_any_work() {
         String::from_utf8_lossy(&run.stderr)
     );
 }
+
+#[test]
+fn process_turns_a_video_file_into_an_mp4_and_poster_variants() {
+    let dir = tempfile::tempdir().unwrap();
+    let clip = dir.path().join("clip.webm");
+    // A one-second VP9 clip from ffmpeg's test source (make test installs Debian's ffmpeg).
+    let made = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
+        .args(["-f", "lavfi", "-i", "testsrc2=s=320x240:r=25:d=1"])
+        .args([
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+        ])
+        .arg(&clip)
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = dir.path().join("out");
+
+    let run = attachd(
+        &[
+            "process",
+            clip.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &common::guest_dir(),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let lines = lines(&run);
+    assert_eq!(lines[0]["status"], "ready", "{}", lines[0]);
+    assert_eq!(lines[0]["mime"], "video/webm");
+    let variants = lines[0]["variants"].as_array().unwrap();
+    let names: Vec<&str> = variants.iter().filter_map(|v| v["name"].as_str()).collect();
+    assert!(
+        names.contains(&"video") && names.contains(&"thumb"),
+        "{names:?}"
+    );
+
+    // The MP4 is on disk, H.264, and ffprobe reads it back; the poster thumbnail is a WebP.
+    let mp4 = out.join("clip").join("video.mp4");
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["stream=codec_name,width,height", "-of", "csv=p=0"])
+        .arg(&mp4)
+        .output()
+        .expect("ffprobe is installed");
+    assert_eq!(
+        String::from_utf8_lossy(&probe.stdout).trim(),
+        "h264,320,240"
+    );
+    let thumb = std::fs::read(out.join("clip").join("thumb.webp")).unwrap();
+    assert_eq!(&thumb[..4], b"RIFF");
+    assert_eq!(&thumb[8..12], b"WEBP");
+}
