@@ -8,6 +8,13 @@
 //! statement (so a process job can no longer claim it, and no two cleaners take the same row),
 //! then its objects are deleted, then the row. A cleaner that dies midway leaves a `deleted`
 //! row, which the next run finishes. A `ready` row is never touched.
+//!
+//! Abandoned work comes first: a row still `processing` under a lease that ran out before the
+//! same cutoff lost its worker mid-job, and no job took it over. It is marked `failed`
+//! ([`ABANDONED_CODE`]) so the API sees the truth instead of `processing` forever; its object
+//! stays, and `failed` is claimable, so a job that turns up later processes it. Variants the
+//! dead worker may have written stay unpublished (the row lists none) and a later run
+//! overwrites them: deleting them here could race with a job that has just claimed the row.
 
 use crate::db::{Db, DbError};
 use crate::error::{Class, ErrorCode};
@@ -18,6 +25,8 @@ use std::time::{Duration, Instant};
 
 /// The job name of the repeatable cleanup job.
 pub const CLEANUP_JOB: &str = "attachments.cleanup.orphan";
+/// `error_code` of a row whose worker died mid-job and that no job took over.
+pub const ABANDONED_CODE: &str = "processing-abandoned";
 /// The seed's rule: uploads still `uploaded` after 2 h are orphans.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 /// Rows claimed per statement: small enough that one batch's deletes finish well within a
@@ -55,6 +64,8 @@ impl Default for CleanupOptions {
 pub struct CleanupReport {
     /// Stale `uploaded` rows removed (or, in a dry run, found).
     pub rows_removed: u64,
+    /// Abandoned `processing` rows marked `failed` (or, in a dry run, found).
+    pub abandoned: u64,
     /// Objects (uploads and variants) deleted for those rows.
     pub objects_removed: u64,
     /// Objects under the sweep prefix with no row, deleted (or, in a dry run, found).
@@ -101,8 +112,25 @@ pub async fn run(
     };
 
     if opts.dry_run {
+        report.abandoned = db.count_abandoned(cutoff).await?;
         report.rows_removed = db.count_orphans(cutoff).await?;
     } else {
+        let why = format!(
+            "the worker processing this upload stopped, and no job took it over within {}",
+            humantime(opts.max_age)
+        );
+        for _ in 0..MAX_BATCHES {
+            let rows = db
+                .fail_abandoned(cutoff, BATCH_SIZE, ABANDONED_CODE, &why)
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                tracing::warn!(file_key = %row.file_key, "abandoned upload marked failed");
+            }
+            report.abandoned += rows.len() as u64;
+        }
         // Rows a cleaner left half-done first, then new orphans.
         let leftovers = db
             .deleted_rows(cutoff, BATCH_SIZE * MAX_BATCHES as i64)
@@ -133,6 +161,7 @@ pub async fn run(
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
+        abandoned = report.abandoned,
         rows = report.rows_removed,
         objects = report.objects_removed,
         orphan_objects = report.orphan_objects,
@@ -188,6 +217,16 @@ async fn sweep(
         }
     }
     Ok(())
+}
+
+/// `2h`, `15m`, `90s`: the largest whole unit, for messages.
+fn humantime(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        s if s >= 3600 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s >= 60 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
 }
 
 /// The upload key an object belongs to: itself, or for a variant its upload's key.

@@ -699,6 +699,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
             sweep_prefix: Some(args.upload_prefix.clone()),
             dry_run: false,
         },
+        metrics: metrics.clone(),
     });
     let processors = vec![
         (QueueName::Process, process),

@@ -73,6 +73,9 @@ pub struct Metrics {
     /// `attachments_vscan_retries_scheduled_total`: `attachments.vscan.retry` jobs scheduled
     /// because the scanner was unavailable.
     pub vscan_retries: prometheus::IntCounter,
+    /// `attachments_uploads_abandoned_total`: `processing` rows cleanup marked failed because
+    /// their worker died and no job took them over.
+    pub uploads_abandoned: prometheus::IntCounter,
     /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
     /// and a lock per series, which shows at thousands of jobs a second.
     per_queue: Vec<QueueSeries>,
@@ -220,6 +223,14 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let uploads_abandoned = reg(
+            &registry,
+            prometheus::IntCounter::new(
+                "attachments_uploads_abandoned_total",
+                "Uploads left processing by a worker that died, marked failed by cleanup.",
+            )
+            .expect("valid metric"),
+        );
         for outcome in ["clean", "infected", "too-large", "unavailable", "error"] {
             vscan_scans.with_label_values(&[outcome]);
         }
@@ -278,6 +289,7 @@ impl Metrics {
             quarantined,
             vscan_up,
             vscan_retries,
+            uploads_abandoned,
         })
     }
 
@@ -305,8 +317,9 @@ impl Metrics {
             quarantined,
             vscan_up,
             vscan_retries,
+            uploads_abandoned,
         } = self;
-        let collectors: [&dyn prometheus::core::Collector; 17] = [
+        let collectors: [&dyn prometheus::core::Collector; 18] = [
             jobs_processed,
             jobs_failed,
             jobs_retried,
@@ -324,6 +337,7 @@ impl Metrics {
             quarantined,
             vscan_up,
             vscan_retries,
+            uploads_abandoned,
         ];
         collectors
             .iter()

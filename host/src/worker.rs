@@ -559,6 +559,7 @@ pub struct CleanupJobs {
     pub db: Db,
     pub storage: Arc<dyn Storage>,
     pub options: CleanupOptions,
+    pub metrics: Arc<Metrics>,
 }
 
 #[async_trait::async_trait]
@@ -567,6 +568,7 @@ impl Processor for CleanupJobs {
         let report = cleanup::run(&self.db, &self.storage, &self.options)
             .await
             .map_err(|e| Failure::from_error(&e))?;
+        self.metrics.uploads_abandoned.inc_by(report.abandoned);
         serde_json::to_value(report)
             .map_err(|e| Failure::from_error(&JobError::Task(e.to_string())))
     }

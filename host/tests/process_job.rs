@@ -6,7 +6,7 @@ mod common;
 
 use attach_fixtures as fx;
 use attachd::cleanup::{self, CleanupOptions};
-use attachd::db::{Backend, Db, NewAttachment, Status};
+use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, JobError, ProcessPayload};
 use attachd::sandbox::Format;
@@ -516,6 +516,90 @@ async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: Wo
     );
 }
 
+/// A worker that died mid-job leaves its row `processing` under a lease; when no job takes the
+/// upload over within the orphan age, cleanup marks it failed (visible to the API) and keeps
+/// the upload, and a job that turns up later still processes it.
+async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(w: World) {
+    let data = photo_jpeg();
+    let (dead, alive) = ("uploads/abandoned/a.jpg", "uploads/abandoned/b.jpg");
+    let mut payloads = Vec::new();
+    for key in [dead, alive] {
+        let payload = w.upload(key, &data, "image/jpeg").await;
+        w.db.db
+            .upsert_uploaded(&NewAttachment {
+                file_key: key.into(),
+                mime_type: "image/jpeg".into(),
+                size: data.len() as i64,
+                checksum: payload.checksum.clone(),
+            })
+            .await
+            .unwrap();
+        // A worker claims it and then dies, holding the claim.
+        let claim =
+            w.db.db
+                .claim(key, "dead-worker", Duration::from_secs(60))
+                .await;
+        assert!(matches!(claim, Ok(Claim::Claimed(_))), "{claim:?}");
+        payloads.push(payload);
+    }
+    // The first lost its worker three hours ago; the second's worker is still on it.
+    w.db.db
+        .backdate(dead, chrono::Utc::now() - chrono::Duration::hours(3))
+        .await
+        .unwrap();
+
+    let dry = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &CleanupOptions {
+            dry_run: true,
+            ..CleanupOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(dry.abandoned, 1);
+    assert_eq!(
+        w.db.db.get(dead).await.unwrap().unwrap().status,
+        Status::Processing
+    );
+
+    let report = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.abandoned, report.rows_removed),
+        (1, 0),
+        "{report:?}"
+    );
+    let row = w.db.db.get(dead).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Failed);
+    assert_eq!(row.error_code.as_deref(), Some(cleanup::ABANDONED_CODE));
+    assert!(
+        row.error_message.as_deref().unwrap().contains("2h"),
+        "{row:?}"
+    );
+    assert!(
+        w.storage.head(dead).await.unwrap().is_some(),
+        "the upload is kept"
+    );
+    let live = w.db.db.get(alive).await.unwrap().unwrap();
+    assert_eq!(
+        live.status,
+        Status::Processing,
+        "a live claim is left alone"
+    );
+
+    // A second run finds nothing more; a job that turns up later processes the upload.
+    let again = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(again.abandoned, 0);
+    let summary = w.handler().process(&payloads[0]).await.unwrap();
+    assert_eq!(summary.status, "ready");
+    assert!(!summary.variants.is_empty());
+}
+
 async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
     for i in 0..12 {
         stale_row(&w, &format!("uploads/many/{i:02}.png")).await;
@@ -556,4 +640,5 @@ suite!(
     unreachable_database_is_retryable_and_leaves_the_row_alone,
     cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects,
     two_cleaners_at_once_remove_each_stale_row_once,
+    a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable,
 );

@@ -386,6 +386,37 @@ impl Db {
         Ok(u64::try_from(n).unwrap_or(0))
     }
 
+    /// Cleanup of abandoned work: marks up to `limit` rows `failed` with `code` and `message`
+    /// that are still `processing` under a lease that ran out before `cutoff`, and returns
+    /// them. Such a row's worker died mid-job and no job took the upload over (BullMQ recovers
+    /// a stalled job within a minute, but fails it once it has stalled too often, and a job
+    /// can be lost with Redis): left alone it would say `processing` forever. `failed` is
+    /// visible to the API and still claimable, so a job that does turn up processes it.
+    pub async fn fail_abandoned(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+        code: &str,
+        message: &str,
+    ) -> Result<Vec<Attachment>, DbError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        match &self.pool {
+            Pool::Postgres(p) => pg::fail_abandoned(p, cutoff, limit, code, message).await,
+            Pool::Sqlite(p) => sqlite::fail_abandoned(p, cutoff, limit, code, message).await,
+        }
+    }
+
+    /// How many rows [`Db::fail_abandoned`] would take for this `cutoff` now; changes nothing.
+    pub async fn count_abandoned(&self, cutoff: DateTime<Utc>) -> Result<u64, DbError> {
+        let n = match &self.pool {
+            Pool::Postgres(p) => pg::count_abandoned(p, cutoff).await?,
+            Pool::Sqlite(p) => sqlite::count_abandoned(p, cutoff).await?,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
     /// Orphan cleanup, step 3, once the row's objects are gone: deletes the row if it is
     /// `deleted`. Returns false if there was no such row.
     pub async fn purge(&self, file_key: &str) -> Result<bool, DbError> {
@@ -436,7 +467,8 @@ impl Db {
 
 /// Test support only: not part of the worker's API, and nothing in attachd calls these.
 impl Db {
-    /// TEST ONLY. Sets a row's `created_at` and `updated_at` to `at`, to make it old.
+    /// TEST ONLY. Sets a row's `created_at` and `updated_at` (and its lease's end, if it has
+    /// one) to `at`, to make it old.
     #[doc(hidden)]
     pub async fn backdate(&self, file_key: &str, at: DateTime<Utc>) -> Result<bool, DbError> {
         match &self.pool {

@@ -222,6 +222,49 @@ pub(super) async fn count_orphans(pool: &PgPool, cutoff: DateTime<Utc>) -> Resul
     Ok(n)
 }
 
+pub(super) async fn fail_abandoned(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+    code: &str,
+    message: &str,
+) -> Result<Vec<Attachment>, DbError> {
+    // The same MATERIALIZED … SKIP LOCKED shape as `claim_orphans`, for the same reasons; the
+    // outer conditions re-check a row a worker took over after the inner snapshot.
+    let rows = sqlx::query(concat!(
+        "WITH picked AS MATERIALIZED (
+             SELECT id AS picked_id FROM attachments
+             WHERE status = 'processing' AND claimed_until < $1
+             ORDER BY claimed_until
+             LIMIT $2
+             FOR UPDATE SKIP LOCKED)
+         UPDATE attachments
+         SET status = 'failed', error_code = $3, error_message = $4,
+             claim_token = NULL, claimed_until = NULL
+         FROM picked
+         WHERE id = picked_id AND status = 'processing' AND claimed_until < $1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(cutoff)
+    .bind(limit)
+    .bind(code)
+    .bind(message)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
+pub(super) async fn count_abandoned(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<i64, DbError> {
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM attachments WHERE status = 'processing' AND claimed_until < $1",
+    )
+    .bind(cutoff)
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
+
 pub(super) async fn purge(pool: &PgPool, file_key: &str) -> Result<bool, DbError> {
     let done = sqlx::query("DELETE FROM attachments WHERE file_key = $1 AND status = 'deleted'")
         .bind(file_key)
@@ -296,7 +339,7 @@ pub(super) async fn backdate(
     at: DateTime<Utc>,
 ) -> Result<bool, DbError> {
     let done =
-        sqlx::query("UPDATE attachments SET created_at = $2, updated_at = $2 WHERE file_key = $1")
+        sqlx::query("UPDATE attachments SET created_at = $2, updated_at = $2, claimed_until = CASE WHEN claimed_until IS NULL THEN NULL ELSE $2 END WHERE file_key = $1")
             .bind(file_key)
             .bind(at)
             .execute(pool)

@@ -241,6 +241,49 @@ pub(super) async fn claim_orphans(
     all(&rows)
 }
 
+pub(super) async fn fail_abandoned(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+    limit: i64,
+    code: &str,
+    message: &str,
+) -> Result<Vec<Attachment>, DbError> {
+    let rows = sqlx::query(concat!(
+        "UPDATE attachments
+         SET status = 'failed', error_code = ?3, error_message = ?4,
+             claim_token = NULL, claimed_until = NULL, updated_at = ",
+        now!(),
+        "
+         WHERE status = 'processing' AND claimed_until < ?1 AND id IN (
+             SELECT id FROM attachments
+             WHERE status = 'processing' AND claimed_until < ?1
+             ORDER BY claimed_until
+             LIMIT ?2)
+         RETURNING ",
+        columns!()
+    ))
+    .bind(stored_time(cutoff))
+    .bind(limit)
+    .bind(code)
+    .bind(message)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
+pub(super) async fn count_abandoned(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+) -> Result<i64, DbError> {
+    let n = sqlx::query_scalar(
+        "SELECT count(*) FROM attachments WHERE status = 'processing' AND claimed_until < ?1",
+    )
+    .bind(stored_time(cutoff))
+    .fetch_one(pool)
+    .await?;
+    Ok(n)
+}
+
 pub(super) async fn count_orphans(
     pool: &SqlitePool,
     cutoff: DateTime<Utc>,
@@ -335,7 +378,7 @@ pub(super) async fn backdate(
 ) -> Result<bool, DbError> {
     let at = stored_time(at);
     let done =
-        sqlx::query("UPDATE attachments SET created_at = ?2, updated_at = ?2 WHERE file_key = ?1")
+        sqlx::query("UPDATE attachments SET created_at = ?2, updated_at = ?2, claimed_until = CASE WHEN claimed_until IS NULL THEN NULL ELSE ?2 END WHERE file_key = ?1")
             .bind(file_key)
             .bind(at)
             .execute(pool)
