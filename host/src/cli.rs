@@ -255,7 +255,11 @@ async fn announce_security(
     policy: &crate::vscan::Policy,
     audit: &crate::audit::Audit,
     metrics: &crate::metrics::Metrics,
+    max_upload: u64,
 ) {
+    if let Some(gap) = policy.size_gap(max_upload) {
+        tracing::warn!("virus scanner limit: {gap}");
+    }
     for weakening in policy.weakenings() {
         tracing::warn!("security setting: {weakening}");
         audit
@@ -686,7 +690,8 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
     handler.policy = policy.clone();
     handler.queue = Some(backend.clone());
     handler.metrics = metrics.clone();
-    announce_security(&policy, &handler.audit, &metrics).await;
+    let max_upload = handler.pipeline.max_read_bytes();
+    announce_security(&policy, &handler.audit, &metrics, max_upload).await;
     let vscan_retry: Arc<dyn Processor> = Arc::new(worker::VscanRetryJobs {
         handler: handler.clone(),
     });
@@ -815,7 +820,13 @@ async fn process_store(args: ProcessArgs) -> anyhow::Result<i32> {
         args.security
             .policy(&upload_prefix, Duration::from_secs(2 * 60 * 60))?,
     );
-    announce_security(&handler.policy, &handler.audit, &handler.metrics).await;
+    announce_security(
+        &handler.policy,
+        &handler.audit,
+        &handler.metrics,
+        handler.pipeline.max_read_bytes(),
+    )
+    .await;
     let mut code = 0;
     for key in &args.files {
         let key = key.to_string_lossy().into_owned();

@@ -249,9 +249,56 @@ impl Policy {
     }
 }
 
+impl Policy {
+    /// A warning when the scanner cannot take uploads the pipeline accepts: those between
+    /// clamd's stream limit and the largest accepted upload (`max_upload`, images or video)
+    /// all end with the over-size outcome. Worth saying at start: Debian's clamd takes 25 MiB,
+    /// while attachd accepts 64 MiB images and 256 MiB videos by default.
+    pub fn size_gap(&self, max_upload: u64) -> Option<String> {
+        let clamd = self.scanner.as_ref()?;
+        if max_upload <= clamd.max_stream {
+            return None;
+        }
+        let outcome = match self.oversize {
+            OversizePolicy::Fail => "fail with scan-too-large",
+            OversizePolicy::Quarantine => "be quarantined",
+        };
+        Some(format!(
+            "uploads over {} bytes (ATTACH_VSCAN_MAX_STREAM) will {outcome}, though up to {} \
+             bytes are accepted; raise clamd's StreamMaxLength and ATTACH_VSCAN_MAX_STREAM \
+             together to scan them",
+            clamd.max_stream, max_upload
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stream_limit_below_the_largest_upload_is_reported_with_its_outcome() {
+        let clamd = Clamd {
+            endpoint: "tcp://127.0.0.1:3310".parse().unwrap(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            io_timeout: DEFAULT_IO_TIMEOUT,
+            max_stream: DEFAULT_MAX_STREAM,
+        };
+        let mut policy = Policy {
+            scanner: Some(clamd),
+            ..Policy::default()
+        };
+        let gap = policy.size_gap(256 * 1024 * 1024).expect("a gap");
+        assert!(
+            gap.contains("26214400") && gap.contains("scan-too-large"),
+            "{gap}"
+        );
+        assert_eq!(policy.size_gap(DEFAULT_MAX_STREAM), None);
+        policy.oversize = OversizePolicy::Quarantine;
+        assert!(policy.size_gap(u64::MAX).unwrap().contains("quarantined"));
+        policy.scanner = None;
+        assert_eq!(policy.size_gap(u64::MAX), None, "no scanner, no gap");
+    }
 
     #[test]
     fn endpoints_are_tcp_host_port_or_absolute_unix_paths() {
