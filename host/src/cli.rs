@@ -45,6 +45,9 @@ pub enum Command {
     Worker(Box<WorkerArgs>),
     /// Add an `attachments.process` job, as the Node API does; prints its id.
     Enqueue(EnqueueArgs),
+    /// Send `failed` (or `uploaded`) uploads back to the process queue, e.g. those cleanup
+    /// marked `processing-abandoned`; one JSON line per upload.
+    Requeue(RequeueArgs),
 }
 
 /// Where the database and the objects are.
@@ -479,6 +482,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Worker(args) => worker(*args).await,
         Command::Enqueue(args) => enqueue(args).await,
+        Command::Requeue(args) => requeue(args).await,
     }
 }
 
@@ -624,6 +628,105 @@ async fn enqueue(args: EnqueueArgs) -> anyhow::Result<i32> {
     println!(
         "{}",
         serde_json::json!({ "jobId": id, "queue": queue.as_str(), "name": queue.job_name() })
+    );
+    Ok(0)
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum RequeueStatus {
+    Failed,
+    /// Never processed: the API's job for them was lost.
+    Uploaded,
+}
+
+/// Uploads sent back per run of `attachd requeue`: a batch a person can read the output of;
+/// run it again for more.
+pub const DEFAULT_REQUEUE_LIMIT: i64 = 1000;
+
+#[derive(Args, Debug)]
+pub struct RequeueArgs {
+    /// Which rows to send back.
+    #[arg(long, value_enum, default_value = "failed")]
+    pub status: RequeueStatus,
+    /// Only rows whose error code is this (`processing-abandoned`, `scanner-unavailable`, ...).
+    #[arg(long)]
+    pub code: Option<String>,
+    /// At most this many uploads per run, least recently changed first.
+    #[arg(long, default_value_t = DEFAULT_REQUEUE_LIMIT)]
+    pub limit: i64,
+    /// List the uploads; enqueue nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, default_value_t = crate::queue::DEFAULT_ATTEMPTS)]
+    pub attempts: u32,
+    /// `exponential:2s` or `fixed:5s`.
+    #[arg(long, default_value = "exponential:2s", value_parser = crate::queue::Backoff::parse)]
+    pub backoff: crate::queue::Backoff,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub queue_args: QueueArgs,
+}
+
+/// `attachd requeue`: one process job per selected row. The job id is derived from the key
+/// and the row's claim count, so running the command again before the job has run adds
+/// nothing (BullMQ keeps one job per id), while a row that failed again is sent once more.
+async fn requeue(args: RequeueArgs) -> anyhow::Result<i32> {
+    use crate::queue::{EnqueueOptions, QueueBackend, QueueName};
+    let status = match args.status {
+        RequeueStatus::Failed => crate::db::Status::Failed,
+        RequeueStatus::Uploaded => crate::db::Status::Uploaded,
+    };
+    let db = args.store.db().await?;
+    let rows = db
+        .rows_with_status(status, args.code.as_deref(), args.limit)
+        .await?;
+    let backend = if args.dry_run {
+        None
+    } else {
+        Some(args.queue_args.connect().await?)
+    };
+    let mut sent = 0u64;
+    for row in &rows {
+        let payload = ProcessPayload {
+            file_key: row.file_key.clone(),
+            mime_type: row.mime_type.clone(),
+            size: u64::try_from(row.size).unwrap_or(0),
+            variants: vec![],
+            checksum: row.checksum.clone(),
+        };
+        let digest = crate::sandbox::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+            row.file_key.as_bytes(),
+        ));
+        let opts = EnqueueOptions {
+            attempts: Some(args.attempts),
+            backoff: Some(args.backoff),
+            delay: None,
+            job_id: Some(format!("requeue-{}-{}", &digest[..32], row.attempts)),
+        };
+        let job_id = match &backend {
+            Some(b) => {
+                let id = b
+                    .enqueue(QueueName::Process, serde_json::to_value(&payload)?, &opts)
+                    .await?;
+                sent += 1;
+                Some(id)
+            }
+            None => None,
+        };
+        println!(
+            "{}",
+            serde_json::json!({
+                "fileKey": row.file_key,
+                "status": row.status.as_str(),
+                "errorCode": row.error_code,
+                "jobId": job_id,
+            })
+        );
+    }
+    println!(
+        "{}",
+        serde_json::json!({ "event": "requeued", "found": rows.len(), "enqueued": sent, "dryRun": args.dry_run })
     );
     Ok(0)
 }

@@ -55,6 +55,7 @@ on_both_databases!(
     deleted_rows_lists_rows_a_crashed_cleaner_left_in_deleted,
     existing_keys_reports_exactly_the_keys_with_rows,
     claim_of_an_unknown_key_is_missing,
+    rows_with_status_selects_by_status_and_code_oldest_change_first,
 );
 
 // ---- helpers ----
@@ -561,6 +562,52 @@ async fn mark_failed_records_the_verdict_ends_the_claim_and_allows_a_retry(backe
         (done.status, done.error_code, done.error_message),
         (Status::Ready, None, None)
     );
+}
+
+async fn rows_with_status_selects_by_status_and_code_oldest_change_first(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    for (key, code) in [
+        ("a", "processing-abandoned"),
+        ("b", "malformed-input"),
+        ("c", "processing-abandoned"),
+    ] {
+        t.db.upsert_uploaded(&upload(key)).await.expect("upsert");
+        claimed(t.db.claim(key, "w", LEASE).await.expect("claim"));
+        assert!(t
+            .db
+            .mark_failed(key, "w", code, "m", None)
+            .await
+            .expect("fail"));
+    }
+    t.db.upsert_uploaded(&upload("d")).await.expect("upsert");
+    // "a" changed longest ago.
+    t.db.backdate("c", chrono::Utc::now() - chrono::Duration::hours(2))
+        .await
+        .expect("backdate");
+    t.db.backdate("a", chrono::Utc::now() - chrono::Duration::hours(3))
+        .await
+        .expect("backdate");
+    let keys = |rows: Vec<Attachment>| rows.into_iter().map(|r| r.file_key).collect::<Vec<_>>();
+    let abandoned =
+        t.db.rows_with_status(Status::Failed, Some("processing-abandoned"), 10)
+            .await
+            .expect("select");
+    assert_eq!(keys(abandoned), ["a", "c"]);
+    let failed =
+        t.db.rows_with_status(Status::Failed, None, 10)
+            .await
+            .expect("select");
+    assert_eq!(keys(failed).len(), 3);
+    let limited =
+        t.db.rows_with_status(Status::Failed, None, 1)
+            .await
+            .expect("select");
+    assert_eq!(keys(limited), ["a"]);
+    let uploaded =
+        t.db.rows_with_status(Status::Uploaded, None, 10)
+            .await
+            .expect("select");
+    assert_eq!(keys(uploaded), ["d"]);
 }
 
 async fn release_returns_the_row_to_uploaded_with_the_error_recorded(backend: Backend) {

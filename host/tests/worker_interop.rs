@@ -618,3 +618,75 @@ fn cleanup_schedule_runs_once_per_period_with_two_workers() {
     third.stop();
     first.stop();
 }
+
+#[test]
+fn requeue_sends_failed_uploads_back_once_and_a_worker_completes_them() {
+    let world = World::new();
+    let (lost, bad) = ("uploads/abandoned.jpg", "uploads/bad.jpg");
+    world.ingest(lost);
+    world.ingest(bad);
+    // As cleanup leaves an abandoned upload, and an upload that failed for its own reasons.
+    let db = world.db();
+    for (key, code) in [(lost, "processing-abandoned"), (bad, "malformed-input")] {
+        let sql = format!(
+            "UPDATE attachments SET status = 'failed', error_code = '{code}', \
+             error_message = 'test' WHERE file_key = '{key}'"
+        );
+        assert_eq!(runtime().block_on(db.execute_unchecked(&sql)).unwrap(), 1);
+    }
+    let requeue = |extra: &[&str]| -> Vec<Value> {
+        let out = world
+            .attachd()
+            .args(["requeue", "--code", "processing-abandoned"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+
+    let dry = requeue(&["--dry-run"]);
+    assert_eq!(dry[0]["fileKey"], lost);
+    assert_eq!(dry[0]["jobId"], Value::Null);
+    assert_eq!(dry.last().unwrap()["enqueued"], 0);
+    let counts = &world.node("inspect", json!({ "queue": PROCESS }))["counts"];
+    assert_eq!(counts["waiting"], 0, "a dry run enqueues nothing");
+
+    let first = requeue(&[]);
+    assert_eq!(
+        first.len(),
+        2,
+        "only the abandoned upload, then the summary: {first:?}"
+    );
+    let id = first[0]["jobId"].as_str().unwrap().to_string();
+    let again = requeue(&[]);
+    assert_eq!(
+        again[0]["jobId"],
+        id.as_str(),
+        "the same job, not a second one"
+    );
+    let counts = &world.node("inspect", json!({ "queue": PROCESS }))["counts"];
+    assert_eq!(counts["waiting"], 1, "{counts}");
+
+    let worker = world.worker(&[]);
+    wait_for("the requeued upload to be ready", WAIT, || {
+        let row = runtime().block_on(db.get(lost)).unwrap().unwrap();
+        (row.status.as_str() == "ready").then_some(())
+    });
+    let job = job_state(&world, PROCESS, &id);
+    assert_eq!(job["state"], "completed", "{job:#}");
+    let other = runtime().block_on(db.get(bad)).unwrap().unwrap();
+    assert_eq!(
+        other.status.as_str(),
+        "failed",
+        "other failures are left alone"
+    );
+    worker.stop();
+}

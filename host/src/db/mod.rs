@@ -444,6 +444,23 @@ impl Db {
         }
     }
 
+    /// Up to `limit` rows in `status`, optionally only those whose `error_code` is `code`,
+    /// least recently changed first: what `attachd requeue` sends back to the queue.
+    pub async fn rows_with_status(
+        &self,
+        status: Status,
+        code: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Attachment>, DbError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        match &self.pool {
+            Pool::Postgres(p) => pg::rows_with_status(p, status.as_str(), code, limit).await,
+            Pool::Sqlite(p) => sqlite::rows_with_status(p, status.as_str(), code, limit).await,
+        }
+    }
+
     /// Which of `keys` have a row (in any status), for the sweep of objects without a row.
     pub async fn existing_keys(&self, keys: &[String]) -> Result<HashSet<String>, DbError> {
         let mut found = HashSet::new();

@@ -273,6 +273,26 @@ pub(super) async fn purge(pool: &PgPool, file_key: &str) -> Result<bool, DbError
     Ok(done.rows_affected() == 1)
 }
 
+pub(super) async fn rows_with_status(
+    pool: &PgPool,
+    status: &str,
+    code: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Attachment>, DbError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM attachments WHERE status = $1 AND ($2::text IS NULL OR error_code = $2)
+          ORDER BY updated_at LIMIT $3"
+    ))
+    .bind(status)
+    .bind(code)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
 pub(super) async fn deleted_rows(
     pool: &PgPool,
     cutoff: DateTime<Utc>,

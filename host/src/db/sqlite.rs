@@ -324,6 +324,26 @@ pub(super) async fn deleted_rows(
     all(&rows)
 }
 
+pub(super) async fn rows_with_status(
+    pool: &SqlitePool,
+    status: &str,
+    code: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Attachment>, DbError> {
+    let rows = sqlx::query(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM attachments WHERE status = ?1 AND (?2 IS NULL OR error_code = ?2)
+          ORDER BY updated_at LIMIT ?3"
+    ))
+    .bind(status)
+    .bind(code)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
 pub(super) async fn existing_keys(
     pool: &SqlitePool,
     keys: &[String],
