@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
-# the wasm32-wasip2 Rust target, and a wasm C toolchain (clang-16, llvm-16, wasi-libc) for
-# libwebp inside the thumbnail guest. Safe to run again: it only installs what is absent.
+# the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
+# inside the thumbnail guest, Node.js, ffmpeg, clamd, promtool and systemd-analyze for the
+# tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
+# it only installs or starts what is absent.
 set -euo pipefail
 
 apt_install() {
