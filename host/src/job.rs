@@ -143,10 +143,6 @@ pub enum JobError {
     /// The scanner stayed unavailable through every try: the upload fails closed.
     #[error("virus scanner unavailable after {tries} tries: {message}")]
     ScannerExhausted { tries: u32, message: String },
-    /// The bytes streamed to the scanner are not the bytes checked and processed (the object
-    /// was replaced in between): nothing is decided on them; a retry reads it again.
-    #[error("the object changed while it was scanned: {message}")]
-    ObjectChanged { message: String },
     /// `ATTACH_SCAN_SUSPICIOUS=fail` and the scan guest called the upload suspicious.
     #[error("scan found the upload suspicious: {rules}")]
     ScanSuspicious { rules: String },
@@ -169,7 +165,6 @@ impl ErrorCode for JobError {
             JobError::Task(_) => "internal-error",
             JobError::Vscan(e) => e.code(),
             JobError::ScannerExhausted { .. } => "scanner-unavailable",
-            JobError::ObjectChanged { .. } => "object-changed",
             JobError::ScanSuspicious { .. } => "scan-suspicious",
             JobError::Queue(e) => e.code(),
         }
@@ -183,7 +178,6 @@ impl ErrorCode for JobError {
             | JobError::Missing { .. }
             | JobError::ScannerExhausted { .. }
             | JobError::ScanSuspicious { .. } => Class::Permanent,
-            JobError::ObjectChanged { .. } => Class::Retryable,
             JobError::Vscan(e) => e.class(),
             JobError::Queue(e) => e.class(),
             // Busy and claim-lost resolve themselves: the other worker finishes, and the
@@ -403,7 +397,7 @@ impl Handler {
         // The antivirus re-check, before any guest parses the bytes: an upload clamd has not
         // called clean is never rendered, written or published.
         let skipped_av = match self
-            .antivirus(payload, row, token, &actual_sum, actual_size, meta)
+            .antivirus(payload, row, token, &actual_sum, &data, meta)
             .await?
         {
             security::Av::Proceed(skipped) => skipped,

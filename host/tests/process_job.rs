@@ -314,13 +314,6 @@ impl Storage for FailSecondPut {
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
         self.inner.copy(from, to).await
     }
-    async fn open(
-        &self,
-        key: &str,
-        max: u64,
-    ) -> Result<attachd::storage::ObjectStream, StorageError> {
-        self.inner.open(key, max).await
-    }
 }
 
 async fn storage_failing_mid_job_is_retryable_and_publishes_nothing(w: World) {

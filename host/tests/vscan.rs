@@ -10,7 +10,7 @@ use attach_fixtures as fx;
 use attachd::db::{Backend, Db, NewEvent, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, ProcessPayload};
-use attachd::storage::{self, LocalStorage, ObjectMeta, ObjectStream, Storage, StorageError};
+use attachd::storage::{self, LocalStorage, ObjectMeta, Storage, StorageError};
 use attachd::vscan::{self, OversizePolicy, Policy, SuspiciousPolicy};
 use common::clamd::{sha256_signature, Clamd, EICAR, EICAR_REPORTED};
 use common::db::TestDb;
@@ -88,9 +88,6 @@ impl Storage for Recording {
     }
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
         self.inner.copy(from, to).await
-    }
-    async fn open(&self, key: &str, max: u64) -> Result<ObjectStream, StorageError> {
-        self.inner.open(key, max).await
     }
 }
 

@@ -3,10 +3,9 @@
 //!
 //! - **Where the scan sits.** Right after the object's size and sha256 are checked against the
 //!   payload and the row, before any guest parses it. So nothing is rendered, written or
-//!   published for bytes clamd has not called clean. The scan streams the object from storage
-//!   a second time (the scanner path holds one 64 KiB chunk, never the file) and hashes what it
-//!   streams: bytes that differ from the checked ones (the object was replaced in between) are
-//!   `object-changed`, retried, never judged.
+//!   published for bytes clamd has not called clean. clamd gets the very bytes the job read
+//!   and checked, in 64 KiB INSTREAM chunks from the job's one copy: no second read from
+//!   storage, and nothing to swap between the scan and the processing.
 //! - **Quarantine** (clamd found a signature, the scan guest said `reject`, and by policy a
 //!   `suspicious` verdict or an upload over clamd's stream limit): the original is copied under
 //!   `ATTACH_QUARANTINE_PREFIX`, the decision is audited, the row becomes `quarantined` (final;
@@ -28,9 +27,6 @@ use crate::storage;
 use crate::vscan::{OversizePolicy, SuspiciousPolicy, Verdict, VscanError};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::pin::Pin;
-use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
 
 /// `error_code` of a row quarantined because clamd found a signature.
 pub const QUARANTINE_CODE_VIRUS: &str = "virus-found";
@@ -103,32 +99,6 @@ impl Cause {
     }
 }
 
-/// sha256 and length of what passes through, for comparing the scanned bytes with the
-/// checked ones.
-struct Digesting<R> {
-    inner: R,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl<R: AsyncRead + Unpin> AsyncRead for Digesting<R> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = &polled {
-            let new = &buf.filled()[before..];
-            this.hasher.update(new);
-            this.bytes += new.len() as u64;
-        }
-        polled
-    }
-}
-
 /// A short, stable name for a key in queue job ids (BullMQ ids cannot hold every character a
 /// key can).
 fn key_digest(key: &str) -> String {
@@ -170,14 +140,16 @@ fn rules_with(scan: Option<&ScanFields>, verdict: &str) -> String {
 }
 
 impl Handler {
-    /// Streams the stored upload to clamd (when one is configured) and acts on the answer.
+    /// Streams the upload to clamd (when one is configured) and acts on the answer. `data` is
+    /// the upload as the job read and checked it: clamd judges exactly the bytes the guests
+    /// will parse, with no second read from storage and no window for the object to change.
     pub(super) async fn antivirus(
         &self,
         payload: &ProcessPayload,
         row: &Attachment,
         token: &str,
         checksum: &str,
-        size: u64,
+        data: &[u8],
         meta: &JobMeta,
     ) -> Result<Av, Fail> {
         let Some(clamd) = &self.policy.scanner else {
@@ -188,36 +160,15 @@ impl Handler {
         let event = |d: Decision, reason: String| {
             Event::new(d, reason).about(key, meta.job_id.as_deref(), Some(checksum))
         };
+        let size = data.len() as u64;
         let result = if size > clamd.max_stream {
-            // Decided before reading a byte: clamd would cut the stream at its limit.
+            // Decided before sending a byte: clamd would cut the stream at its limit.
             Err(VscanError::TooLarge {
                 size,
                 limit: format!("{} bytes", clamd.max_stream),
             })
         } else {
-            let stream = self
-                .storage
-                .open(key, size)
-                .await
-                .map_err(|e| plain(e.into()))?;
-            let mut digesting = Digesting {
-                inner: stream.reader,
-                hasher: Sha256::new(),
-                bytes: 0,
-            };
-            let scanned = clamd.scan(&mut digesting, Some(size)).await;
-            if scanned.is_ok() {
-                let streamed = crate::sandbox::hex(&digesting.hasher.finalize());
-                if digesting.bytes != size || streamed != checksum {
-                    return Err(plain(JobError::ObjectChanged {
-                        message: format!(
-                            "scanned {} bytes with sha256 {streamed}, checked {size} bytes with {checksum}",
-                            digesting.bytes
-                        ),
-                    }));
-                }
-            }
-            scanned
+            clamd.scan(data, Some(size)).await
         };
         let m = &self.metrics;
         match result {

@@ -19,8 +19,8 @@
 //! system call runs on tokio's blocking pool.
 
 use super::{
-    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, ObjectStream, Storage,
-    StorageError, MAX_KEY_LEN,
+    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, Storage, StorageError,
+    MAX_KEY_LEN,
 };
 use cap_std::ambient_authority;
 use cap_std::fs::{Dir, File, Metadata, OpenOptions};
@@ -179,34 +179,6 @@ impl Storage for LocalStorage {
         .await?;
         debug!(from, to, "local copy");
         Ok(())
-    }
-
-    async fn open(&self, key: &str, max_bytes: u64) -> Result<ObjectStream, StorageError> {
-        use tokio::io::AsyncReadExt;
-        validate_key(key)?;
-        let (root, key_owned) = (self.root.clone(), key.to_owned());
-        // Opened (with the same link checks as `get`) on the blocking pool; read through
-        // tokio's file, which moves each read there too.
-        let (file, size) = blocking("open", move || {
-            let Some((file, opened)) = open_object(&root, &key_owned, "open")? else {
-                return Err(StorageError::NotFound { key: key_owned });
-            };
-            Ok((file.into_std(), opened.len()))
-        })
-        .await?;
-        if size > max_bytes {
-            return Err(StorageError::TooLarge {
-                key: key.to_owned(),
-                size,
-                max: max_bytes,
-            });
-        }
-        let reader = tokio::fs::File::from_std(file).take(max_bytes.saturating_add(1));
-        debug!(key, bytes = size, "local open");
-        Ok(ObjectStream {
-            size: Some(size),
-            reader: Box::pin(reader),
-        })
     }
 }
 

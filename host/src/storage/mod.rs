@@ -82,25 +82,6 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<ObjectMeta>, StorageError>;
     /// Copies an object within the store (used to move infected files to quarantine).
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
-    /// Opens an object as a byte stream, for consumers that must not hold it whole (the
-    /// antivirus scan). Refuses an object declared larger than `max_bytes`; the stream yields
-    /// at most `max_bytes + 1` bytes, so a reader that gets more knows the object grew.
-    async fn open(&self, key: &str, max_bytes: u64) -> Result<ObjectStream, StorageError>;
-}
-
-/// An object being read: its declared size and its bytes as they arrive.
-pub struct ObjectStream {
-    /// What the store declared; `None` when it did not say.
-    pub size: Option<u64>,
-    pub reader: std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>,
-}
-
-impl std::fmt::Debug for ObjectStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ObjectStream")
-            .field("size", &self.size)
-            .finish()
-    }
 }
 
 /// What [`Storage::head`] and [`Storage::list`] report about an object.

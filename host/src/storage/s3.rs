@@ -10,8 +10,7 @@
 //! protection instead (on by default: a body that moves no bytes for 5 s fails).
 
 use super::{
-    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, ObjectStream, Storage,
-    StorageError,
+    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, Storage, StorageError,
 };
 use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -568,39 +567,6 @@ impl Storage for S3Storage {
             .map_err(|e| sdk_error("copy", from, e))?;
         debug!(from, to, "S3 copy");
         Ok(())
-    }
-
-    async fn open(&self, key: &str, max_bytes: u64) -> Result<ObjectStream, StorageError> {
-        use tokio::io::AsyncReadExt;
-        validate_key(key)?;
-        let response = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| sdk_error("open", key, e))?;
-        let declared = response
-            .content_length()
-            .and_then(|len| u64::try_from(len).ok());
-        if let Some(size) = declared.filter(|&len| len > max_bytes) {
-            return Err(StorageError::TooLarge {
-                key: key.to_owned(),
-                size,
-                max: max_bytes,
-            });
-        }
-        // The body streams as it is read; the SDK's stalled-stream protection still applies.
-        let reader = response
-            .body
-            .into_async_read()
-            .take(max_bytes.saturating_add(1));
-        debug!(key, ?declared, "S3 open");
-        Ok(ObjectStream {
-            size: declared,
-            reader: Box::pin(reader),
-        })
     }
 }
 
