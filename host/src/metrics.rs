@@ -34,6 +34,8 @@ pub const DURATION_BUCKETS: [f64; 12] = [
 /// Everything the worker reports.
 pub struct Metrics {
     registry: Registry,
+    /// Every family registered, in registration order (see [`Metrics::family_names`]).
+    family_names: Vec<String>,
     /// `attachments_jobs_processed_total{queue}`: jobs completed.
     pub jobs_processed: IntCounterVec,
     /// `attachments_jobs_failed_total{queue,code}`: jobs failed for good.
@@ -91,10 +93,23 @@ pub struct QueueSeries {
 
 impl Metrics {
     pub fn new() -> Arc<Metrics> {
-        let registry = Registry::new();
-        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
+        /// The registry, and the name of every family registered in it (a family with no
+        /// series yet is missing from what the registry gathers).
+        struct Registering {
+            registry: Registry,
+            names: std::cell::RefCell<Vec<String>>,
+        }
+        let registry = Registering {
+            registry: Registry::new(),
+            names: Default::default(),
+        };
+        fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registering, c: T) -> T {
+            r.names
+                .borrow_mut()
+                .extend(c.desc().iter().map(|d| d.fq_name.clone()));
             // Names are fixed at compile time and unique: registration cannot fail.
-            r.register(Box::new(c.clone()))
+            r.registry
+                .register(Box::new(c.clone()))
                 .expect("metric names are unique");
             c
         }
@@ -271,7 +286,8 @@ impl Metrics {
             .collect();
         Arc::new(Metrics {
             per_queue,
-            registry,
+            registry: registry.registry,
+            family_names: registry.names.into_inner(),
             jobs_processed,
             jobs_failed,
             jobs_retried,
@@ -295,55 +311,8 @@ impl Metrics {
 
     /// Every metric family this worker exports, those without series yet included: the ops
     /// pack's alerts and dashboard must name only these (`host/tests/ops.rs`).
-    pub fn family_names(&self) -> Vec<String> {
-        // Destructured without `..`: a new metric does not compile until it is listed here.
-        let Metrics {
-            registry: _,
-            per_queue: _,
-            jobs_processed,
-            jobs_failed,
-            jobs_retried,
-            jobs_stalled,
-            cleanup_runs,
-            job_duration,
-            queue_depth,
-            queue_depth_updated,
-            circuit_open,
-            circuit_trips,
-            bytes_in_flight,
-            queue_errors,
-            vscan_scans,
-            vscan_duration,
-            quarantined,
-            vscan_up,
-            vscan_retries,
-            uploads_abandoned,
-        } = self;
-        let collectors: [&dyn prometheus::core::Collector; 18] = [
-            jobs_processed,
-            jobs_failed,
-            jobs_retried,
-            jobs_stalled,
-            cleanup_runs,
-            job_duration,
-            queue_depth,
-            queue_depth_updated,
-            circuit_open,
-            circuit_trips,
-            bytes_in_flight,
-            queue_errors,
-            vscan_scans,
-            vscan_duration,
-            quarantined,
-            vscan_up,
-            vscan_retries,
-            uploads_abandoned,
-        ];
-        collectors
-            .iter()
-            .flat_map(|c| c.desc())
-            .map(|d| d.fq_name.clone())
-            .collect()
+    pub fn family_names(&self) -> &[String] {
+        &self.family_names
     }
 
     /// The per-job series of `queue`.
