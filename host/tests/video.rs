@@ -20,6 +20,7 @@ use attachd::sandbox::Kind;
 use attachd::storage::{LocalStorage, Storage};
 use attachd::video::sandbox::{Finished, Spec};
 use attachd::video::{Jail, Layers, Rlimits, Video, VideoConfig, VideoError, WorkDir};
+use common::clips::{ffmpeg, generate, h264_clip, vp9_clip};
 use common::db::TestDb;
 use sha2::Digest;
 use std::ffi::OsString;
@@ -33,80 +34,6 @@ use std::time::{Duration, Instant};
 
 // ---------------------------------------------------------------------------------------
 // Helpers
-
-/// Runs the real ffmpeg, unsandboxed, to make test inputs (and for the control runs).
-fn ffmpeg(args: &[&str]) -> std::process::Output {
-    Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .output()
-        .expect("ffmpeg is installed (make test installs Debian's)")
-}
-
-fn generate(out: &Path, args: &[&str]) -> Vec<u8> {
-    let mut all: Vec<&str> = args.to_vec();
-    let out_s = out.to_str().unwrap();
-    all.push(out_s);
-    let o = ffmpeg(&all);
-    assert!(
-        o.status.success(),
-        "generating {out_s}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    std::fs::read(out).unwrap()
-}
-
-fn h264_clip(dir: &Path) -> Vec<u8> {
-    generate(
-        &dir.join("h264.mp4"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=s=320x240:r=25:d=1",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=440:d=1",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
-    )
-}
-
-fn vp9_clip(dir: &Path) -> Vec<u8> {
-    generate(
-        &dir.join("vp9.webm"),
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=s=320x240:r=25:d=1",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=f=220:d=1",
-            "-c:v",
-            "libvpx-vp9",
-            "-deadline",
-            "realtime",
-            "-cpu-used",
-            "8",
-            "-b:v",
-            "200k",
-            "-c:a",
-            "libopus",
-            "-shortest",
-        ],
-    )
-}
 
 /// ffprobe's streams of `file` as `codec_type:codec_name` (empty when it reads nothing).
 fn streams(file: &Path) -> Vec<String> {

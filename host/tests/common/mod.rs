@@ -132,6 +132,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 pub mod clamd;
+pub mod clips;
 pub mod db;
 pub mod s3;
 pub mod worker;
