@@ -574,14 +574,6 @@ async fn audit_events_are_append_only_on_sqlite() {
 // ---------------------------------------------------------------------------------------
 // Through the real worker: Node adds the jobs, `attachd worker` takes them.
 
-fn redis_url() -> String {
-    std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
 fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     common::worker::wait_for(what, WAIT, f)
 }
@@ -601,8 +593,7 @@ struct Stack {
 
 impl Stack {
     fn new() -> Stack {
-        let interop = repo().join("tests/interop/node_modules/bullmq");
-        assert!(interop.is_dir(), "run `cd tests/interop && npm ci`");
+        common::worker::interop_dir();
         Stack {
             dir: tempfile::tempdir().unwrap(),
             prefix: format!("attach-vscan-{}", uuid::Uuid::new_v4().simple()),
@@ -614,22 +605,7 @@ impl Stack {
     }
 
     fn attachd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
-        for var in [
-            "ATTACH_DATABASE_URL",
-            "ATTACH_STORAGE",
-            "ATTACH_S3_BUCKET",
-            "ATTACH_VSCAN_ENDPOINT",
-            "ATTACH_AUDIT_LOG",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("ATTACH_DATA_DIR", self.data())
-            .env("ATTACH_GUEST_DIR", common::guest_dir())
-            .env("ATTACH_CACHE_DIR", common::cache_dir())
-            .env("ATTACH_REDIS_URL", redis_url())
-            .env("ATTACH_QUEUE_PREFIX", &self.prefix);
-        cmd
+        common::worker::attachd(&self.data(), &self.prefix)
     }
 
     /// `attachd ingest`: the object and its `uploaded` row, as the API would leave them.
@@ -665,21 +641,11 @@ impl Stack {
 
     fn node(&self, command: &str, mut args: Value) -> Value {
         args["prefix"] = json!(self.prefix);
-        let out = Command::new("node")
-            .current_dir(repo().join("tests/interop"))
-            .arg("bull.mjs")
-            .arg(command)
-            .arg(args.to_string())
-            .env("ATTACH_REDIS_URL", redis_url())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "node: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let text = String::from_utf8(out.stdout).unwrap();
-        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+        common::worker::parse_node(
+            common::worker::node_command(command, &args)
+                .output()
+                .unwrap(),
+        )
     }
 
     fn jobs(&self, queue: &str) -> Vec<Value> {
@@ -727,23 +693,9 @@ impl Stack {
 }
 
 impl Drop for Stack {
+    /// Leaves Redis as it was: the test's keys go with it.
     fn drop(&mut self) {
-        let prefix = self.prefix.clone();
-        let _ = runtime().block_on(async move {
-            let client = redis::Client::open(redis_url())?;
-            let mut conn = client.get_multiplexed_async_connection().await?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{prefix}:*"))
-                .query_async(&mut conn)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("UNLINK")
-                    .arg(keys)
-                    .query_async::<()>(&mut conn)
-                    .await?;
-            }
-            Ok::<_, redis::RedisError>(())
-        });
+        let _ = common::worker::remove_keys(&self.prefix);
     }
 }
 

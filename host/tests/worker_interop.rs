@@ -8,7 +8,7 @@
 mod common;
 
 use attachd::db::{Claim, Db};
-use common::worker::{wait_for, WorkerProcess as Worker, WAIT};
+use common::worker::{node_command, parse_node, wait_for, WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -19,21 +19,8 @@ const PROCESS: &str = "attachments.process";
 const CLEANUP: &str = "attachments.cleanup.orphan";
 const SAMPLE: &str = "photo-orientation6.jpg";
 
-fn redis_url() -> String {
-    std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
 fn repo() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn interop_dir() -> PathBuf {
-    let dir = repo().join("tests/interop");
-    assert!(
-        dir.join("node_modules/bullmq").is_dir(),
-        "npm bullmq is not installed: run `cd tests/interop && npm ci`"
-    );
-    dir
 }
 
 /// One test's world: a Redis prefix and a data directory.
@@ -58,16 +45,7 @@ impl World {
     }
 
     fn attachd(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
-        for var in ["ATTACH_DATABASE_URL", "ATTACH_STORAGE", "ATTACH_S3_BUCKET"] {
-            cmd.env_remove(var);
-        }
-        cmd.env("ATTACH_DATA_DIR", &self.data)
-            .env("ATTACH_GUEST_DIR", common::guest_dir())
-            .env("ATTACH_CACHE_DIR", common::cache_dir())
-            .env("ATTACH_REDIS_URL", redis_url())
-            .env("ATTACH_QUEUE_PREFIX", &self.prefix);
-        cmd
+        common::worker::attachd(&self.data, &self.prefix)
     }
 
     /// `attachd ingest`: the object and its `uploaded` row, as the API would leave them.
@@ -130,44 +108,8 @@ impl World {
 impl Drop for World {
     /// Leaves Redis as it was: the test's keys go with it.
     fn drop(&mut self) {
-        let _ = runtime().block_on(remove_keys(&self.prefix));
+        let _ = common::worker::remove_keys(&self.prefix);
     }
-}
-
-async fn remove_keys(prefix: &str) -> redis::RedisResult<()> {
-    let client = redis::Client::open(redis_url())?;
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await?;
-    if !keys.is_empty() {
-        redis::cmd("UNLINK")
-            .arg(keys)
-            .query_async::<()>(&mut conn)
-            .await?;
-    }
-    Ok(())
-}
-
-fn node_command(command: &str, args: &Value) -> Command {
-    let mut cmd = Command::new("node");
-    cmd.current_dir(interop_dir())
-        .arg("bull.mjs")
-        .arg(command)
-        .arg(args.to_string())
-        .env("ATTACH_REDIS_URL", redis_url());
-    cmd
-}
-
-fn parse_node(out: std::process::Output) -> Value {
-    assert!(
-        out.status.success(),
-        "node failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
-    serde_json::from_str(text.lines().last().expect("node printed nothing")).unwrap()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -1,8 +1,11 @@
-//! A real `attachd worker` process for the queue tests: started from a prepared command, ready
-//! once it prints its ready line, with its stdout lines, its stderr log and its `/metrics`.
+//! The queue tests' harness: the `attachd` command for one test's data directory and Redis
+//! prefix, the npm `bullmq` side (`tests/interop/bull.mjs`), and a real `attachd worker`
+//! process, ready once it prints its ready line, with its stdout lines, its stderr log and
+//! its `/metrics`.
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -23,6 +26,86 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(POLL);
     }
+}
+
+pub fn redis_url() -> String {
+    std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// `tests/interop`, where npm `bullmq` is installed (`make test` runs `npm ci` there).
+pub fn interop_dir() -> PathBuf {
+    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/interop"));
+    assert!(
+        dir.join("node_modules/bullmq").is_dir(),
+        "npm bullmq is not installed: run `cd tests/interop && npm ci`"
+    );
+    dir
+}
+
+/// `attachd` for one test: its own data directory (local store + SQLite) and Redis prefix,
+/// the built guests, and none of the caller's storage, database or scanner settings.
+pub fn attachd(data: &Path, prefix: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
+    for var in [
+        "ATTACH_DATABASE_URL",
+        "ATTACH_STORAGE",
+        "ATTACH_S3_BUCKET",
+        "ATTACH_VSCAN_ENDPOINT",
+        "ATTACH_AUDIT_LOG",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("ATTACH_DATA_DIR", data)
+        .env("ATTACH_GUEST_DIR", super::guest_dir())
+        .env("ATTACH_CACHE_DIR", super::cache_dir())
+        .env("ATTACH_REDIS_URL", redis_url())
+        .env("ATTACH_QUEUE_PREFIX", prefix);
+    cmd
+}
+
+/// `node bull.mjs <command> <args>` (see the commands at the top of that file).
+pub fn node_command(command: &str, args: &Value) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(interop_dir())
+        .arg("bull.mjs")
+        .arg(command)
+        .arg(args.to_string())
+        .env("ATTACH_REDIS_URL", redis_url());
+    cmd
+}
+
+/// The last JSON line a finished node command printed; a failed command fails the test.
+pub fn parse_node(out: std::process::Output) -> Value {
+    assert!(
+        out.status.success(),
+        "node failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    serde_json::from_str(text.lines().last().expect("node printed nothing")).unwrap()
+}
+
+/// Deletes every Redis key under `prefix`: a test leaves Redis as it found it.
+pub fn remove_keys(prefix: &str) -> redis::RedisResult<()> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let client = redis::Client::open(redis_url())?;
+        let mut conn = client.get_multiplexed_async_connection().await?;
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{prefix}:*"))
+            .query_async(&mut conn)
+            .await?;
+        if !keys.is_empty() {
+            redis::cmd("UNLINK")
+                .arg(keys)
+                .query_async::<()>(&mut conn)
+                .await?;
+        }
+        Ok(())
+    })
 }
 
 pub struct WorkerProcess {
