@@ -10,12 +10,11 @@ use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, JobError, ProcessPayload};
 use attachd::sandbox::Format;
-use attachd::storage::{self, LocalStorage, ObjectMeta, S3Storage, Storage, StorageError};
+use attachd::storage::{self, LocalStorage, ObjectMeta, S3Storage, Storage};
 use common::db::TestDb;
 use common::s3::S3Server;
 use sha2::Digest;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -272,58 +271,16 @@ async fn key_escaping_the_store_is_refused(w: World) {
     assert_eq!((e.code(), e.class()), ("invalid-payload", Class::Permanent));
 }
 
-/// Delegates to a real store, but fails the second variant upload as an unreachable store
-/// would: the job is then half-way through publishing.
-#[derive(Debug)]
-struct FailSecondPut {
-    inner: Arc<dyn Storage>,
-    puts: AtomicUsize,
-}
-
-#[async_trait::async_trait]
-impl Storage for FailSecondPut {
-    async fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
-        self.inner.get(key, max).await
-    }
-    async fn put(&self, key: &str, data: bytes::Bytes, ct: &str) -> Result<(), StorageError> {
-        if self.puts.fetch_add(1, Ordering::SeqCst) == 1 {
-            return Err(StorageError::Unavailable {
-                op: "put",
-                message: "connection refused (injected)".into(),
-            });
-        }
-        self.inner.put(key, data, ct).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
-        self.inner.delete_prefix(prefix).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ObjectMeta>, StorageError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.inner.copy(from, to).await
-    }
-}
-
 async fn storage_failing_mid_job_is_retryable_and_publishes_nothing(w: World) {
     let payload = w
         .upload("uploads/g/photo.jpg", &photo_jpeg(), "image/jpeg")
         .await;
-    let flaky: Arc<dyn Storage> = Arc::new(FailSecondPut {
-        inner: w.storage.clone(),
-        puts: AtomicUsize::new(0),
-    });
+    // The second variant upload fails, as an unreachable store would: the job is then
+    // half-way through publishing.
+    let flaky: Arc<dyn Storage> = Arc::new(common::store::Watched::failing_put_when(
+        w.storage.clone(),
+        |_, before| before == 1,
+    ));
     let handler = Handler::new(common::pipeline(), flaky, w.db.db.clone());
     let e = handler.process(&payload).await.unwrap_err();
     assert_eq!(

@@ -10,16 +10,17 @@ use attach_fixtures as fx;
 use attachd::db::{Backend, Db, NewEvent, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, ProcessPayload};
-use attachd::storage::{self, LocalStorage, ObjectMeta, Storage, StorageError};
+use attachd::storage::{self, LocalStorage, ObjectMeta, Storage};
 use attachd::vscan::{self, OversizePolicy, Policy, SuspiciousPolicy};
 use common::clamd::{sha256_signature, Clamd, EICAR, EICAR_REPORTED};
 use common::db::TestDb;
+use common::store::Watched;
 use common::worker::{WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
 use sha2::Digest;
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 /// clamd's default-ish limit for the tests that do not test it.
 const ROOMY_STREAM: u64 = 64 * 1024 * 1024;
@@ -52,48 +53,9 @@ fn scanner(endpoint: &str, max_stream: u64) -> vscan::Clamd {
     }
 }
 
-/// Delegates to a real store and records every key written, to prove what was (never)
-/// written during a job.
-#[derive(Debug)]
-struct Recording {
-    inner: Arc<dyn Storage>,
-    puts: Mutex<Vec<String>>,
-}
-
-#[async_trait::async_trait]
-impl Storage for Recording {
-    async fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
-        self.inner.get(key, max).await
-    }
-    async fn put(&self, key: &str, data: bytes::Bytes, ct: &str) -> Result<(), StorageError> {
-        self.puts.lock().unwrap().push(key.to_string());
-        self.inner.put(key, data, ct).await
-    }
-    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
-        self.inner.head(key).await
-    }
-    async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        self.inner.delete(key).await
-    }
-    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StorageError> {
-        self.inner.delete_prefix(prefix).await
-    }
-    async fn list(
-        &self,
-        prefix: &str,
-        after: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<ObjectMeta>, StorageError> {
-        self.inner.list(prefix, after, limit).await
-    }
-    async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError> {
-        self.inner.copy(from, to).await
-    }
-}
-
 /// A library-level world: a local store in a temp dir and a private database.
 struct Lib {
-    storage: Arc<Recording>,
+    storage: Arc<Watched>,
     db: TestDb,
     _dir: tempfile::TempDir,
 }
@@ -103,10 +65,7 @@ impl Lib {
         let dir = tempfile::tempdir().unwrap();
         let local: Arc<dyn Storage> = Arc::new(LocalStorage::open(dir.path()).await.unwrap());
         Lib {
-            storage: Arc::new(Recording {
-                inner: local,
-                puts: Mutex::new(vec![]),
-            }),
+            storage: Arc::new(Watched::recording(local)),
             db: TestDb::migrated(backend).await,
             _dir: dir,
         }
@@ -120,7 +79,7 @@ impl Lib {
 
     async fn upload(&self, key: &str, data: &[u8], mime: &str) -> ProcessPayload {
         self.storage
-            .inner
+            .inner()
             .put(key, data.to_vec().into(), mime)
             .await
             .unwrap();
@@ -153,12 +112,9 @@ impl Lib {
 
     fn variant_puts(&self) -> Vec<String> {
         self.storage
-            .puts
-            .lock()
-            .unwrap()
-            .iter()
+            .puts()
+            .into_iter()
             .filter(|k| k.starts_with(storage::VARIANTS_ROOT))
-            .cloned()
             .collect()
     }
 }
@@ -298,7 +254,7 @@ async fn nothing_is_published_before_clamd_calls_the_upload_clean() {
     // Variants a crashed earlier attempt left behind must go too.
     let stale = storage::variant_key(key, "thumb", "webp");
     w.storage
-        .inner
+        .inner()
         .put(&stale, b"stale".to_vec().into(), "image/webp")
         .await
         .unwrap();

@@ -135,4 +135,5 @@ pub mod clamd;
 pub mod clips;
 pub mod db;
 pub mod s3;
+pub mod store;
 pub mod worker;
