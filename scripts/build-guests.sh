@@ -31,5 +31,12 @@ JSON
 install_guest probe prober guest-probe "$out"
 install_guest thumbnail thumbnailer guest-thumbnail "$out"
 install_guest scan scanner guest-scan "$out"
+# One hostile component exports both interfaces: the tests put it in place of either guest.
 install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile"
+install_guest probe prober hostile-guest "$out/test/hostile"
+# The same component importing the network, which the host must refuse to load.
+cargo build --locked --profile guest --target wasm32-wasip2 -p hostile-guest --features sockets
+install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile-sockets"
+# Leave the plain build as the crate's artifact, so a rebuild starts from it.
+cargo build --locked --profile guest --target wasm32-wasip2 -p hostile-guest
 echo "guests installed in $out"

@@ -105,6 +105,9 @@ fn main() {
     };
     let sandbox =
         Sandbox::load(&paths, SandboxLimits::default()).expect("load guests (run `make guests`)");
+    // The same guests and limits without fuel metering: what metering costs, side by side.
+    let unmetered = Sandbox::load_unmetered_for_benchmarks(&paths, SandboxLimits::default())
+        .expect("load guests");
 
     let spec = VariantSpec {
         name: "thumb".into(),
@@ -132,27 +135,39 @@ fn main() {
 
     println!("thumb variant (256 px WebP q80), median of {runs} runs, one core");
     println!();
-    println!("| input | (a) sandbox, fresh instance | (b) same library, native | (c) sharp 0.35 | a/b | a/c | guest peak memory |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| input | (a) sandbox, fresh instance | (a0) same, no fuel metering | fuel cost a/a0 | (b) same library, native | (c) sharp 0.35 | a/b | a/c | guest peak memory |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, file) in inputs(&dir) {
         let data = std::fs::read(&file).unwrap();
+        let (info, _) = sandbox.probe(&data, limits).unwrap();
+        let pixels = attachd::pipeline::source_pixels(&info.unwrap());
         let mut peak = 0;
-        let a = time(runs, || {
-            let (r, stats) = sandbox
-                .thumbnail(&data, std::slice::from_ref(&spec), limits)
+        let mut render = |s: &Sandbox| {
+            let (r, stats) = s
+                .thumbnail(&data, std::slice::from_ref(&spec), limits, pixels)
                 .unwrap();
             r.unwrap();
             peak = stats.peak_memory;
-        });
+        };
+        // Alternate metered and unmetered halves, so drift on the machine hits both alike.
+        let half = runs.div_ceil(2);
+        let (mut a, mut a0) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            a.push(time(half, || render(&sandbox)));
+            a0.push(time(half, || render(&unmetered)));
+        }
+        let (a, a0) = (a.into_iter().min().unwrap(), a0.into_iter().min().unwrap());
         let b = time(runs, || {
             media_thumbnail::render(&data, std::slice::from_ref(&native_spec), &native_limits)
                 .unwrap()
         });
         let c = sharp(&file, runs);
         println!(
-            "| {name} ({} KB) | {} ms | {} ms | {} | {:.2}× | {} | {} MB |",
+            "| {name} ({} KB) | {} ms | {} ms | {:+.1}% | {} ms | {} | {:.2}× | {} | {} MB |",
             data.len() / 1024,
             ms(a),
+            ms(a0),
+            (a.as_secs_f64() / a0.as_secs_f64() - 1.0) * 100.0,
             ms(b),
             c.map_or("n/a".into(), |c| format!("{} ms", ms(c))),
             a.as_secs_f64() / b.as_secs_f64(),

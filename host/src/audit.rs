@@ -192,9 +192,12 @@ pub fn decision_for_code(code: &str) -> Option<Decision> {
         | "structure-too-complex"
         | "video-too-long"
         | "frame-rate-too-high" => Some(Decision::LimitHit),
-        // The wasm sandbox stopping a guest, and the ffmpeg sandbox killing or stopping
-        // ffmpeg: a timeout, a forbidden system call, an rlimit.
+        // The wasm sandbox stopping a guest (or refusing what it returned), and the ffmpeg
+        // sandbox killing or stopping ffmpeg: a timeout, a forbidden call, an rlimit, a lie.
         "guest-timeout"
+        | "guest-fuel-exhausted"
+        | "guest-forbidden-call"
+        | "guest-output-invalid"
         | "guest-memory-limit"
         | "guest-stack-overflow"
         | "sandbox-timeout"

@@ -309,7 +309,19 @@ pub struct SandboxArgs {
     /// Linear memory per guest call, in bytes.
     #[arg(long, env = "ATTACH_GUEST_MEMORY", default_value_t = config::DEFAULT_GUEST_MEMORY_BYTES)]
     pub guest_memory: u64,
-    /// Deadline per guest call, in milliseconds.
+    /// Fuel every guest call gets before its input's allowance (see `config::FuelBudget`).
+    #[arg(long, env = "ATTACH_GUEST_FUEL_BASE", default_value_t = config::DEFAULT_FUEL_BASE)]
+    pub guest_fuel_base: u64,
+    /// Fuel per input byte for every guest call.
+    #[arg(long, env = "ATTACH_GUEST_FUEL_PER_BYTE", default_value_t = config::DEFAULT_FUEL_PER_BYTE)]
+    pub guest_fuel_per_byte: u64,
+    /// Fuel per source pixel the thumbnail guest decodes.
+    #[arg(long, env = "ATTACH_GUEST_FUEL_PER_PIXEL", default_value_t = config::DEFAULT_FUEL_PER_PIXEL)]
+    pub guest_fuel_per_pixel: u64,
+    /// Fuel per pixel of the variants the thumbnail guest writes.
+    #[arg(long, env = "ATTACH_GUEST_FUEL_PER_OUTPUT_PIXEL", default_value_t = config::DEFAULT_FUEL_PER_OUTPUT_PIXEL)]
+    pub guest_fuel_per_output_pixel: u64,
+    /// Wall-clock backstop per guest call, in milliseconds (a hit is retryable).
     #[arg(long, env = "ATTACH_GUEST_TIMEOUT_MS", default_value_t = config::DEFAULT_GUEST_DEADLINE.as_millis() as u64)]
     pub guest_timeout_ms: u64,
     /// Wasm stack per guest call, in bytes.
@@ -421,6 +433,12 @@ impl SandboxArgs {
             memory_bytes: self.guest_memory,
             deadline: Duration::from_millis(self.guest_timeout_ms),
             stack_bytes: self.guest_stack,
+            fuel: config::FuelBudget {
+                base: self.guest_fuel_base,
+                per_byte: self.guest_fuel_per_byte,
+                per_pixel: self.guest_fuel_per_pixel,
+                per_output_pixel: self.guest_fuel_per_output_pixel,
+            },
             ..SandboxLimits::default()
         }
     }

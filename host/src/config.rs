@@ -21,9 +21,13 @@ pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
 /// needs a second buffer, and the input itself is copied into the guest. Measured peaks for a
 /// 24 MP JPEG thumbnail are far lower thanks to shrink-on-load.
 pub const DEFAULT_GUEST_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
-/// 10 s per guest call: a 24 MP photo renders in about 0.1 s here, so this is ~100× the worst
-/// legitimate input while bounding a decoder stuck in a hostile loop.
-pub const DEFAULT_GUEST_DEADLINE: Duration = Duration::from_secs(10);
+/// 30 s per guest call, wall clock: the backstop behind fuel, not the CPU limit. Fuel stops a
+/// guest that computes too long, deterministically; the deadline catches what fuel cannot see
+/// (time spent in the host on the guest's behalf, a machine so loaded that a legitimate call
+/// crawls). The largest fuel budget (see [`FuelBudget`]) burns in about 9 s here and a 24 MP
+/// photo renders in about 0.2 s, so only an overloaded worker reaches 30 s, and that is why a
+/// hit is retryable: another worker, or this one later, succeeds.
+pub const DEFAULT_GUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// 1 MiB of native stack for wasm frames: the guests do not recurse deeply, and a hard cap
 /// turns runaway recursion into a clean `guest-stack-overflow` trap well before the host
 /// thread's own stack (2 MiB for tokio's blocking threads) is at risk.
@@ -32,6 +36,63 @@ pub const DEFAULT_GUEST_STACK_BYTES: usize = 1024 * 1024;
 /// worker's concurrency (default 3) times the three guests of a job, with headroom for the
 /// CLI's parallel `process`.
 pub const DEFAULT_POOL_INSTANCES: u32 = 32;
+
+/// Fuel (wasmtime counts about one unit per guest instruction) every guest call gets before
+/// any allowance for its input: instantiation, start-up, the fixed work of the smallest
+/// inputs. Measured (`make bench-fuel`): the largest fixed cost is the thumbnail guest's, about
+/// 1 M before any pixel; 50 M leaves room for every tiny input.
+pub const DEFAULT_FUEL_BASE: u64 = 50_000_000;
+/// Fuel per input byte, for every guest: probe and scan walk the bytes (markers, chunks,
+/// archive directories, SVG and PDF text). Measured on inputs of 10 KB and more: scan at most
+/// 45 per byte, probe 14; 200 is over 4× that.
+pub const DEFAULT_FUEL_PER_BYTE: u64 = 200;
+/// Fuel per source pixel for the thumbnail guest: decoding and reading every pixel to resize.
+/// Measured: at most ~640 per pixel (a 12 MP lossy WebP, decoded in full), PNG ~370, JPEG far
+/// less thanks to shrink-on-load; 2000 is 3× the worst.
+pub const DEFAULT_FUEL_PER_PIXEL: u64 = 2_000;
+/// Fuel per output pixel of the thumbnail guest (resample and encode): lossy WebP encoding
+/// costs about 4200 per pixel, JPEG about 570; 12,000 is nearly 3× the dearest format.
+pub const DEFAULT_FUEL_PER_OUTPUT_PIXEL: u64 = 12_000;
+
+/// How much CPU a guest call may burn, in fuel: deterministic, so the same bytes pass or fail
+/// alike on an idle and on a saturated worker. A call gets
+///
+/// `base + per_byte × input bytes + per_pixel × source pixels + per_output_pixel × output pixels`
+///
+/// where the source pixels are `max(width × height, total frame area)` from the probe, and the
+/// output pixels `Σ min(source pixels, box width × box height)` over the requested variants
+/// (nothing is upscaled). Probe and scan decode no pixels: they get `base + per_byte × bytes`.
+/// With the defaults, the largest accepted image (50 MP, 64 MiB, the two default variants)
+/// gets about 1.3 × 10¹¹, some 9 s of guest CPU here: under the wall-clock backstop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FuelBudget {
+    pub base: u64,
+    pub per_byte: u64,
+    pub per_pixel: u64,
+    pub per_output_pixel: u64,
+}
+
+impl Default for FuelBudget {
+    fn default() -> Self {
+        FuelBudget {
+            base: DEFAULT_FUEL_BASE,
+            per_byte: DEFAULT_FUEL_PER_BYTE,
+            per_pixel: DEFAULT_FUEL_PER_PIXEL,
+            per_output_pixel: DEFAULT_FUEL_PER_OUTPUT_PIXEL,
+        }
+    }
+}
+
+impl FuelBudget {
+    /// The fuel for one call on `input_bytes` bytes that decodes `source_pixels` and writes
+    /// `output_pixels` (both 0 for probe and scan). Saturates instead of overflowing.
+    pub fn for_call(&self, input_bytes: u64, source_pixels: u64, output_pixels: u64) -> u64 {
+        self.base
+            .saturating_add(self.per_byte.saturating_mul(input_bytes))
+            .saturating_add(self.per_pixel.saturating_mul(source_pixels))
+            .saturating_add(self.per_output_pixel.saturating_mul(output_pixels))
+    }
+}
 
 /// Input limits: checked against the probe's reading of the headers before any decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,6 +123,7 @@ pub struct SandboxLimits {
     pub deadline: Duration,
     pub stack_bytes: usize,
     pub pool_instances: u32,
+    pub fuel: FuelBudget,
 }
 
 impl Default for SandboxLimits {
@@ -71,6 +133,7 @@ impl Default for SandboxLimits {
             deadline: DEFAULT_GUEST_DEADLINE,
             stack_bytes: DEFAULT_GUEST_STACK_BYTES,
             pool_instances: DEFAULT_POOL_INSTANCES,
+            fuel: FuelBudget::default(),
         }
     }
 }

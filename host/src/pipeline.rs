@@ -301,6 +301,8 @@ impl Pipeline {
             l.max_total_frame_area,
         )?;
         let kind = probe.kind;
+        // What the thumbnail guest's fuel budget is sized by: every pixel it may decode.
+        let pixels = source_pixels(&probe);
         let video = self
             .video
             .as_ref()
@@ -336,7 +338,7 @@ impl Pipeline {
                 kind: kind_name(kind),
             });
         }
-        let (thumbs, _) = self.sandbox.thumbnail(data, specs, limits)?;
+        let (thumbs, _) = self.sandbox.thumbnail(data, specs, limits, pixels)?;
         thumbs.map_err(|error| PipelineError::Media {
             step: "thumbnail",
             error,
@@ -388,7 +390,11 @@ impl Pipeline {
                 rules.join(", ")
             )));
         }
-        let (thumbs, _) = self.sandbox.thumbnail(&t.poster, specs, limits)?;
+        let (w, h) = t.source.display_size();
+        let poster_pixels = u64::from(w) * u64::from(h);
+        let (thumbs, _) = self
+            .sandbox
+            .thumbnail(&t.poster, specs, limits, poster_pixels)?;
         let thumbs = thumbs.map_err(|error| PipelineError::Media {
             step: "poster thumbnail",
             error,
@@ -400,6 +406,12 @@ impl Pipeline {
         });
         Ok(thumbs)
     }
+}
+
+/// The pixels a decoder of this upload may touch: the largest frame, or every frame of an
+/// animation, as the probe read them (both bounded by the input limits checked before).
+pub fn source_pixels(probe: &ProbeInfo) -> u64 {
+    (u64::from(probe.width) * u64::from(probe.height)).max(probe.total_frame_area)
 }
 
 fn check(limit: Limit, actual: u64, max: u64) -> Result<(), PipelineError> {

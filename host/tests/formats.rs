@@ -310,7 +310,7 @@ fn large_jpeg_is_shrunk_on_load_not_fully_decoded() {
     let data = fx::jpeg(&fx::quadrants(w, h), 80);
     let specs = [spec("thumb", 256, 256, Fit::Contain, Format::Webp)];
     let (thumbs, stats) = common::sandbox()
-        .thumbnail(&data, &specs, limits())
+        .thumbnail(&data, &specs, limits(), u64::from(w * h))
         .unwrap();
     thumbs.unwrap();
     let full_decode = (w * h * 3) as usize;

@@ -5,7 +5,9 @@ use crate::error::{Class, ErrorCode};
 /// `SandboxError`; it is the call's successful `Err` value (see `GuestError`).
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
-    #[error("guest `{guest}` ran past its {deadline_ms} ms deadline and was stopped")]
+    #[error("guest `{guest}` used up its fuel budget of {budget} and was stopped")]
+    FuelExhausted { guest: &'static str, budget: u64 },
+    #[error("guest `{guest}` ran past its {deadline_ms} ms wall-clock deadline and was stopped")]
     Timeout {
         guest: &'static str,
         deadline_ms: u128,
@@ -26,6 +28,17 @@ pub enum SandboxError {
         actual: u64,
         max: u64,
     },
+    #[error("guest `{guest}` called `{call}`, which blocks and is denied to guests")]
+    ForbiddenCall {
+        guest: &'static str,
+        call: &'static str,
+    },
+    #[error("guest `{guest}` returned a result the host refuses: {reason}")]
+    InvalidOutput { guest: &'static str, reason: String },
+    #[error(
+        "guest `{guest}` tried to hand the host more than {max} bytes; refused before copying"
+    )]
+    CopyLimit { guest: &'static str, max: u64 },
     #[error("guest `{guest}` trapped: {message}")]
     Trap {
         guest: &'static str,
@@ -46,10 +59,15 @@ pub enum SandboxError {
 impl ErrorCode for SandboxError {
     fn code(&self) -> &'static str {
         match self {
+            SandboxError::FuelExhausted { .. } => "guest-fuel-exhausted",
             SandboxError::Timeout { .. } => "guest-timeout",
+            SandboxError::ForbiddenCall { .. } => "guest-forbidden-call",
+            SandboxError::InvalidOutput { .. } => "guest-output-invalid",
             SandboxError::MemoryLimit { .. } => "guest-memory-limit",
             SandboxError::StackOverflow { .. } => "guest-stack-overflow",
-            SandboxError::OutputTooLarge { .. } => "output-too-large",
+            SandboxError::OutputTooLarge { .. } | SandboxError::CopyLimit { .. } => {
+                "output-too-large"
+            }
             SandboxError::Trap { .. } => "guest-trap",
             SandboxError::Load { .. } => "guest-unavailable",
             SandboxError::Instantiate { .. } => "sandbox-unavailable",
@@ -58,16 +76,24 @@ impl ErrorCode for SandboxError {
 
     fn class(&self) -> Class {
         match self {
-            // The input drove the guest over a limit or into a crash: the same bytes would do
-            // it again, and a retry would only burn CPU.
-            SandboxError::Timeout { .. }
+            // The input drove the guest over a limit, into a crash or into a lie: fuel, memory
+            // and stack are counted in the guest's own terms, so the same bytes would do it
+            // again on any worker, and a retry would only burn CPU.
+            SandboxError::FuelExhausted { .. }
+            | SandboxError::ForbiddenCall { .. }
+            | SandboxError::InvalidOutput { .. }
             | SandboxError::MemoryLimit { .. }
             | SandboxError::StackOverflow { .. }
             | SandboxError::OutputTooLarge { .. }
+            | SandboxError::CopyLimit { .. }
             | SandboxError::Trap { .. } => Class::Permanent,
             // A missing or corrupt guest file, or an exhausted instance pool, is this
-            // worker's problem: another worker (or this one after a deploy) can succeed.
-            SandboxError::Load { .. } | SandboxError::Instantiate { .. } => Class::Retryable,
+            // worker's problem: another worker (or this one after a deploy) can succeed. The
+            // wall-clock backstop depends on the machine's load, not only on the bytes: the
+            // same call on a quieter worker may finish (fuel is what bounds the CPU).
+            SandboxError::Load { .. }
+            | SandboxError::Instantiate { .. }
+            | SandboxError::Timeout { .. } => Class::Retryable,
         }
     }
 }

@@ -2,12 +2,15 @@
 //! loads them at run time from a directory: `<name>.wasm` beside a `<name>.json` manifest
 //! that names the WIT world the guest implements and the file's sha256. The host refuses a
 //! guest whose digest or world does not match, and caches Cranelift's output on disk keyed by
-//! that digest and the engine's configuration, so a restart does not compile again.
+//! that digest and the engine's configuration, so a restart does not compile again. The cache
+//! is native code the host will run, so it is trusted only after the checks in [`cache`].
+
+mod cache;
 
 use super::SandboxError;
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
@@ -29,7 +32,7 @@ pub fn load(
     cache_dir: Option<&Path>,
     name: &'static str,
     world: &str,
-) -> Result<Component, SandboxError> {
+) -> Result<(Component, CacheOrigin), SandboxError> {
     let fail = |message: String| SandboxError::Load {
         guest: name,
         message,
@@ -67,44 +70,49 @@ pub fn load(
         )));
     }
 
-    let cached = cache_dir.map(|d| d.join(format!("{digest}-{}.cwasm", engine_key(engine))));
-    if let Some(path) = cached.as_deref().filter(|p| p.is_file()) {
-        // SAFETY: the cache holds only artifacts this host wrote with `Component::serialize`
-        // for this engine configuration (the file name carries the engine's compatibility
-        // hash) into a directory created with owner-only permissions. wasmtime also checks
-        // the artifact's header and version before using it.
-        match unsafe { Component::deserialize_file(engine, path) } {
-            Ok(component) => return Ok(component),
-            Err(e) => tracing::warn!(guest = name, path = %path.display(), error = %e,
-                "ignoring unusable cached component; compiling again"),
+    let Some(cache_dir) = cache_dir else {
+        let component = Component::new(engine, &bytes).map_err(|e| fail(format!("{e:#}")))?;
+        return Ok((component, CacheOrigin::Uncached));
+    };
+    let artifact = cache_dir.join(format!("{digest}-{}.cwasm", engine_key(engine)));
+    let refused = match cache::read_verified(cache_dir, &artifact) {
+        Ok(compiled) => {
+            // SAFETY: `deserialize` runs native code from these bytes, so they must be what
+            // this host compiled. They are: `read_verified` read them (no symlink followed)
+            // from a regular file and a directory both owned by this user and writable by
+            // no one else, and their sha256 equals the digest this host recorded beside them
+            // when it wrote them. They are deserialized from that same buffer, so nothing can
+            // change between the check and the use. The file name carries the guest's digest
+            // and the engine's compatibility hash, and wasmtime checks the artifact's header
+            // and version too.
+            match unsafe { Component::deserialize(engine, &compiled) } {
+                Ok(component) => return Ok((component, CacheOrigin::Cache)),
+                Err(e) => format!("wasmtime refused it: {e}"),
+            }
         }
+        Err(why) => why,
+    };
+    if !refused.starts_with(cache::ABSENT) {
+        tracing::warn!(guest = name, path = %artifact.display(), reason = %refused,
+            "not using the cached compiled guest; compiling again");
     }
     let component = Component::new(engine, &bytes).map_err(|e| fail(format!("{e:#}")))?;
-    if let Some(path) = cached {
-        if let Err(e) = write_cache(&component, &path) {
-            tracing::warn!(guest = name, path = %path.display(), error = %e,
-                "could not cache the compiled component");
-        }
+    if let Err(e) = cache::write(cache_dir, &artifact, &component) {
+        tracing::warn!(guest = name, path = %artifact.display(), error = %e,
+            "could not cache the compiled component");
     }
-    Ok(component)
+    Ok((component, CacheOrigin::Compiled { reason: refused }))
 }
 
-fn write_cache(component: &Component, path: &Path) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    create_private_dir(dir)?;
-    let tmp: PathBuf = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, component.serialize()?)?;
-    // Rename is atomic: a concurrent reader sees the old file or the whole new one.
-    std::fs::rename(&tmp, path)?;
-    Ok(())
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
+/// Where a guest's compiled code came from when it was loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheOrigin {
+    /// The compile cache, after its checks passed.
+    Cache,
+    /// Compiled now; `reason` says why the cache was not used (absent, or refused).
+    Compiled { reason: String },
+    /// Compiled now; no cache is configured.
+    Uncached,
 }
 
 /// A short stable key for the engine's compilation settings: artifacts compiled under other

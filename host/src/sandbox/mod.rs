@@ -1,33 +1,47 @@
 //! The WebAssembly sandbox: every step that parses an upload's bytes runs here, in a fresh
-//! component instance with its own memory cap, deadline and stack cap.
+//! component instance with its own fuel, memory cap, wall-clock backstop and stack cap.
 //!
-//! | knob                 | default            | env                      | enforced by                |
-//! |----------------------|--------------------|--------------------------|----------------------------|
-//! | linear memory        | 1 GiB              | `ATTACH_GUEST_MEMORY`    | [`CallLimiter`]            |
-//! | deadline (wall/CPU)  | 10 s               | `ATTACH_GUEST_TIMEOUT_MS`| epoch interruption         |
-//! | wasm stack           | 1 MiB              | `ATTACH_GUEST_STACK`     | `Config::max_wasm_stack`   |
-//! | output per call      | 32 MiB             | `ATTACH_MAX_OUTPUT_BYTES`| checked after the call     |
-//! | instance slots       | 32                 | -                        | pooling allocator          |
+//! | knob                 | default            | env                          | enforced by                  | on a hit (code, class)            |
+//! |----------------------|--------------------|------------------------------|------------------------------|-----------------------------------|
+//! | CPU                  | see [`FuelBudget`](crate::config::FuelBudget) | `ATTACH_GUEST_FUEL_*`        | wasmtime fuel                | `guest-fuel-exhausted`, permanent |
+//! | wall-clock backstop  | 30 s               | `ATTACH_GUEST_TIMEOUT_MS`    | epoch interruption           | `guest-timeout`, retryable        |
+//! | linear memory        | 1 GiB              | `ATTACH_GUEST_MEMORY`        | [`CallLimiter`]              | `guest-memory-limit`, permanent   |
+//! | wasm stack           | 1 MiB              | `ATTACH_GUEST_STACK`         | `Config::max_wasm_stack`     | `guest-stack-overflow`, permanent |
+//! | bytes copied out     | output cap + 1 MiB | `ATTACH_MAX_OUTPUT_BYTES`    | hostcall fuel, before copying| `output-too-large`, permanent     |
+//! | blocking WASI calls  | denied             | -                            | trapping host functions      | `guest-forbidden-call`, permanent |
+//! | instance slots       | 32                 | -                            | pooling allocator            | `sandbox-unavailable`, retryable  |
 //!
 //! Why a fresh instance per call: nothing one upload does to a guest's memory (a corrupted
 //! heap, a planted value) can reach the next upload, and the pooling allocator makes a fresh
-//! instance cost microseconds. Why epochs rather than fuel: a calls runs on a blocking thread
-//! of its own, so wall-clock time is CPU time, and epoch checks cost less than fuel metering
-//! in the decoders' hot loops. Guests get WASI with no preopened directories, no network, no
-//! environment, no arguments, and clocks frozen at zero (they need none, and a frozen clock
-//! gives a guest nothing to time side channels with).
+//! instance cost microseconds.
+//!
+//! Why fuel *and* an epoch: fuel counts the guest's own instructions, so a budget derived from
+//! the input's size gives the same answer for the same bytes on an idle and on a saturated
+//! worker; that is what makes a hit permanent. The epoch deadline is wall-clock time: it
+//! catches what fuel does not count (time the host spends on a guest's behalf, a machine so
+//! overloaded that a legitimate call crawls), so its hit is retryable.
+//!
+//! Guests get WASI with no preopened directories, no network, no environment, no arguments,
+//! clocks frozen at zero (they need none, and a frozen clock gives a guest nothing to time side
+//! channels with), and none of the calls that block the host thread (`poll`, `pollable.block`,
+//! clock subscriptions: epoch checks never run inside the host, so a guest blocked there would
+//! outlive its deadline). A component importing anything beyond the WASI interfaces a Rust
+//! guest's standard library needs is refused at load.
 
 mod bindings;
 mod error;
 mod guests;
 mod limiter;
+mod untrusted;
+mod wasi;
 
 pub use bindings::{
     Finding, Fit, Format, Kind, Limit, LimitHit, Limits, MediaError, ProbeInfo, Rendered, Report,
     Thumbnails, VariantSpec, Verdict,
 };
 pub use error::SandboxError;
-pub use guests::{hex, WIT_VERSION};
+pub use guests::{hex, CacheOrigin, WIT_VERSION};
+pub use untrusted::GUEST_STRING_MAX;
 
 use crate::config::{GuestPaths, SandboxLimits};
 use bindings::prober::ProberPre;
@@ -53,6 +67,16 @@ const STDERR_CAPTURE_BYTES: usize = 4096;
 const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 16;
 const POOL_MEMORIES_PER_COMPONENT: u32 = 2;
 const POOL_TABLES_PER_COMPONENT: u32 = 16;
+/// What probe and scan may copy out to the host per call (wasmtime's "hostcall fuel", counted
+/// in bytes before anything is copied): their reports are a few KiB; 1 MiB is far above any
+/// real one and far below what a lying guest could otherwise make the host allocate.
+pub const REPORT_COPY_BYTES: usize = 1024 * 1024;
+/// On top of the output cap, what the thumbnail guest may copy out for the records, names and
+/// placeholder around the variants' bytes.
+pub const RECORD_COPY_BYTES: usize = 1024 * 1024;
+/// The most random bytes a guest may ask the host for in one call (wasmtime-wasi's default is
+/// 64 MiB, allocated by the host): a Rust guest asks for 16-byte hash seeds.
+const MAX_RANDOM_BYTES: u64 = 4096;
 
 /// Per-store state: WASI (all of it denied but stdio sinks) and the limiter.
 struct CallState {
@@ -95,6 +119,9 @@ pub struct CallStats {
     pub instantiate: Duration,
     pub call: Duration,
     pub peak_memory: usize,
+    /// The call's fuel budget, and what instantiation and the call burned of it.
+    pub fuel_budget: u64,
+    pub fuel_used: u64,
 }
 
 /// One engine and the three pre-linked guests. Cheap to share (`Arc`), safe to call from many
@@ -107,6 +134,8 @@ pub struct Sandbox {
     scan: ScannerPre<CallState>,
     thumbnail: ThumbnailerPre<CallState>,
     ticker_stop: Arc<AtomicBool>,
+    origins: Vec<(&'static str, CacheOrigin)>,
+    metered: bool,
 }
 
 impl Drop for Sandbox {
@@ -118,18 +147,42 @@ impl Drop for Sandbox {
 impl Sandbox {
     /// Builds the engine, loads and verifies the guests in `paths.dir`, and pre-links them.
     pub fn load(paths: &GuestPaths, limits: SandboxLimits) -> Result<Sandbox, SandboxError> {
-        let engine = engine(&limits).map_err(|e| SandboxError::Load {
+        Self::load_with(paths, limits, true)
+    }
+
+    /// [`Sandbox::load`] without fuel metering, for the thumbnail benchmark's side-by-side
+    /// measure of what metering costs. Never used by attachd itself: no setting reaches it.
+    #[doc(hidden)]
+    pub fn load_unmetered_for_benchmarks(
+        paths: &GuestPaths,
+        limits: SandboxLimits,
+    ) -> Result<Sandbox, SandboxError> {
+        Self::load_with(paths, limits, false)
+    }
+
+    fn load_with(
+        paths: &GuestPaths,
+        limits: SandboxLimits,
+        metered: bool,
+    ) -> Result<Sandbox, SandboxError> {
+        let engine = engine(&limits, metered).map_err(|e| SandboxError::Load {
             guest: "engine",
             message: format!("{e:#}"),
         })?;
         let mut linker = Linker::<CallState>::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(|e| SandboxError::Load {
+        wasi::add_to_linker(&mut linker).map_err(|e| SandboxError::Load {
             guest: "wasi",
             message: format!("{e:#}"),
         })?;
         let cache = paths.cache_dir.as_deref();
-        let pre = |name: &'static str, world: &str| {
-            let component = guests::load(&engine, &paths.dir, cache, name, world)?;
+        let mut origins = Vec::new();
+        let mut pre = |name: &'static str, world: &str| {
+            let (component, origin) = guests::load(&engine, &paths.dir, cache, name, world)?;
+            origins.push((name, origin));
+            wasi::check_imports(&engine, &component).map_err(|message| SandboxError::Load {
+                guest: name,
+                message,
+            })?;
             linker
                 .instantiate_pre(&component)
                 .map_err(|e| SandboxError::Load {
@@ -162,7 +215,15 @@ impl Sandbox {
             scan,
             thumbnail,
             ticker_stop,
+            origins,
+            metered,
         })
+    }
+
+    /// Where each guest's compiled code came from at load: the verified cache, or a fresh
+    /// compile (and why the cache was not used).
+    pub fn origins(&self) -> &[(&'static str, CacheOrigin)] {
+        &self.origins
     }
 
     pub fn limits(&self) -> &SandboxLimits {
@@ -175,11 +236,15 @@ impl Sandbox {
         data: &[u8],
         limits: Limits,
     ) -> Result<(Result<ProbeInfo, MediaError>, CallStats), SandboxError> {
-        self.call(
+        let budget = self.limits.fuel.for_call(data.len() as u64, 0, 0);
+        let (info, stats) = self.call(
             "probe",
+            budget,
+            REPORT_COPY_BYTES,
             |store| self.probe.instantiate(store),
             |store, guest| guest.attach_media_probe().call_probe(store, data, limits),
-        )
+        )?;
+        Ok((untrusted::probe(info)?, stats))
     }
 
     /// Runs the heuristic scan of `data` in the scan guest.
@@ -189,9 +254,11 @@ impl Sandbox {
         declared_mime: &str,
         limits: Limits,
     ) -> Result<(Result<Report, MediaError>, CallStats), SandboxError> {
-        let max_output = limits.max_output_bytes;
+        let budget = self.limits.fuel.for_call(data.len() as u64, 0, 0);
         let (report, stats) = self.call(
             "scan",
+            budget,
+            REPORT_COPY_BYTES,
             |store| self.scan.instantiate(store),
             |store, guest| {
                 guest
@@ -199,27 +266,36 @@ impl Sandbox {
                     .call_scan(store, data, declared_mime, limits)
             },
         )?;
-        if let Ok(r) = &report {
-            let size: u64 = r
-                .findings
-                .iter()
-                .map(|f| (f.rule.len() + f.detail.len()) as u64)
-                .sum();
-            check_output("scan", size, max_output)?;
-        }
-        Ok((report, stats))
+        Ok((untrusted::scan(report)?, stats))
     }
 
-    /// Renders `specs` from `data` in the thumbnail guest.
+    /// Renders `specs` from `data` in the thumbnail guest. `source_pixels` is what the probe
+    /// read (`max(width × height, total frame area)`): with the input's size and the specs'
+    /// boxes it sets the call's fuel budget.
     pub fn thumbnail(
         &self,
         data: &[u8],
         specs: &[VariantSpec],
         limits: Limits,
+        source_pixels: u64,
     ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
         let max_output = limits.max_output_bytes;
+        // Nothing is upscaled: a variant has at most the source's pixels, and at most its box's.
+        let output_pixels = specs
+            .iter()
+            .map(|s| source_pixels.min(u64::from(s.max_width) * u64::from(s.max_height)))
+            .fold(0u64, u64::saturating_add);
+        let budget = self
+            .limits
+            .fuel
+            .for_call(data.len() as u64, source_pixels, output_pixels);
+        let copy_cap = usize::try_from(max_output)
+            .unwrap_or(usize::MAX)
+            .saturating_add(RECORD_COPY_BYTES);
         let (thumbs, stats) = self.call(
             "thumbnail",
+            budget,
+            copy_cap,
             |store| self.thumbnail.instantiate(store),
             |store, guest| {
                 guest
@@ -227,17 +303,38 @@ impl Sandbox {
                     .call_render(store, data, specs, limits)
             },
         )?;
-        if let Ok(t) = &thumbs {
-            let size = t.variants.iter().map(|v| v.data.len() as u64).sum::<u64>()
-                + t.placeholder.len() as u64;
-            check_output("thumbnail", size, max_output)?;
+        let thumbs = match untrusted::thumbnails(thumbs) {
+            Ok(t) => t,
+            Err(e) => return Ok((Err(e), stats)),
+        };
+        let size = thumbs
+            .variants
+            .iter()
+            .map(|v| v.data.len() as u64)
+            .sum::<u64>()
+            + thumbs.placeholder.len() as u64;
+        check_output("thumbnail", size, max_output)?;
+        let thumbs = untrusted::check_variants(specs, thumbs)?;
+        // The host reads each encoded variant back with the probe guest, in its own fresh
+        // instance: a thumbnail guest that lies about what it wrote is caught by another
+        // guest that never saw the upload.
+        for v in &thumbs.variants {
+            let (read, _) = self.probe(&v.data, limits)?;
+            let read = read.map_err(|e| SandboxError::InvalidOutput {
+                guest: "thumbnail",
+                reason: untrusted::truncate(format!(
+                    "variant {:?} does not read back: {e:?}",
+                    v.name
+                )),
+            })?;
+            untrusted::check_reprobe(v, &read)?;
         }
-        Ok((thumbs, stats))
+        Ok((Ok(thumbs), stats))
     }
 
     /// Instantiates the thumbnail guest and drops it: what a fresh instance per call costs.
     pub fn instantiate_thumbnail_only(&self) -> Result<Duration, SandboxError> {
-        let mut store = self.store();
+        let mut store = self.store(self.limits.fuel.base, REPORT_COPY_BYTES);
         let t = Instant::now();
         self.thumbnail
             .instantiate(&mut store)
@@ -248,12 +345,13 @@ impl Sandbox {
         Ok(t.elapsed())
     }
 
-    fn store(&self) -> Store<CallState> {
+    fn store(&self, fuel: u64, copy_cap: usize) -> Store<CallState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
+            .max_random_size(MAX_RANDOM_BYTES)
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
@@ -268,6 +366,15 @@ impl Sandbox {
             },
         );
         store.limiter(|s| &mut s.limiter);
+        if self.metered {
+            // The engine meters fuel, so setting it cannot fail.
+            store
+                .set_fuel(fuel)
+                .expect("the engine is configured to consume fuel");
+        }
+        // Bounds what lifting a guest's result (or a guest's call into WASI) may copy into the
+        // host, checked against the lengths in guest memory before any copy is made.
+        store.set_hostcall_fuel(copy_cap);
         store.set_epoch_deadline(self.deadline_ticks);
         store.epoch_deadline_trap();
         store
@@ -278,16 +385,21 @@ impl Sandbox {
     fn call<G, R>(
         &self,
         guest_name: &'static str,
+        fuel: u64,
+        copy_cap: usize,
         instantiate: impl FnOnce(&mut Store<CallState>) -> wasmtime::Result<G>,
         call: impl FnOnce(&mut Store<CallState>, &G) -> wasmtime::Result<R>,
     ) -> Result<(R, CallStats), SandboxError> {
-        let mut store = self.store();
+        let mut store = self.store(fuel, copy_cap);
         let t = Instant::now();
         // Instantiation runs the guest's start code, so it can trap or hit a limit like a
         // call; anything else (an exhausted pool) is the host's problem, not the input's.
         let guest = instantiate(&mut store).map_err(|e| {
-            if store.data().limiter.memory_denied || e.downcast_ref::<Trap>().is_some() {
-                self.classify(guest_name, e, &store)
+            if store.data().limiter.memory_denied
+                || e.downcast_ref::<Trap>().is_some()
+                || e.downcast_ref::<wasi::Denied>().is_some()
+            {
+                self.classify(guest_name, e, &store, fuel)
             } else {
                 SandboxError::Instantiate {
                     guest: guest_name,
@@ -297,17 +409,22 @@ impl Sandbox {
         })?;
         let instantiate_time = t.elapsed();
         let t = Instant::now();
-        let result = call(&mut store, &guest).map_err(|e| self.classify(guest_name, e, &store))?;
+        let result =
+            call(&mut store, &guest).map_err(|e| self.classify(guest_name, e, &store, fuel))?;
         let stats = CallStats {
             instantiate: instantiate_time,
             call: t.elapsed(),
             peak_memory: store.data().limiter.peak_memory,
+            fuel_budget: fuel,
+            fuel_used: store.get_fuel().map_or(0, |left| fuel.saturating_sub(left)),
         };
         tracing::debug!(
             guest = guest_name,
             instantiate_us = stats.instantiate.as_micros() as u64,
             call_ms = stats.call.as_millis() as u64,
             peak_memory = stats.peak_memory,
+            fuel_used = stats.fuel_used,
+            fuel_budget = stats.fuel_budget,
             "guest call"
         );
         Ok((result, stats))
@@ -318,8 +435,25 @@ impl Sandbox {
         guest: &'static str,
         e: wasmtime::Error,
         store: &Store<CallState>,
+        fuel: u64,
     ) -> SandboxError {
+        if let Some(denied) = e.downcast_ref::<wasi::Denied>() {
+            return SandboxError::ForbiddenCall {
+                guest,
+                call: denied.0,
+            };
+        }
+        if is_copy_limit(&e) {
+            return SandboxError::CopyLimit {
+                guest,
+                max: u64::try_from(store.hostcall_fuel()).unwrap_or(u64::MAX),
+            };
+        }
         match e.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => SandboxError::FuelExhausted {
+                guest,
+                budget: fuel,
+            },
             Some(Trap::Interrupt) => SandboxError::Timeout {
                 guest,
                 deadline_ms: self.limits.deadline.as_millis(),
@@ -351,6 +485,14 @@ impl Sandbox {
     }
 }
 
+/// wasmtime refuses a lift whose lengths exceed the store's hostcall fuel with an error of a
+/// private type; its message is the only handle on it. The hostile guest's oversized-output
+/// test (`oversized_output_is_refused_before_it_is_copied`) fails if wasmtime ever rewords it.
+fn is_copy_limit(e: &wasmtime::Error) -> bool {
+    e.chain()
+        .any(|c| c.to_string().contains("fuel allocated for hostcalls"))
+}
+
 fn check_output(guest: &'static str, actual: u64, max: u64) -> Result<(), SandboxError> {
     if actual > max {
         return Err(SandboxError::OutputTooLarge { guest, actual, max });
@@ -358,7 +500,7 @@ fn check_output(guest: &'static str, actual: u64, max: u64) -> Result<(), Sandbo
     Ok(())
 }
 
-fn engine(limits: &SandboxLimits) -> wasmtime::Result<Engine> {
+fn engine(limits: &SandboxLimits, metered: bool) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::default();
     let n = limits.pool_instances;
     pool.total_component_instances(n)
@@ -372,6 +514,7 @@ fn engine(limits: &SandboxLimits) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .wasm_component_model(true)
+        .consume_fuel(metered)
         .epoch_interruption(true)
         .max_wasm_stack(limits.stack_bytes)
         .cranelift_opt_level(wasmtime::OptLevel::Speed)

@@ -1,79 +1,179 @@
-//! A deliberately hostile `thumbnailer` component. The host's limit tests load it in place of
-//! the real thumbnail guest and pick its misbehaviour with the input bytes, proving that each
-//! sandbox limit stops it with its own error code and that the host carries on afterwards.
+//! A deliberately hostile component for the host's sandbox tests. It exports both the probe and
+//! the thumbnail interface; the tests install it in place of either guest and pick its
+//! misbehaviour with the input bytes, proving that each sandbox limit and each check on guest
+//! output stops it with its own error code, and that the host carries on afterwards.
 //!
-//! | input        | behaviour                                   | expected host error   |
-//! |--------------|---------------------------------------------|-----------------------|
-//! | `spin`       | loops forever                               | `guest-timeout`       |
-//! | `alloc`      | allocates and touches memory without bound  | `guest-memory-limit`  |
-//! | `recurse`    | recurses without bound                      | `guest-stack-overflow`|
-//! | `big-output:N` | returns N bytes of output                 | `output-too-large`    |
-//! | `panic`      | panics (a trap)                             | `guest-trap`          |
-//! | anything else| echoes the input as one variant             | success               |
+//! Thumbnail (`render`):
+//!
+//! | input            | behaviour                                          | expected host error    |
+//! |------------------|----------------------------------------------------|------------------------|
+//! | `spin`           | loops forever                                      | `guest-fuel-exhausted` |
+//! | `burn:N`         | N rounds of arithmetic, then behaves               | fuel decides           |
+//! | `alloc`          | allocates and touches memory without bound         | `guest-memory-limit`   |
+//! | `recurse`        | recurses without bound                             | `guest-stack-overflow` |
+//! | `big-output:N`   | returns N bytes of output                          | `output-too-large`     |
+//! | `panic`          | panics (a trap)                                    | `guest-trap`           |
+//! | `sleep`          | sleeps a minute (clock subscription + block)       | `guest-forbidden-call` |
+//! | `poll`           | polls a one-minute timer                           | `guest-forbidden-call` |
+//! | `lie:name`       | names its variant `../../evil`                     | `guest-output-invalid` |
+//! | `lie:duplicate`  | returns the requested variant twice                | `guest-output-invalid` |
+//! | `lie:many`       | returns 200 variants                               | `guest-output-invalid` |
+//! | `lie:dims`       | claims 99999×99999                                 | `guest-output-invalid` |
+//! | `lie:html`       | returns HTML bytes labelled JPEG                   | `guest-output-invalid` |
+//! | `lie:readback`   | claims 2×2 for its 1×1 PNG                         | `guest-output-invalid` |
+//! | `error:N`        | fails with an N-byte error message                 | truncated, or `output-too-large` |
+//! | anything else    | one honest 1×1 PNG per requested variant           | success                |
+//!
+//! Probe (`probe`): `lie:mime` claims a PNG is `text/html`; `lie:orientation` claims EXIF
+//! orientation 77 (both `guest-output-invalid`); anything else reads a PNG's size honestly.
 
-wit_bindgen::generate!({ world: "thumbnailer", path: "../../wit" });
+wit_bindgen::generate!({
+    world: "attach:hostile/hostile",
+    path: ["../../wit", "wit"],
+    generate_all,
+});
 
-use attach::media::types::{Limits, MediaError};
-use exports::attach::media::thumbnail::{Format, Guest, Rendered, Thumbnails, VariantSpec};
+use attach::media::types::{Kind, Limits, MediaError};
+use exports::attach::media::probe::{Guest as Probe, ProbeInfo};
+use exports::attach::media::thumbnail::{
+    Format, Guest as Thumbnail, Rendered, Thumbnails, VariantSpec,
+};
 use std::hint::black_box;
+
+/// A valid 1×1 greyscale PNG: what the honest mode renders for every variant.
+const PIXEL_PNG: [u8; 67] = [
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
+    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x00, 0x00, 0x00, 0x00, 0x3a, 0x7e, 0x9b,
+    0x55, 0x00, 0x00, 0x00, 0x0a, 0x49, 0x44, 0x41, 0x54, 0x78, 0x9c, 0x63, 0x60, 0x00, 0x00, 0x00,
+    0x02, 0x00, 0x01, 0x48, 0xaf, 0xa4, 0x71, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae,
+    0x42, 0x60, 0x82,
+];
 
 struct Component;
 
-impl Guest for Component {
+fn honest(spec: &VariantSpec) -> Rendered {
+    Rendered {
+        name: spec.name.clone(),
+        format: Format::Png,
+        width: 1,
+        height: 1,
+        data: PIXEL_PNG.to_vec(),
+    }
+}
+
+fn number(digits: &[u8]) -> u64 {
+    std::str::from_utf8(digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+impl Thumbnail for Component {
     fn render(
         data: Vec<u8>,
-        _specs: Vec<VariantSpec>,
+        specs: Vec<VariantSpec>,
         _limits: Limits,
     ) -> Result<Thumbnails, MediaError> {
-        let out = match data.as_slice() {
+        let mut variants: Vec<Rendered> = specs.iter().map(honest).collect();
+        match data.as_slice() {
             b"spin" => spin(),
             b"alloc" => alloc(),
-            b"recurse" => {
-                let depth = recurse(black_box(0));
-                vec![depth as u8]
-            }
+            b"recurse" => variants[0].width = recurse(black_box(0)) as u32,
             b"panic" => panic!("hostile guest panics on purpose"),
-            other => match other.strip_prefix(b"big-output:") {
-                Some(n) => {
-                    let n: usize = std::str::from_utf8(n)
-                        .ok()
-                        .and_then(|s| s.parse().ok())
-                        .unwrap_or(0);
-                    vec![0xAB; n]
+            b"sleep" => std::thread::sleep(std::time::Duration::from_secs(60)),
+            b"poll" => poll_a_minute(),
+            b"lie:name" => variants[0].name = "../../evil".into(),
+            b"lie:duplicate" => variants.push(honest(&specs[0])),
+            b"lie:many" => {
+                for i in 0..200 {
+                    let mut v = honest(&specs[0]);
+                    v.name = format!("{}-{i}", specs[0].name);
+                    variants.push(v);
                 }
-                None => other.to_vec(),
-            },
-        };
+            }
+            b"lie:dims" => (variants[0].width, variants[0].height) = (99_999, 99_999),
+            b"lie:html" => {
+                variants[0].format = Format::Jpeg;
+                variants[0].data = b"<html><script>alert(document.cookie)</script>".to_vec();
+            }
+            b"lie:readback" => (variants[0].width, variants[0].height) = (2, 2),
+            #[cfg(feature = "sockets")]
+            b"network" => variants[0].width = network() as u32,
+            other => {
+                if let Some(n) = other.strip_prefix(b"big-output:") {
+                    variants[0].data = vec![0xAB; number(n) as usize];
+                } else if let Some(n) = other.strip_prefix(b"burn:") {
+                    burn(number(n));
+                } else if let Some(n) = other.strip_prefix(b"error:") {
+                    return Err(MediaError::Malformed("e".repeat(number(n) as usize)));
+                }
+            }
+        }
         Ok(Thumbnails {
-            variants: vec![Rendered {
-                name: "echo".into(),
-                format: Format::Png,
-                width: 1,
-                height: 1,
-                data: out,
-            }],
+            variants,
             placeholder: String::new(),
         })
     }
 }
 
-fn spin() -> Vec<u8> {
+impl Probe for Component {
+    fn probe(data: Vec<u8>, _limits: Limits) -> Result<ProbeInfo, MediaError> {
+        let be32 = |at: usize| {
+            data.get(at..at + 4)
+                .map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+        };
+        let mut info = ProbeInfo {
+            kind: Kind::Png,
+            mime: "image/png".into(),
+            width: be32(16),
+            height: be32(20),
+            frames: 1,
+            total_frame_area: u64::from(be32(16)) * u64::from(be32(20)),
+            orientation: 1,
+            has_exif: false,
+            has_gps: false,
+            has_xmp: false,
+            has_icc: false,
+            has_comment: false,
+            has_alpha: false,
+            progressive: false,
+            scans: 1,
+        };
+        match data.as_slice() {
+            b"lie:mime" => info.mime = "text/html".into(),
+            b"lie:orientation" => info.orientation = 77,
+            _ => {}
+        }
+        Ok(info)
+    }
+}
+
+fn spin() {
     let mut x: u64 = 1;
     loop {
         x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         if black_box(x) == 0 {
-            return vec![];
+            return;
         }
     }
 }
 
-fn alloc() -> Vec<u8> {
+/// `rounds` iterations of the same arithmetic as `spin`: a fixed amount of guest work.
+fn burn(rounds: u64) {
+    let mut x: u64 = 1;
+    for _ in 0..rounds {
+        x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+    black_box(x);
+}
+
+fn alloc() {
     let mut hoard: Vec<Vec<u8>> = Vec::new();
     loop {
         // Touch every page so the growth is real, not just reserved.
         hoard.push(black_box(vec![0x5A; 16 * 1024 * 1024]));
         if black_box(hoard.len()) == usize::MAX {
-            return vec![];
+            return;
         }
     }
 }
@@ -87,6 +187,45 @@ fn recurse(depth: u64) -> u64 {
     // a few bytes on Rust's shadow stack in linear memory, so the host's wasm stack cap is
     // what stops it.
     black_box(recurse(black_box(depth.wrapping_add(1)))).wrapping_add(depth)
+}
+
+// The raw WASI 0.2 imports `poll` mode needs; std wraps them only as `thread::sleep`.
+#[link(wasm_import_module = "wasi:clocks/monotonic-clock@0.2.0")]
+extern "C" {
+    #[link_name = "subscribe-duration"]
+    fn subscribe_duration(nanos: i64) -> i32;
+}
+#[link(wasm_import_module = "wasi:io/poll@0.2.0")]
+extern "C" {
+    #[link_name = "poll"]
+    fn wasi_poll(handles: *const i32, len: usize, ret: *mut [usize; 2]);
+}
+
+fn poll_a_minute() {
+    let mut ret = [0usize; 2];
+    // SAFETY: the canonical ABI of `subscribe-duration: func(duration) -> pollable` and of
+    // `poll: func(list<borrow<pollable>>) -> list<u32>` (a list is passed as pointer and
+    // length; the returned list is written through the return pointer).
+    unsafe {
+        let timer = subscribe_duration(60_000_000_000);
+        wasi_poll(&timer, 1, &mut ret);
+    }
+    black_box(ret);
+}
+
+// Built with `--features sockets` only: a component that imports the network, which the host
+// must refuse at load (it gives guests no sockets).
+#[cfg(feature = "sockets")]
+#[link(wasm_import_module = "wasi:sockets/instance-network@0.2.0")]
+extern "C" {
+    #[link_name = "instance-network"]
+    fn instance_network() -> i32;
+}
+
+#[cfg(feature = "sockets")]
+fn network() -> i32 {
+    // SAFETY: `instance-network: func() -> network` returns a resource handle.
+    unsafe { instance_network() }
 }
 
 export!(Component);
