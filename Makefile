@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 GUEST_DIR ?= target/guests
 
-.PHONY: demo test setup guests check bench bench-queue bench-video
+.PHONY: demo test setup guests check bench bench-fuel bench-queue bench-video
 
 setup:
 	scripts/setup.sh
@@ -38,6 +38,12 @@ bench: guests
 	cd tests/bench && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench thumbnail --no-run
 	ATTACH_GUEST_DIR=$(GUEST_DIR) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail
+
+# Fuel benchmark: what each guest call burns on the fixtures next to its default budget (the
+# numbers the fuel defaults in host/src/config.rs come from); prints a table.
+bench-fuel: guests
+	$(CARGO) bench --locked -p attachd --bench fuel --no-run
+	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) bench --locked -p attachd --bench fuel
 
 # Queue benchmark: no-op jobs/s through `attachd worker`'s queue path vs the bare
 # bullmq-official Worker vs a Node bullmq Worker, on the same Redis; prints a table.
