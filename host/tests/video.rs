@@ -621,15 +621,23 @@ fn probe(
     readable: &[&Path],
     out: &Path,
 ) -> (Result<Finished, VideoError>, String) {
+    probe_with(jail, action, &[arg.as_os_str()], readable, out)
+}
+
+/// [`probe`] with any number of arguments after the action.
+fn probe_with(
+    jail: &Jail,
+    action: &str,
+    rest: &[&std::ffi::OsStr],
+    readable: &[&Path],
+    out: &Path,
+) -> (Result<Finished, VideoError>, String) {
     let log = tempfile::tempdir().unwrap();
     let (stdout_path, stderr_path) = (log.path().join("out"), log.path().join("err"));
     let stdout = std::fs::File::create(&stdout_path).unwrap();
     let stderr = std::fs::File::create(&stderr_path).unwrap();
-    let args: Vec<OsString> = vec![
-        attachd::video::probe::PROBE_ARG.into(),
-        action.into(),
-        arg.into(),
-    ];
+    let mut args: Vec<OsString> = vec![attachd::video::probe::PROBE_ARG.into(), action.into()];
+    args.extend(rest.iter().map(OsString::from));
     let program = PathBuf::from(PROBE).canonicalize().unwrap();
     let run = jail.run(Spec {
         step: "probe",
@@ -750,6 +758,83 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
         assert!(printed.contains("connect: error 13"), "{printed:?}");
         assert_eq!(server.hits.load(Ordering::SeqCst), 0);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// What ffmpeg leaves behind
+
+#[test]
+fn a_link_planted_at_an_output_name_is_refused_and_its_target_never_read() {
+    use attachd::video::transcode::{MP4_NAME, POSTER_NAME};
+    // The worst case: neither Landlock nor seccomp, each of which forbids making a link.
+    let layers = Layers {
+        landlock: false,
+        seccomp: false,
+        ..Layers::ALL
+    };
+    let (jail, work, _p) = jail_with_out(layers);
+    let dir = open_dir();
+    let secret = dir.path().join("another-upload");
+    std::fs::write(&secret, b"another upload's bytes").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = work.out().join(MP4_NAME);
+    let (_, printed) = probe_with(
+        &jail,
+        "symlink",
+        &[link.as_os_str(), secret.as_os_str()],
+        &[],
+        work.out(),
+    );
+    assert!(printed.contains("symlink: ok"), "{printed:?}");
+    let err = work.read_output(MP4_NAME, 1 << 20).unwrap_err();
+    assert_eq!(err.code(), "sandbox-violation", "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    // Control: a regular file the program wrote at the other output name reads back.
+    let poster = work.out().join(POSTER_NAME);
+    let (_, printed) = probe(&jail, "write", &poster, &[], work.out());
+    assert!(printed.contains("write: ok"), "{printed:?}");
+    assert_eq!(work.read_output(POSTER_NAME, 1 << 20).unwrap(), b"escaped");
+}
+
+#[test]
+fn as_root_only_the_output_directory_is_handed_to_nobody() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix_is_root() {
+        eprintln!("not root: the program runs under the worker's uid, nothing is handed over");
+        return;
+    }
+    // Without Landlock, which would stop the writes below on its own.
+    let layers = Layers {
+        landlock: false,
+        seccomp: false,
+        ..Layers::ALL
+    };
+    let (jail, work, _p) = jail_with_out(layers);
+    work.write_input(b"upload").unwrap();
+    let uid = |p: &Path| std::fs::metadata(p).unwrap().uid();
+    assert_eq!(
+        (uid(work.root()), uid(work.input()), uid(work.out())),
+        (0, 0, attachd::video::sandbox::NOBODY)
+    );
+    // `nobody` cannot rewrite the input ffprobe checked before ffmpeg reads it…
+    let (_, printed) = probe(&jail, "write", work.input(), &[], work.out());
+    assert!(printed.contains("write: error 13"), "{printed:?}");
+    assert_eq!(std::fs::read(work.input()).unwrap(), b"upload");
+    // …nor plant a link where the host creates its captures of ffmpeg's stdio…
+    let planted = work.root().join("ffmpeg.stderr");
+    let (_, printed) = probe_with(
+        &jail,
+        "symlink",
+        &[planted.as_os_str(), "/etc/shadow".as_ref()],
+        &[],
+        work.out(),
+    );
+    assert!(printed.contains("symlink: error 13"), "{printed:?}");
+    // …and still reads the input and writes its directory.
+    let (_, printed) = probe(&jail, "read", work.input(), &[], work.out());
+    assert!(printed.contains("read: ok 6"), "{printed:?}");
+    let (_, printed) = probe(&jail, "write", &work.out().join("x"), &[], work.out());
+    assert!(printed.contains("write: ok"), "{printed:?}");
 }
 
 fn jail_support() -> attachd::video::Support {

@@ -10,6 +10,7 @@
 //! | `connect ADDR` | a TCP connection | `connect: ok` or `connect: error <errno>` |
 //! | `write PATH` | creating and writing a file | `write: ok` or `write: error <errno>` |
 //! | `read PATH` | reading a file | `read: ok <bytes>` or `read: error <errno>` |
+//! | `symlink LINK TARGET` | creating a symbolic link | `symlink: ok` or `symlink: error <errno>` |
 //! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
 
 use std::io::Write;
@@ -26,7 +27,12 @@ pub fn main_if_probe() -> Option<i32> {
     }
     let action = args.next().unwrap_or_default();
     let arg = args.next().unwrap_or_default();
-    Some(run(&action.to_string_lossy(), std::path::Path::new(&arg)))
+    let arg2 = args.next().unwrap_or_default();
+    Some(run(
+        &action.to_string_lossy(),
+        std::path::Path::new(&arg),
+        std::path::Path::new(&arg2),
+    ))
 }
 
 fn say(line: &str) {
@@ -40,8 +46,16 @@ fn errno(e: &std::io::Error) -> String {
         .map_or_else(|| e.to_string(), |n| n.to_string())
 }
 
-fn run(action: &str, arg: &std::path::Path) -> i32 {
+fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
     match action {
+        "symlink" => {
+            say("symlink: trying");
+            match std::os::unix::fs::symlink(arg2, arg) {
+                Ok(()) => say("symlink: ok"),
+                Err(e) => say(&format!("symlink: error {}", errno(&e))),
+            }
+            0
+        }
         "socket" => {
             say("socket: trying");
             match std::net::UdpSocket::bind("127.0.0.1:0") {
