@@ -761,6 +761,126 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
 }
 
 // ---------------------------------------------------------------------------------------
+// The worker's own process, out of the sandboxed program's reach
+
+/// The test process's (the worker's, here) soft and hard RLIMIT_NOFILE and RLIMIT_FSIZE.
+fn worker_limits() -> [(u64, u64); 2] {
+    [libc::RLIMIT_NOFILE, libc::RLIMIT_FSIZE].map(|resource| {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads this process's limit into a local.
+        assert_eq!(unsafe { libc::getrlimit(resource, &mut l) }, 0);
+        (l.rlim_cur, l.rlim_max)
+    })
+}
+
+/// This process's pid, as the probe's argument: the worker the sandboxed program aims at.
+fn worker_pid() -> OsString {
+    std::process::id().to_string().into()
+}
+
+/// How a probe's `action` ended: `killed` by the seccomp filter (`sandbox-violation`), or
+/// what it printed after `<action>: ` (`ok`, `error <errno>`).
+fn ending(action: &str, run: Result<Finished, VideoError>, printed: &str) -> String {
+    assert!(
+        printed.contains(&format!("{action}: trying")),
+        "{action}: the probe never got there: {printed:?}"
+    );
+    match run.unwrap().signal_error("probe", 0) {
+        Err(e) if e.code() == "sandbox-violation" => "killed".into(),
+        Err(e) => panic!("{action}: {e}"),
+        Ok(()) => printed
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{action}: ")))
+            .find(|r| *r != "trying")
+            .unwrap_or("nothing printed")
+            .to_string(),
+    }
+}
+
+#[test]
+fn a_sandboxed_program_can_neither_change_the_workers_rlimits_nor_reach_it_by_pid() {
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let before = worker_limits();
+    let pid = worker_pid();
+    for (action, expected) in [
+        // The reviewer's attack: lowering the worker's RLIMIT_NOFILE and RLIMIT_FSIZE.
+        ("prlimit", "killed"),
+        // Reading another process's affinity is refused (EPERM), not killed: see `Filters`.
+        ("affinity", "error 1"),
+        ("kill", "killed"),
+        ("tgkill", "killed"),
+        ("pidfd", "killed"),
+        ("ptrace", "killed"),
+        ("vmread", "killed"),
+        ("fsetown", "killed"),
+        ("fiosetown", "killed"),
+    ] {
+        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        assert_eq!(
+            ending(action, run, &printed),
+            expected,
+            "{action}: {printed:?}"
+        );
+    }
+    assert_eq!(
+        worker_limits(),
+        before,
+        "the sandboxed program changed the worker's limits"
+    );
+}
+
+#[test]
+fn a_sandboxed_program_still_reads_its_own_limits_and_affinity_as_pid_0() {
+    // The control for the test above: the calls themselves are allowed, the pid is refused.
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let (run, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(run.unwrap().status.success(), "{printed:?}");
+    assert!(
+        printed.contains("self-prlimit: ok") && printed.contains("self-affinity: ok"),
+        "{printed:?}"
+    );
+}
+
+#[test]
+fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() {
+    // No optional layer: Landlock would refuse /proc on its own, and so would the user
+    // namespace (the kernel lets only a process in the target's user namespace, or one with
+    // CAP_SYS_PTRACE over it, read its memory or environment). Dumpability is what is left.
+    let none = Layers {
+        landlock: false,
+        namespaces: false,
+        seccomp: false,
+    };
+    let (jail, work, _p) = jail_with_out(none);
+    let environ = PathBuf::from(format!("/proc/{}/environ", std::process::id()));
+    if !rustix_is_root() {
+        // Control (a worker that is not root: the program runs under its uid): while the
+        // worker is dumpable its environment is readable. As root the program is `nobody`,
+        // refused either way.
+        // SAFETY: sets this process's dumpable flag; no other test here depends on it.
+        assert_eq!(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }, 0);
+        let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+        assert!(printed.contains("read: ok"), "control: {printed:?}");
+        // The user namespace alone refuses it too, dumpable or not.
+        let only_ns = Layers {
+            namespaces: true,
+            ..none
+        };
+        let (ns_jail, ns_work, _q) = jail_with_out(only_ns);
+        let (_, printed) = probe(&ns_jail, "read", &environ, &[], ns_work.out());
+        assert!(printed.contains("read: error 13"), "{printed:?}");
+    }
+    attachd::video::sandbox::make_worker_non_dumpable().unwrap();
+    // SAFETY: PR_GET_DUMPABLE takes no arguments.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
+    let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+    assert!(printed.contains("read: error 13"), "{printed:?}");
+}
+
+// ---------------------------------------------------------------------------------------
 // What ffmpeg leaves behind
 
 #[test]

@@ -12,7 +12,11 @@
 //! | rlimits | CPU seconds, address space, file size, open files, no core dumps | yes |
 //! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
 //! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
-//! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process | no: see [`Mode`] |
+//! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process; the calls that take a pid only with pid 0, the caller itself (see [`ALLOWED_COMMON`]) | no: see [`Mode`] |
+//!
+//! The worker itself is made non-dumpable at start-up ([`make_worker_non_dumpable`]): a
+//! child that runs under the worker's own uid (a non-root worker) can then neither ptrace
+//! it nor open its `/proc/<pid>/mem` or `environ`.
 //!
 //! Everything that allocates or can fail in interesting ways (the Landlock ruleset, the BPF
 //! programs, every path and number) is prepared in the parent before `fork`; the code between
@@ -243,6 +247,11 @@ struct Filters {
     /// first for a new thread and falls back to `clone` on ENOSYS; `clone3`'s flags sit in
     /// memory where a filter cannot see them, `clone`'s are an argument the allow-list checks.
     enosys: seccompiler::BpfProgram,
+    /// `sched_getaffinity` naming another process → EPERM, everything else passes. A
+    /// refusal, not a kill: libgomp's start-up asks for its own main thread's affinity by
+    /// thread id (`pthread_getaffinity_np`), a number not known when the filter is compiled,
+    /// and copes with a refusal.
+    foreign_affinity: seccompiler::BpfProgram,
     /// The allow-list; anything else kills the process.
     allow: seccompiler::BpfProgram,
 }
@@ -501,8 +510,8 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
         }
     }
     if let Some(filters) = &plan.filters {
-        // The ENOSYS filter first: once the allow-list is in, `seccomp` itself is refused.
-        for program in [&filters.enosys, &filters.allow] {
+        // The allow-list last: once it is in, `seccomp` itself is refused.
+        for program in [&filters.enosys, &filters.foreign_affinity, &filters.allow] {
             if seccompiler::apply_filter(program).is_err() {
                 return Err(fail(Step::Seccomp, rustix::io::Errno::PERM));
             }
@@ -708,10 +717,19 @@ pub fn elf_interpreter(program: &Path) -> Option<PathBuf> {
 /// for. Found by tracing ffmpeg 5.1 and ffprobe transcoding and probing H.264, VP9, AAC and
 /// Opus in MP4, WebM, Matroska and AVI (`strace -f -c`), plus what a Rust program's runtime
 /// needs to start (the sandbox probe). Deliberately absent: every socket call, `fork`,
-/// `vfork`, `kill`/`tgkill` (an `abort()` ends as a seccomp kill, which is as final),
-/// `ptrace`, `mount`, `bpf`, `io_uring_*`, `userfaultfd`, `perf_event_open`, `keyctl`,
-/// `unshare`, `setns`, `seccomp`, and `prctl` but for the read-only options in
+/// `vfork`, `ptrace`, `mount`, `bpf`, `io_uring_*`, `userfaultfd`, `perf_event_open`,
+/// `keyctl`, `unshare`, `setns`, `seccomp`, and `prctl` but for the read-only options in
 /// [`ALLOWED_PRCTL`].
+///
+/// No call here takes a pid, so none reaches another process: every call that names a
+/// process or thread by number ([`REACH_OTHER_PROCESSES`]: `kill`, `tgkill`, `tkill`,
+/// `pidfd_open`, `process_vm_readv`, `kcmp`, the `sched_*` and priority setters, …) is
+/// absent, and an `abort()` (glibc's `tgkill` to itself) ends as a seccomp kill, which is as
+/// final. The calls that take a pid and that ffmpeg needs are allowed by [`compile_filters`]
+/// for the caller itself only: `prlimit64` with pid 0 (glibc's `getrlimit`/`setrlimit`),
+/// `sched_getaffinity` with pid 0 (any other pid is refused with EPERM, see `Filters`); and `fcntl` and `ioctl` without the commands that
+/// make the kernel signal a pid (`F_SETOWN`, `F_SETOWN_EX`, `F_SETSIG`, `FIOSETOWN`,
+/// `SIOCSPGRP`, `TIOCSPGRP`).
 /// (`c_long` is `i64` on every architecture with an allow-list, which is what seccompiler
 /// takes.)
 const ALLOWED_COMMON: &[libc::c_long] = &[
@@ -735,10 +753,8 @@ const ALLOWED_COMMON: &[libc::c_long] = &[
     libc::SYS_faccessat2,
     libc::SYS_readlinkat,
     libc::SYS_getcwd,
-    libc::SYS_fcntl,
     libc::SYS_dup,
     libc::SYS_dup3,
-    libc::SYS_ioctl,
     libc::SYS_mmap,
     libc::SYS_munmap,
     libc::SYS_mprotect,
@@ -762,10 +778,8 @@ const ALLOWED_COMMON: &[libc::c_long] = &[
     libc::SYS_set_tid_address,
     libc::SYS_set_robust_list,
     libc::SYS_rseq,
-    libc::SYS_prlimit64,
     libc::SYS_getrandom,
     libc::SYS_futex,
-    libc::SYS_sched_getaffinity,
     libc::SYS_sched_yield,
     libc::SYS_clock_gettime,
     libc::SYS_clock_getres,
@@ -812,6 +826,75 @@ const ALLOWED_ARCH: &[libc::c_long] = &[];
 const ALLOWED_PRCTL: &[libc::c_int] =
     &[libc::PR_CAPBSET_READ, libc::PR_SET_NAME, libc::PR_GET_NAME];
 
+/// `fcntl` commands refused: each makes the kernel send a signal (`SIGIO`, `SIGURG`, or the
+/// one `F_SETSIG` picks) to a pid or process group the caller names, which the kernel allows
+/// for a same-uid target. Values from `<asm-generic/fcntl.h>`.
+const FORBIDDEN_FCNTL: &[u64] = &[
+    libc::F_SETOWN as u64,
+    /* F_SETSIG */ 10,
+    /* F_SETOWN_EX */ 15,
+];
+
+/// `ioctl` requests refused, for the same reason as [`FORBIDDEN_FCNTL`]: `FIOSETOWN` and
+/// `SIOCSPGRP` are `F_SETOWN` by another name (`<linux/sockios.h>`), and `TIOCSPGRP` names
+/// a terminal's foreground process group (`<asm-generic/ioctls.h>`, the value on every
+/// architecture seccompiler compiles for: x86-64, aarch64, riscv64).
+const FORBIDDEN_IOCTL: &[u64] = &[
+    /* FIOSETOWN */ 0x8901,
+    /* SIOCSPGRP */ 0x8902,
+    /* TIOCSPGRP */ 0x5410,
+];
+
+/// The pid the pid-taking calls may name: 0, which the kernel reads as the caller (glibc's
+/// `getrlimit` sends `prlimit64(0, …)`; ffmpeg's CPU count asks `sched_getaffinity(0, …)`).
+const SELF_PID: u64 = 0;
+
+/// Calls that name another process or thread by number (or read or change one through a
+/// pidfd). None is on the allow-list; `prlimit64` and `sched_getaffinity` are there only for
+/// the caller itself (see [`ALLOWED_COMMON`]). The unit tests hold the list to this.
+#[cfg(test)]
+const REACH_OTHER_PROCESSES: &[libc::c_long] = &[
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_process_madvise,
+    libc::SYS_kcmp,
+    libc::SYS_prlimit64,
+    libc::SYS_getpriority,
+    libc::SYS_setpriority,
+    libc::SYS_ioprio_get,
+    libc::SYS_ioprio_set,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_sched_getparam,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_getscheduler,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_getattr,
+    libc::SYS_sched_setattr,
+    libc::SYS_sched_rr_get_interval,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+    libc::SYS_get_robust_list,
+    libc::SYS_capget,
+    libc::SYS_capset,
+    libc::SYS_setpgid,
+    libc::SYS_getpgid,
+    libc::SYS_getsid,
+    libc::SYS_wait4,
+    libc::SYS_waitid,
+    libc::SYS_perf_event_open,
+];
+
+/// Compiles the three filters (see [`Filters`]).
 fn compile_filters() -> Result<Filters, String> {
     use seccompiler::{
         SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
@@ -819,6 +902,19 @@ fn compile_filters() -> Result<Filters, String> {
     let arch =
         target_arch().ok_or_else(|| format!("no allow-list for {}", std::env::consts::ARCH))?;
     let e = |x: &dyn std::fmt::Display| x.to_string();
+    // Pids, fcntl commands and ioctl requests are C `int`s (`unsigned int` for ioctl): the
+    // kernel reads the low 32 bits only, so the conditions compare those, and high bits set
+    // in the register cannot slip a pid past them.
+    let arg = |index: u8, op: SeccompCmpOp, value: u64| {
+        SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value).map_err(|x| e(&x))
+    };
+    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(|x| e(&x));
+    let compile = |filter: SeccompFilter| -> Result<seccompiler::BpfProgram, String> {
+        filter
+            .try_into()
+            .map_err(|x: seccompiler::BackendError| e(&x))
+    };
+
     let mut allow: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED_COMMON
         .iter()
         .chain(ALLOWED_ARCH)
@@ -829,41 +925,83 @@ fn compile_filters() -> Result<Filters, String> {
     let thread = libc::CLONE_THREAD as u64;
     allow.insert(
         libc::SYS_clone,
-        vec![SeccompRule::new(vec![SeccompCondition::new(
+        vec![rule(vec![SeccompCondition::new(
             0,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(thread),
             thread,
         )
-        .map_err(|x| e(&x))?])
-        .map_err(|x| e(&x))?],
+        .map_err(|x| e(&x))?])?],
     );
     let mut prctl = Vec::new();
     for &option in ALLOWED_PRCTL {
-        let is = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, option as u64)
-            .map_err(|x| e(&x))?;
-        prctl.push(SeccompRule::new(vec![is]).map_err(|x| e(&x))?);
+        prctl.push(rule(vec![arg(0, SeccompCmpOp::Eq, option as u64)?])?);
     }
     allow.insert(libc::SYS_prctl, prctl);
-    let allow: seccompiler::BpfProgram = SeccompFilter::new(
+    // Its own limits only: `prlimit64` on another pid is how a same-uid child lowered the
+    // worker's RLIMIT_FSIZE (and the worker died of SIGXFSZ on its next write). Pid 0 only:
+    // glibc never names itself otherwise.
+    allow.insert(
+        libc::SYS_prlimit64,
+        vec![rule(vec![arg(0, SeccompCmpOp::Eq, SELF_PID)?])?],
+    );
+    // Allowed here for any pid; the `foreign_affinity` filter refuses the others.
+    allow.insert(libc::SYS_sched_getaffinity, Vec::new());
+    let not_any = |index: u8, values: &[u64]| -> Result<Vec<SeccompRule>, String> {
+        let conditions = values
+            .iter()
+            .map(|&v| arg(index, SeccompCmpOp::Ne, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(vec![rule(conditions)?])
+    };
+    allow.insert(libc::SYS_fcntl, not_any(1, FORBIDDEN_FCNTL)?);
+    allow.insert(libc::SYS_ioctl, not_any(1, FORBIDDEN_IOCTL)?);
+    let allow = compile(
+        SeccompFilter::new(
+            allow,
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+
+    let foreign_affinity = compile(
+        SeccompFilter::new(
+            [(libc::SYS_sched_getaffinity, not_any(0, &[SELF_PID])?)]
+                .into_iter()
+                .collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+    let enosys = compile(
+        SeccompFilter::new(
+            [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::ENOSYS as u32),
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+    Ok(Filters {
+        enosys,
+        foreign_affinity,
         allow,
-        SeccompAction::KillProcess,
-        SeccompAction::Allow,
-        arch,
-    )
-    .map_err(|x| e(&x))?
-    .try_into()
-    .map_err(|x: seccompiler::BackendError| e(&x))?;
-    let enosys: seccompiler::BpfProgram = SeccompFilter::new(
-        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|x| e(&x))?
-    .try_into()
-    .map_err(|x: seccompiler::BackendError| e(&x))?;
-    Ok(Filters { enosys, allow })
+    })
+}
+
+/// Makes the worker non-dumpable (`PR_SET_DUMPABLE` 0), for the whole life of the process:
+/// no core file, and a process of the same uid (ffmpeg's child, when the worker is not root)
+/// can no longer ptrace it or open its `/proc/<pid>/mem`, `environ` or `fd/`, which then
+/// belong to root. Call it first thing at start-up, in every command that may run ffmpeg
+/// (the sandbox probe, which runs inside the jail, must not: `prctl` with this option is not
+/// on its allow-list). Debuggers and profilers need root to attach to the worker afterwards.
+pub fn make_worker_non_dumpable() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
@@ -917,7 +1055,107 @@ mod tests {
         if target_arch().is_some() {
             let f = compile_filters().unwrap();
             assert!(!f.allow.is_empty() && !f.enosys.is_empty());
+            assert!(!f.foreign_affinity.is_empty());
         }
+    }
+
+    #[test]
+    fn no_call_on_the_allow_list_names_another_process() {
+        for nr in REACH_OTHER_PROCESSES {
+            assert!(
+                !ALLOWED_COMMON.contains(nr) && !ALLOWED_ARCH.contains(nr),
+                "system call {nr} reaches other processes and is allowed for any pid"
+            );
+        }
+    }
+
+    /// What a filtered child did: `Ok(errno or 0)` for each call it got through, or the
+    /// signal that killed it.
+    fn in_filtered_child(call: fn(libc::pid_t) -> i64) -> Result<i32, i32> {
+        let filters = compile_filters().unwrap();
+        // SAFETY: pid of this process, read before fork.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the child makes raw system calls only and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: no new privileges, then the filters; raw calls only.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            for p in [&filters.enosys, &filters.foreign_affinity, &filters.allow] {
+                if seccompiler::apply_filter(p).is_err() {
+                    unsafe { libc::_exit(99) };
+                }
+            }
+            let rc = call(parent);
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            unsafe { libc::_exit(if rc < 0 { errno } else { 0 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        if libc::WIFSIGNALED(status) {
+            Err(libc::WTERMSIG(status))
+        } else {
+            Ok(libc::WEXITSTATUS(status))
+        }
+    }
+
+    #[test]
+    fn the_filters_let_a_pid_taking_call_name_only_the_caller() {
+        if target_arch().is_none() {
+            return;
+        }
+        fn prlimit(pid: libc::pid_t) -> i64 {
+            let mut old = libc::rlimit64 {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: reads a limit into a local.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    pid,
+                    libc::RLIMIT_NOFILE,
+                    std::ptr::null::<libc::rlimit64>(),
+                    &mut old,
+                )
+            }
+        }
+        fn affinity(pid: libc::pid_t) -> i64 {
+            let mut set = [0u8; 128];
+            // SAFETY: reads an affinity mask into a local buffer of the size given.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_sched_getaffinity,
+                    pid,
+                    set.len(),
+                    set.as_mut_ptr(),
+                )
+            }
+        }
+        fn setown(pid: libc::pid_t) -> i64 {
+            // SAFETY: fcntl on stderr; the command is what is under test.
+            i64::from(unsafe { libc::fcntl(2, libc::F_SETOWN, pid) })
+        }
+        // Killed by the filter (SIGSYS) when naming the worker; allowed for itself.
+        assert_eq!(in_filtered_child(prlimit), Err(libc::SIGSYS));
+        assert_eq!(in_filtered_child(|_| prlimit(0)), Ok(0));
+        // Refused with EPERM for another pid, answered for pid 0.
+        assert_eq!(in_filtered_child(affinity), Ok(libc::EPERM));
+        assert_eq!(in_filtered_child(|_| affinity(0)), Ok(0));
+        // Pid 1 is init, not the caller.
+        assert_eq!(in_filtered_child(|_| affinity(1)), Ok(libc::EPERM));
+        assert_eq!(in_filtered_child(setown), Err(libc::SIGSYS));
+        // SAFETY: F_GETFD on stderr reads a flag.
+        let getfd = |_| i64::from(unsafe { libc::fcntl(2, libc::F_GETFD) });
+        assert_eq!(in_filtered_child(getfd), Ok(0));
+    }
+
+    #[test]
+    fn the_worker_start_up_makes_the_process_non_dumpable() {
+        make_worker_non_dumpable().unwrap();
+        // SAFETY: PR_GET_DUMPABLE takes no arguments.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
     }
 
     #[test]
