@@ -718,6 +718,7 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
     let only_ns = Layers {
         landlock: false,
         namespaces: true,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(only_ns);
@@ -728,6 +729,7 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
     let none = Layers {
         landlock: false,
         namespaces: false,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(none);
@@ -740,6 +742,7 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     let only_landlock = Layers {
         landlock: true,
         namespaces: false,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(only_landlock);
@@ -842,6 +845,51 @@ fn a_sandboxed_program_still_reads_its_own_limits_and_affinity_as_pid_0() {
         printed.contains("self-prlimit: ok") && printed.contains("self-affinity: ok"),
         "{printed:?}"
     );
+    // In its PID namespace it is pid 1, and its parent (the watcher, outside) has no number.
+    assert!(
+        printed.contains("pid: 1\n") && printed.contains("ppid: 0\n"),
+        "{printed:?}"
+    );
+    // An exit code comes through the watcher unchanged (2: an unknown action).
+    let (run, _) = probe_with(&jail, "no-such-action", &[], &[], work.out());
+    assert_eq!(run.unwrap().status.code(), Some(2));
+}
+
+#[test]
+fn a_pid_namespace_alone_leaves_the_program_no_number_that_names_the_worker() {
+    let pid = worker_pid();
+    // The user namespace too: without root it is what permits a PID namespace.
+    let only_pid_ns = Layers {
+        landlock: false,
+        namespaces: true,
+        pid_namespace: true,
+        seccomp: false,
+    };
+    let before = worker_limits();
+    let (jail, work, _p) = jail_with_out(only_pid_ns);
+    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(
+        printed.contains("pid: 1\n") && printed.contains("ppid: 0\n"),
+        "{printed:?}"
+    );
+    for action in ["prlimit", "kill", "pidfd", "affinity"] {
+        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        // ESRCH: no process has that number in the program's namespace.
+        assert_eq!(ending(action, run, &printed), "error 3", "{action}");
+    }
+    assert_eq!(worker_limits(), before);
+    // Control: without it the same number names the worker. As root the program (`nobody`)
+    // may not signal it (EPERM); under the worker's own uid it may.
+    let only_ns = Layers {
+        pid_namespace: false,
+        ..only_pid_ns
+    };
+    let (jail, work, _p) = jail_with_out(only_ns);
+    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(!printed.contains("pid: 1\n"), "{printed:?}");
+    let (run, printed) = probe_with(&jail, "kill", &[&pid], &[], work.out());
+    let ended = ending("kill", run, &printed);
+    assert!(ended == "ok" || ended == "error 1", "{ended}");
 }
 
 #[test]
@@ -852,6 +900,7 @@ fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() 
     let none = Layers {
         landlock: false,
         namespaces: false,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(none);
@@ -878,6 +927,26 @@ fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() 
     assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
     let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
     assert!(printed.contains("read: error 13"), "{printed:?}");
+}
+
+#[test]
+fn ffmpeg_transcodes_under_seccomp_without_the_pid_namespace() {
+    // libgomp asks for its own thread's affinity by thread id: outside a PID namespace the
+    // filter cannot know that number, refuses it (EPERM), and ffmpeg must carry on.
+    let src = tempfile::tempdir().unwrap();
+    let clip = h264_clip(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let cfg = VideoConfig {
+        work_dir: work.path().to_path_buf(),
+        ..VideoConfig::default()
+    };
+    let layers = Layers {
+        pid_namespace: false,
+        ..Layers::ALL
+    };
+    let video = Video::with_layers(cfg, layers);
+    let out = video.process(&clip, Kind::Mp4).unwrap();
+    assert_eq!((out.width, out.height), (320, 240));
 }
 
 // ---------------------------------------------------------------------------------------

@@ -249,8 +249,8 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
             let video = super::Video::new(cfg);
             let s = video.support();
             say(&format!(
-                "landlock_abi: {:?}\nnamespaces: {}\nseccomp: {}\nroot: {}",
-                s.landlock_abi, s.namespaces, s.seccomp, s.root
+                "landlock_abi: {:?}\nnamespaces: {}\npid_namespace: {}\nseccomp: {}\nroot: {}",
+                s.landlock_abi, s.namespaces, s.pid_namespace, s.seccomp, s.root
             ));
             for w in video.warnings() {
                 say(&format!("warning: {w}"));
