@@ -949,6 +949,46 @@ fn ffmpeg_transcodes_under_seccomp_without_the_pid_namespace() {
     assert_eq!((out.width, out.height), (320, 240));
 }
 
+#[test]
+fn an_output_over_the_file_size_limit_is_output_too_large_with_or_without_the_pid_namespace() {
+    // The probe stands in for ffmpeg and fills its output past the 1 MiB limit. Without the
+    // PID namespace the kernel kills it with SIGXFSZ; as pid 1 of its namespace it is not
+    // killed but refused (EFBIG) and exits 1. Both are the size limit.
+    const LIMIT: u64 = 1 << 20;
+    for pid_namespace in [false, true] {
+        let work = tempfile::tempdir().unwrap();
+        let cfg = VideoConfig {
+            ffmpeg: PathBuf::from(PROBE).canonicalize().unwrap(),
+            work_dir: work.path().to_path_buf(),
+            max_output_bytes: LIMIT,
+            ..VideoConfig::default()
+        };
+        let video = Video::with_layers(
+            cfg,
+            Layers {
+                pid_namespace,
+                ..Layers::ALL
+            },
+        );
+        let jail = video.jail().unwrap();
+        let dir = WorkDir::create(work.path(), jail.run_as()).unwrap();
+        dir.write_input(b"x").unwrap();
+        let out = dir.out().join(attachd::video::transcode::MP4_NAME);
+        let args: Vec<OsString> = vec![
+            attachd::video::probe::PROBE_ARG.into(),
+            "fill".into(),
+            out.clone().into(),
+        ];
+        let err = video.run_ffmpeg(&dir, &args).unwrap_err();
+        assert_eq!(
+            err.code(),
+            "output-too-large",
+            "pid namespace {pid_namespace}: {err}"
+        );
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), LIMIT);
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // What ffmpeg leaves behind
 

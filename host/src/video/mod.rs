@@ -417,6 +417,9 @@ impl Video {
             stderr,
         })?;
         finished.signal_error("ffprobe", MAX_PROBE_REPORT_BYTES)?;
+        if at_cap(&report, MAX_PROBE_REPORT_BYTES) {
+            return Err(output_over(MAX_PROBE_REPORT_BYTES));
+        }
         if !finished.status.success() {
             let tail = stderr_tail(stderr_copy);
             // ffprobe opens a decoder to complete the stream parameters, and `-max_pixels`
@@ -461,6 +464,9 @@ impl Video {
             stderr,
         })?;
         finished.signal_error("ffmpeg", cfg.max_output_bytes)?;
+        if work.output_at_cap(cfg.max_output_bytes) {
+            return Err(output_over(cfg.max_output_bytes));
+        }
         match finished.status.code() {
             Some(0) => Ok(finished),
             code => Err(VideoError::TranscodeFailed {
@@ -655,6 +661,17 @@ impl WorkDir {
         Ok((f, copy))
     }
 
+    /// Whether a regular file in `out/` has reached `max`, the file-size limit (see
+    /// [`at_cap`]). Links are not followed: a link is not ffmpeg's output.
+    fn output_at_cap(&self, max: u64) -> bool {
+        std::fs::read_dir(&self.out).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.metadata() // `DirEntry::metadata` does not follow a link
+                    .is_ok_and(|m| m.is_file() && m.len() >= max)
+            })
+        })
+    }
+
     /// Reads the file `name` a sandboxed program wrote in `out/`, up to `max` bytes. Refuses
     /// (`sandbox-violation`) anything but a regular file with one link: the name is opened
     /// with `O_NOFOLLOW` (a symbolic link is never followed, so a link planted at the name
@@ -711,6 +728,24 @@ impl Drop for WorkDir {
                 tracing::warn!(dir = %self.root.display(), error = %e, "could not remove a video work directory");
             }
         }
+    }
+}
+
+/// Whether a file a sandboxed program wrote has reached `max`, its `RLIMIT_FSIZE`: then the
+/// kernel refused a write past it. Without the PID namespace that write also killed the
+/// program with SIGXFSZ; as pid 1 of its namespace the program ignores SIGXFSZ (the kernel
+/// drops default-action signals to a namespace's init unless they are forced) and gets
+/// EFBIG instead, so the size is what tells.
+fn at_cap(f: &File, max: u64) -> bool {
+    f.metadata().is_ok_and(|m| m.len() >= max)
+}
+
+/// The file-size limit, hit: at least one byte over (how much the kernel refused is unknown).
+fn output_over(max: u64) -> VideoError {
+    VideoError::Limit {
+        limit: VideoLimit::OutputBytes,
+        actual: max.saturating_add(1),
+        max,
     }
 }
 

@@ -10,6 +10,7 @@
 //! | `connect ADDR` | a TCP connection | `connect: ok` or `connect: error <errno>` |
 //! | `write PATH` | creating and writing a file | `write: ok` or `write: error <errno>` |
 //! | `read PATH` | reading a file | `read: ok <bytes>` or `read: error <errno>` |
+//! | `fill PATH` | writing zeros to a new file until a write fails, at most 64 MiB | `fill: ok <bytes>`, or `fill: error <errno>` and exit 1 (as ffmpeg does) |
 //! | `symlink LINK TARGET` | creating a symbolic link | `symlink: ok` or `symlink: error <errno>` |
 //! | `self` | its own pid and parent's, then `prlimit64` and `sched_getaffinity` on pid 0 | `pid: N`, `ppid: N`, `self-prlimit: ok`, `self-affinity: ok` (or `error <errno>`) |
 //! | `prlimit PID` | lowering PID's soft `RLIMIT_NOFILE` by one and soft `RLIMIT_FSIZE` (harmless values, but visible) | `prlimit: ok` or `prlimit: error <errno>` |
@@ -187,6 +188,30 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
                 outcome("self-affinity", rc);
             }
             0
+        }
+        "fill" => {
+            /// Past every file-size limit the tests set.
+            const FILL_MAX: usize = 64 << 20;
+            let chunk = [0u8; 64 * 1024];
+            say("fill: trying");
+            let mut written = 0;
+            let result = std::fs::File::create(arg).and_then(|mut f| {
+                while written < FILL_MAX {
+                    f.write_all(&chunk)?;
+                    written += chunk.len();
+                }
+                Ok(())
+            });
+            match result {
+                Ok(()) => {
+                    say(&format!("fill: ok {written}"));
+                    0
+                }
+                Err(e) => {
+                    say(&format!("fill: error {}", errno(&e)));
+                    1
+                }
+            }
         }
         "symlink" => {
             say("symlink: trying");
