@@ -22,8 +22,9 @@
 //! | `fsetown PID`, `fiosetown PID` | making PID the `SIGIO` owner of stdout (`fcntl(F_SETOWN)`, `ioctl(FIOSETOWN)`) | `fsetown: ok`, `fiosetown: ok` or `… error <errno>` |
 //! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
 //!
-//! Every line but the last is preceded by `<action>: trying`, so a test can tell a kill by
-//! the sandbox at that call from the program never getting there.
+//! Every attempt but `self`'s and `support`'s (which report facts) prints `<action>: trying`
+//! before the call, so a test can tell a kill by the sandbox at that call from the program
+//! never getting there.
 
 use std::io::Write;
 
