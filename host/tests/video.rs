@@ -1078,8 +1078,8 @@ fn this_machine_supports_every_layer_and_the_detection_says_so() {
     assert_eq!(s.root, rustix_is_root());
     assert!(s.seccomp, "no seccomp on {}", std::env::consts::ARCH);
     let v = Video::new(VideoConfig::default());
-    match (s.landlock_abi, s.namespaces) {
-        (Some(_), true) => assert!(v.ready().is_ok(), "{:?}", v.ready()),
+    match (s.landlock_abi, s.namespaces, s.pid_namespace) {
+        (Some(_), true, true) => assert!(v.ready().is_ok(), "{:?}", v.ready()),
         _ => assert_eq!(v.ready().unwrap_err().code(), "video-sandbox-unavailable"),
     }
 }
@@ -1140,6 +1140,7 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
     let strict = support_without_landlock_and_namespaces("strict");
     assert!(strict.contains("landlock_abi: None"), "{strict}");
     assert!(strict.contains("namespaces: false"), "{strict}");
+    assert!(strict.contains("pid_namespace: false"), "{strict}");
     assert!(
         strict.contains("ready: error video-sandbox-unavailable"),
         "strict mode must refuse: {strict}"
@@ -1151,6 +1152,7 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
         lenient.contains("warning: user and network namespaces"),
         "{lenient}"
     );
+    assert!(lenient.contains("warning: a PID namespace"), "{lenient}");
     // The same probe on this machine, unimpaired.
     let here = Command::new(PROBE)
         .args([attachd::video::probe::PROBE_ARG, "support", "strict"])
@@ -1158,4 +1160,5 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
         .unwrap();
     let here = String::from_utf8_lossy(&here.stdout);
     assert!(here.contains("seccomp: true"), "{here}");
+    assert!(here.contains("pid_namespace: true"), "{here}");
 }
