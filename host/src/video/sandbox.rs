@@ -616,6 +616,9 @@ fn enter_namespaces(
     Ok(())
 }
 
+/// The watcher's thread name (`comm`, 15 bytes at most), as `ps` shows it.
+const WATCHER_NAME: &std::ffi::CStr = c"attachd-watcher";
+
 /// The exit code of a watcher that lost its child (`wait4` failed other than by EINTR); no
 /// program of the sandbox's exits with it on purpose (ffmpeg uses 0, 1 and 255).
 const WATCHER_LOST_CHILD: i32 = 125;
@@ -700,6 +703,8 @@ fn watch(child: libc::pid_t) -> ! {
         // A copy of the worker's memory: never inspectable, never dumped (the re-raised
         // signal below may be one whose default action dumps core).
         libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        // Named for `ps`, instead of the worker thread it was forked from.
+        libc::prctl(libc::PR_SET_NAME, WATCHER_NAME.as_ptr(), 0, 0, 0);
     }
     let mut status: libc::c_int = 0;
     loop {
