@@ -9,6 +9,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(code) = attachd::video::probe::main_if_probe() {
         std::process::exit(code);
     }
+    // Before any thread, secret or ffmpeg run: a same-uid process (ffmpeg's sandboxed child
+    // when the worker is not root) may not ptrace the worker or read its /proc files.
+    attachd::video::sandbox::make_worker_non_dumpable()
+        .context("making the worker non-dumpable (PR_SET_DUMPABLE)")?;
     init_logging()?;
     let cli = attachd::cli::Cli::parse();
     let runtime = tokio::runtime::Runtime::new()?;

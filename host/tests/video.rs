@@ -621,15 +621,23 @@ fn probe(
     readable: &[&Path],
     out: &Path,
 ) -> (Result<Finished, VideoError>, String) {
+    probe_with(jail, action, &[arg.as_os_str()], readable, out)
+}
+
+/// [`probe`] with any number of arguments after the action.
+fn probe_with(
+    jail: &Jail,
+    action: &str,
+    rest: &[&std::ffi::OsStr],
+    readable: &[&Path],
+    out: &Path,
+) -> (Result<Finished, VideoError>, String) {
     let log = tempfile::tempdir().unwrap();
     let (stdout_path, stderr_path) = (log.path().join("out"), log.path().join("err"));
     let stdout = std::fs::File::create(&stdout_path).unwrap();
     let stderr = std::fs::File::create(&stderr_path).unwrap();
-    let args: Vec<OsString> = vec![
-        attachd::video::probe::PROBE_ARG.into(),
-        action.into(),
-        arg.into(),
-    ];
+    let mut args: Vec<OsString> = vec![attachd::video::probe::PROBE_ARG.into(), action.into()];
+    args.extend(rest.iter().map(OsString::from));
     let program = PathBuf::from(PROBE).canonicalize().unwrap();
     let run = jail.run(Spec {
         step: "probe",
@@ -710,6 +718,7 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
     let only_ns = Layers {
         landlock: false,
         namespaces: true,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(only_ns);
@@ -720,6 +729,7 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
     let none = Layers {
         landlock: false,
         namespaces: false,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(none);
@@ -732,6 +742,7 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     let only_landlock = Layers {
         landlock: true,
         namespaces: false,
+        pid_namespace: false,
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(only_landlock);
@@ -752,6 +763,309 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// The worker's own process, out of the sandboxed program's reach
+
+/// The test process's (the worker's, here) soft and hard RLIMIT_NOFILE and RLIMIT_FSIZE.
+fn worker_limits() -> [(u64, u64); 2] {
+    [libc::RLIMIT_NOFILE, libc::RLIMIT_FSIZE].map(|resource| {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: reads this process's limit into a local.
+        assert_eq!(unsafe { libc::getrlimit(resource, &mut l) }, 0);
+        (l.rlim_cur, l.rlim_max)
+    })
+}
+
+/// This process's pid, as the probe's argument: the worker the sandboxed program aims at.
+fn worker_pid() -> OsString {
+    std::process::id().to_string().into()
+}
+
+/// How a probe's `action` ended: `killed` by the seccomp filter (`sandbox-violation`), or
+/// what it printed after `<action>: ` (`ok`, `error <errno>`).
+fn ending(action: &str, run: Result<Finished, VideoError>, printed: &str) -> String {
+    assert!(
+        printed.contains(&format!("{action}: trying")),
+        "{action}: the probe never got there: {printed:?}"
+    );
+    match run.unwrap().signal_error("probe", 0) {
+        Err(e) if e.code() == "sandbox-violation" => "killed".into(),
+        Err(e) => panic!("{action}: {e}"),
+        Ok(()) => printed
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("{action}: ")))
+            .find(|r| *r != "trying")
+            .unwrap_or("nothing printed")
+            .to_string(),
+    }
+}
+
+#[test]
+fn a_sandboxed_program_can_neither_change_the_workers_rlimits_nor_reach_it_by_pid() {
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let before = worker_limits();
+    let pid = worker_pid();
+    for (action, expected) in [
+        // The reviewer's attack: lowering the worker's RLIMIT_NOFILE and RLIMIT_FSIZE.
+        ("prlimit", "killed"),
+        // Reading another process's affinity is refused (EPERM), not killed: see `Filters`.
+        ("affinity", "error 1"),
+        ("kill", "killed"),
+        ("tgkill", "killed"),
+        ("pidfd", "killed"),
+        ("ptrace", "killed"),
+        ("vmread", "killed"),
+        ("fsetown", "killed"),
+        ("fiosetown", "killed"),
+    ] {
+        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        assert_eq!(
+            ending(action, run, &printed),
+            expected,
+            "{action}: {printed:?}"
+        );
+    }
+    assert_eq!(
+        worker_limits(),
+        before,
+        "the sandboxed program changed the worker's limits"
+    );
+}
+
+#[test]
+fn a_sandboxed_program_still_reads_its_own_limits_and_affinity_as_pid_0() {
+    // The control for the test above: the calls themselves are allowed, the pid is refused.
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let (run, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(run.unwrap().status.success(), "{printed:?}");
+    assert!(
+        printed.contains("self-prlimit: ok") && printed.contains("self-affinity: ok"),
+        "{printed:?}"
+    );
+    // In its PID namespace it is pid 1, and its parent (the watcher, outside) has no number.
+    assert!(
+        printed.contains("pid: 1\n") && printed.contains("ppid: 0\n"),
+        "{printed:?}"
+    );
+    // An exit code comes through the watcher unchanged (2: an unknown action).
+    let (run, _) = probe_with(&jail, "no-such-action", &[], &[], work.out());
+    assert_eq!(run.unwrap().status.code(), Some(2));
+}
+
+#[test]
+fn a_pid_namespace_alone_leaves_the_program_no_number_that_names_the_worker() {
+    let pid = worker_pid();
+    // The user namespace too: without root it is what permits a PID namespace.
+    let only_pid_ns = Layers {
+        landlock: false,
+        namespaces: true,
+        pid_namespace: true,
+        seccomp: false,
+    };
+    let before = worker_limits();
+    let (jail, work, _p) = jail_with_out(only_pid_ns);
+    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(
+        printed.contains("pid: 1\n") && printed.contains("ppid: 0\n"),
+        "{printed:?}"
+    );
+    for action in ["prlimit", "kill", "pidfd", "affinity"] {
+        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        // ESRCH: no process has that number in the program's namespace.
+        assert_eq!(ending(action, run, &printed), "error 3", "{action}");
+    }
+    assert_eq!(worker_limits(), before);
+    // Control: without it the same number names the worker. As root the program (`nobody`)
+    // may not signal it (EPERM); under the worker's own uid it may.
+    let only_ns = Layers {
+        pid_namespace: false,
+        ..only_pid_ns
+    };
+    let (jail, work, _p) = jail_with_out(only_ns);
+    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    assert!(!printed.contains("pid: 1\n"), "{printed:?}");
+    let (run, printed) = probe_with(&jail, "kill", &[&pid], &[], work.out());
+    let ended = ending("kill", run, &printed);
+    assert!(ended == "ok" || ended == "error 1", "{ended}");
+}
+
+#[test]
+fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() {
+    // No optional layer: Landlock would refuse /proc on its own, and so would the user
+    // namespace (the kernel lets only a process in the target's user namespace, or one with
+    // CAP_SYS_PTRACE over it, read its memory or environment). Dumpability is what is left.
+    let none = Layers {
+        landlock: false,
+        namespaces: false,
+        pid_namespace: false,
+        seccomp: false,
+    };
+    let (jail, work, _p) = jail_with_out(none);
+    let environ = PathBuf::from(format!("/proc/{}/environ", std::process::id()));
+    if !rustix_is_root() {
+        // Control (a worker that is not root: the program runs under its uid): while the
+        // worker is dumpable its environment is readable. As root the program is `nobody`,
+        // refused either way.
+        // SAFETY: sets this process's dumpable flag; no other test here depends on it.
+        assert_eq!(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }, 0);
+        let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+        assert!(printed.contains("read: ok"), "control: {printed:?}");
+        // The user namespace alone refuses it too, dumpable or not.
+        let only_ns = Layers {
+            namespaces: true,
+            ..none
+        };
+        let (ns_jail, ns_work, _q) = jail_with_out(only_ns);
+        let (_, printed) = probe(&ns_jail, "read", &environ, &[], ns_work.out());
+        assert!(printed.contains("read: error 13"), "{printed:?}");
+    }
+    attachd::video::sandbox::make_worker_non_dumpable().unwrap();
+    // SAFETY: PR_GET_DUMPABLE takes no arguments.
+    assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
+    let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+    assert!(printed.contains("read: error 13"), "{printed:?}");
+}
+
+#[test]
+fn ffmpeg_transcodes_under_seccomp_without_the_pid_namespace() {
+    // libgomp asks for its own thread's affinity by thread id: outside a PID namespace the
+    // filter cannot know that number, refuses it (EPERM), and ffmpeg must carry on.
+    let src = tempfile::tempdir().unwrap();
+    let clip = h264_clip(src.path());
+    let work = tempfile::tempdir().unwrap();
+    let cfg = VideoConfig {
+        work_dir: work.path().to_path_buf(),
+        ..VideoConfig::default()
+    };
+    let layers = Layers {
+        pid_namespace: false,
+        ..Layers::ALL
+    };
+    let video = Video::with_layers(cfg, layers);
+    let out = video.process(&clip, Kind::Mp4).unwrap();
+    assert_eq!((out.width, out.height), (320, 240));
+}
+
+#[test]
+fn an_output_over_the_file_size_limit_is_output_too_large_with_or_without_the_pid_namespace() {
+    // The probe stands in for ffmpeg and fills its output past the 1 MiB limit. Without the
+    // PID namespace the kernel kills it with SIGXFSZ; as pid 1 of its namespace it is not
+    // killed but refused (EFBIG) and exits 1. Both are the size limit.
+    const LIMIT: u64 = 1 << 20;
+    for pid_namespace in [false, true] {
+        let work = tempfile::tempdir().unwrap();
+        let cfg = VideoConfig {
+            ffmpeg: PathBuf::from(PROBE).canonicalize().unwrap(),
+            work_dir: work.path().to_path_buf(),
+            max_output_bytes: LIMIT,
+            ..VideoConfig::default()
+        };
+        let video = Video::with_layers(
+            cfg,
+            Layers {
+                pid_namespace,
+                ..Layers::ALL
+            },
+        );
+        let jail = video.jail().unwrap();
+        let dir = WorkDir::create(work.path(), jail.run_as()).unwrap();
+        dir.write_input(b"x").unwrap();
+        let out = dir.out().join(attachd::video::transcode::MP4_NAME);
+        let args: Vec<OsString> = vec![
+            attachd::video::probe::PROBE_ARG.into(),
+            "fill".into(),
+            out.clone().into(),
+        ];
+        let err = video.run_ffmpeg(&dir, &args).unwrap_err();
+        assert_eq!(
+            err.code(),
+            "output-too-large",
+            "pid namespace {pid_namespace}: {err}"
+        );
+        assert_eq!(std::fs::metadata(&out).unwrap().len(), LIMIT);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// What ffmpeg leaves behind
+
+#[test]
+fn a_link_planted_at_an_output_name_is_refused_and_its_target_never_read() {
+    use attachd::video::transcode::{MP4_NAME, POSTER_NAME};
+    // The worst case: neither Landlock nor seccomp, each of which forbids making a link.
+    let layers = Layers {
+        landlock: false,
+        seccomp: false,
+        ..Layers::ALL
+    };
+    let (jail, work, _p) = jail_with_out(layers);
+    let dir = open_dir();
+    let secret = dir.path().join("another-upload");
+    std::fs::write(&secret, b"another upload's bytes").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let link = work.out().join(MP4_NAME);
+    let (_, printed) = probe_with(
+        &jail,
+        "symlink",
+        &[link.as_os_str(), secret.as_os_str()],
+        &[],
+        work.out(),
+    );
+    assert!(printed.contains("symlink: ok"), "{printed:?}");
+    let err = work.read_output(MP4_NAME, 1 << 20).unwrap_err();
+    assert_eq!(err.code(), "sandbox-violation", "{err}");
+    assert!(err.to_string().contains("symbolic link"), "{err}");
+    // Control: a regular file the program wrote at the other output name reads back.
+    let poster = work.out().join(POSTER_NAME);
+    let (_, printed) = probe(&jail, "write", &poster, &[], work.out());
+    assert!(printed.contains("write: ok"), "{printed:?}");
+    assert_eq!(work.read_output(POSTER_NAME, 1 << 20).unwrap(), b"escaped");
+}
+
+#[test]
+fn as_root_only_the_output_directory_is_handed_to_nobody() {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix_is_root() {
+        eprintln!("not root: the program runs under the worker's uid, nothing is handed over");
+        return;
+    }
+    // Without Landlock, which would stop the writes below on its own.
+    let layers = Layers {
+        landlock: false,
+        seccomp: false,
+        ..Layers::ALL
+    };
+    let (jail, work, _p) = jail_with_out(layers);
+    work.write_input(b"upload").unwrap();
+    let uid = |p: &Path| std::fs::metadata(p).unwrap().uid();
+    assert_eq!(
+        (uid(work.root()), uid(work.input()), uid(work.out())),
+        (0, 0, attachd::video::sandbox::NOBODY)
+    );
+    // `nobody` cannot rewrite the input ffprobe checked before ffmpeg reads it…
+    let (_, printed) = probe(&jail, "write", work.input(), &[], work.out());
+    assert!(printed.contains("write: error 13"), "{printed:?}");
+    assert_eq!(std::fs::read(work.input()).unwrap(), b"upload");
+    // …nor plant a link where the host creates its captures of ffmpeg's stdio…
+    let planted = work.root().join("ffmpeg.stderr");
+    let (_, printed) = probe_with(
+        &jail,
+        "symlink",
+        &[planted.as_os_str(), "/etc/shadow".as_ref()],
+        &[],
+        work.out(),
+    );
+    assert!(printed.contains("symlink: error 13"), "{printed:?}");
+    // …and still reads the input and writes its directory.
+    let (_, printed) = probe(&jail, "read", work.input(), &[], work.out());
+    assert!(printed.contains("read: ok 6"), "{printed:?}");
+    let (_, printed) = probe(&jail, "write", &work.out().join("x"), &[], work.out());
+    assert!(printed.contains("write: ok"), "{printed:?}");
+}
+
 fn jail_support() -> attachd::video::Support {
     attachd::video::Support::detect()
 }
@@ -764,8 +1078,8 @@ fn this_machine_supports_every_layer_and_the_detection_says_so() {
     assert_eq!(s.root, rustix_is_root());
     assert!(s.seccomp, "no seccomp on {}", std::env::consts::ARCH);
     let v = Video::new(VideoConfig::default());
-    match (s.landlock_abi, s.namespaces) {
-        (Some(_), true) => assert!(v.ready().is_ok(), "{:?}", v.ready()),
+    match (s.landlock_abi, s.namespaces, s.pid_namespace) {
+        (Some(_), true, true) => assert!(v.ready().is_ok(), "{:?}", v.ready()),
         _ => assert_eq!(v.ready().unwrap_err().code(), "video-sandbox-unavailable"),
     }
 }
@@ -826,6 +1140,7 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
     let strict = support_without_landlock_and_namespaces("strict");
     assert!(strict.contains("landlock_abi: None"), "{strict}");
     assert!(strict.contains("namespaces: false"), "{strict}");
+    assert!(strict.contains("pid_namespace: false"), "{strict}");
     assert!(
         strict.contains("ready: error video-sandbox-unavailable"),
         "strict mode must refuse: {strict}"
@@ -837,6 +1152,7 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
         lenient.contains("warning: user and network namespaces"),
         "{lenient}"
     );
+    assert!(lenient.contains("warning: a PID namespace"), "{lenient}");
     // The same probe on this machine, unimpaired.
     let here = Command::new(PROBE)
         .args([attachd::video::probe::PROBE_ARG, "support", "strict"])
@@ -844,4 +1160,5 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
         .unwrap();
     let here = String::from_utf8_lossy(&here.stdout);
     assert!(here.contains("seccomp: true"), "{here}");
+    assert!(here.contains("pid_namespace: true"), "{here}");
 }

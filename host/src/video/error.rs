@@ -75,6 +75,11 @@ pub enum VideoError {
     /// ffmpeg exited 0 but an output is missing or is not what was asked for.
     #[error("ffmpeg's output is unusable: {0}")]
     BadOutput(String),
+    /// Something other than a regular file of ffmpeg's own is at an output name (a symbolic
+    /// or hard link, a fifo, a directory): a sandboxed program planting a link for the host to
+    /// follow. Refused without opening what it points to.
+    #[error("ffmpeg left {found} at its output {name}; attachd refuses to follow or read it")]
+    UnsafeOutput { name: String, found: &'static str },
     /// The private work directory could not be created, written or read (disk full, …).
     #[error("video work files: {0}")]
     Io(String),
@@ -88,7 +93,8 @@ impl ErrorCode for VideoError {
                 "video-sandbox-unavailable"
             }
             VideoError::Timeout { .. } => "sandbox-timeout",
-            VideoError::Violation { .. } => "sandbox-violation",
+            // Both are a sandboxed program doing what the sandbox forbids.
+            VideoError::Violation { .. } | VideoError::UnsafeOutput { .. } => "sandbox-violation",
             VideoError::ResourceLimit { .. } => "sandbox-resource-limit",
             VideoError::Crashed { .. } => "transcoder-crashed",
             VideoError::Unreadable(_) => "malformed-input",

@@ -42,7 +42,7 @@ pub use sandbox::{Jail, Layers, Mode, Rlimits, Support};
 use crate::sandbox::Kind;
 use std::ffi::OsString;
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +93,11 @@ pub const OPEN_FILES: u64 = 64;
 pub const MAX_PROBE_REPORT_BYTES: u64 = 4 * 1024 * 1024;
 /// ffmpeg's stderr kept for the error message.
 const STDERR_TAIL_BYTES: usize = 2048;
+/// A work directory shared with the sandboxed programs' group: the worker reads and
+/// writes it, the group may only traverse it to reach the input and `out/`.
+const SHARED_DIR_MODE: u32 = 0o710;
+/// The input shared with that group: readable, never writable, by the sandboxed programs.
+const SHARED_INPUT_MODE: u32 = 0o640;
 
 /// Demuxers ffmpeg may open at all, nested ones included (ffmpeg copies the allow-list into
 /// every format it opens inside another: this is what stops an AVI's GAB2 subtitle stream
@@ -368,11 +373,8 @@ impl Video {
         let plan = transcode::plan(&info, cfg);
         let args = transcode::args(cfg, container, work.input(), work.out(), &plan);
         self.run_ffmpeg(&work, &args)?;
-        let mp4 = read_bounded(&work.out().join(transcode::MP4_NAME), cfg.max_output_bytes)?;
-        let poster = read_bounded(
-            &work.out().join(transcode::POSTER_NAME),
-            cfg.max_output_bytes,
-        )?;
+        let mp4 = work.read_output(transcode::MP4_NAME, cfg.max_output_bytes)?;
+        let poster = work.read_output(transcode::POSTER_NAME, cfg.max_output_bytes)?;
         // ffmpeg's outputs are untrusted: check they are at least what was asked for. The
         // pipeline then has the guests probe and scan the MP4 and decode the poster.
         if mp4.get(4..8) != Some(b"ftyp") {
@@ -400,8 +402,8 @@ impl Video {
         let tools = self.tools()?;
         let cfg = &self.cfg;
         let args = ffprobe::args(container, work.input(), cfg.max_pixels, cfg.threads);
-        let (stdout, stdout_path) = work.capture("ffprobe.json")?;
-        let (stderr, stderr_path) = work.capture("ffprobe.stderr")?;
+        let (stdout, report) = work.capture("ffprobe.json")?;
+        let (stderr, stderr_copy) = work.capture("ffprobe.stderr")?;
         let finished = tools.jail.run(sandbox::Spec {
             step: "ffprobe",
             program: &tools.ffprobe,
@@ -415,8 +417,11 @@ impl Video {
             stderr,
         })?;
         finished.signal_error("ffprobe", MAX_PROBE_REPORT_BYTES)?;
+        if at_cap(&report, MAX_PROBE_REPORT_BYTES) {
+            return Err(output_over(MAX_PROBE_REPORT_BYTES));
+        }
         if !finished.status.success() {
-            let tail = stderr_tail(&stderr_path);
+            let tail = stderr_tail(stderr_copy);
             // ffprobe opens a decoder to complete the stream parameters, and `-max_pixels`
             // refuses the frame there: that is the pixel limit, not a broken file.
             if let Some(actual) = pixel_refusal(&tail) {
@@ -428,7 +433,11 @@ impl Video {
             }
             return Err(VideoError::Unreadable(tail));
         }
-        ffprobe::parse(&read_bounded(&stdout_path, MAX_PROBE_REPORT_BYTES)?)
+        ffprobe::parse(&read_capture(
+            report,
+            "ffprobe's report",
+            MAX_PROBE_REPORT_BYTES,
+        )?)
     }
 
     /// Runs ffmpeg with `args` in the sandbox: it may read the work directory's input and
@@ -441,7 +450,7 @@ impl Video {
         let tools = self.tools()?;
         let cfg = &self.cfg;
         let (stdout, _) = work.capture("ffmpeg.stdout")?;
-        let (stderr, stderr_path) = work.capture("ffmpeg.stderr")?;
+        let (stderr, stderr_copy) = work.capture("ffmpeg.stderr")?;
         let finished = tools.jail.run(sandbox::Spec {
             step: "ffmpeg",
             program: &tools.ffmpeg,
@@ -455,11 +464,14 @@ impl Video {
             stderr,
         })?;
         finished.signal_error("ffmpeg", cfg.max_output_bytes)?;
+        if work.output_at_cap(cfg.max_output_bytes) {
+            return Err(output_over(cfg.max_output_bytes));
+        }
         match finished.status.code() {
             Some(0) => Ok(finished),
             code => Err(VideoError::TranscodeFailed {
                 code: code.unwrap_or(-1),
-                stderr: stderr_tail(&stderr_path),
+                stderr: stderr_tail(stderr_copy),
             }),
         }
     }
@@ -553,6 +565,12 @@ fn find_tool(name: &Path, env: &str) -> Result<PathBuf, VideoError> {
 /// A private directory for one job: the input under a fixed name, an output directory the
 /// sandboxed program may write, and the captured stdio beside them. Removed when dropped, so
 /// every path out of a job (errors and panics included) removes it.
+///
+/// When the sandboxed programs run as another uid (a root worker's `nobody`), only `out/` is
+/// theirs. The directory and the input stay the worker's, shared with their group (`nobody`'s
+/// gid) read-only: traverse the directory, read the input. So they cannot rewrite the input
+/// between ffprobe's reading and ffmpeg's, nor plant a link at a capture's name in the
+/// directory, whatever layer is missing.
 pub struct WorkDir {
     root: PathBuf,
     input: PathBuf,
@@ -563,7 +581,8 @@ pub struct WorkDir {
 impl WorkDir {
     /// Creates `<parent>/attachd-video-<random>` (mode 0700, so other local users see
     /// nothing; a fresh random name, so nothing planted in a shared temp dir is reused). When
-    /// the sandboxed programs run as another uid (`owner`), the directory is theirs.
+    /// the sandboxed programs run as another uid (`owner`), its `out/` is theirs and the
+    /// directory is shared with their group to traverse only (0710).
     pub fn create(parent: &Path, owner: Option<u32>) -> Result<WorkDir, VideoError> {
         let io = |what: &str, e: std::io::Error| VideoError::Io(format!("{what}: {e}"));
         std::fs::create_dir_all(parent).map_err(|e| io(&parent.display().to_string(), e))?;
@@ -582,17 +601,30 @@ impl WorkDir {
             .mode(0o700)
             .create(&work.out)
             .map_err(|e| io("out dir", e))?;
-        work.chown(&work.root)?;
-        work.chown(&work.out)?;
+        work.share_with_group(&work.root, SHARED_DIR_MODE)?;
+        if let Some(id) = owner {
+            let (uid, gid) = (
+                rustix::process::Uid::from_raw_unchecked(id),
+                rustix::process::Gid::from_raw_unchecked(id),
+            );
+            rustix::fs::chown(&work.out, Some(uid), Some(gid))
+                .map_err(|e| VideoError::Io(format!("chown {}: {e}", work.out.display())))?;
+        }
         Ok(work)
     }
 
-    fn chown(&self, path: &Path) -> Result<(), VideoError> {
+    /// Gives `path` to the sandboxed programs' group with `mode` (the owner stays the
+    /// worker), when they run as another uid.
+    fn share_with_group(&self, path: &Path, mode: u32) -> Result<(), VideoError> {
+        use std::os::unix::fs::PermissionsExt;
         if let Some(id) = self.owner {
-            let id_u = rustix::process::Uid::from_raw_unchecked(id);
-            let id_g = rustix::process::Gid::from_raw_unchecked(id);
-            rustix::fs::chown(path, Some(id_u), Some(id_g))
-                .map_err(|e| VideoError::Io(format!("chown {}: {e}", path.display())))?;
+            let gid = rustix::process::Gid::from_raw_unchecked(id);
+            let err = |e: &dyn std::fmt::Display| {
+                VideoError::Io(format!("sharing {}: {e}", path.display()))
+            };
+            rustix::fs::chown(path, None, Some(gid)).map_err(|e| err(&e))?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| err(&e))?;
         }
         Ok(())
     }
@@ -608,22 +640,74 @@ impl WorkDir {
             .map_err(io)?;
         f.write_all(data).map_err(io)?;
         drop(f);
-        self.chown(&self.input)
+        self.share_with_group(&self.input, SHARED_INPUT_MODE)
     }
 
     /// A file beside the input for a process's stdout or stderr (outside `out/`, so the
-    /// process has only the fd, not the path).
-    fn capture(&self, name: &str) -> Result<(File, PathBuf), VideoError> {
-        let path = self.root.join(name);
+    /// process has only the fd, not the path): one handle for the process and one the host
+    /// reads it back through, never by name. Not following a link at the name.
+    fn capture(&self, name: &str) -> Result<(File, File), VideoError> {
+        let err = |e: std::io::Error| VideoError::Io(format!("{name}: {e}"));
         let f = File::options()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
             .mode(0o600)
-            .open(&path)
-            .map_err(|e| VideoError::Io(format!("{name}: {e}")))?;
-        Ok((f, path))
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(self.root.join(name))
+            .map_err(err)?;
+        let copy = f.try_clone().map_err(err)?;
+        Ok((f, copy))
+    }
+
+    /// Whether a regular file in `out/` has reached `max`, the file-size limit (see
+    /// [`at_cap`]). Links are not followed: a link is not ffmpeg's output.
+    fn output_at_cap(&self, max: u64) -> bool {
+        std::fs::read_dir(&self.out).is_ok_and(|entries| {
+            entries.flatten().any(|e| {
+                e.metadata() // `DirEntry::metadata` does not follow a link
+                    .is_ok_and(|m| m.is_file() && m.len() >= max)
+            })
+        })
+    }
+
+    /// Reads the file `name` a sandboxed program wrote in `out/`, up to `max` bytes. Refuses
+    /// (`sandbox-violation`) anything but a regular file with one link: the name is opened
+    /// with `O_NOFOLLOW` (a symbolic link is never followed, so a link planted at the name
+    /// cannot make the host read another file) and `O_NONBLOCK` (a fifo cannot hang it), in
+    /// `out/` opened the same way, and checked on the open file.
+    pub fn read_output(&self, name: &str, max: u64) -> Result<Vec<u8>, VideoError> {
+        use rustix::fs::{fstat, open, openat, FileType, Mode, OFlags};
+        use rustix::io::Errno;
+        let refuse = |found: &'static str| VideoError::UnsafeOutput {
+            name: name.to_string(),
+            found,
+        };
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let dir =
+            open(&self.out, flags | OFlags::DIRECTORY, Mode::empty()).map_err(|e| match e {
+                Errno::LOOP | Errno::NOTDIR => refuse("a link in place of its output directory"),
+                e => VideoError::Io(format!("opening {}: {e}", self.out.display())),
+            })?;
+        let fd = openat(
+            &dir,
+            name,
+            flags | OFlags::NONBLOCK | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .map_err(|e| match e {
+            Errno::LOOP => refuse("a symbolic link"),
+            e => VideoError::BadOutput(format!("{name}: {}", std::io::Error::from(e))),
+        })?;
+        let stat = fstat(&fd).map_err(|e| VideoError::Io(format!("{name}: {e}")))?;
+        if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
+            return Err(refuse("something other than a regular file"));
+        }
+        if stat.st_nlink != 1 {
+            return Err(refuse("a hard link"));
+        }
+        read_capture(File::from(fd), name, max)
     }
 
     pub fn root(&self) -> &Path {
@@ -647,17 +731,30 @@ impl Drop for WorkDir {
     }
 }
 
-fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, VideoError> {
-    let f = File::open(path).map_err(|e| {
-        VideoError::BadOutput(format!(
-            "{}: {e}",
-            path.file_name().unwrap_or_default().to_string_lossy()
-        ))
-    })?;
+/// Whether a file a sandboxed program wrote has reached `max`, its `RLIMIT_FSIZE`: then the
+/// kernel refused a write past it. Without the PID namespace that write also killed the
+/// program with SIGXFSZ; as pid 1 of its namespace the program ignores SIGXFSZ (the kernel
+/// drops default-action signals to a namespace's init unless they are forced) and gets
+/// EFBIG instead, so the size is what tells.
+fn at_cap(f: &File, max: u64) -> bool {
+    f.metadata().is_ok_and(|m| m.len() >= max)
+}
+
+/// The file-size limit, hit: at least one byte over (how much the kernel refused is unknown).
+fn output_over(max: u64) -> VideoError {
+    VideoError::Limit {
+        limit: VideoLimit::OutputBytes,
+        actual: max.saturating_add(1),
+        max,
+    }
+}
+
+/// Reads `f` (named `what` in errors) from its start, up to `max` bytes.
+fn read_capture(mut f: File, what: &str, max: u64) -> Result<Vec<u8>, VideoError> {
     let mut data = Vec::new();
-    f.take(max.saturating_add(1))
-        .read_to_end(&mut data)
-        .map_err(|e| VideoError::Io(format!("reading {}: {e}", path.display())))?;
+    f.seek(SeekFrom::Start(0))
+        .and_then(|_| f.take(max.saturating_add(1)).read_to_end(&mut data))
+        .map_err(|e| VideoError::Io(format!("reading {what}: {e}")))?;
     if data.len() as u64 > max {
         return Err(VideoError::Limit {
             limit: VideoLimit::OutputBytes,
@@ -668,11 +765,16 @@ fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>, VideoError> {
     Ok(data)
 }
 
-/// The last lines of a process's stderr, for the error message.
-fn stderr_tail(path: &Path) -> String {
-    let text = std::fs::read(path).unwrap_or_default();
-    let start = text.len().saturating_sub(STDERR_TAIL_BYTES);
-    let tail = String::from_utf8_lossy(&text[start..]);
+/// The last lines of a process's stderr (read through the host's own handle), for the error
+/// message.
+fn stderr_tail(mut f: File) -> String {
+    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
+    let start = len.saturating_sub(STDERR_TAIL_BYTES as u64);
+    let mut text = Vec::new();
+    let _ = f
+        .seek(SeekFrom::Start(start))
+        .and_then(|_| f.take(STDERR_TAIL_BYTES as u64).read_to_end(&mut text));
+    let tail = String::from_utf8_lossy(&text);
     let tail = tail.trim();
     if tail.is_empty() {
         "no error output".to_string()

@@ -8,11 +8,16 @@
 //! | session | `setsid`: a new session and process group, so a timeout kills the whole group | yes |
 //! | namespaces | a new network namespace (no interfaces but a downed loopback) and a new user namespace | no: see [`Mode`] |
 //! | drop root | as root: no supplementary groups, gid and uid `nobody` | yes, when root |
-//! | parent death | `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the worker | yes |
+//! | PID namespace | a new PID namespace; the process forks once more and the new process (pid 1 there) is the one that runs the program, so no pid it can name is the worker's (see [`fork_into_pid_namespace`]) | no: see [`Mode`] |
+//! | parent death | `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the worker (and pid 1 with the process that forked it) | yes |
 //! | rlimits | CPU seconds, address space, file size, open files, no core dumps | yes |
 //! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
 //! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
-//! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process | no: see [`Mode`] |
+//! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process; the calls that take a pid only with pid 0, the caller itself (see [`ALLOWED_COMMON`]) | no: see [`Mode`] |
+//!
+//! The worker itself is made non-dumpable at start-up ([`make_worker_non_dumpable`]): a
+//! child that runs under the worker's own uid (a non-root worker) can then neither ptrace
+//! it nor open its `/proc/<pid>/mem` or `environ`.
 //!
 //! Everything that allocates or can fail in interesting ways (the Landlock ruleset, the BPF
 //! programs, every path and number) is prepared in the parent before `fork`; the code between
@@ -23,7 +28,10 @@
 //! The parent waits on a pidfd with the wall-clock deadline; past it, it kills the process
 //! group, and it kills the group again before reaping the child on every path, while the
 //! unreaped leader still pins its process-group id, so no stray process survives a run and
-//! no unrelated group is ever signalled.
+//! no unrelated group is ever signalled. With the PID namespace the child the parent forked
+//! is a watcher that waits for the program's process (both are in the group) and exits with
+//! its status, a signal death re-raised as the same signal, so the parent reads the
+//! program's ending unchanged.
 //!
 //! `PR_SET_PDEATHSIG` fires when the *thread* that forked exits, not the process: [`Jail::run`]
 //! forks and waits on the same thread, so that thread outlives the child.
@@ -90,6 +98,11 @@ pub struct Support {
     pub namespaces: bool,
     /// Why not, when it could not.
     pub namespaces_error: Option<String>,
+    /// Whether a child could create a PID namespace (in its user namespace, or as root) and
+    /// fork its pid 1 there.
+    pub pid_namespace: bool,
+    /// Why not, when it could not.
+    pub pid_namespace_error: Option<String>,
     /// Whether seccomp filters exist here and attachd has an allow-list for this architecture.
     pub seccomp: bool,
     /// Whether the worker runs as root (then the child drops to `nobody`).
@@ -97,14 +110,18 @@ pub struct Support {
 }
 
 impl Support {
-    /// Probes this machine. Forks one short-lived child to try the namespaces.
+    /// Probes this machine. Forks short-lived children to try the namespaces.
     pub fn detect() -> Support {
         let root = rustix::process::geteuid().is_root();
-        let namespaces_error = probe_namespaces(root).err();
+        let namespaces_error = probe_namespaces(root, true, false).err();
+        // Unprivileged, only a user namespace grants the right to create a PID namespace.
+        let pid_namespace_error = probe_namespaces(root, namespaces_error.is_none(), true).err();
         Support {
             landlock_abi: landlock_abi(),
             namespaces: namespaces_error.is_none(),
             namespaces_error,
+            pid_namespace: pid_namespace_error.is_none(),
+            pid_namespace_error,
             seccomp: seccomp_available(),
             root,
         }
@@ -116,7 +133,10 @@ impl Support {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Layers {
     pub landlock: bool,
+    /// The user and network namespaces.
     pub namespaces: bool,
+    /// The PID namespace (as a non-root worker it needs `namespaces`' user namespace).
+    pub pid_namespace: bool,
     pub seccomp: bool,
 }
 
@@ -124,6 +144,7 @@ impl Layers {
     pub const ALL: Layers = Layers {
         landlock: true,
         namespaces: true,
+        pid_namespace: true,
         seccomp: true,
     };
 
@@ -149,6 +170,16 @@ impl Layers {
                     .unwrap_or("not permitted")
             ));
         }
+        if !support.pid_namespace {
+            missing.push(format!(
+                "a PID namespace ({}): ffmpeg shares the worker's pid numbers; seccomp still \
+                 lets it name no process but itself",
+                support
+                    .pid_namespace_error
+                    .as_deref()
+                    .unwrap_or("not permitted")
+            ));
+        }
         if !support.seccomp {
             missing.push(format!(
                 "seccomp (no filter support, or no allow-list for {}): ffmpeg may make any \
@@ -166,6 +197,7 @@ impl Layers {
             Layers {
                 landlock: support.landlock_abi.is_some(),
                 namespaces: support.namespaces,
+                pid_namespace: support.pid_namespace,
                 seccomp: support.seccomp,
             },
             missing,
@@ -210,7 +242,8 @@ pub struct Spec<'a> {
 pub struct Finished {
     pub status: ExitStatus,
     pub elapsed: Duration,
-    /// The child's pid, which was also its process-group id.
+    /// The pid of the child the worker forked, which was also its process-group id (with the
+    /// PID namespace, the watcher; the program ran in its child, in the same group).
     pub pid: i32,
 }
 
@@ -243,6 +276,11 @@ struct Filters {
     /// first for a new thread and falls back to `clone` on ENOSYS; `clone3`'s flags sit in
     /// memory where a filter cannot see them, `clone`'s are an argument the allow-list checks.
     enosys: seccompiler::BpfProgram,
+    /// `sched_getaffinity` naming another process → EPERM, everything else passes. A
+    /// refusal, not a kill: libgomp's start-up asks for its own main thread's affinity by
+    /// thread id (`pthread_getaffinity_np`), a number not known when the filter is compiled
+    /// (without the PID namespace), and copes with a refusal.
+    foreign_affinity: seccompiler::BpfProgram,
     /// The allow-list; anything else kills the process.
     allow: seccompiler::BpfProgram,
 }
@@ -261,9 +299,9 @@ impl Jail {
     /// Compiles the seccomp filters and finds the library directories.
     pub fn new(layers: Layers) -> Result<Jail, VideoError> {
         let filters = if layers.seccomp {
-            Some(Arc::new(compile_filters().map_err(|e| {
-                VideoError::SandboxUnavailable(format!("compiling the seccomp filter: {e}"))
-            })?))
+            Some(Arc::new(compile_filters(layers.pid_namespace).map_err(
+                |e| VideoError::SandboxUnavailable(format!("compiling the seccomp filter: {e}")),
+            )?))
         } else {
             None
         };
@@ -305,6 +343,7 @@ impl Jail {
         let plan = Plan {
             parent: rustix::process::getpid(),
             namespaces: self.layers.namespaces,
+            pid_namespace: self.layers.pid_namespace,
             drop_to: self.drop_to,
             rlimits: spec.rlimits,
             landlock: ruleset.as_ref().map(|fd| fd.as_raw_fd()),
@@ -420,6 +459,7 @@ impl Jail {
 struct Plan {
     parent: rustix::process::Pid,
     namespaces: bool,
+    pid_namespace: bool,
     drop_to: Option<u32>,
     rlimits: Rlimits,
     landlock: Option<RawFd>,
@@ -432,6 +472,7 @@ enum Step {
     Session,
     Namespaces,
     DropRoot,
+    PidNamespace,
     ParentDeath,
     Rlimits,
     NoNewPrivs,
@@ -445,6 +486,9 @@ impl Step {
             Step::Session => b"attachd-sandbox: setsid failed\n",
             Step::Namespaces => b"attachd-sandbox: creating user/network namespaces failed\n",
             Step::DropRoot => b"attachd-sandbox: dropping root to nobody failed\n",
+            Step::PidNamespace => {
+                b"attachd-sandbox: creating the PID namespace or its pid 1 failed\n"
+            }
             Step::ParentDeath => b"attachd-sandbox: the worker exited before the child started\n",
             Step::Rlimits => b"attachd-sandbox: setrlimit failed\n",
             Step::NoNewPrivs => b"attachd-sandbox: PR_SET_NO_NEW_PRIVS failed\n",
@@ -465,13 +509,18 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
     // A session (and process group) of its own: the deadline kills the group, and a
     // terminal's job control never reaches it.
     rustix::process::setsid().map_err(|e| fail(Step::Session, e))?;
-    enter_namespaces(plan.namespaces, plan.drop_to).map_err(|(step, e)| fail(step, e))?;
+    enter_namespaces(plan.namespaces, plan.pid_namespace, plan.drop_to)
+        .map_err(|(step, e)| fail(step, e))?;
     // After the credential changes above, which clear it.
     rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
         .map_err(|e| fail(Step::ParentDeath, e))?;
     // The worker may have died between fork and the prctl: then nobody would kill us.
     if rustix::process::getppid() != Some(plan.parent) {
         return Err(fail(Step::ParentDeath, rustix::io::Errno::SRCH));
+    }
+    if plan.pid_namespace {
+        // Returns only in the new process, pid 1 of the namespace; this one waits for it.
+        fork_into_pid_namespace().map_err(|e| fail(Step::PidNamespace, e))?;
     }
     use rustix::process::{setrlimit, Resource, Rlimit};
     let limit = |n: u64| Rlimit {
@@ -501,8 +550,8 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
         }
     }
     if let Some(filters) = &plan.filters {
-        // The ENOSYS filter first: once the allow-list is in, `seccomp` itself is refused.
-        for program in [&filters.enosys, &filters.allow] {
+        // The allow-list last: once it is in, `seccomp` itself is refused.
+        for program in [&filters.enosys, &filters.foreign_affinity, &filters.allow] {
             if seccompiler::apply_filter(program).is_err() {
                 return Err(fail(Step::Seccomp, rustix::io::Errno::PERM));
             }
@@ -518,13 +567,23 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
 /// first would leave `nobody` unmapped inside it, and setuid would fail. As any other user
 /// both come at once: the user namespace is what lets an unprivileged process own a network
 /// namespace.
+///
+/// The PID namespace comes last, owned by the new user namespace (whose capabilities the
+/// process holds there); as root without the user namespace it comes before the drop, while
+/// the process still may. `unshare(CLONE_NEWPID)` moves only the caller's *future* children
+/// into it: [`fork_into_pid_namespace`] makes that child.
 fn enter_namespaces(
     namespaces: bool,
+    pid_namespace: bool,
     drop_to: Option<u32>,
 ) -> Result<(), (Step, rustix::io::Errno)> {
     use rustix::process::{Gid, Uid};
     use rustix::thread::{
         set_thread_groups, set_thread_res_gid, set_thread_res_uid, unshare_unsafe, UnshareFlags,
+    };
+    let new_pid = || {
+        // SAFETY: as below.
+        unsafe { unshare_unsafe(UnshareFlags::NEWPID) }.map_err(|e| (Step::PidNamespace, e))
     };
     // SAFETY (all unshare calls): the child has one thread and shares no fd table.
     match drop_to {
@@ -532,6 +591,9 @@ fn enter_namespaces(
             if namespaces {
                 unsafe { unshare_unsafe(UnshareFlags::NEWNET) }
                     .map_err(|e| (Step::Namespaces, e))?;
+            }
+            if pid_namespace && !namespaces {
+                new_pid()?;
             }
             let (uid, gid) = (Uid::from_raw_unchecked(id), Gid::from_raw_unchecked(id));
             set_thread_groups(&[]).map_err(|e| (Step::DropRoot, e))?;
@@ -548,11 +610,141 @@ fn enter_namespaces(
         }
         None => {}
     }
+    if pid_namespace && (namespaces || drop_to.is_none()) {
+        new_pid()?;
+    }
     Ok(())
 }
 
-/// Tries the namespace step (and, as root, the drop to `nobody`) in a throwaway child.
-fn probe_namespaces(root: bool) -> Result<(), String> {
+/// The watcher's thread name (`comm`, 15 bytes at most), as `ps` shows it.
+const WATCHER_NAME: &std::ffi::CStr = c"attachd-watcher";
+
+/// The exit code of a watcher that lost its child (`wait4` failed other than by EINTR); no
+/// program of the sandbox's exits with it on purpose (ffmpeg uses 0, 1 and 255).
+const WATCHER_LOST_CHILD: i32 = 125;
+
+/// Forks the process that goes on to `exec`: after `unshare(CLONE_NEWPID)` it is pid 1 of the
+/// new PID namespace, so every pid it can name is one of its own threads (it may not fork),
+/// and the worker, the watcher and every other process are out of its reach by number.
+/// Returns in that new process only; the calling process becomes its watcher and never
+/// returns (see [`watch`]). Raw system calls only: it runs after fork.
+///
+/// The new process is in the caller's session and process group, so the deadline's group
+/// kill reaches both; it dies with the watcher (`PR_SET_PDEATHSIG`), which dies with the
+/// worker.
+fn fork_into_pid_namespace() -> Result<(), rustix::io::Errno> {
+    let last = || {
+        rustix::io::Errno::from_io_error(&std::io::Error::last_os_error())
+            .unwrap_or(rustix::io::Errno::INVAL)
+    };
+    // Not inherited by the new process: a signal handler the worker installed must never run
+    // in the watcher when the child exits (nothing of the worker is usable after fork).
+    // SAFETY: `signal` is async-signal-safe; SIG_DFL installs no code.
+    unsafe { libc::signal(libc::SIGCHLD, libc::SIG_DFL) };
+    // A pidfd on the watcher, for the new process to see whether the watcher died before
+    // its parent-death signal was armed (in the new namespace `getppid` is 0 either way).
+    // SAFETY: a raw system call; the fd is close-on-exec.
+    let watcher = unsafe { libc::syscall(libc::SYS_pidfd_open, libc::getpid(), 0 as libc::c_uint) };
+    if watcher < 0 {
+        return Err(last());
+    }
+    let watcher = watcher as libc::c_int;
+    // A raw fork (`clone` with only the exit signal): glibc's `fork` would run the worker's
+    // atfork handlers, which is not async-signal-safe.
+    // SAFETY: the child gets a copy of this single-threaded process and only makes raw
+    // system calls before `exec`.
+    let (flags, none) = (libc::SIGCHLD as libc::c_ulong, 0 as libc::c_ulong);
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, none, none, none, none) };
+    if pid < 0 {
+        let e = last();
+        // SAFETY: closes the fd opened above.
+        unsafe { libc::close(watcher) };
+        return Err(e);
+    }
+    if pid > 0 {
+        watch(pid as libc::pid_t);
+    }
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+    let mut fds = [libc::pollfd {
+        fd: watcher,
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    // SAFETY: polls one valid fd without blocking; then closes it.
+    let (ready, _) = unsafe { (libc::poll(fds.as_mut_ptr(), 1, 0), libc::close(watcher)) };
+    if ready != 0 {
+        // Readable (the watcher has exited) or an error: either way nobody would kill us.
+        return Err(rustix::io::Errno::SRCH);
+    }
+    Ok(())
+}
+
+/// The watcher: waits for `child` and leaves as it did, a signal death re-raised as the same
+/// signal, so the worker's reading of the status (`sandbox-violation` for SIGSYS,
+/// `output-too-large` for SIGXFSZ, …) is the program's. Raw system calls only.
+fn watch(child: libc::pid_t) -> ! {
+    // Hold no file: the spawn's error pipe (the worker reads it until every copy is closed,
+    // so one kept here would block the spawn until the program ended), the program's stdio
+    // and the Landlock ruleset are the child's alone.
+    // SAFETY: raw system calls on this process's own fd table.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, 0u32, u32::MAX, 0u32) != 0 {
+            // Kernels before 5.9: one by one, up to the open-files limit.
+            let mut lim = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            let top = lim.rlim_cur.min(libc::c_int::MAX as libc::rlim_t) as libc::c_int;
+            for fd in 0..top {
+                libc::close(fd);
+            }
+        }
+        // A copy of the worker's memory: never inspectable, never dumped (the re-raised
+        // signal below may be one whose default action dumps core).
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        // Named for `ps`, instead of the worker thread it was forked from.
+        libc::prctl(libc::PR_SET_NAME, WATCHER_NAME.as_ptr(), 0, 0, 0);
+    }
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waits for this process's own child.
+        let rc = unsafe { libc::wait4(child, &mut status, libc::__WALL, std::ptr::null_mut()) };
+        if rc == child {
+            break;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // SAFETY: leaves without running the worker's atexit handlers.
+            unsafe { libc::_exit(WATCHER_LOST_CHILD) };
+        }
+    }
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        // SAFETY: async-signal-safe calls on this process: the default action, unblocked.
+        unsafe {
+            libc::signal(signal, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+            libc::kill(libc::getpid(), signal);
+            // Only a signal whose default action is to ignore gets here.
+            libc::_exit(128 + signal);
+        }
+    }
+    // SAFETY: as above.
+    unsafe { libc::_exit(libc::WEXITSTATUS(status)) }
+}
+
+/// Tries the namespace steps (as root, with the drop to `nobody`) in a throwaway child: the
+/// user and network namespaces when `namespaces`, the PID namespace and its pid 1 when
+/// `pid_namespace`.
+fn probe_namespaces(root: bool, namespaces: bool, pid_namespace: bool) -> Result<(), String> {
+    /// The child's exit codes: 0 all well; 2 setresuid failed; 3 the pid-1 fork failed; 4 the
+    /// forked process is not pid 1; 100 + errno, `unshare` failed.
+    const DROP_FAILED: i32 = 2;
+    const FORK_FAILED: i32 = 3;
+    const NOT_PID_1: i32 = 4;
+    const UNSHARE_FAILED: i32 = 100;
     let drop_to = root.then_some(NOBODY);
     // SAFETY: the child makes raw system calls only and leaves with `_exit`.
     let pid = unsafe { libc::fork() };
@@ -560,11 +752,19 @@ fn probe_namespaces(root: bool) -> Result<(), String> {
         return Err(format!("fork: {}", std::io::Error::last_os_error()));
     }
     if pid == 0 {
-        let code = match enter_namespaces(true, drop_to) {
+        let mut code = match enter_namespaces(namespaces, pid_namespace, drop_to) {
             Ok(()) => 0,
-            Err((Step::DropRoot, _)) => 2,
-            Err((_, e)) => 100 + e.raw_os_error().clamp(0, 100),
+            Err((Step::DropRoot, _)) => DROP_FAILED,
+            Err((_, e)) => UNSHARE_FAILED + e.raw_os_error().clamp(0, 100),
         };
+        if code == 0 && pid_namespace {
+            code = match fork_into_pid_namespace() {
+                // SAFETY: getpid has no preconditions.
+                Ok(()) if unsafe { libc::getpid() } == 1 => 0,
+                Ok(()) => NOT_PID_1,
+                Err(_) => FORK_FAILED,
+            };
+        }
         // SAFETY: leaves the forked child without running the parent's atexit handlers.
         unsafe { libc::_exit(code) };
     }
@@ -576,10 +776,12 @@ fn probe_namespaces(root: bool) -> Result<(), String> {
     }
     match libc::WEXITSTATUS(status) {
         0 => Ok(()),
-        2 => Err("setresuid to nobody failed".into()),
-        n if n >= 100 => Err(format!(
+        DROP_FAILED => Err("setresuid to nobody failed".into()),
+        FORK_FAILED => Err("forking pid 1 of the new PID namespace failed".into()),
+        NOT_PID_1 => Err("the process forked into the PID namespace is not pid 1".into()),
+        n if n >= UNSHARE_FAILED => Err(format!(
             "unshare: {}",
-            std::io::Error::from_raw_os_error(n - 100)
+            std::io::Error::from_raw_os_error(n - UNSHARE_FAILED)
         )),
         n => Err(format!("probe child exited {n}")),
     }
@@ -708,10 +910,20 @@ pub fn elf_interpreter(program: &Path) -> Option<PathBuf> {
 /// for. Found by tracing ffmpeg 5.1 and ffprobe transcoding and probing H.264, VP9, AAC and
 /// Opus in MP4, WebM, Matroska and AVI (`strace -f -c`), plus what a Rust program's runtime
 /// needs to start (the sandbox probe). Deliberately absent: every socket call, `fork`,
-/// `vfork`, `kill`/`tgkill` (an `abort()` ends as a seccomp kill, which is as final),
-/// `ptrace`, `mount`, `bpf`, `io_uring_*`, `userfaultfd`, `perf_event_open`, `keyctl`,
-/// `unshare`, `setns`, `seccomp`, and `prctl` but for the read-only options in
+/// `vfork`, `ptrace`, `mount`, `bpf`, `io_uring_*`, `userfaultfd`, `perf_event_open`,
+/// `keyctl`, `unshare`, `setns`, `seccomp`, and `prctl` but for the read-only options in
 /// [`ALLOWED_PRCTL`].
+///
+/// No call here takes a pid, so none reaches another process: every call that names a
+/// process or thread by number ([`REACH_OTHER_PROCESSES`]: `kill`, `tgkill`, `tkill`,
+/// `pidfd_open`, `process_vm_readv`, `kcmp`, the `sched_*` and priority setters, …) is
+/// absent, and an `abort()` (glibc's `tgkill` to itself) ends as a seccomp kill, which is as
+/// final. The calls that take a pid and that ffmpeg needs are allowed by [`compile_filters`]
+/// for the caller itself only: `prlimit64` with pid 0 (glibc's `getrlimit`/`setrlimit`),
+/// `sched_getaffinity` with pid 0 (or 1, itself, in the PID namespace; any other pid is
+/// refused with EPERM, see `Filters`); and `fcntl` and `ioctl` without the commands that
+/// make the kernel signal a pid (`F_SETOWN`, `F_SETOWN_EX`, `F_SETSIG`, `FIOSETOWN`,
+/// `SIOCSPGRP`, `TIOCSPGRP`).
 /// (`c_long` is `i64` on every architecture with an allow-list, which is what seccompiler
 /// takes.)
 const ALLOWED_COMMON: &[libc::c_long] = &[
@@ -735,10 +947,8 @@ const ALLOWED_COMMON: &[libc::c_long] = &[
     libc::SYS_faccessat2,
     libc::SYS_readlinkat,
     libc::SYS_getcwd,
-    libc::SYS_fcntl,
     libc::SYS_dup,
     libc::SYS_dup3,
-    libc::SYS_ioctl,
     libc::SYS_mmap,
     libc::SYS_munmap,
     libc::SYS_mprotect,
@@ -762,10 +972,8 @@ const ALLOWED_COMMON: &[libc::c_long] = &[
     libc::SYS_set_tid_address,
     libc::SYS_set_robust_list,
     libc::SYS_rseq,
-    libc::SYS_prlimit64,
     libc::SYS_getrandom,
     libc::SYS_futex,
-    libc::SYS_sched_getaffinity,
     libc::SYS_sched_yield,
     libc::SYS_clock_gettime,
     libc::SYS_clock_getres,
@@ -812,13 +1020,102 @@ const ALLOWED_ARCH: &[libc::c_long] = &[];
 const ALLOWED_PRCTL: &[libc::c_int] =
     &[libc::PR_CAPBSET_READ, libc::PR_SET_NAME, libc::PR_GET_NAME];
 
-fn compile_filters() -> Result<Filters, String> {
+/// `fcntl` commands refused: each makes the kernel send a signal (`SIGIO`, `SIGURG`, or the
+/// one `F_SETSIG` picks) to a pid or process group the caller names, which the kernel allows
+/// for a same-uid target. Values from `<asm-generic/fcntl.h>`.
+const FORBIDDEN_FCNTL: &[u64] = &[
+    libc::F_SETOWN as u64,
+    /* F_SETSIG */ 10,
+    /* F_SETOWN_EX */ 15,
+];
+
+/// `ioctl` requests refused, for the same reason as [`FORBIDDEN_FCNTL`]: `FIOSETOWN` and
+/// `SIOCSPGRP` are `F_SETOWN` by another name (`<linux/sockios.h>`), and `TIOCSPGRP` names
+/// a terminal's foreground process group (`<asm-generic/ioctls.h>`, the value on every
+/// architecture seccompiler compiles for: x86-64, aarch64, riscv64).
+const FORBIDDEN_IOCTL: &[u64] = &[
+    /* FIOSETOWN */ 0x8901, /* SIOCSPGRP */ 0x8902, /* TIOCSPGRP */ 0x5410,
+];
+
+/// The pid the pid-taking calls may name: 0, which the kernel reads as the caller (glibc's
+/// `getrlimit` sends `prlimit64(0, …)`; ffmpeg's CPU count asks `sched_getaffinity(0, …)`).
+const SELF_PID: u64 = 0;
+/// In the PID namespace the program is pid 1, so 1 is also itself (libgomp asks
+/// `sched_getaffinity` with its main thread's id, which is 1 there).
+const PID_1: u64 = 1;
+
+/// Calls that name another process or thread by number (or read or change one through a
+/// pidfd). None is on the allow-list; `prlimit64` and `sched_getaffinity` are there only for
+/// the caller itself (see [`ALLOWED_COMMON`]). The unit tests hold the list to this.
+#[cfg(test)]
+const REACH_OTHER_PROCESSES: &[libc::c_long] = &[
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_pidfd_open,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_pidfd_getfd,
+    libc::SYS_ptrace,
+    libc::SYS_process_vm_readv,
+    libc::SYS_process_vm_writev,
+    libc::SYS_process_madvise,
+    libc::SYS_kcmp,
+    libc::SYS_prlimit64,
+    libc::SYS_getpriority,
+    libc::SYS_setpriority,
+    libc::SYS_ioprio_get,
+    libc::SYS_ioprio_set,
+    libc::SYS_sched_getaffinity,
+    libc::SYS_sched_setaffinity,
+    libc::SYS_sched_getparam,
+    libc::SYS_sched_setparam,
+    libc::SYS_sched_getscheduler,
+    libc::SYS_sched_setscheduler,
+    libc::SYS_sched_getattr,
+    libc::SYS_sched_setattr,
+    libc::SYS_sched_rr_get_interval,
+    libc::SYS_migrate_pages,
+    libc::SYS_move_pages,
+    libc::SYS_get_robust_list,
+    libc::SYS_capget,
+    libc::SYS_capset,
+    libc::SYS_setpgid,
+    libc::SYS_getpgid,
+    libc::SYS_getsid,
+    libc::SYS_wait4,
+    libc::SYS_waitid,
+    libc::SYS_perf_event_open,
+];
+
+/// Compiles the three filters (see [`Filters`]). `pid_namespace`: the program will be pid 1
+/// of its own PID namespace, so pid 1 also names itself.
+fn compile_filters(pid_namespace: bool) -> Result<Filters, String> {
     use seccompiler::{
         SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter, SeccompRule,
     };
     let arch =
         target_arch().ok_or_else(|| format!("no allow-list for {}", std::env::consts::ARCH))?;
     let e = |x: &dyn std::fmt::Display| x.to_string();
+    // Pids, fcntl commands and ioctl requests are C `int`s (`unsigned int` for ioctl): the
+    // kernel reads the low 32 bits only, so the conditions compare those, and high bits set
+    // in the register cannot slip a pid past them.
+    let arg = |index: u8, op: SeccompCmpOp, value: u64| {
+        SeccompCondition::new(index, SeccompCmpArgLen::Dword, op, value).map_err(|x| e(&x))
+    };
+    let rule = |conditions: Vec<SeccompCondition>| SeccompRule::new(conditions).map_err(|x| e(&x));
+    let compile = |filter: SeccompFilter| -> Result<seccompiler::BpfProgram, String> {
+        filter
+            .try_into()
+            .map_err(|x: seccompiler::BackendError| e(&x))
+    };
+    let self_pids: &[u64] = if pid_namespace {
+        &[SELF_PID, PID_1]
+    } else {
+        &[SELF_PID]
+    };
+
     let mut allow: BTreeMap<i64, Vec<SeccompRule>> = ALLOWED_COMMON
         .iter()
         .chain(ALLOWED_ARCH)
@@ -829,41 +1126,83 @@ fn compile_filters() -> Result<Filters, String> {
     let thread = libc::CLONE_THREAD as u64;
     allow.insert(
         libc::SYS_clone,
-        vec![SeccompRule::new(vec![SeccompCondition::new(
+        vec![rule(vec![SeccompCondition::new(
             0,
             SeccompCmpArgLen::Qword,
             SeccompCmpOp::MaskedEq(thread),
             thread,
         )
-        .map_err(|x| e(&x))?])
-        .map_err(|x| e(&x))?],
+        .map_err(|x| e(&x))?])?],
     );
     let mut prctl = Vec::new();
     for &option in ALLOWED_PRCTL {
-        let is = SeccompCondition::new(0, SeccompCmpArgLen::Dword, SeccompCmpOp::Eq, option as u64)
-            .map_err(|x| e(&x))?;
-        prctl.push(SeccompRule::new(vec![is]).map_err(|x| e(&x))?);
+        prctl.push(rule(vec![arg(0, SeccompCmpOp::Eq, option as u64)?])?);
     }
     allow.insert(libc::SYS_prctl, prctl);
-    let allow: seccompiler::BpfProgram = SeccompFilter::new(
+    // Its own limits only: `prlimit64` on another pid is how a same-uid child lowered the
+    // worker's RLIMIT_FSIZE (and the worker died of SIGXFSZ on its next write). Pid 0 only,
+    // even in the PID namespace: glibc never names itself otherwise.
+    allow.insert(
+        libc::SYS_prlimit64,
+        vec![rule(vec![arg(0, SeccompCmpOp::Eq, SELF_PID)?])?],
+    );
+    // Allowed here for any pid; the `foreign_affinity` filter refuses the others.
+    allow.insert(libc::SYS_sched_getaffinity, Vec::new());
+    let not_any = |index: u8, values: &[u64]| -> Result<Vec<SeccompRule>, String> {
+        let conditions = values
+            .iter()
+            .map(|&v| arg(index, SeccompCmpOp::Ne, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(vec![rule(conditions)?])
+    };
+    allow.insert(libc::SYS_fcntl, not_any(1, FORBIDDEN_FCNTL)?);
+    allow.insert(libc::SYS_ioctl, not_any(1, FORBIDDEN_IOCTL)?);
+    let allow = compile(
+        SeccompFilter::new(
+            allow,
+            SeccompAction::KillProcess,
+            SeccompAction::Allow,
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+
+    let foreign_affinity = compile(
+        SeccompFilter::new(
+            [(libc::SYS_sched_getaffinity, not_any(0, self_pids)?)]
+                .into_iter()
+                .collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::EPERM as u32),
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+    let enosys = compile(
+        SeccompFilter::new(
+            [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
+            SeccompAction::Allow,
+            SeccompAction::Errno(libc::ENOSYS as u32),
+            arch,
+        )
+        .map_err(|x| e(&x))?,
+    )?;
+    Ok(Filters {
+        enosys,
+        foreign_affinity,
         allow,
-        SeccompAction::KillProcess,
-        SeccompAction::Allow,
-        arch,
-    )
-    .map_err(|x| e(&x))?
-    .try_into()
-    .map_err(|x: seccompiler::BackendError| e(&x))?;
-    let enosys: seccompiler::BpfProgram = SeccompFilter::new(
-        [(libc::SYS_clone3, Vec::new())].into_iter().collect(),
-        SeccompAction::Allow,
-        SeccompAction::Errno(libc::ENOSYS as u32),
-        arch,
-    )
-    .map_err(|x| e(&x))?
-    .try_into()
-    .map_err(|x: seccompiler::BackendError| e(&x))?;
-    Ok(Filters { enosys, allow })
+    })
+}
+
+/// Makes the worker non-dumpable (`PR_SET_DUMPABLE` 0), for the whole life of the process:
+/// no core file, and a process of the same uid (ffmpeg's child, when the worker is not root)
+/// can no longer ptrace it or open its `/proc/<pid>/mem`, `environ` or `fd/`, which then
+/// belong to root. Call it first thing at start-up, in every command that may run ffmpeg
+/// (the sandbox probe, which runs inside the jail, must not: `prctl` with this option is not
+/// on its allow-list). Debuggers and profilers need root to attach to the worker afterwards.
+pub fn make_worker_non_dumpable() -> std::io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        .map_err(std::io::Error::from)
 }
 
 #[cfg(test)]
@@ -876,6 +1215,8 @@ mod tests {
             landlock_abi: Some(6),
             namespaces: true,
             namespaces_error: None,
+            pid_namespace: true,
+            pid_namespace_error: None,
             seccomp: true,
             root: false,
         };
@@ -897,12 +1238,24 @@ mod tests {
         let no_ns = Support {
             namespaces: false,
             namespaces_error: Some("unshare: EPERM".into()),
-            ..full
+            ..full.clone()
         };
         assert!(Layers::choose(&no_ns, Mode::Strict).is_err());
         let (layers, warnings) = Layers::choose(&no_ns, Mode::BestEffort).unwrap();
         assert!(!layers.namespaces && layers.landlock);
         assert!(warnings[0].contains("EPERM"));
+
+        let no_pid_ns = Support {
+            pid_namespace: false,
+            pid_namespace_error: Some("unshare: EINVAL".into()),
+            ..full
+        };
+        let err = Layers::choose(&no_pid_ns, Mode::Strict).unwrap_err();
+        assert!(err.to_string().contains("PID namespace"), "{err}");
+        let (layers, warnings) = Layers::choose(&no_pid_ns, Mode::BestEffort).unwrap();
+        assert!(!layers.pid_namespace && layers.namespaces && layers.seccomp);
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].contains("PID namespace") && warnings[0].contains("EINVAL"));
     }
 
     #[test]
@@ -915,9 +1268,113 @@ mod tests {
     #[test]
     fn the_seccomp_filters_compile_for_this_machine() {
         if target_arch().is_some() {
-            let f = compile_filters().unwrap();
-            assert!(!f.allow.is_empty() && !f.enosys.is_empty());
+            for pid_namespace in [false, true] {
+                let f = compile_filters(pid_namespace).unwrap();
+                assert!(!f.allow.is_empty() && !f.enosys.is_empty());
+                assert!(!f.foreign_affinity.is_empty());
+            }
         }
+    }
+
+    #[test]
+    fn no_call_on_the_allow_list_names_another_process() {
+        for nr in REACH_OTHER_PROCESSES {
+            assert!(
+                !ALLOWED_COMMON.contains(nr) && !ALLOWED_ARCH.contains(nr),
+                "system call {nr} reaches other processes and is allowed for any pid"
+            );
+        }
+    }
+
+    /// What a filtered child did: `Ok(errno or 0)` for each call it got through, or the
+    /// signal that killed it.
+    fn in_filtered_child(pid_namespace: bool, call: fn(libc::pid_t) -> i64) -> Result<i32, i32> {
+        let filters = compile_filters(pid_namespace).unwrap();
+        // SAFETY: pid of this process, read before fork.
+        let parent = unsafe { libc::getpid() };
+        // SAFETY: the child makes raw system calls only and leaves with `_exit`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: no new privileges, then the filters; raw calls only.
+            unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) };
+            for p in [&filters.enosys, &filters.foreign_affinity, &filters.allow] {
+                if seccompiler::apply_filter(p).is_err() {
+                    unsafe { libc::_exit(99) };
+                }
+            }
+            let rc = call(parent);
+            let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+            unsafe { libc::_exit(if rc < 0 { errno } else { 0 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waits for the child just forked.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        if libc::WIFSIGNALED(status) {
+            Err(libc::WTERMSIG(status))
+        } else {
+            Ok(libc::WEXITSTATUS(status))
+        }
+    }
+
+    #[test]
+    fn the_filters_let_a_pid_taking_call_name_only_the_caller() {
+        if target_arch().is_none() {
+            return;
+        }
+        fn prlimit(pid: libc::pid_t) -> i64 {
+            let mut old = libc::rlimit64 {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: reads a limit into a local.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_prlimit64,
+                    pid,
+                    libc::RLIMIT_NOFILE,
+                    std::ptr::null::<libc::rlimit64>(),
+                    &mut old,
+                )
+            }
+        }
+        fn affinity(pid: libc::pid_t) -> i64 {
+            let mut set = [0u8; 128];
+            // SAFETY: reads an affinity mask into a local buffer of the size given.
+            unsafe {
+                libc::syscall(
+                    libc::SYS_sched_getaffinity,
+                    pid,
+                    set.len(),
+                    set.as_mut_ptr(),
+                )
+            }
+        }
+        fn setown(pid: libc::pid_t) -> i64 {
+            // SAFETY: fcntl on stderr; the command is what is under test.
+            i64::from(unsafe { libc::fcntl(2, libc::F_SETOWN, pid) })
+        }
+        // Killed by the filter (SIGSYS) when naming the worker; allowed for itself.
+        assert_eq!(in_filtered_child(false, prlimit), Err(libc::SIGSYS));
+        assert_eq!(in_filtered_child(false, |_| prlimit(0)), Ok(0));
+        assert_eq!(in_filtered_child(true, prlimit), Err(libc::SIGSYS));
+        // Refused with EPERM for another pid, answered for pid 0.
+        assert_eq!(in_filtered_child(false, affinity), Ok(libc::EPERM));
+        assert_eq!(in_filtered_child(false, |_| affinity(0)), Ok(0));
+        // Without a PID namespace pid 1 is init, not the caller.
+        assert_eq!(in_filtered_child(false, |_| affinity(1)), Ok(libc::EPERM));
+        assert_eq!(in_filtered_child(true, |_| affinity(1)), Ok(0));
+        assert_eq!(in_filtered_child(false, setown), Err(libc::SIGSYS));
+        // SAFETY: F_GETFD on stderr reads a flag.
+        let getfd = |_| i64::from(unsafe { libc::fcntl(2, libc::F_GETFD) });
+        assert_eq!(in_filtered_child(false, getfd), Ok(0));
+    }
+
+    #[test]
+    fn the_worker_start_up_makes_the_process_non_dumpable() {
+        make_worker_non_dumpable().unwrap();
+        // SAFETY: PR_GET_DUMPABLE takes no arguments.
+        assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
     }
 
     #[test]
