@@ -129,6 +129,14 @@ pub struct CleanupArgs {
     /// Report what would be removed without removing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// 1 (default): read the queues first and keep every upload a waiting, delayed or active
+    /// job will still process; Redis unreachable means exit 1 with nothing deleted. 0: this
+    /// deployment runs no queue, so stale uploads go without asking Redis.
+    #[arg(long, env = "ATTACH_QUEUE_ENABLED", default_value = "1", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub queue_enabled: bool,
+    #[command(flatten)]
+    pub queue: QueueArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -476,7 +484,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 sweep_prefix: Some(args.sweep_prefix),
                 dry_run: args.dry_run,
             };
-            let report = cleanup::run(&db, &storage, &opts).await?;
+            // Without the queue, cleanup cannot tell a queued upload from an orphan: it
+            // refuses to run rather than guess (see `cleanup` module docs).
+            let queue = if args.queue_enabled {
+                cleanup::QueueCheck::Queue(Arc::new(args.queue.connect().await?))
+            } else {
+                cleanup::QueueCheck::NoQueue
+            };
+            let report = cleanup::run(&db, &storage, &queue, &opts).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(0)
         }
@@ -802,6 +817,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
     let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
         db,
         storage,
+        queue: cleanup::QueueCheck::Queue(backend.clone()),
         options: CleanupOptions {
             max_age: args.orphan_max_age,
             sweep_prefix: Some(args.upload_prefix.clone()),

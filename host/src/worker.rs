@@ -23,7 +23,7 @@
 //! for its jobs; a job still running then is cut off, its lock lapses, and another worker's
 //! stalled check takes it over.
 
-use crate::cleanup::{self, CleanupOptions};
+use crate::cleanup::{self, CleanupOptions, QueueCheck};
 use crate::db::Db;
 use crate::error::{Class, ErrorCode};
 use crate::job::{Handler, JobError, JobMeta, ProcessPayload, ScanRetryPayload};
@@ -558,6 +558,8 @@ impl Processor for VscanRetryJobs {
 pub struct CleanupJobs {
     pub db: Db,
     pub storage: Arc<dyn Storage>,
+    /// The queues whose waiting jobs keep their uploads from being taken as orphans.
+    pub queue: QueueCheck,
     pub options: CleanupOptions,
     pub metrics: Arc<Metrics>,
 }
@@ -565,7 +567,7 @@ pub struct CleanupJobs {
 #[async_trait::async_trait]
 impl Processor for CleanupJobs {
     async fn process(&self, _job: Job) -> Result<serde_json::Value, Failure> {
-        let report = cleanup::run(&self.db, &self.storage, &self.options)
+        let report = cleanup::run(&self.db, &self.storage, &self.queue, &self.options)
             .await
             .map_err(|e| Failure::from_error(&e))?;
         self.metrics.uploads_abandoned.inc_by(report.abandoned);

@@ -56,6 +56,7 @@ on_both_databases!(
     existing_keys_reports_exactly_the_keys_with_rows,
     claim_of_an_unknown_key_is_missing,
     rows_with_status_selects_by_status_and_code_oldest_change_first,
+    orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows,
 );
 
 // ---- helpers ----
@@ -931,4 +932,49 @@ async fn postgres_sessions_carry_the_statement_timeout() {
     ))
     .await
     .expect("statement_timeout set");
+}
+
+async fn orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows(
+    backend: Backend,
+) {
+    let t = TestDb::migrated(backend).await;
+    let old = Utc::now() - Age::hours(3);
+    for key in ["s1", "s2", "s3", "s4"] {
+        row_in(&t.db, key, Status::Uploaded).await;
+        assert!(t.db.backdate(key, old).await.expect("backdate"));
+    }
+    row_in(&t.db, "fresh", Status::Uploaded).await;
+    row_in(&t.db, "old-failed", Status::Failed).await;
+    assert!(t.db.backdate("old-failed", old).await.expect("backdate"));
+    let cutoff = Utc::now() - Age::hours(2);
+
+    // Pages in key order, after the last key seen; changes nothing.
+    let first = t.db.orphan_candidates(cutoff, None, 3).await.expect("page");
+    assert_eq!(first, ["s1", "s2", "s3"]);
+    let next =
+        t.db.orphan_candidates(cutoff, Some("s3"), 3)
+            .await
+            .expect("page");
+    assert_eq!(next, ["s4"]);
+    assert_eq!(row(&t.db, "s1").await.status, Status::Uploaded);
+
+    // A job takes s2 between the listing and the claim: s2 is no longer stale and stays.
+    claimed(t.db.claim("s2", "job", LEASE).await.expect("claim"));
+    let keys: Vec<String> = ["s1", "s2", "fresh", "old-failed", "absent"]
+        .map(String::from)
+        .to_vec();
+    let taken = t.db.claim_orphan_keys(cutoff, &keys).await.expect("claim");
+    let taken: Vec<&str> = taken.iter().map(|r| r.file_key.as_str()).collect();
+    assert_eq!(taken, ["s1"]);
+    assert_eq!(row(&t.db, "s1").await.status, Status::Deleted);
+    assert_eq!(row(&t.db, "s2").await.status, Status::Processing);
+    assert_eq!(row(&t.db, "fresh").await.status, Status::Uploaded);
+    assert_eq!(row(&t.db, "old-failed").await.status, Status::Failed);
+    // A second cleaner with the same keys takes nothing more.
+    assert!(t
+        .db
+        .claim_orphan_keys(cutoff, &keys)
+        .await
+        .expect("claim")
+        .is_empty());
 }

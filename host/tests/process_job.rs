@@ -5,7 +5,7 @@
 mod common;
 
 use attach_fixtures as fx;
-use attachd::cleanup::{self, CleanupOptions};
+use attachd::cleanup::{self, CleanupOptions, QueueCheck};
 use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, JobError, ProcessPayload};
@@ -410,6 +410,7 @@ async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: Wo
     let dry = cleanup::run(
         &w.db.db,
         &w.storage,
+        &QueueCheck::NoQueue,
         &CleanupOptions {
             dry_run: true,
             ..sweep_options()
@@ -428,7 +429,7 @@ async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: Wo
     );
     assert!(w.db.db.get("uploads/stale/a.png").await.unwrap().is_some());
 
-    let report = cleanup::run(&w.db.db, &w.storage, &sweep_options())
+    let report = cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &sweep_options())
         .await
         .unwrap();
     assert_eq!(report.rows_removed, 1);
@@ -501,6 +502,7 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
     let dry = cleanup::run(
         &w.db.db,
         &w.storage,
+        &QueueCheck::NoQueue,
         &CleanupOptions {
             dry_run: true,
             ..CleanupOptions::default()
@@ -514,9 +516,14 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
         Status::Processing
     );
 
-    let report = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
-        .await
-        .unwrap();
+    let report = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &QueueCheck::NoQueue,
+        &CleanupOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (report.abandoned, report.rows_removed),
         (1, 0),
@@ -541,9 +548,14 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
     );
 
     // A second run finds nothing more; a job that turns up later processes the upload.
-    let again = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
-        .await
-        .unwrap();
+    let again = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &QueueCheck::NoQueue,
+        &CleanupOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.abandoned, 0);
     let summary = w.handler().process(&payloads[0]).await.unwrap();
     assert_eq!(summary.status, "ready");
@@ -556,8 +568,8 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
     }
     let opts = sweep_options();
     let (a, b) = tokio::join!(
-        cleanup::run(&w.db.db, &w.storage, &opts),
-        cleanup::run(&w.db.db, &w.storage, &opts)
+        cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &opts),
+        cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &opts)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.rows_removed + b.rows_removed, 12, "{a:?} {b:?}");

@@ -375,6 +375,45 @@ impl Db {
         }
     }
 
+    /// Orphan cleanup, step 0 when a queue may still hold jobs for stale rows: up to `limit`
+    /// keys of rows that [`Db::claim_orphans`] would take, after `after` in key order (so a
+    /// caller can page past rows it decided to keep); changes nothing. The caller drops the
+    /// keys that still have a job, then takes the rest with [`Db::claim_orphan_keys`].
+    pub async fn orphan_candidates(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, DbError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let after = after.unwrap_or("");
+        match &self.pool {
+            Pool::Postgres(p) => pg::orphan_candidates(p, cutoff, after, limit).await,
+            Pool::Sqlite(p) => sqlite::orphan_candidates(p, cutoff, after, limit).await,
+        }
+    }
+
+    /// [`Db::claim_orphans`] for the given keys only: each row still stale (`uploaded`, and
+    /// neither created nor touched since `cutoff`) moves to `deleted` in one statement and is
+    /// returned. A row a job claimed or released since [`Db::orphan_candidates`] listed it
+    /// is no longer stale and stays.
+    pub async fn claim_orphan_keys(
+        &self,
+        cutoff: DateTime<Utc>,
+        keys: &[String],
+    ) -> Result<Vec<Attachment>, DbError> {
+        let mut taken = Vec::new();
+        for batch in keys.chunks(EXISTING_KEYS_BATCH) {
+            taken.extend(match &self.pool {
+                Pool::Postgres(p) => pg::claim_orphan_keys(p, cutoff, batch).await?,
+                Pool::Sqlite(p) => sqlite::claim_orphan_keys(p, cutoff, batch).await?,
+            });
+        }
+        Ok(taken)
+    }
+
     /// How many rows [`Db::claim_orphans`] would take for this `cutoff` now (for a dry run);
     /// changes nothing.
     pub async fn count_orphans(&self, cutoff: DateTime<Utc>) -> Result<u64, DbError> {

@@ -211,6 +211,49 @@ pub(super) async fn claim_orphans(
     all(&rows)
 }
 
+pub(super) async fn orphan_candidates(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT file_key FROM attachments
+         WHERE status = 'uploaded' AND created_at < $1 AND updated_at < $1 AND file_key > $2
+         ORDER BY file_key
+         LIMIT $3",
+    )
+    .bind(cutoff)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("file_key").map_err(DbError::from))
+        .collect()
+}
+
+pub(super) async fn claim_orphan_keys(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    keys: &[String],
+) -> Result<Vec<Attachment>, DbError> {
+    // A second cleaner taking the same key waits for the first's row lock, then re-checks
+    // the WHERE on the row the first wrote (READ COMMITTED): `deleted`, so it takes nothing.
+    let rows = sqlx::query(concat!(
+        "UPDATE attachments SET status = 'deleted'
+         WHERE file_key = ANY($2) AND status = 'uploaded'
+           AND created_at < $1 AND updated_at < $1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(cutoff)
+    .bind(keys)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
 pub(super) async fn count_orphans(pool: &PgPool, cutoff: DateTime<Utc>) -> Result<i64, DbError> {
     let n = sqlx::query_scalar(
         "SELECT count(*) FROM attachments

@@ -284,6 +284,51 @@ pub(super) async fn count_abandoned(
     Ok(n)
 }
 
+pub(super) async fn orphan_candidates(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT file_key FROM attachments
+         WHERE status = 'uploaded' AND created_at < ?1 AND updated_at < ?1 AND file_key > ?2
+         ORDER BY file_key
+         LIMIT ?3",
+    )
+    .bind(stored_time(cutoff))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("file_key").map_err(DbError::from))
+        .collect()
+}
+
+pub(super) async fn claim_orphan_keys(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+    keys: &[String],
+) -> Result<Vec<Attachment>, DbError> {
+    // One bound JSON array, as in `existing_keys`.
+    let keys = serde_json::to_string(keys).map_err(|e| DbError::query(e.to_string()))?;
+    let rows = sqlx::query(concat!(
+        "UPDATE attachments SET status = 'deleted', updated_at = ",
+        now!(),
+        "
+         WHERE file_key IN (SELECT value FROM json_each(?2)) AND status = 'uploaded'
+           AND created_at < ?1 AND updated_at < ?1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(stored_time(cutoff))
+    .bind(keys)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
 pub(super) async fn count_orphans(
     pool: &SqlitePool,
     cutoff: DateTime<Utc>,
