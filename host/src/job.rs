@@ -43,6 +43,38 @@ pub const PROCESS_JOB: &str = "attachments.process";
 /// plus storage round trips, yet short enough that a crashed worker's upload resumes soon.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
 
+/// Every key the job may write for `file_key`, refused up front if one would pass
+/// [`storage::MAX_KEY_LEN`]: S3 refuses such a key, and a job that only found out when
+/// quarantining an infected upload would leave it `failed` under `uploads/` instead of moved
+/// away. Checked: the quarantine copy (`quarantine_prefix` + key), each requested variant,
+/// and the `video` MP4 (charged whatever the declared type, which a hostile client chooses).
+pub fn check_derived_keys(
+    file_key: &str,
+    specs: &[VariantSpec],
+    quarantine_prefix: &str,
+) -> Result<(), JobError> {
+    let video = storage::variant_key(file_key, pipeline::VIDEO_VARIANT, "mp4");
+    // `auto` renders JPEG or PNG: `jpg` and `png` are the same length.
+    let variants = specs
+        .iter()
+        .map(|s| storage::variant_key(file_key, &s.name, variant::extension(s.format)));
+    let quarantine = format!("{quarantine_prefix}{file_key}");
+    let longest = std::iter::once(quarantine)
+        .chain(std::iter::once(video))
+        .chain(variants)
+        .max_by_key(|k| k.len())
+        .unwrap_or_default();
+    if longest.len() > storage::MAX_KEY_LEN {
+        return Err(JobError::InvalidPayload(format!(
+            "file key too long: a key derived from it ({} bytes, {:?}…) passes the store's {} byte limit",
+            longest.len(),
+            longest.chars().take(40).collect::<String>(),
+            storage::MAX_KEY_LEN
+        )));
+    }
+    Ok(())
+}
+
 /// The payload the API enqueues: `{ fileKey, mimeType, size, variants: [...], checksum? }`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -259,6 +291,7 @@ impl Handler {
         storage::validate_key(&payload.file_key)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let specs = self.variants(&payload.variants)?;
+        check_derived_keys(&payload.file_key, &specs, &self.policy.quarantine_key(""))?;
         let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
         if checksum
             .as_ref()
@@ -540,5 +573,47 @@ impl Handler {
                 })
             })?;
         Ok(Summary::from_row(&row, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of_len(n: usize) -> String {
+        let mut key = "uploads/".to_string();
+        while key.len() < n {
+            let room = (n - key.len()).min(200);
+            key.push_str(&"k".repeat(room));
+            if key.len() < n {
+                key.pop();
+                key.push('/');
+            }
+        }
+        assert_eq!(key.len(), n);
+        key
+    }
+
+    #[test]
+    fn derived_keys_over_1024_bytes_are_refused_whichever_key_it_is() {
+        let short = variant::parse_all(&["t:8x8:png".to_string()]).unwrap();
+        // Only the quarantine copy is over: a long quarantine prefix.
+        let key = key_of_len(900);
+        let long_prefix = format!("{}/", "q".repeat(200));
+        assert!(check_derived_keys(&key, &short, "quarantine/").is_ok());
+        let e = check_derived_keys(&key, &short, &long_prefix).unwrap_err();
+        assert_eq!(e.code(), "invalid-payload");
+        assert_eq!(e.class(), Class::Permanent);
+        // Only the video MP4 is over: `variants/<key>/video.mp4` is the key + 19 bytes,
+        // `variants/<key>/t.png` + 15, `quarantine/<key>` + 11.
+        let key = key_of_len(1006);
+        let e = check_derived_keys(&key, &short, "quarantine/").unwrap_err();
+        assert!(e.to_string().contains("1025 bytes"), "{e}");
+        assert!(check_derived_keys(&key_of_len(1005), &short, "quarantine/").is_ok());
+        // Only a requested variant is over: a long (32-byte) variant name, the key + 46.
+        let long_name = variant::parse_all(&[format!("{}:8x8:png", "n".repeat(32))]).unwrap();
+        let key = key_of_len(990);
+        assert!(check_derived_keys(&key, &short, "quarantine/").is_ok());
+        assert!(check_derived_keys(&key, &long_name, "quarantine/").is_err());
     }
 }

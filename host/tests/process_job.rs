@@ -580,6 +580,32 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
     }
 }
 
+async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read(
+    w: World,
+) {
+    // 1012 bytes: a valid key itself, but `variants/<key>/thumb.webp` is 1032.
+    let key = format!("uploads/{}", vec!["a".repeat(200); 5].join("/"));
+    assert_eq!(key.len(), 1012);
+    assert!(storage::validate_key(&key).is_ok());
+    // No object behind it: the in-process S3 server cannot hold such a key, and the job must
+    // not get as far as reading it anyway.
+    let payload = ProcessPayload {
+        file_key: key.clone(),
+        mime_type: "image/jpeg".into(),
+        size: 1234,
+        variants: vec![],
+        checksum: None,
+    };
+    let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
+    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let e = handler.process(&payload).await.unwrap_err();
+    assert_eq!((e.code(), e.class()), ("invalid-payload", Class::Permanent));
+    assert!(e.to_string().contains("1024"), "{e}");
+    assert!(watched.reads().is_empty());
+    assert!(watched.puts().is_empty());
+    assert!(w.db.db.get(&key).await.unwrap().is_none(), "no row written");
+}
+
 /// One #[tokio::test] per behaviour and combination of store and database.
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -603,4 +629,5 @@ suite!(
     cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects,
     two_cleaners_at_once_remove_each_stale_row_once,
     a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable,
+    a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read,
 );

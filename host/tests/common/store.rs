@@ -1,5 +1,6 @@
-//! A real store with a hand on its writes: every key written is recorded, and a `put` may be
-//! refused (to inject a storage failure at a chosen point of a job).
+//! A real store with a hand on its writes and reads: every key written is recorded, a `put`
+//! may be refused (to inject a storage failure at a chosen point of a job), and every read is
+//! recorded with the bound it asked for and the bytes it got.
 
 use attachd::storage::{ObjectMeta, Storage, StorageError};
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,16 @@ pub struct Watched {
     inner: Arc<dyn Storage>,
     puts: Mutex<Vec<String>>,
     hook: PutHook,
+    reads: Mutex<Vec<Read>>,
+}
+
+/// One `get`: the key, the most bytes the caller allowed, and how many it got (`None` when
+/// the store refused the read, e.g. too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub key: String,
+    pub max: u64,
+    pub got: Option<u64>,
 }
 
 impl std::fmt::Debug for Watched {
@@ -35,6 +46,7 @@ impl Watched {
         Watched {
             inner,
             puts: Mutex::new(Vec::new()),
+            reads: Mutex::new(Vec::new()),
             hook: Box::new(move |key, n| {
                 if fail(key, n) {
                     return Err(StorageError::Unavailable {
@@ -45,6 +57,11 @@ impl Watched {
                 Ok(())
             }),
         }
+    }
+
+    /// Every read so far, in order.
+    pub fn reads(&self) -> Vec<Read> {
+        self.reads.lock().unwrap().clone()
     }
 
     /// The store underneath, for writes that should not be recorded (a test's own setup).
@@ -61,7 +78,13 @@ impl Watched {
 #[async_trait::async_trait]
 impl Storage for Watched {
     async fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
-        self.inner.get(key, max).await
+        let result = self.inner.get(key, max).await;
+        self.reads.lock().unwrap().push(Read {
+            key: key.to_string(),
+            max,
+            got: result.as_ref().ok().map(|d| d.len() as u64),
+        });
+        result
     }
     async fn put(&self, key: &str, data: bytes::Bytes, ct: &str) -> Result<(), StorageError> {
         let before = {
