@@ -400,13 +400,23 @@ impl Handler {
         written: &mut Vec<String>,
     ) -> Result<Summary, (JobError, Option<ScanFields>)> {
         let plain = |e: JobError| (e, None);
-        // Videos may be larger than images; the pipeline applies each kind's own limit.
+        // Videos may be larger than images; the pipeline applies each kind's own limit. Below
+        // that, no more than the declared size is read (the store reads one byte beyond to
+        // tell a larger object apart): the bytes-in-flight cap counts declared bytes, so a
+        // payload declaring 1 byte for a 60 MiB object must not cost a 60 MiB read.
         let max = self.pipeline.max_read_bytes();
-        let data = self
-            .storage
-            .get(&payload.file_key, max)
-            .await
-            .map_err(|e| plain(e.into()))?;
+        let limit = payload.size.min(max);
+        let data = match self.storage.get(&payload.file_key, limit).await {
+            Ok(data) => data,
+            Err(StorageError::TooLarge { size, .. }) if limit < max => {
+                return Err(plain(JobError::SizeMismatch {
+                    expected: payload.size,
+                    actual: size,
+                }))
+            }
+            Err(e) => return Err(plain(e.into())),
+        };
+
 
         let actual_size = data.len() as u64;
         for expected in [payload.size, u64::try_from(row.size).unwrap_or(u64::MAX)] {

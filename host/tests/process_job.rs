@@ -580,6 +580,32 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
     }
 }
 
+async fn a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_most_one_byte_more(
+    w: World,
+) {
+    let big = vec![0x5a; 4 * 1024 * 1024];
+    let mut payload = w.upload("uploads/lie/big.png", &big, "image/png").await;
+    payload.size = 1;
+    payload.checksum = None;
+    let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
+    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let e = handler.process(&payload).await.unwrap_err();
+    assert_eq!((e.code(), e.class()), ("size-mismatch", Class::Permanent));
+    // The job asked the store for the declared byte (the store reads one more to see the
+    // object is larger, and refuses), not for the 64 MiB the pipeline would accept.
+    assert_eq!(
+        watched.reads(),
+        [common::store::Read {
+            key: payload.file_key.clone(),
+            max: 1,
+            got: None,
+        }]
+    );
+    let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Failed);
+    assert_eq!(row.error_code.as_deref(), Some("size-mismatch"));
+}
+
 async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read(
     w: World,
 ) {
@@ -629,5 +655,6 @@ suite!(
     cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects,
     two_cleaners_at_once_remove_each_stale_row_once,
     a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable,
+    a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_most_one_byte_more,
     a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read,
 );
