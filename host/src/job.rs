@@ -38,9 +38,10 @@ use std::time::Duration;
 
 /// The job name BullMQ producers use.
 pub const PROCESS_JOB: &str = "attachments.process";
-/// How long a claim holds before another worker may take the upload over: comfortably more
-/// than the slowest job (every guest call is capped at 10 s by default, and a job makes three)
-/// plus storage round trips, yet short enough that a crashed worker's upload resumes soon.
+/// How long a claim holds before another worker may take the upload over unless renewed (a
+/// running job renews it every [`RENEW_FRACTION`]th, so a long video transcode keeps it):
+/// comfortably more than the slowest renewal gap plus storage round trips, yet short enough
+/// that a crashed worker's upload resumes soon.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// Every key the job may write for `file_key`, refused up front if one would pass
@@ -74,6 +75,14 @@ pub fn check_derived_keys(
     }
     Ok(())
 }
+
+/// The claim is renewed every `lease / RENEW_FRACTION` while the job runs: a third leaves two
+/// more renewals before the lease would run out, so one slow or failed renewal (a database
+/// blip) does not cost the claim.
+pub const RENEW_FRACTION: u32 = 3;
+/// Renewals never come closer together than this, whatever the lease: bounds the database
+/// writes a very short lease (a test's, a misconfiguration) could cause.
+pub const MIN_RENEW_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The payload the API enqueues: `{ fileKey, mimeType, size, variants: [...], checksum? }`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -329,8 +338,8 @@ impl Handler {
         };
 
         let mut written = Vec::new();
-        let result = self
-            .run_claimed(
+        let result = {
+            let work = self.run_claimed(
                 payload,
                 &row,
                 &token,
@@ -338,8 +347,18 @@ impl Handler {
                 checksum.as_deref(),
                 meta,
                 &mut written,
-            )
-            .await;
+            );
+            tokio::pin!(work);
+            // The lease is renewed while the job runs. If renewing finds the claim lost, the
+            // job goes on without it: every write that settles the row (publish, fail,
+            // release, quarantine) is conditional on the token, so it then changes nothing
+            // and the job ends `claim-lost`; stopping it midway instead could delete variants
+            // the worker that took over has just written under the same keys.
+            tokio::select! {
+                r = &mut work => r,
+                () = self.keep_claim(&payload.file_key, &token) => work.await,
+            }
+        };
         match result {
             Ok(summary) => Ok(summary),
             Err((err, scan)) => {
@@ -387,6 +406,29 @@ impl Handler {
         }
     }
 
+    /// Renews the claim every [`RENEW_FRACTION`]th of the lease for as long as it is polled;
+    /// returns only once the claim is lost. A renewal that fails (the database is briefly
+    /// unreachable) is tried again at the next tick: two more chances before the lease ends.
+    async fn keep_claim(&self, file_key: &str, token: &str) {
+        let every = (self.lease / RENEW_FRACTION).max(MIN_RENEW_INTERVAL);
+        loop {
+            tokio::time::sleep(every).await;
+            match self.db.renew_claim(file_key, token, self.lease).await {
+                Ok(true) => tracing::debug!(file_key, "claim renewed"),
+                Ok(false) => {
+                    tracing::warn!(
+                        file_key,
+                        "claim lost while the job ran: its result will not be published"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(file_key, error = %e, "could not renew the claim; trying again")
+                }
+            }
+        }
+    }
+
     // One claimed attempt's whole context; bundling it in a struct would only rename it.
     #[allow(clippy::too_many_arguments)]
     async fn run_claimed(
@@ -416,7 +458,6 @@ impl Handler {
             }
             Err(e) => return Err(plain(e.into())),
         };
-
 
         let actual_size = data.len() as u64;
         for expected in [payload.size, u64::try_from(row.size).unwrap_or(u64::MAX)] {

@@ -56,6 +56,7 @@ on_both_databases!(
     existing_keys_reports_exactly_the_keys_with_rows,
     claim_of_an_unknown_key_is_missing,
     rows_with_status_selects_by_status_and_code_oldest_change_first,
+    renew_claim_extends_only_the_holders_live_claim,
     orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows,
 );
 
@@ -932,6 +933,62 @@ async fn postgres_sessions_carry_the_statement_timeout() {
     ))
     .await
     .expect("statement_timeout set");
+}
+
+async fn renew_claim_extends_only_the_holders_live_claim(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    t.db.upsert_uploaded(&upload("k")).await.expect("upsert");
+    let first = claimed(
+        t.db.claim("k", "w", Duration::from_secs(1))
+            .await
+            .expect("claim"),
+    );
+    let until = first.claimed_until.expect("lease");
+    // The holder renews: its lease now ends a minute from now, not a second.
+    assert!(t
+        .db
+        .renew_claim("k", "w", Duration::from_secs(60))
+        .await
+        .expect("renew"));
+    let renewed = row(&t.db, "k").await;
+    let new_until = renewed.claimed_until.expect("lease");
+    assert!(
+        new_until - until > Age::seconds(50),
+        "{until} → {new_until}"
+    );
+    assert_eq!(renewed.status, Status::Processing);
+    assert_eq!(
+        renewed.attempts, first.attempts,
+        "a renewal is not an attempt"
+    );
+    // Past the old one-second lease the upload is still held.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(matches!(
+        t.db.claim("k", "other", LEASE).await,
+        Ok(Claim::Busy(_))
+    ));
+    // Anyone else's token renews nothing.
+    assert!(!t.db.renew_claim("k", "other", LEASE).await.expect("renew"));
+    assert_eq!(row(&t.db, "k").await, renewed);
+
+    // Once taken over (the lease ran out), the old holder can no longer renew.
+    t.db.execute_unchecked(&expire_lease_sql(backend, "k"))
+        .await
+        .expect("expire the lease");
+    claimed(t.db.claim("k", "successor", LEASE).await.expect("takeover"));
+    assert!(!t.db.renew_claim("k", "w", LEASE).await.expect("renew"));
+    // And a finished row is no claim at all.
+    assert!(t
+        .db
+        .publish_ready("k", "successor", &ready())
+        .await
+        .expect("publish"));
+    assert!(!t
+        .db
+        .renew_claim("k", "successor", LEASE)
+        .await
+        .expect("renew"));
+    assert_eq!(row(&t.db, "k").await.status, Status::Ready);
 }
 
 async fn orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows(

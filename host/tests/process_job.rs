@@ -632,6 +632,32 @@ async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anythi
     assert!(w.db.db.get(&key).await.unwrap().is_none(), "no row written");
 }
 
+async fn a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_over(w: World) {
+    let payload = w
+        .upload("uploads/slow/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
+    // A slow step (here the read) longer than the lease, as a long video transcode is.
+    let slow = Arc::new(
+        common::store::Watched::recording(w.storage.clone())
+            .with_get_delay(Duration::from_millis(2500)),
+    );
+    let mut handler = Handler::new(common::pipeline(), slow, w.db.db.clone());
+    handler.lease = Duration::from_secs(1);
+    let key = payload.file_key.clone();
+    let (done, other) = tokio::join!(handler.process(&payload), async {
+        // Well past the one-second lease the job started with, while it still runs.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        w.db.db
+            .claim(&key, "another-worker", Duration::from_secs(60))
+            .await
+            .unwrap()
+    });
+    assert!(matches!(other, Claim::Busy(_)), "{other:?}");
+    let summary = done.unwrap();
+    assert_eq!(summary.status, "ready");
+    assert_eq!(w.db.db.get(&key).await.unwrap().unwrap().attempts, 1);
+}
+
 /// One #[tokio::test] per behaviour and combination of store and database.
 macro_rules! suite {
     ($($case:ident),* $(,)?) => {
@@ -657,4 +683,5 @@ suite!(
     a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable,
     a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_most_one_byte_more,
     a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read,
+    a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_over,
 );

@@ -267,6 +267,23 @@ impl Db {
         Ok(last.map_or(Claim::Missing, Claim::Busy))
     }
 
+    /// Extends a live claim: the row's lease ends `lease` (at most [`MAX_LEASE`]) from now,
+    /// if it is still `processing` under `token`. Returns false, changing nothing, if the
+    /// claim was lost (the lease ran out and another worker took the upload over, or the row
+    /// was finished). A job calls this while it runs, so a slow job keeps its upload.
+    pub async fn renew_claim(
+        &self,
+        file_key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<bool, DbError> {
+        let lease_ms = i64::try_from(lease.min(MAX_LEASE).as_millis()).unwrap_or(i64::MAX);
+        match &self.pool {
+            Pool::Postgres(p) => pg::renew_claim(p, file_key, token, lease_ms).await,
+            Pool::Sqlite(p) => sqlite::renew_claim(p, file_key, token, lease_ms).await,
+        }
+    }
+
     /// Publishes the verdict `ready` with everything that goes with it, in one statement,
     /// and ends the claim. Returns false, changing nothing, if the row is no longer
     /// `processing` under `token` (the lease was taken over, or the row was finished).

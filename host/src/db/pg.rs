@@ -100,6 +100,27 @@ pub(super) async fn try_claim(
     row.as_ref().map(attachment).transpose()
 }
 
+pub(super) async fn renew_claim(
+    pool: &PgPool,
+    file_key: &str,
+    token: &str,
+    lease_ms: i64,
+) -> Result<bool, DbError> {
+    // Not `claimed_until > now()`: a lease that ran out but that no one took over is still
+    // this job's, and renewing it is what the job wants.
+    let done = sqlx::query(
+        "UPDATE attachments
+         SET claimed_until = now() + $3::bigint * interval '1 millisecond'
+         WHERE file_key = $1 AND status = 'processing' AND claim_token = $2",
+    )
+    .bind(file_key)
+    .bind(token)
+    .bind(lease_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn publish_ready(
     pool: &PgPool,
     file_key: &str,

@@ -126,6 +126,27 @@ pub(super) async fn try_claim(
     row.as_ref().map(attachment).transpose()
 }
 
+pub(super) async fn renew_claim(
+    pool: &SqlitePool,
+    file_key: &str,
+    token: &str,
+    lease_ms: i64,
+) -> Result<bool, DbError> {
+    // As in `try_claim`; a lease that ran out with no one taking over is still this job's.
+    let lease = format!("+{}.{:03} seconds", lease_ms / 1000, lease_ms % 1000);
+    let done = sqlx::query(
+        "UPDATE attachments
+         SET claimed_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)
+         WHERE file_key = ?1 AND status = 'processing' AND claim_token = ?2",
+    )
+    .bind(file_key)
+    .bind(token)
+    .bind(lease)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn publish_ready(
     pool: &SqlitePool,
     file_key: &str,

@@ -1,9 +1,11 @@
 //! A real store with a hand on its writes and reads: every key written is recorded, a `put`
-//! may be refused (to inject a storage failure at a chosen point of a job), and every read is
-//! recorded with the bound it asked for and the bytes it got.
+//! may be refused (to inject a storage failure at a chosen point of a job), every read is
+//! recorded with the bound it asked for and the bytes it got, and reads may be slowed (to
+//! make a job outlast a short lease).
 
 use attachd::storage::{ObjectMeta, Storage, StorageError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Decides, from the key and how many puts came before, whether a put fails.
 type PutHook = Box<dyn Fn(&str, usize) -> Result<(), StorageError> + Send + Sync>;
@@ -13,6 +15,7 @@ pub struct Watched {
     puts: Mutex<Vec<String>>,
     hook: PutHook,
     reads: Mutex<Vec<Read>>,
+    get_delay: Duration,
 }
 
 /// One `get`: the key, the most bytes the caller allowed, and how many it got (`None` when
@@ -47,6 +50,7 @@ impl Watched {
             inner,
             puts: Mutex::new(Vec::new()),
             reads: Mutex::new(Vec::new()),
+            get_delay: Duration::ZERO,
             hook: Box::new(move |key, n| {
                 if fail(key, n) {
                     return Err(StorageError::Unavailable {
@@ -57,6 +61,12 @@ impl Watched {
                 Ok(())
             }),
         }
+    }
+
+    /// Every `get` waits `delay` first (a slow store, or a slow step of the job).
+    pub fn with_get_delay(mut self, delay: Duration) -> Watched {
+        self.get_delay = delay;
+        self
     }
 
     /// Every read so far, in order.
@@ -78,6 +88,9 @@ impl Watched {
 #[async_trait::async_trait]
 impl Storage for Watched {
     async fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
+        if !self.get_delay.is_zero() {
+            tokio::time::sleep(self.get_delay).await;
+        }
         let result = self.inner.get(key, max).await;
         self.reads.lock().unwrap().push(Read {
             key: key.to_string(),
