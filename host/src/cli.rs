@@ -295,6 +295,17 @@ async fn announce_security(
     }
 }
 
+/// What the worker says at start when no antivirus endpoint is set: every upload is then
+/// published on the scan guest's verdict alone. Not a refusal (a scanner is optional, as in
+/// the seed), but an operator must see it at start, and the audit log must hold it, the same
+/// way as the settings [`crate::vscan::Policy::weakenings`] lists.
+pub fn missing_scanner_warning(policy: &crate::vscan::Policy) -> Option<&'static str> {
+    policy.scanner.is_none().then_some(
+        "ATTACH_VSCAN_ENDPOINT is unset: uploads are published without an antivirus (clamd) \
+         scan, on the scan guest's verdict alone",
+    )
+}
+
 /// Where the guests are and the limits they run under.
 #[derive(Args, Debug, Clone)]
 pub struct SandboxArgs {
@@ -810,6 +821,16 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
     handler.metrics = metrics.clone();
     let max_upload = handler.pipeline.max_read_bytes();
     announce_security(&policy, &handler.audit, &metrics, max_upload).await;
+    if let Some(warning) = missing_scanner_warning(&policy) {
+        tracing::warn!("security setting: {warning}");
+        handler
+            .audit
+            .record_best_effort(crate::audit::Event::new(
+                crate::audit::Decision::ConfigWeakened,
+                warning,
+            ))
+            .await;
+    }
     let vscan_retry: Arc<dyn Processor> = Arc::new(worker::VscanRetryJobs {
         handler: handler.clone(),
     });
@@ -1291,6 +1312,21 @@ pub fn mime_from_extension(file: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_without_an_antivirus_endpoint_is_warned_about() {
+        let mut policy = crate::vscan::Policy::default();
+        assert!(policy.scanner.is_none(), "no scanner is the default");
+        let warning = missing_scanner_warning(&policy).expect("warned");
+        assert!(warning.contains("ATTACH_VSCAN_ENDPOINT"), "{warning}");
+        policy.scanner = Some(crate::vscan::Clamd {
+            endpoint: "tcp://127.0.0.1:3310".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(1),
+            max_stream: crate::vscan::DEFAULT_MAX_STREAM,
+        });
+        assert_eq!(missing_scanner_warning(&policy), None);
+    }
 
     #[test]
     fn output_dirs_never_collide() {

@@ -783,3 +783,31 @@ fn cleanup_command_keeps_queued_uploads_and_deletes_nothing_without_redis() {
     assert!(object_exists(&world, queued));
     assert!(!object_exists(&world, orphan));
 }
+
+#[test]
+fn a_worker_without_an_antivirus_endpoint_warns_at_start_and_audits_it() {
+    use sqlx::Connection;
+    let world = World::new();
+    // The harness removes ATTACH_VSCAN_ENDPOINT from the worker's environment.
+    let worker = world.worker(&[]);
+    worker.wait_log("security setting: ATTACH_VSCAN_ENDPOINT is unset");
+    let warn = worker
+        .log()
+        .into_iter()
+        .find(|l| l.contains("security setting: ATTACH_VSCAN_ENDPOINT is unset"))
+        .unwrap();
+    assert!(warn.contains("WARN"), "{warn}");
+    let url = Db::default_url(&world.data);
+    let stored: i64 = runtime().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM attachment_events \
+             WHERE decision = 'config-weakened' AND reason LIKE '%ATTACH_VSCAN_ENDPOINT is unset%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(stored, 1);
+    worker.stop();
+}
