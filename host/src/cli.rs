@@ -553,7 +553,8 @@ pub struct WorkerArgs {
     /// `/metrics`, `/healthz`, `/readyz` listen here (port 0: any free port, printed at start).
     #[arg(long, env = "ATTACH_METRICS_ADDR", default_value = crate::metrics::DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
-    /// Declared upload bytes processed at once, across queues.
+    /// Memory charged to the jobs running at once, across queues: each job its declared
+    /// upload twice plus ATTACH_GUEST_MEMORY plus (video on) ATTACH_VIDEO_MAX_OUTPUT_BYTES.
     #[arg(long, env = "ATTACH_MAX_BYTES_IN_FLIGHT", default_value_t = worker::DEFAULT_MAX_BYTES_IN_FLIGHT)]
     pub max_bytes_in_flight: u64,
     /// A job's lock lasts this long unless renewed (renewed every half of it while it runs).
@@ -862,6 +863,13 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         shutdown_grace: args.shutdown_grace,
         cleanup_schedule,
         max_bytes_in_flight: args.max_bytes_in_flight,
+        job_memory: worker::JobMemory {
+            guest: args.sandbox.guest_memory,
+            video_output: match args.sandbox.video.video.as_str() {
+                "off" => 0,
+                _ => args.sandbox.video.video_max_output_bytes,
+            },
+        },
     };
     let prefix = args.queue.queue_prefix.clone();
     let ready = move || {
