@@ -9,6 +9,24 @@
 //! then its objects are deleted, then the row. A cleaner that dies midway leaves a `deleted`
 //! row, which the next run finishes. A `ready` row is never touched.
 //!
+//! **Queued uploads are not orphans.** A row untouched for the maximum age may belong to an
+//! upload whose job is still waiting: a backlog longer than the age (a burst of video
+//! transcodes, a paused queue) or a scanner retry not yet due. The Node API adds those jobs
+//! with npm `bullmq` under ids attachd never sees, so before taking any `uploaded` row (and
+//! before the sweep deletes any object) a run reads every job that may still run from
+//! `attachments.process` and `attachments.vscan.retry` ([`PENDING_QUEUES`]: waiting, paused,
+//! prioritized, delayed, waiting for children, active) and keeps every upload one of them
+//! names. The scan reads at most [`MAX_PENDING_SCAN`] jobs; if the queues hold more, the run
+//! cannot prove any upload unqueued and deletes no `uploaded` row and sweeps nothing (it says
+//! so in its report and log; the next run, once the backlog drains, catches up). If Redis
+//! does not answer, the run fails (retryable) before deleting anything. [`QueueCheck::NoQueue`]
+//! skips the scan: only for a deployment that runs no queue at all (`ATTACH_QUEUE_ENABLED=0`).
+//!
+//! What remains unguarded: a job added for a row already older than the maximum age in the
+//! moment between the scan and the row's claim (an operator's `attachd requeue --status
+//! uploaded` racing the run). That job then fails `object-not-found`; the API's own enqueue
+//! follows the upload by far less than the maximum age.
+//!
 //! Abandoned work comes first: a row still `processing` under a lease that ran out before the
 //! same cutoff lost its worker mid-job, and no job took it over. It is marked `failed`
 //! ([`ABANDONED_CODE`]) so the API sees the truth instead of `processing` forever; its object
@@ -18,8 +36,10 @@
 
 use crate::db::{Db, DbError};
 use crate::error::{Class, ErrorCode};
+use crate::queue::{QueueBackend, QueueError, QueueName, MAX_PENDING_SCAN};
 use crate::storage::{self, Storage, StorageError};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,6 +59,21 @@ pub const MAX_BATCHES: usize = 100;
 pub const SWEEP_PAGE: usize = 1000;
 /// Objects examined per sweep run, for the same reason as `MAX_BATCHES`.
 pub const MAX_SWEEP_OBJECTS: usize = 100_000;
+
+/// Queues whose jobs name an upload to process: an upload one of them still holds is kept.
+/// (`attachments.quarantine` jobs name uploads already `quarantined`, which cleanup never
+/// takes.)
+pub const PENDING_QUEUES: [QueueName; 2] = [QueueName::Process, QueueName::VscanRetry];
+
+/// How a run learns which stale uploads a job will still process.
+#[derive(Clone)]
+pub enum QueueCheck {
+    /// Read the queues before deleting (the worker's cleanup job, and `attachd cleanup`).
+    Queue(Arc<dyn QueueBackend>),
+    /// The deployment runs no queue (`ATTACH_QUEUE_ENABLED=0`): no job can be waiting, and
+    /// the seed's rule applies as is.
+    NoQueue,
+}
 
 #[derive(Debug, Clone)]
 pub struct CleanupOptions {
@@ -71,6 +106,11 @@ pub struct CleanupReport {
     /// Objects under the sweep prefix with no row, deleted (or, in a dry run, found).
     pub orphan_objects: u64,
     pub orphan_keys: Vec<String>,
+    /// Stale `uploaded` rows kept because a queued job will still process them.
+    pub queued_kept: u64,
+    /// The queues held more jobs than one run reads ([`MAX_PENDING_SCAN`]): no `uploaded`
+    /// row was taken and nothing swept, because none could be proven unqueued.
+    pub queue_scan_incomplete: bool,
     pub dry_run: bool,
     pub duration_ms: u64,
 }
@@ -81,6 +121,8 @@ pub enum CleanupError {
     Db(#[from] DbError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
 }
 
 impl ErrorCode for CleanupError {
@@ -88,6 +130,7 @@ impl ErrorCode for CleanupError {
         match self {
             CleanupError::Db(e) => e.code(),
             CleanupError::Storage(e) => e.code(),
+            CleanupError::Queue(e) => e.code(),
         }
     }
     fn class(&self) -> Class {
@@ -101,6 +144,7 @@ impl ErrorCode for CleanupError {
 pub async fn run(
     db: &Db,
     storage: &Arc<dyn Storage>,
+    queue: &QueueCheck,
     opts: &CleanupOptions,
 ) -> Result<CleanupReport, CleanupError> {
     let started = Instant::now();
@@ -113,7 +157,6 @@ pub async fn run(
 
     if opts.dry_run {
         report.abandoned = db.count_abandoned(cutoff).await?;
-        report.rows_removed = db.count_orphans(cutoff).await?;
     } else {
         let why = format!(
             "the worker processing this upload stopped, and no job took it over within {}",
@@ -131,7 +174,7 @@ pub async fn run(
             }
             report.abandoned += rows.len() as u64;
         }
-        // Rows a cleaner left half-done first, then new orphans.
+        // Rows a cleaner left half-done: already `deleted`, so no job can claim them.
         let leftovers = db
             .deleted_rows(cutoff, BATCH_SIZE * MAX_BATCHES as i64)
             .await?;
@@ -139,30 +182,90 @@ pub async fn run(
             report.objects_removed += remove_objects(storage, &row.file_key).await?;
             db.purge(&row.file_key).await?;
         }
-        for _ in 0..MAX_BATCHES {
-            let rows = db.claim_orphans(cutoff, BATCH_SIZE).await?;
-            if rows.is_empty() {
-                break;
+    }
+
+    // Read after the rows above and before any upload below is taken: a job present now is
+    // seen (see the module docs for the order the lists are read in).
+    let queued: Option<HashSet<String>> = match queue {
+        QueueCheck::NoQueue => None,
+        QueueCheck::Queue(backend) => {
+            let pending = backend
+                .pending_uploads(&PENDING_QUEUES, MAX_PENDING_SCAN)
+                .await?;
+            if !pending.complete {
+                report.queue_scan_incomplete = true;
+                tracing::warn!(
+                    read = pending.jobs,
+                    bound = MAX_PENDING_SCAN,
+                    "cleanup kept every stale upload: the queues hold more jobs than one run reads, \
+                     so none can be proven unqueued; it resumes once the backlog drains"
+                );
+                report.duration_ms = started.elapsed().as_millis() as u64;
+                return Ok(report);
             }
-            for row in &rows {
+            Some(pending.file_keys)
+        }
+    };
+    let is_queued = |key: &str| queued.as_ref().is_some_and(|q| q.contains(key));
+
+    let mut after: Option<String> = None;
+    for _ in 0..MAX_BATCHES {
+        let keys = db
+            .orphan_candidates(cutoff, after.as_deref(), BATCH_SIZE)
+            .await?;
+        let Some(last) = keys.last() else { break };
+        after = Some(last.clone());
+        let (kept, free): (Vec<String>, Vec<String>) =
+            keys.iter().cloned().partition(|k| is_queued(k));
+        for key in &kept {
+            tracing::info!(file_key = %key, "stale upload kept: a queued job will process it");
+        }
+        report.queued_kept += kept.len() as u64;
+        if opts.dry_run {
+            report.rows_removed += free.len() as u64;
+        } else {
+            for row in db.claim_orphan_keys(cutoff, &free).await? {
                 report.objects_removed += remove_objects(storage, &row.file_key).await?;
                 if db.purge(&row.file_key).await? {
                     report.rows_removed += 1;
                 }
             }
         }
+        if keys.len() < BATCH_SIZE as usize {
+            break;
+        }
     }
 
     if let Some(prefix) = &opts.sweep_prefix {
-        sweep(db, storage, prefix, cutoff, opts.dry_run, &mut report).await?;
+        let queued = queued.as_ref();
+        sweep(
+            db,
+            storage,
+            prefix,
+            cutoff,
+            opts.dry_run,
+            queued,
+            &mut report,
+        )
+        .await?;
         // Variants of uploads under that prefix whose row is gone.
         let variants = format!("{}{prefix}", storage::VARIANTS_ROOT);
-        sweep(db, storage, &variants, cutoff, opts.dry_run, &mut report).await?;
+        sweep(
+            db,
+            storage,
+            &variants,
+            cutoff,
+            opts.dry_run,
+            queued,
+            &mut report,
+        )
+        .await?;
     }
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
         abandoned = report.abandoned,
         rows = report.rows_removed,
+        queued_kept = report.queued_kept,
         objects = report.objects_removed,
         orphan_objects = report.orphan_objects,
         duration_ms = report.duration_ms,
@@ -181,14 +284,16 @@ async fn remove_objects(storage: &Arc<dyn Storage>, file_key: &str) -> Result<u6
 }
 
 /// Deletes objects under `prefix` that no row owns and that are older than the cutoff (a
-/// younger one may be an upload whose row the API has not written yet). Works for the
-/// uploads' prefix and for the variants tree alike.
+/// younger one may be an upload whose row the API has not written yet) and that no queued
+/// job names (the process job writes a missing row itself). Works for the uploads' prefix
+/// and for the variants tree alike.
 async fn sweep(
     db: &Db,
     storage: &Arc<dyn Storage>,
     prefix: &str,
     cutoff: chrono::DateTime<chrono::Utc>,
     dry_run: bool,
+    queued: Option<&HashSet<String>>,
     report: &mut CleanupReport,
 ) -> Result<(), CleanupError> {
     let mut after: Option<String> = None;
@@ -203,7 +308,8 @@ async fn sweep(
         let known = db.existing_keys(&owners).await?;
         for (object, owner) in page.iter().zip(&owners) {
             let old = object.modified.is_none_or(|m| m < cutoff);
-            if known.contains(owner) || !old {
+            let is_queued = queued.is_some_and(|q| q.contains(owner));
+            if known.contains(owner) || is_queued || !old {
                 continue;
             }
             if !dry_run {

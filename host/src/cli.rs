@@ -129,6 +129,14 @@ pub struct CleanupArgs {
     /// Report what would be removed without removing anything.
     #[arg(long)]
     pub dry_run: bool,
+    /// 1 (default): read the queues first and keep every upload a waiting, delayed or active
+    /// job will still process; Redis unreachable means exit 1 with nothing deleted. 0: this
+    /// deployment runs no queue, so stale uploads go without asking Redis.
+    #[arg(long, env = "ATTACH_QUEUE_ENABLED", default_value = "1", action = clap::ArgAction::Set,
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub queue_enabled: bool,
+    #[command(flatten)]
+    pub queue: QueueArgs,
     #[command(flatten)]
     pub store: StoreArgs,
 }
@@ -285,6 +293,17 @@ async fn announce_security(
             }
         }
     }
+}
+
+/// What the worker says at start when no antivirus endpoint is set: every upload is then
+/// published on the scan guest's verdict alone. Not a refusal (a scanner is optional, as in
+/// the seed), but an operator must see it at start, and the audit log must hold it, the same
+/// way as the settings [`crate::vscan::Policy::weakenings`] lists.
+pub fn missing_scanner_warning(policy: &crate::vscan::Policy) -> Option<&'static str> {
+    policy.scanner.is_none().then_some(
+        "ATTACH_VSCAN_ENDPOINT is unset: uploads are published without an antivirus (clamd) \
+         scan, on the scan guest's verdict alone",
+    )
 }
 
 /// Where the guests are and the limits they run under.
@@ -494,7 +513,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 sweep_prefix: Some(args.sweep_prefix),
                 dry_run: args.dry_run,
             };
-            let report = cleanup::run(&db, &storage, &opts).await?;
+            // Without the queue, cleanup cannot tell a queued upload from an orphan: it
+            // refuses to run rather than guess (see `cleanup` module docs).
+            let queue = if args.queue_enabled {
+                cleanup::QueueCheck::Queue(Arc::new(args.queue.connect().await?))
+            } else {
+                cleanup::QueueCheck::NoQueue
+            };
+            let report = cleanup::run(&db, &storage, &queue, &opts).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(0)
         }
@@ -545,7 +571,8 @@ pub struct WorkerArgs {
     /// `/metrics`, `/healthz`, `/readyz` listen here (port 0: any free port, printed at start).
     #[arg(long, env = "ATTACH_METRICS_ADDR", default_value = crate::metrics::DEFAULT_METRICS_ADDR)]
     pub metrics_addr: String,
-    /// Declared upload bytes processed at once, across queues.
+    /// Memory charged to the jobs running at once, across queues: each job its declared
+    /// upload twice plus ATTACH_GUEST_MEMORY plus (video on) ATTACH_VIDEO_MAX_OUTPUT_BYTES.
     #[arg(long, env = "ATTACH_MAX_BYTES_IN_FLIGHT", default_value_t = worker::DEFAULT_MAX_BYTES_IN_FLIGHT)]
     pub max_bytes_in_flight: u64,
     /// A job's lock lasts this long unless renewed (renewed every half of it while it runs).
@@ -813,6 +840,16 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
     handler.metrics = metrics.clone();
     let max_upload = handler.pipeline.max_read_bytes();
     announce_security(&policy, &handler.audit, &metrics, max_upload).await;
+    if let Some(warning) = missing_scanner_warning(&policy) {
+        tracing::warn!("security setting: {warning}");
+        handler
+            .audit
+            .record_best_effort(crate::audit::Event::new(
+                crate::audit::Decision::ConfigWeakened,
+                warning,
+            ))
+            .await;
+    }
     let vscan_retry: Arc<dyn Processor> = Arc::new(worker::VscanRetryJobs {
         handler: handler.clone(),
     });
@@ -820,6 +857,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
     let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
         db,
         storage,
+        queue: cleanup::QueueCheck::Queue(backend.clone()),
         options: CleanupOptions {
             max_age: args.orphan_max_age,
             sweep_prefix: Some(args.upload_prefix.clone()),
@@ -843,6 +881,13 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         shutdown_grace: args.shutdown_grace,
         cleanup_schedule,
         max_bytes_in_flight: args.max_bytes_in_flight,
+        job_memory: worker::JobMemory {
+            guest: args.sandbox.guest_memory,
+            video_output: match args.sandbox.video.video.as_str() {
+                "off" => 0,
+                _ => args.sandbox.video.video_max_output_bytes,
+            },
+        },
     };
     let prefix = args.queue.queue_prefix.clone();
     let ready = move || {
@@ -1293,6 +1338,21 @@ pub fn mime_from_extension(file: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_without_an_antivirus_endpoint_is_warned_about() {
+        let mut policy = crate::vscan::Policy::default();
+        assert!(policy.scanner.is_none(), "no scanner is the default");
+        let warning = missing_scanner_warning(&policy).expect("warned");
+        assert!(warning.contains("ATTACH_VSCAN_ENDPOINT"), "{warning}");
+        policy.scanner = Some(crate::vscan::Clamd {
+            endpoint: "tcp://127.0.0.1:3310".parse().unwrap(),
+            connect_timeout: Duration::from_secs(1),
+            io_timeout: Duration::from_secs(1),
+            max_stream: crate::vscan::DEFAULT_MAX_STREAM,
+        });
+        assert_eq!(missing_scanner_warning(&policy), None);
+    }
 
     #[test]
     fn output_dirs_never_collide() {

@@ -38,10 +38,51 @@ use std::time::Duration;
 
 /// The job name BullMQ producers use.
 pub const PROCESS_JOB: &str = "attachments.process";
-/// How long a claim holds before another worker may take the upload over: comfortably more
-/// than the slowest job (every guest call is capped at 10 s by default, and a job makes three)
-/// plus storage round trips, yet short enough that a crashed worker's upload resumes soon.
+/// How long a claim holds before another worker may take the upload over unless renewed (a
+/// running job renews it every [`RENEW_FRACTION`]th, so a long video transcode keeps it):
+/// comfortably more than the slowest renewal gap plus storage round trips, yet short enough
+/// that a crashed worker's upload resumes soon.
 pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+
+/// Every key the job may write for `file_key`, refused up front if one would pass
+/// [`storage::MAX_KEY_LEN`]: S3 refuses such a key, and a job that only found out when
+/// quarantining an infected upload would leave it `failed` under `uploads/` instead of moved
+/// away. Checked: the quarantine copy (`quarantine_prefix` + key), each requested variant,
+/// and the `video` MP4 (charged whatever the declared type, which a hostile client chooses).
+pub fn check_derived_keys(
+    file_key: &str,
+    specs: &[VariantSpec],
+    quarantine_prefix: &str,
+) -> Result<(), JobError> {
+    let video = storage::variant_key(file_key, pipeline::VIDEO_VARIANT, "mp4");
+    // `auto` renders JPEG or PNG: `jpg` and `png` are the same length.
+    let variants = specs
+        .iter()
+        .map(|s| storage::variant_key(file_key, &s.name, variant::extension(s.format)));
+    let quarantine = format!("{quarantine_prefix}{file_key}");
+    let longest = std::iter::once(quarantine)
+        .chain(std::iter::once(video))
+        .chain(variants)
+        .max_by_key(|k| k.len())
+        .unwrap_or_default();
+    if longest.len() > storage::MAX_KEY_LEN {
+        return Err(JobError::InvalidPayload(format!(
+            "file key too long: a key derived from it ({} bytes, {:?}…) passes the store's {} byte limit",
+            longest.len(),
+            longest.chars().take(40).collect::<String>(),
+            storage::MAX_KEY_LEN
+        )));
+    }
+    Ok(())
+}
+
+/// The claim is renewed every `lease / RENEW_FRACTION` while the job runs: a third leaves two
+/// more renewals before the lease would run out, so one slow or failed renewal (a database
+/// blip) does not cost the claim.
+pub const RENEW_FRACTION: u32 = 3;
+/// Renewals never come closer together than this, whatever the lease: bounds the database
+/// writes a very short lease (a test's, a misconfiguration) could cause.
+pub const MIN_RENEW_INTERVAL: Duration = Duration::from_millis(100);
 
 /// The payload the API enqueues: `{ fileKey, mimeType, size, variants: [...], checksum? }`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -259,6 +300,7 @@ impl Handler {
         storage::validate_key(&payload.file_key)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let specs = self.variants(&payload.variants)?;
+        check_derived_keys(&payload.file_key, &specs, &self.policy.quarantine_key(""))?;
         let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
         if checksum
             .as_ref()
@@ -296,8 +338,8 @@ impl Handler {
         };
 
         let mut written = Vec::new();
-        let result = self
-            .run_claimed(
+        let result = {
+            let work = self.run_claimed(
                 payload,
                 &row,
                 &token,
@@ -305,8 +347,18 @@ impl Handler {
                 checksum.as_deref(),
                 meta,
                 &mut written,
-            )
-            .await;
+            );
+            tokio::pin!(work);
+            // The lease is renewed while the job runs. If renewing finds the claim lost, the
+            // job goes on without it: every write that settles the row (publish, fail,
+            // release, quarantine) is conditional on the token, so it then changes nothing
+            // and the job ends `claim-lost`; stopping it midway instead could delete variants
+            // the worker that took over has just written under the same keys.
+            tokio::select! {
+                r = &mut work => r,
+                () = self.keep_claim(&payload.file_key, &token) => work.await,
+            }
+        };
         match result {
             Ok(summary) => Ok(summary),
             Err((err, scan)) => {
@@ -354,6 +406,29 @@ impl Handler {
         }
     }
 
+    /// Renews the claim every [`RENEW_FRACTION`]th of the lease for as long as it is polled;
+    /// returns only once the claim is lost. A renewal that fails (the database is briefly
+    /// unreachable) is tried again at the next tick: two more chances before the lease ends.
+    async fn keep_claim(&self, file_key: &str, token: &str) {
+        let every = (self.lease / RENEW_FRACTION).max(MIN_RENEW_INTERVAL);
+        loop {
+            tokio::time::sleep(every).await;
+            match self.db.renew_claim(file_key, token, self.lease).await {
+                Ok(true) => tracing::debug!(file_key, "claim renewed"),
+                Ok(false) => {
+                    tracing::warn!(
+                        file_key,
+                        "claim lost while the job ran: its result will not be published"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(file_key, error = %e, "could not renew the claim; trying again")
+                }
+            }
+        }
+    }
+
     // One claimed attempt's whole context; bundling it in a struct would only rename it.
     #[allow(clippy::too_many_arguments)]
     async fn run_claimed(
@@ -367,13 +442,22 @@ impl Handler {
         written: &mut Vec<String>,
     ) -> Result<Summary, (JobError, Option<ScanFields>)> {
         let plain = |e: JobError| (e, None);
-        // Videos may be larger than images; the pipeline applies each kind's own limit.
+        // Videos may be larger than images; the pipeline applies each kind's own limit. Below
+        // that, no more than the declared size is read (the store reads one byte beyond to
+        // tell a larger object apart): the bytes-in-flight cap counts declared bytes, so a
+        // payload declaring 1 byte for a 60 MiB object must not cost a 60 MiB read.
         let max = self.pipeline.max_read_bytes();
-        let data = self
-            .storage
-            .get(&payload.file_key, max)
-            .await
-            .map_err(|e| plain(e.into()))?;
+        let limit = payload.size.min(max);
+        let data = match self.storage.get(&payload.file_key, limit).await {
+            Ok(data) => data,
+            Err(StorageError::TooLarge { size, .. }) if limit < max => {
+                return Err(plain(JobError::SizeMismatch {
+                    expected: payload.size,
+                    actual: size,
+                }))
+            }
+            Err(e) => return Err(plain(e.into())),
+        };
 
         let actual_size = data.len() as u64;
         for expected in [payload.size, u64::try_from(row.size).unwrap_or(u64::MAX)] {
@@ -540,5 +624,47 @@ impl Handler {
                 })
             })?;
         Ok(Summary::from_row(&row, false))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key_of_len(n: usize) -> String {
+        let mut key = "uploads/".to_string();
+        while key.len() < n {
+            let room = (n - key.len()).min(200);
+            key.push_str(&"k".repeat(room));
+            if key.len() < n {
+                key.pop();
+                key.push('/');
+            }
+        }
+        assert_eq!(key.len(), n);
+        key
+    }
+
+    #[test]
+    fn derived_keys_over_1024_bytes_are_refused_whichever_key_it_is() {
+        let short = variant::parse_all(&["t:8x8:png".to_string()]).unwrap();
+        // Only the quarantine copy is over: a long quarantine prefix.
+        let key = key_of_len(900);
+        let long_prefix = format!("{}/", "q".repeat(200));
+        assert!(check_derived_keys(&key, &short, "quarantine/").is_ok());
+        let e = check_derived_keys(&key, &short, &long_prefix).unwrap_err();
+        assert_eq!(e.code(), "invalid-payload");
+        assert_eq!(e.class(), Class::Permanent);
+        // Only the video MP4 is over: `variants/<key>/video.mp4` is the key + 19 bytes,
+        // `variants/<key>/t.png` + 15, `quarantine/<key>` + 11.
+        let key = key_of_len(1006);
+        let e = check_derived_keys(&key, &short, "quarantine/").unwrap_err();
+        assert!(e.to_string().contains("1025 bytes"), "{e}");
+        assert!(check_derived_keys(&key_of_len(1005), &short, "quarantine/").is_ok());
+        // Only a requested variant is over: a long (32-byte) variant name, the key + 46.
+        let long_name = variant::parse_all(&[format!("{}:8x8:png", "n".repeat(32))]).unwrap();
+        let key = key_of_len(990);
+        assert!(check_derived_keys(&key, &short, "quarantine/").is_ok());
+        assert!(check_derived_keys(&key, &long_name, "quarantine/").is_err());
     }
 }

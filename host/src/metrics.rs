@@ -24,6 +24,26 @@ pub const DEFAULT_METRICS_ADDR: &str = "127.0.0.1:9464";
 /// A `/readyz` check that takes longer than this reports not ready: a probe must answer
 /// faster than the orchestrator's own probe timeout (commonly 1 to 5 s).
 pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+/// A client must send its whole request head within this: a probe or a scraper sends it in
+/// one packet, milliseconds after connecting; 5 s is generous for a slow network and bounds
+/// how long a slowloris client (one header byte now and then) holds a connection.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// No connection lives longer than this, whatever it does: the header read, a readiness check
+/// (at most [`READY_CHECK_TIMEOUT`]) and writing a response of a few kilobytes fit with room
+/// to spare. Also covers a client that connects and never sends a byte. Each connection
+/// serves one request (no keep-alive), so this is a per-request bound too.
+pub const CONNECTION_DEADLINE: Duration = Duration::from_secs(15);
+/// Connections served at once. Prometheus and the orchestrator's probes use a handful; 64
+/// leaves room for several of each while bounding the tasks and file descriptors a flood can
+/// take. At the cap the listener stops accepting: further clients wait in the kernel's
+/// backlog until a connection ends (within [`CONNECTION_DEADLINE`] at worst), so an honest
+/// probe is delayed, never refused, by idle connections.
+pub const MAX_CONNECTIONS: usize = 64;
+/// A `/readyz` answer is reused for this long: probes every few seconds still see a change
+/// within a second, while a flood of probes costs Redis and the database one check per second
+/// (concurrent probes also wait for the one check in flight rather than each starting one).
+pub const READY_CACHE_TTL: Duration = Duration::from_secs(1);
+
 /// Job duration buckets, in seconds: no-op and cached jobs take milliseconds, a photo about a
 /// second, the slowest legitimate job (three guest calls at their 10 s deadline plus storage)
 /// under a minute.
@@ -357,14 +377,64 @@ pub trait Readiness: Send + Sync {
     async fn ready(&self) -> Result<(), String>;
 }
 
-/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` fires.
+/// The metrics server's limits (each default's reason is at its constant).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeLimits {
+    pub header_read_timeout: Duration,
+    pub connection_deadline: Duration,
+    pub max_connections: usize,
+    pub ready_cache_ttl: Duration,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            connection_deadline: CONNECTION_DEADLINE,
+            max_connections: MAX_CONNECTIONS,
+            ready_cache_ttl: READY_CACHE_TTL,
+        }
+    }
+}
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on `listener` until `shutdown` fires, with the
+/// default [`ServeLimits`].
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     readiness: Arc<dyn Readiness>,
     shutdown: CancellationToken,
 ) {
+    serve_with(
+        listener,
+        metrics,
+        readiness,
+        shutdown,
+        ServeLimits::default(),
+    )
+    .await
+}
+
+/// [`serve`] with explicit limits.
+pub async fn serve_with(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    readiness: Arc<dyn Readiness>,
+    shutdown: CancellationToken,
+    limits: ServeLimits,
+) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let ready = Arc::new(ReadyCache::new(readiness, limits.ready_cache_ttl));
     loop {
+        // A slot first, then a connection: at the cap nothing is accepted (see MAX_CONNECTIONS).
+        let slot = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                // Never closed.
+                Err(_) => return,
+            },
+        };
         let stream = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
@@ -377,28 +447,62 @@ pub async fn serve(
                 }
             },
         };
-        let (metrics, readiness) = (metrics.clone(), readiness.clone());
+        let (metrics, ready) = (metrics.clone(), ready.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let service = hyper::service::service_fn(move |req| {
-                let (metrics, readiness) = (metrics.clone(), readiness.clone());
-                async move { Ok::<_, std::convert::Infallible>(route(req, &metrics, &*readiness).await) }
+                let (metrics, ready) = (metrics.clone(), ready.clone());
+                async move { Ok::<_, std::convert::Infallible>(route(req, &metrics, &ready).await) }
             });
             let io = hyper_util::rt::TokioIo::new(stream);
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(io, service)
-                .await
-            {
-                tracing::debug!(error = %e, "metrics connection ended with an error");
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .keep_alive(false)
+                .serve_connection(io, service);
+            match tokio::time::timeout(limits.connection_deadline, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "metrics connection ended with an error"),
+                Err(_) => tracing::debug!("metrics connection closed at its deadline"),
             }
         });
     }
 }
 
-async fn route<B>(
-    req: Request<B>,
-    metrics: &Metrics,
-    readiness: &dyn Readiness,
-) -> Response<Full<Bytes>> {
+/// `/readyz` answers, reused for a short while (see [`READY_CACHE_TTL`]).
+struct ReadyCache {
+    readiness: Arc<dyn Readiness>,
+    ttl: Duration,
+    /// Held across a check, so concurrent probes wait for it instead of starting their own.
+    last: tokio::sync::Mutex<Option<(tokio::time::Instant, Result<(), String>)>>,
+}
+
+impl ReadyCache {
+    fn new(readiness: Arc<dyn Readiness>, ttl: Duration) -> Self {
+        ReadyCache {
+            readiness,
+            ttl,
+            last: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = last.as_ref() {
+            if at.elapsed() < self.ttl {
+                return answer.clone();
+            }
+        }
+        let answer = match tokio::time::timeout(READY_CHECK_TIMEOUT, self.readiness.ready()).await {
+            Ok(answer) => answer,
+            Err(_) => Err("checks timed out".to_string()),
+        };
+        *last = Some((tokio::time::Instant::now(), answer.clone()));
+        answer
+    }
+}
+
+async fn route<B>(req: Request<B>, metrics: &Metrics, ready: &ReadyCache) -> Response<Full<Bytes>> {
     let text = |status: StatusCode, content_type: &'static str, body: String| {
         Response::builder()
             .status(status)
@@ -420,17 +524,12 @@ async fn route<B>(
             metrics.render(),
         ),
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
-        "/readyz" => match tokio::time::timeout(READY_CHECK_TIMEOUT, readiness.ready()).await {
-            Ok(Ok(())) => text(StatusCode::OK, "text/plain", "ready\n".into()),
-            Ok(Err(why)) => text(
+        "/readyz" => match ready.check().await {
+            Ok(()) => text(StatusCode::OK, "text/plain", "ready\n".into()),
+            Err(why) => text(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "text/plain",
                 format!("not ready: {why}\n"),
-            ),
-            Err(_) => text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "text/plain",
-                "not ready: checks timed out\n".into(),
             ),
         },
         _ => text(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
@@ -440,6 +539,151 @@ async fn route<B>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Always ready; counts how often it was asked.
+    struct CountingReadiness(AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Readiness for CountingReadiness {
+        async fn ready(&self) -> Result<(), String> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    /// A server on a free loopback port; stops when the returned token is cancelled.
+    async fn server(
+        limits: ServeLimits,
+    ) -> (
+        std::net::SocketAddr,
+        Arc<CountingReadiness>,
+        CancellationToken,
+    ) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let readiness = Arc::new(CountingReadiness(AtomicUsize::new(0)));
+        let stop = CancellationToken::new();
+        tokio::spawn(serve_with(
+            listener,
+            Metrics::new(),
+            readiness.clone(),
+            stop.clone(),
+            limits,
+        ));
+        (addr, readiness, stop)
+    }
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        text
+    }
+
+    /// Sends half a request head, then nothing more.
+    async fn slowloris(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            .await
+            .unwrap();
+        s
+    }
+
+    fn quick(header_read_timeout: Duration, max_connections: usize) -> ServeLimits {
+        ServeLimits {
+            header_read_timeout,
+            max_connections,
+            ..ServeLimits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_sending_a_partial_header_is_disconnected_after_the_header_timeout() {
+        let (addr, _, stop) = server(quick(Duration::from_millis(500), 8)).await;
+        let mut s = slowloris(addr).await;
+        let started = std::time::Instant::now();
+        let mut buf = Vec::new();
+        // The server closes the connection (possibly with a 408 first): the read ends.
+        let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut buf)).await;
+        assert!(read.is_ok(), "still connected after 5 s");
+        let waited = started.elapsed();
+        assert!(
+            waited >= Duration::from_millis(400),
+            "closed after {waited:?}"
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn idle_connections_beyond_the_cap_do_not_keep_a_real_request_from_being_served() {
+        let timeout = Duration::from_millis(800);
+        let (addr, _, stop) = server(quick(timeout, 4)).await;
+        let mut idle = Vec::new();
+        for _ in 0..12 {
+            idle.push(slowloris(addr).await);
+        }
+        let started = std::time::Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(10), get(addr, "/healthz"))
+            .await
+            .expect("served within 10 s");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("ok\n"), "{answer}");
+        // Served only once the header timeout freed slots: the cap held the 12 idle clients
+        // to 4 connections at a time (without it, the request is answered at once).
+        assert!(
+            started.elapsed() >= timeout / 2,
+            "answered after {:?}: the connection cap is not in effect",
+            started.elapsed()
+        );
+        stop.cancel();
+    }
+
+    #[tokio::test]
+    async fn rapid_readyz_probes_cause_one_readiness_check_per_interval() {
+        let ttl = Duration::from_millis(700);
+        let (addr, readiness, stop) = server(ServeLimits {
+            ready_cache_ttl: ttl,
+            ..ServeLimits::default()
+        })
+        .await;
+        let answers = futures_join_all((0..20).map(|_| get(addr, "/readyz"))).await;
+        for a in &answers {
+            assert!(
+                a.starts_with("HTTP/1.1 200") && a.ends_with("ready\n"),
+                "{a}"
+            );
+        }
+        assert_eq!(readiness.0.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(ttl + Duration::from_millis(100)).await;
+        assert!(get(addr, "/readyz").await.ends_with("ready\n"));
+        assert_eq!(
+            readiness.0.load(Ordering::SeqCst),
+            2,
+            "checked again once stale"
+        );
+        stop.cancel();
+    }
+
+    /// Runs the futures concurrently and collects their outputs in order.
+    async fn futures_join_all<F>(futs: impl Iterator<Item = F>) -> Vec<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futs.map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
 
     #[test]
     fn exposition_has_the_seed_counters_from_the_start() {

@@ -5,7 +5,7 @@
 //! | Knob (env)                       | Default          | What it bounds                          |
 //! |----------------------------------|------------------|-----------------------------------------|
 //! | `ATTACH_QUEUE_CONCURRENCY`       | 3                | jobs at once per queue (cleanup: 1)     |
-//! | `ATTACH_MAX_BYTES_IN_FLIGHT`     | 256 MiB          | declared upload bytes of running jobs   |
+//! | `ATTACH_MAX_BYTES_IN_FLIGHT`     | 4 GiB            | memory charged to running jobs ([`job_charge`]) |
 //! | `ATTACH_SHUTDOWN_GRACE`          | 30s              | wait for in-flight jobs on SIGTERM      |
 //! | `ATTACH_QUEUE_LOCK_DURATION`     | 30s              | how soon a dead worker's job is retaken |
 //! | `ATTACH_QUEUE_STALLED_INTERVAL`  | 30s              | how often stalled jobs are looked for   |
@@ -23,7 +23,7 @@
 //! for its jobs; a job still running then is cut off, its lock lapses, and another worker's
 //! stalled check takes it over.
 
-use crate::cleanup::{self, CleanupOptions};
+use crate::cleanup::{self, CleanupOptions, QueueCheck};
 use crate::db::Db;
 use crate::error::{Class, ErrorCode};
 use crate::job::{Handler, JobError, JobMeta, ProcessPayload, ScanRetryPayload};
@@ -55,11 +55,17 @@ pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 pub const DEFAULT_LOCK_DURATION: Duration = Duration::from_secs(30);
 /// BullMQ's default stalled-check period, matched to the lock duration.
 pub const DEFAULT_STALLED_INTERVAL: Duration = Duration::from_secs(30);
-/// 256 MiB of declared upload bytes in flight: the default concurrency (3) at the largest
-/// accepted upload (64 MiB) fits with room to spare, while a worker whose concurrency was
-/// raised for small files cannot take on fifty 64 MiB uploads at once (each is held in memory
-/// with its variants). A job larger than the cap still runs, alone.
-pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 256 * 1024 * 1024;
+/// 4 GiB of job memory in flight, each job charged by [`job_charge`]: the default concurrency
+/// (3) of photo jobs at the default limits (1 GiB of guest memory and a 256 MiB MP4 buffer
+/// each, plus uploads up to 32 MiB) fits; larger uploads run fewer at a time, and a worker
+/// whose concurrency was raised for small files cannot take on more jobs than its memory
+/// holds. A job charged more than the cap still runs, alone. Size it to the memory the
+/// container gives the worker, minus its baseline.
+pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 4 * 1024 * 1024 * 1024;
+/// A job's declared upload bytes are charged twice: the job holds the upload in memory once,
+/// and the variants it renders from it (bounded by `ATTACH_MAX_OUTPUT_BYTES`) may be as large
+/// again. Charging the output cap in full instead would make every thumbnail job cost 32 MiB.
+pub const UPLOAD_CHARGE_FACTOR: u64 = 2;
 /// The seed's cleanup period.
 pub const DEFAULT_CLEANUP_SCHEDULE: &str = "15m";
 /// The job scheduler's id: one per Redis prefix, whatever the number of workers.
@@ -133,6 +139,8 @@ pub struct WorkerConfig {
     /// `None`: this worker registers no cleanup schedule (it still runs cleanup jobs).
     pub cleanup_schedule: Option<Schedule>,
     pub max_bytes_in_flight: u64,
+    /// What each job is charged besides its upload.
+    pub job_memory: JobMemory,
 }
 
 impl Default for WorkerConfig {
@@ -145,6 +153,7 @@ impl Default for WorkerConfig {
             shutdown_grace: DEFAULT_SHUTDOWN_GRACE,
             cleanup_schedule: Some(Schedule::Every(Duration::from_secs(15 * 60))),
             max_bytes_in_flight: DEFAULT_MAX_BYTES_IN_FLIGHT,
+            job_memory: JobMemory::default(),
         }
     }
 }
@@ -220,8 +229,9 @@ pub async fn run(
             dirty.notify_one();
         })
     };
-    let total_permits = permits_for(cfg.max_bytes_in_flight).max(1);
-    let bytes = Arc::new(Semaphore::new(total_permits as usize));
+    let bytes = Arc::new(Semaphore::new(
+        permits_for(cfg.max_bytes_in_flight).max(1) as usize
+    ));
     // Filled once the consumers exist: a tripping job pauses intake itself, before it returns,
     // so no further job starts in the moment the trip takes to reach the loop below.
     let intake: Arc<std::sync::OnceLock<Vec<Arc<dyn crate::queue::Consumer>>>> = Arc::default();
@@ -235,7 +245,8 @@ pub async fn run(
         let guarded = Arc::new(Guarded {
             inner,
             bytes: bytes.clone(),
-            total_permits,
+            total_bytes: cfg.max_bytes_in_flight,
+            job_memory: cfg.job_memory,
             metrics: metrics.clone(),
             breaker: breaker.clone(),
             trips: trips_tx.clone(),
@@ -458,6 +469,39 @@ impl Breaker {
     }
 }
 
+/// Memory a job may hold besides its upload, whatever the upload turns out to be (the pipeline
+/// picks image or video by the bytes, not by the declared type, so every job is charged both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobMemory {
+    /// `ATTACH_GUEST_MEMORY`: a job runs one guest call at a time, whose linear memory may
+    /// grow to this.
+    pub guest: u64,
+    /// `ATTACH_VIDEO_MAX_OUTPUT_BYTES` when video is on, else 0: the MP4 ffmpeg wrote is read
+    /// into memory to be stored. (ffmpeg itself is another process, bounded by
+    /// `ATTACH_VIDEO_MEMORY`, and not charged here.)
+    pub video_output: u64,
+}
+
+impl Default for JobMemory {
+    fn default() -> Self {
+        JobMemory {
+            guest: crate::config::DEFAULT_GUEST_MEMORY_BYTES,
+            video_output: crate::video::DEFAULT_MAX_OUTPUT_BYTES,
+        }
+    }
+}
+
+/// What one job is charged against the bytes-in-flight cap `total`: its declared upload
+/// ([`UPLOAD_CHARGE_FACTOR`] times) plus the memory any job may hold ([`JobMemory`]), at most
+/// `total`, so that a job larger than the cap still runs, alone.
+pub fn job_charge(declared: u64, memory: JobMemory, total: u64) -> u64 {
+    declared
+        .saturating_mul(UPLOAD_CHARGE_FACTOR)
+        .saturating_add(memory.guest)
+        .saturating_add(memory.video_output)
+        .min(total)
+}
+
 fn permits_for(bytes: u64) -> u32 {
     u32::try_from(bytes.div_ceil(BYTES_PER_PERMIT)).unwrap_or(u32::MAX)
 }
@@ -466,7 +510,8 @@ fn permits_for(bytes: u64) -> u32 {
 struct Guarded {
     inner: Arc<dyn Processor>,
     bytes: Arc<Semaphore>,
-    total_permits: u32,
+    total_bytes: u64,
+    job_memory: JobMemory,
     metrics: Arc<Metrics>,
     breaker: Arc<Breaker>,
     trips: mpsc::UnboundedSender<Dependency>,
@@ -476,11 +521,14 @@ struct Guarded {
 #[async_trait::async_trait]
 impl Processor for Guarded {
     async fn process(&self, job: Job) -> Result<serde_json::Value, Failure> {
-        // The payload's declared size: the handler refuses an object whose real size differs.
+        // The payload's declared size: the handler refuses an object whose real size differs,
+        // reading at most one byte more than declared.
         let declared = job.data.get("size").and_then(|s| s.as_u64()).unwrap_or(0);
-        let permits = permits_for(declared).min(self.total_permits);
+        let charge = job_charge(declared, self.job_memory, self.total_bytes);
+        let permits = permits_for(charge).max(1);
         // The semaphore is never closed, so acquiring only waits.
         let _held = self.bytes.acquire_many(permits).await.ok();
+        // The gauge shows declared upload bytes (what dashboards compare with upload sizes).
         let counted = i64::try_from(declared).unwrap_or(i64::MAX);
         self.metrics.bytes_in_flight.add(counted);
         let result = self.inner.process(job).await;
@@ -558,6 +606,8 @@ impl Processor for VscanRetryJobs {
 pub struct CleanupJobs {
     pub db: Db,
     pub storage: Arc<dyn Storage>,
+    /// The queues whose waiting jobs keep their uploads from being taken as orphans.
+    pub queue: QueueCheck,
     pub options: CleanupOptions,
     pub metrics: Arc<Metrics>,
 }
@@ -565,7 +615,7 @@ pub struct CleanupJobs {
 #[async_trait::async_trait]
 impl Processor for CleanupJobs {
     async fn process(&self, _job: Job) -> Result<serde_json::Value, Failure> {
-        let report = cleanup::run(&self.db, &self.storage, &self.options)
+        let report = cleanup::run(&self.db, &self.storage, &self.queue, &self.options)
             .await
             .map_err(|e| Failure::from_error(&e))?;
         self.metrics.uploads_abandoned.inc_by(report.abandoned);
@@ -648,6 +698,34 @@ mod tests {
     fn bytes_are_counted_in_whole_kib_permits() {
         assert_eq!(permits_for(0), 0);
         assert_eq!(permits_for(1), 1);
-        assert_eq!(permits_for(DEFAULT_MAX_BYTES_IN_FLIGHT), 262_144);
+        assert_eq!(permits_for(256 * 1024 * 1024), 262_144);
+        assert_eq!(permits_for(DEFAULT_MAX_BYTES_IN_FLIGHT), 4_194_304);
+    }
+
+    #[test]
+    fn a_job_is_charged_its_upload_twice_plus_guest_and_video_memory_at_most_the_cap() {
+        const MIB: u64 = 1024 * 1024;
+        let memory = JobMemory {
+            guest: 1024 * MIB,
+            video_output: 256 * MIB,
+        };
+        let total = DEFAULT_MAX_BYTES_IN_FLIGHT;
+        // A tiny upload still costs the memory its guest calls and an MP4 may take.
+        assert_eq!(job_charge(0, memory, total), 1280 * MIB);
+        assert_eq!(job_charge(10 * MIB, memory, total), 1300 * MIB);
+        // The default concurrency of photo jobs fits the default cap; of the largest image
+        // uploads (64 MiB), the third waits.
+        assert!(3 * job_charge(32 * MIB, memory, total) <= total);
+        assert!(3 * job_charge(64 * MIB, memory, total) > total);
+        // Video off: no MP4 buffer.
+        let images = JobMemory {
+            video_output: 0,
+            ..memory
+        };
+        assert_eq!(job_charge(10 * MIB, images, total), 1044 * MIB);
+        // Never more than the cap: a job larger than it runs alone rather than never.
+        assert_eq!(job_charge(u64::MAX, memory, total), total);
+        assert_eq!(job_charge(0, memory, 512 * MIB), 512 * MIB);
+        assert_eq!(JobMemory::default(), memory);
     }
 }

@@ -56,6 +56,8 @@ on_both_databases!(
     existing_keys_reports_exactly_the_keys_with_rows,
     claim_of_an_unknown_key_is_missing,
     rows_with_status_selects_by_status_and_code_oldest_change_first,
+    renew_claim_extends_only_the_holders_live_claim,
+    orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows,
 );
 
 // ---- helpers ----
@@ -931,4 +933,105 @@ async fn postgres_sessions_carry_the_statement_timeout() {
     ))
     .await
     .expect("statement_timeout set");
+}
+
+async fn renew_claim_extends_only_the_holders_live_claim(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    t.db.upsert_uploaded(&upload("k")).await.expect("upsert");
+    let first = claimed(
+        t.db.claim("k", "w", Duration::from_secs(1))
+            .await
+            .expect("claim"),
+    );
+    let until = first.claimed_until.expect("lease");
+    // The holder renews: its lease now ends a minute from now, not a second.
+    assert!(t
+        .db
+        .renew_claim("k", "w", Duration::from_secs(60))
+        .await
+        .expect("renew"));
+    let renewed = row(&t.db, "k").await;
+    let new_until = renewed.claimed_until.expect("lease");
+    assert!(
+        new_until - until > Age::seconds(50),
+        "{until} → {new_until}"
+    );
+    assert_eq!(renewed.status, Status::Processing);
+    assert_eq!(
+        renewed.attempts, first.attempts,
+        "a renewal is not an attempt"
+    );
+    // Past the old one-second lease the upload is still held.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(matches!(
+        t.db.claim("k", "other", LEASE).await,
+        Ok(Claim::Busy(_))
+    ));
+    // Anyone else's token renews nothing.
+    assert!(!t.db.renew_claim("k", "other", LEASE).await.expect("renew"));
+    assert_eq!(row(&t.db, "k").await, renewed);
+
+    // Once taken over (the lease ran out), the old holder can no longer renew.
+    t.db.execute_unchecked(&expire_lease_sql(backend, "k"))
+        .await
+        .expect("expire the lease");
+    claimed(t.db.claim("k", "successor", LEASE).await.expect("takeover"));
+    assert!(!t.db.renew_claim("k", "w", LEASE).await.expect("renew"));
+    // And a finished row is no claim at all.
+    assert!(t
+        .db
+        .publish_ready("k", "successor", &ready())
+        .await
+        .expect("publish"));
+    assert!(!t
+        .db
+        .renew_claim("k", "successor", LEASE)
+        .await
+        .expect("renew"));
+    assert_eq!(row(&t.db, "k").await.status, Status::Ready);
+}
+
+async fn orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows(
+    backend: Backend,
+) {
+    let t = TestDb::migrated(backend).await;
+    let old = Utc::now() - Age::hours(3);
+    for key in ["s1", "s2", "s3", "s4"] {
+        row_in(&t.db, key, Status::Uploaded).await;
+        assert!(t.db.backdate(key, old).await.expect("backdate"));
+    }
+    row_in(&t.db, "fresh", Status::Uploaded).await;
+    row_in(&t.db, "old-failed", Status::Failed).await;
+    assert!(t.db.backdate("old-failed", old).await.expect("backdate"));
+    let cutoff = Utc::now() - Age::hours(2);
+
+    // Pages in key order, after the last key seen; changes nothing.
+    let first = t.db.orphan_candidates(cutoff, None, 3).await.expect("page");
+    assert_eq!(first, ["s1", "s2", "s3"]);
+    let next =
+        t.db.orphan_candidates(cutoff, Some("s3"), 3)
+            .await
+            .expect("page");
+    assert_eq!(next, ["s4"]);
+    assert_eq!(row(&t.db, "s1").await.status, Status::Uploaded);
+
+    // A job takes s2 between the listing and the claim: s2 is no longer stale and stays.
+    claimed(t.db.claim("s2", "job", LEASE).await.expect("claim"));
+    let keys: Vec<String> = ["s1", "s2", "fresh", "old-failed", "absent"]
+        .map(String::from)
+        .to_vec();
+    let taken = t.db.claim_orphan_keys(cutoff, &keys).await.expect("claim");
+    let taken: Vec<&str> = taken.iter().map(|r| r.file_key.as_str()).collect();
+    assert_eq!(taken, ["s1"]);
+    assert_eq!(row(&t.db, "s1").await.status, Status::Deleted);
+    assert_eq!(row(&t.db, "s2").await.status, Status::Processing);
+    assert_eq!(row(&t.db, "fresh").await.status, Status::Uploaded);
+    assert_eq!(row(&t.db, "old-failed").await.status, Status::Failed);
+    // A second cleaner with the same keys takes nothing more.
+    assert!(t
+        .db
+        .claim_orphan_keys(cutoff, &keys)
+        .await
+        .expect("claim")
+        .is_empty());
 }

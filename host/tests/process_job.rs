@@ -5,7 +5,7 @@
 mod common;
 
 use attach_fixtures as fx;
-use attachd::cleanup::{self, CleanupOptions};
+use attachd::cleanup::{self, CleanupOptions, QueueCheck};
 use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, JobError, ProcessPayload};
@@ -410,6 +410,7 @@ async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: Wo
     let dry = cleanup::run(
         &w.db.db,
         &w.storage,
+        &QueueCheck::NoQueue,
         &CleanupOptions {
             dry_run: true,
             ..sweep_options()
@@ -428,7 +429,7 @@ async fn cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects(w: Wo
     );
     assert!(w.db.db.get("uploads/stale/a.png").await.unwrap().is_some());
 
-    let report = cleanup::run(&w.db.db, &w.storage, &sweep_options())
+    let report = cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &sweep_options())
         .await
         .unwrap();
     assert_eq!(report.rows_removed, 1);
@@ -501,6 +502,7 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
     let dry = cleanup::run(
         &w.db.db,
         &w.storage,
+        &QueueCheck::NoQueue,
         &CleanupOptions {
             dry_run: true,
             ..CleanupOptions::default()
@@ -514,9 +516,14 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
         Status::Processing
     );
 
-    let report = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
-        .await
-        .unwrap();
+    let report = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &QueueCheck::NoQueue,
+        &CleanupOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         (report.abandoned, report.rows_removed),
         (1, 0),
@@ -541,9 +548,14 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
     );
 
     // A second run finds nothing more; a job that turns up later processes the upload.
-    let again = cleanup::run(&w.db.db, &w.storage, &CleanupOptions::default())
-        .await
-        .unwrap();
+    let again = cleanup::run(
+        &w.db.db,
+        &w.storage,
+        &QueueCheck::NoQueue,
+        &CleanupOptions::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(again.abandoned, 0);
     let summary = w.handler().process(&payloads[0]).await.unwrap();
     assert_eq!(summary.status, "ready");
@@ -556,8 +568,8 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
     }
     let opts = sweep_options();
     let (a, b) = tokio::join!(
-        cleanup::run(&w.db.db, &w.storage, &opts),
-        cleanup::run(&w.db.db, &w.storage, &opts)
+        cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &opts),
+        cleanup::run(&w.db.db, &w.storage, &QueueCheck::NoQueue, &opts)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     assert_eq!(a.rows_removed + b.rows_removed, 12, "{a:?} {b:?}");
@@ -566,6 +578,84 @@ async fn two_cleaners_at_once_remove_each_stale_row_once(w: World) {
         assert!(w.db.db.get(&key).await.unwrap().is_none());
         assert!(w.storage.head(&key).await.unwrap().is_none());
     }
+}
+
+async fn a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_most_one_byte_more(
+    w: World,
+) {
+    let big = vec![0x5a; 4 * 1024 * 1024];
+    let mut payload = w.upload("uploads/lie/big.png", &big, "image/png").await;
+    payload.size = 1;
+    payload.checksum = None;
+    let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
+    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let e = handler.process(&payload).await.unwrap_err();
+    assert_eq!((e.code(), e.class()), ("size-mismatch", Class::Permanent));
+    // The job asked the store for the declared byte (the store reads one more to see the
+    // object is larger, and refuses), not for the 64 MiB the pipeline would accept.
+    assert_eq!(
+        watched.reads(),
+        [common::store::Read {
+            key: payload.file_key.clone(),
+            max: 1,
+            got: None,
+        }]
+    );
+    let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
+    assert_eq!(row.status, Status::Failed);
+    assert_eq!(row.error_code.as_deref(), Some("size-mismatch"));
+}
+
+async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read(
+    w: World,
+) {
+    // 1012 bytes: a valid key itself, but `variants/<key>/thumb.webp` is 1032.
+    let key = format!("uploads/{}", vec!["a".repeat(200); 5].join("/"));
+    assert_eq!(key.len(), 1012);
+    assert!(storage::validate_key(&key).is_ok());
+    // No object behind it: the in-process S3 server cannot hold such a key, and the job must
+    // not get as far as reading it anyway.
+    let payload = ProcessPayload {
+        file_key: key.clone(),
+        mime_type: "image/jpeg".into(),
+        size: 1234,
+        variants: vec![],
+        checksum: None,
+    };
+    let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
+    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let e = handler.process(&payload).await.unwrap_err();
+    assert_eq!((e.code(), e.class()), ("invalid-payload", Class::Permanent));
+    assert!(e.to_string().contains("1024"), "{e}");
+    assert!(watched.reads().is_empty());
+    assert!(watched.puts().is_empty());
+    assert!(w.db.db.get(&key).await.unwrap().is_none(), "no row written");
+}
+
+async fn a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_over(w: World) {
+    let payload = w
+        .upload("uploads/slow/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
+    // A slow step (here the read) longer than the lease, as a long video transcode is.
+    let slow = Arc::new(
+        common::store::Watched::recording(w.storage.clone())
+            .with_get_delay(Duration::from_millis(2500)),
+    );
+    let mut handler = Handler::new(common::pipeline(), slow, w.db.db.clone());
+    handler.lease = Duration::from_secs(1);
+    let key = payload.file_key.clone();
+    let (done, other) = tokio::join!(handler.process(&payload), async {
+        // Well past the one-second lease the job started with, while it still runs.
+        tokio::time::sleep(Duration::from_millis(1800)).await;
+        w.db.db
+            .claim(&key, "another-worker", Duration::from_secs(60))
+            .await
+            .unwrap()
+    });
+    assert!(matches!(other, Claim::Busy(_)), "{other:?}");
+    let summary = done.unwrap();
+    assert_eq!(summary.status, "ready");
+    assert_eq!(w.db.db.get(&key).await.unwrap().unwrap().attempts, 1);
 }
 
 /// One #[tokio::test] per behaviour and combination of store and database.
@@ -591,4 +681,7 @@ suite!(
     cleanup_removes_exactly_the_stale_uploaded_rows_and_their_objects,
     two_cleaners_at_once_remove_each_stale_row_once,
     a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable,
+    a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_most_one_byte_more,
+    a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anything_is_read,
+    a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_over,
 );

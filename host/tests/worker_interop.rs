@@ -632,3 +632,182 @@ fn requeue_sends_failed_uploads_back_once_and_a_worker_completes_them() {
     );
     worker.stop();
 }
+
+/// Makes `keys`' rows an hour old, past any test's orphan age.
+fn make_stale(world: &World, keys: &[&str]) {
+    let db = world.db();
+    let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+    for key in keys {
+        assert!(
+            runtime().block_on(db.backdate(key, hour_ago)).unwrap(),
+            "{key}"
+        );
+    }
+}
+
+/// Whether the local store holds `key` (asked through the store: object files are not named
+/// after their keys one to one).
+fn object_exists(world: &World, key: &str) -> bool {
+    runtime().block_on(async {
+        let store = attachd::storage::LocalStorage::open(&world.objects())
+            .await
+            .unwrap();
+        attachd::storage::Storage::head(&store, key)
+            .await
+            .unwrap()
+            .is_some()
+    })
+}
+
+fn row_status(world: &World, key: &str) -> Option<String> {
+    let db = world.db();
+    runtime()
+        .block_on(db.get(key))
+        .unwrap()
+        .map(|r| r.status.as_str().to_string())
+}
+
+#[test]
+fn cleanup_keeps_uploads_whose_jobs_wait_in_a_paused_queue_and_they_then_process() {
+    let world = World::new();
+    let (orphan, queued, retry) = (
+        "uploads/never-enqueued.jpg",
+        "uploads/queued.jpg",
+        "uploads/scanner-retry.jpg",
+    );
+    world.ingest(orphan);
+    let upload = world.ingest(queued);
+    let retried = world.ingest(retry);
+    // The API's process job, under an id only the API knows, in a paused queue; and a scanner
+    // retry due in an hour.
+    assert_eq!(
+        world.node("pause", json!({ "queue": PROCESS }))["paused"],
+        true
+    );
+    let added = world.node(
+        "add",
+        json!({ "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload),
+                "opts": { "jobId": "api-7f3a", "attempts": 3 } }),
+    );
+    assert_eq!(added["jobId"], "api-7f3a");
+    let mut retry_data = upload_payload(&retried);
+    retry_data["scanTries"] = json!(1);
+    let vscan = "attachments.vscan.retry";
+    world.node(
+        "add",
+        json!({ "queue": vscan, "name": vscan, "data": retry_data,
+                "opts": { "delay": 3_600_000 } }),
+    );
+    // All three untouched for an hour: by age alone, all three are orphans.
+    make_stale(&world, &[orphan, queued, retry]);
+
+    let worker = world.worker(&[
+        ("ATTACH_ORPHAN_MAX_AGE", "2s"),
+        ("ATTACH_CLEANUP_CRON", "1s"),
+        // The scanner backoff must stay below the orphan age (the policy's own check).
+        ("ATTACH_VSCAN_RETRY_CAP", "1s"),
+        ("ATTACH_VSCAN_RETRY_BASE", "1s"),
+    ]);
+    wait_for("cleanup to remove the never-enqueued upload", WAIT, || {
+        row_status(&world, orphan).is_none().then_some(())
+    });
+    assert!(!object_exists(&world, orphan));
+    // A run after that one too: keeping them is not a matter of timing.
+    let runs = worker.metric("attachments_cleanup_runs_total{outcome=\"ok\"}");
+    worker.wait_metric("attachments_cleanup_runs_total{outcome=\"ok\"}", runs + 1.0);
+    for key in [queued, retry] {
+        assert_eq!(
+            row_status(&world, key).as_deref(),
+            Some("uploaded"),
+            "{key}"
+        );
+        assert!(object_exists(&world, key), "{key}");
+    }
+
+    assert_eq!(
+        world.node("resume", json!({ "queue": PROCESS }))["paused"],
+        false
+    );
+    wait_for("the queued upload to be processed", WAIT, || {
+        (row_status(&world, queued).as_deref() == Some("ready")).then_some(())
+    });
+    let job = job_state(&world, PROCESS, "api-7f3a");
+    assert_eq!(job["state"], "completed", "{job:#}");
+    worker.stop();
+}
+
+#[test]
+fn cleanup_command_keeps_queued_uploads_and_deletes_nothing_without_redis() {
+    let world = World::new();
+    let (orphan, queued) = ("uploads/never-enqueued.jpg", "uploads/queued.jpg");
+    world.ingest(orphan);
+    let upload = world.ingest(queued);
+    // Waiting: no worker runs.
+    world.node(
+        "add",
+        json!({ "queue": PROCESS, "name": PROCESS, "data": upload_payload(&upload) }),
+    );
+    make_stale(&world, &[orphan, queued]);
+    let cleanup = |redis: Option<&str>| {
+        let mut cmd = world.attachd();
+        cmd.args(["cleanup", "--max-age", "2s"]);
+        if let Some(url) = redis {
+            cmd.env("ATTACH_REDIS_URL", url);
+        }
+        cmd.output().unwrap()
+    };
+
+    // Redis unreachable: the queue cannot be read, so nothing may go.
+    let down = cleanup(Some("redis://127.0.0.1:1"));
+    assert!(!down.status.success(), "{down:?}");
+    for key in [orphan, queued] {
+        assert_eq!(
+            row_status(&world, key).as_deref(),
+            Some("uploaded"),
+            "{key}"
+        );
+    }
+
+    let out = cleanup(None);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["rowsRemoved"], 1, "{report:#}");
+    assert_eq!(report["queuedKept"], 1, "{report:#}");
+    assert_eq!(report["queueScanIncomplete"], false);
+    assert_eq!(row_status(&world, orphan), None);
+    assert_eq!(row_status(&world, queued).as_deref(), Some("uploaded"));
+    assert!(object_exists(&world, queued));
+    assert!(!object_exists(&world, orphan));
+}
+
+#[test]
+fn a_worker_without_an_antivirus_endpoint_warns_at_start_and_audits_it() {
+    use sqlx::Connection;
+    let world = World::new();
+    // The harness removes ATTACH_VSCAN_ENDPOINT from the worker's environment.
+    let worker = world.worker(&[]);
+    worker.wait_log("security setting: ATTACH_VSCAN_ENDPOINT is unset");
+    let warn = worker
+        .log()
+        .into_iter()
+        .find(|l| l.contains("security setting: ATTACH_VSCAN_ENDPOINT is unset"))
+        .unwrap();
+    assert!(warn.contains("WARN"), "{warn}");
+    let url = Db::default_url(&world.data);
+    let stored: i64 = runtime().block_on(async {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT count(*) FROM attachment_events \
+             WHERE decision = 'config-weakened' AND reason LIKE '%ATTACH_VSCAN_ENDPOINT is unset%'",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+    });
+    assert_eq!(stored, 1);
+    worker.stop();
+}

@@ -10,6 +10,8 @@
 //   watch    {queue, jobId, timeoutMs?}                     the same for a job already added
 //   inspect  {queue, jobId?, completed?}                    counts, schedulers, job (if given),
 //            ids of completed jobs (with completed)
+//   pause    {queue}                                        pause the queue for every worker
+//   resume   {queue}                                        resume it
 //   fill     {queue, name, data, count}                     addBulk `count` jobs (the bench)
 //   jobs     {queue}                                        every job of the queue, any state, oldest
 //            first: id, name, data, state, delay (0 once promoted), opts, timestamp, attempts,
@@ -130,6 +132,15 @@ async function main() {
       }
       case 'inspect':
         print(await describe(queue, args.jobId));
+        break;
+      case 'pause':
+        // Global pause, as an operator pauses a queue from a dashboard: no worker takes jobs.
+        await queue.pause();
+        print({ paused: await queue.isPaused() });
+        break;
+      case 'resume':
+        await queue.resume();
+        print({ paused: await queue.isPaused() });
         break;
       case 'jobs': {
         const states = ['waiting', 'delayed', 'active', 'completed', 'failed', 'prioritized', 'paused'];

@@ -267,6 +267,23 @@ impl Db {
         Ok(last.map_or(Claim::Missing, Claim::Busy))
     }
 
+    /// Extends a live claim: the row's lease ends `lease` (at most [`MAX_LEASE`]) from now,
+    /// if it is still `processing` under `token`. Returns false, changing nothing, if the
+    /// claim was lost (the lease ran out and another worker took the upload over, or the row
+    /// was finished). A job calls this while it runs, so a slow job keeps its upload.
+    pub async fn renew_claim(
+        &self,
+        file_key: &str,
+        token: &str,
+        lease: Duration,
+    ) -> Result<bool, DbError> {
+        let lease_ms = i64::try_from(lease.min(MAX_LEASE).as_millis()).unwrap_or(i64::MAX);
+        match &self.pool {
+            Pool::Postgres(p) => pg::renew_claim(p, file_key, token, lease_ms).await,
+            Pool::Sqlite(p) => sqlite::renew_claim(p, file_key, token, lease_ms).await,
+        }
+    }
+
     /// Publishes the verdict `ready` with everything that goes with it, in one statement,
     /// and ends the claim. Returns false, changing nothing, if the row is no longer
     /// `processing` under `token` (the lease was taken over, or the row was finished).
@@ -373,6 +390,45 @@ impl Db {
             Pool::Postgres(p) => pg::claim_orphans(p, cutoff, limit).await,
             Pool::Sqlite(p) => sqlite::claim_orphans(p, cutoff, limit).await,
         }
+    }
+
+    /// Orphan cleanup, step 0 when a queue may still hold jobs for stale rows: up to `limit`
+    /// keys of rows that [`Db::claim_orphans`] would take, after `after` in key order (so a
+    /// caller can page past rows it decided to keep); changes nothing. The caller drops the
+    /// keys that still have a job, then takes the rest with [`Db::claim_orphan_keys`].
+    pub async fn orphan_candidates(
+        &self,
+        cutoff: DateTime<Utc>,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<String>, DbError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        let after = after.unwrap_or("");
+        match &self.pool {
+            Pool::Postgres(p) => pg::orphan_candidates(p, cutoff, after, limit).await,
+            Pool::Sqlite(p) => sqlite::orphan_candidates(p, cutoff, after, limit).await,
+        }
+    }
+
+    /// [`Db::claim_orphans`] for the given keys only: each row still stale (`uploaded`, and
+    /// neither created nor touched since `cutoff`) moves to `deleted` in one statement and is
+    /// returned. A row a job claimed or released since [`Db::orphan_candidates`] listed it
+    /// is no longer stale and stays.
+    pub async fn claim_orphan_keys(
+        &self,
+        cutoff: DateTime<Utc>,
+        keys: &[String],
+    ) -> Result<Vec<Attachment>, DbError> {
+        let mut taken = Vec::new();
+        for batch in keys.chunks(EXISTING_KEYS_BATCH) {
+            taken.extend(match &self.pool {
+                Pool::Postgres(p) => pg::claim_orphan_keys(p, cutoff, batch).await?,
+                Pool::Sqlite(p) => sqlite::claim_orphan_keys(p, cutoff, batch).await?,
+            });
+        }
+        Ok(taken)
     }
 
     /// How many rows [`Db::claim_orphans`] would take for this `cutoff` now (for a dry run);

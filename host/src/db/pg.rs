@@ -100,6 +100,27 @@ pub(super) async fn try_claim(
     row.as_ref().map(attachment).transpose()
 }
 
+pub(super) async fn renew_claim(
+    pool: &PgPool,
+    file_key: &str,
+    token: &str,
+    lease_ms: i64,
+) -> Result<bool, DbError> {
+    // Not `claimed_until > now()`: a lease that ran out but that no one took over is still
+    // this job's, and renewing it is what the job wants.
+    let done = sqlx::query(
+        "UPDATE attachments
+         SET claimed_until = now() + $3::bigint * interval '1 millisecond'
+         WHERE file_key = $1 AND status = 'processing' AND claim_token = $2",
+    )
+    .bind(file_key)
+    .bind(token)
+    .bind(lease_ms)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn publish_ready(
     pool: &PgPool,
     file_key: &str,
@@ -206,6 +227,49 @@ pub(super) async fn claim_orphans(
     ))
     .bind(cutoff)
     .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
+}
+
+pub(super) async fn orphan_candidates(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT file_key FROM attachments
+         WHERE status = 'uploaded' AND created_at < $1 AND updated_at < $1 AND file_key > $2
+         ORDER BY file_key
+         LIMIT $3",
+    )
+    .bind(cutoff)
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("file_key").map_err(DbError::from))
+        .collect()
+}
+
+pub(super) async fn claim_orphan_keys(
+    pool: &PgPool,
+    cutoff: DateTime<Utc>,
+    keys: &[String],
+) -> Result<Vec<Attachment>, DbError> {
+    // A second cleaner taking the same key waits for the first's row lock, then re-checks
+    // the WHERE on the row the first wrote (READ COMMITTED): `deleted`, so it takes nothing.
+    let rows = sqlx::query(concat!(
+        "UPDATE attachments SET status = 'deleted'
+         WHERE file_key = ANY($2) AND status = 'uploaded'
+           AND created_at < $1 AND updated_at < $1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(cutoff)
+    .bind(keys)
     .fetch_all(pool)
     .await?;
     all(&rows)

@@ -126,6 +126,27 @@ pub(super) async fn try_claim(
     row.as_ref().map(attachment).transpose()
 }
 
+pub(super) async fn renew_claim(
+    pool: &SqlitePool,
+    file_key: &str,
+    token: &str,
+    lease_ms: i64,
+) -> Result<bool, DbError> {
+    // As in `try_claim`; a lease that ran out with no one taking over is still this job's.
+    let lease = format!("+{}.{:03} seconds", lease_ms / 1000, lease_ms % 1000);
+    let done = sqlx::query(
+        "UPDATE attachments
+         SET claimed_until = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3)
+         WHERE file_key = ?1 AND status = 'processing' AND claim_token = ?2",
+    )
+    .bind(file_key)
+    .bind(token)
+    .bind(lease)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 pub(super) async fn publish_ready(
     pool: &SqlitePool,
     file_key: &str,
@@ -282,6 +303,51 @@ pub(super) async fn count_abandoned(
     .fetch_one(pool)
     .await?;
     Ok(n)
+}
+
+pub(super) async fn orphan_candidates(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    let rows = sqlx::query(
+        "SELECT file_key FROM attachments
+         WHERE status = 'uploaded' AND created_at < ?1 AND updated_at < ?1 AND file_key > ?2
+         ORDER BY file_key
+         LIMIT ?3",
+    )
+    .bind(stored_time(cutoff))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| r.try_get("file_key").map_err(DbError::from))
+        .collect()
+}
+
+pub(super) async fn claim_orphan_keys(
+    pool: &SqlitePool,
+    cutoff: DateTime<Utc>,
+    keys: &[String],
+) -> Result<Vec<Attachment>, DbError> {
+    // One bound JSON array, as in `existing_keys`.
+    let keys = serde_json::to_string(keys).map_err(|e| DbError::query(e.to_string()))?;
+    let rows = sqlx::query(concat!(
+        "UPDATE attachments SET status = 'deleted', updated_at = ",
+        now!(),
+        "
+         WHERE file_key IN (SELECT value FROM json_each(?2)) AND status = 'uploaded'
+           AND created_at < ?1 AND updated_at < ?1
+         RETURNING ",
+        columns!()
+    ))
+    .bind(stored_time(cutoff))
+    .bind(keys)
+    .fetch_all(pool)
+    .await?;
+    all(&rows)
 }
 
 pub(super) async fn count_orphans(

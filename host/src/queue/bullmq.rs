@@ -33,8 +33,8 @@
 
 use super::{
     Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, EventSink, Failure, Job, Outcome,
-    Processor, QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy, Schedule,
-    ScheduleChange, MAX_DEFAULT_BACKOFF,
+    PendingUploads, Processor, QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy,
+    Schedule, ScheduleChange, MAX_DEFAULT_BACKOFF, PENDING_SCAN_PAGE,
 };
 use crate::error::Class;
 use ::bullmq::job_scheduler::RepeatOptions;
@@ -249,6 +249,76 @@ impl QueueBackend for BullBackend {
             active: c.active,
             delayed: c.delayed,
         })
+    }
+
+    async fn pending_uploads(
+        &self,
+        queues: &[QueueName],
+        limit: usize,
+    ) -> Result<PendingUploads, QueueError> {
+        let mut found = PendingUploads {
+            complete: true,
+            ..Default::default()
+        };
+        for &queue in queues {
+            let q = self.queue(queue);
+            let keys = q.keys();
+            let mut ids = std::collections::HashSet::new();
+            // Each list is read with one command (atomic), in the order jobs move through
+            // them, so a job moving on during the scan lands in a list not read yet. `active`
+            // comes first as well, for the one move backwards (a stalled or retried job goes
+            // back to `wait` or `delayed`), and `paused` again after `wait`, for a pause or
+            // resume (which swap the two lists) in between.
+            let lists = [
+                (keys.active(), false),
+                (keys.waiting_children(), true),
+                (keys.delayed(), true),
+                (keys.prioritized(), true),
+                (keys.paused(), false),
+                (keys.wait(), false),
+                (keys.paused(), false),
+                (keys.active(), false),
+            ];
+            for (key, sorted_set) in lists {
+                let room = limit.saturating_sub(found.jobs);
+                // One more than there is room for tells a full list from one that fits.
+                let stop = i64::try_from(room).unwrap_or(i64::MAX);
+                let mut cmd = redis::cmd(if sorted_set { "ZRANGE" } else { "LRANGE" });
+                cmd.arg(&key).arg(0).arg(stop);
+                let mut page: Vec<String> = q.connection().cmd(&mut cmd).await.map_err(map_err)?;
+                if page.len() > room {
+                    page.truncate(room);
+                    found.complete = false;
+                }
+                found.jobs += page.len();
+                ids.extend(page);
+                if !found.complete {
+                    break;
+                }
+            }
+            let ids: Vec<String> = ids.into_iter().collect();
+            for chunk in ids.chunks(PENDING_SCAN_PAGE) {
+                let mut pipe = redis::pipe();
+                for id in chunk {
+                    pipe.cmd("HGET").arg(keys.job_key(id)).arg("data");
+                }
+                // A job finished and removed meanwhile has no hash: nil.
+                let data: Vec<Option<String>> =
+                    q.connection().pipe(&pipe).await.map_err(map_err)?;
+                for d in data.into_iter().flatten() {
+                    let key = serde_json::from_str::<serde_json::Value>(&d)
+                        .ok()
+                        .and_then(|v| v.get("fileKey")?.as_str().map(str::to_string));
+                    if let Some(key) = key {
+                        found.file_keys.insert(key);
+                    }
+                }
+            }
+            if !found.complete {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     async fn ping(&self) -> Result<(), QueueError> {

@@ -273,6 +273,29 @@ pub struct Depth {
     pub delayed: u64,
 }
 
+/// Jobs [`QueueBackend::pending_uploads`] reads at most per call (ids and data), across the
+/// queues asked about. Reading one job costs Redis one `HGET` (pipelined by
+/// [`PENDING_SCAN_PAGE`]) and the caller about 100 bytes for its key, so the bound keeps a
+/// cleanup run under a second of Redis time and ~10 MB of memory. A backlog larger than this
+/// cannot be proven free of an upload, and the caller must then treat every upload as queued.
+pub const MAX_PENDING_SCAN: usize = 100_000;
+/// Job hashes read per pipelined round trip while scanning: large enough that a full scan
+/// takes ~100 round trips, small enough that no one reply blocks Redis noticeably.
+pub const PENDING_SCAN_PAGE: usize = 1_000;
+
+/// The uploads that jobs not yet finished will process: what [`QueueBackend::pending_uploads`]
+/// found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PendingUploads {
+    /// `fileKey` of every waiting, paused, prioritized, delayed, waiting-children or active job.
+    pub file_keys: std::collections::HashSet<String>,
+    /// Jobs read.
+    pub jobs: usize,
+    /// False when the queues held more jobs than the scan's bound: `file_keys` is then a
+    /// subset, and an upload missing from it may still be queued.
+    pub complete: bool,
+}
+
 /// Producer-side options for [`QueueBackend::enqueue`].
 #[derive(Debug, Clone, Default)]
 pub struct EnqueueOptions {
@@ -365,6 +388,17 @@ pub trait QueueBackend: Send + Sync {
     ) -> Result<ScheduleChange, QueueError>;
 
     async fn depth(&self, queue: QueueName) -> Result<Depth, QueueError>;
+
+    /// The `fileKey` of every job in `queues` that may still run: waiting, paused,
+    /// prioritized, delayed, waiting for children, or active. Reads at most `limit` jobs; more
+    /// than that and the answer says it is incomplete. Whoever added the jobs (the Node API,
+    /// `attachd enqueue`, a scanner retry) and whatever their ids, they are found: the scan
+    /// reads the queue's lists, not ids attachd chose.
+    async fn pending_uploads(
+        &self,
+        queues: &[QueueName],
+        limit: usize,
+    ) -> Result<PendingUploads, QueueError>;
 
     /// Redis answers.
     async fn ping(&self) -> Result<(), QueueError>;

@@ -1,8 +1,11 @@
-//! A real store with a hand on its writes: every key written is recorded, and a `put` may be
-//! refused (to inject a storage failure at a chosen point of a job).
+//! A real store with a hand on its writes and reads: every key written is recorded, a `put`
+//! may be refused (to inject a storage failure at a chosen point of a job), every read is
+//! recorded with the bound it asked for and the bytes it got, and reads may be slowed (to
+//! make a job outlast a short lease).
 
 use attachd::storage::{ObjectMeta, Storage, StorageError};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Decides, from the key and how many puts came before, whether a put fails.
 type PutHook = Box<dyn Fn(&str, usize) -> Result<(), StorageError> + Send + Sync>;
@@ -11,6 +14,17 @@ pub struct Watched {
     inner: Arc<dyn Storage>,
     puts: Mutex<Vec<String>>,
     hook: PutHook,
+    reads: Mutex<Vec<Read>>,
+    get_delay: Duration,
+}
+
+/// One `get`: the key, the most bytes the caller allowed, and how many it got (`None` when
+/// the store refused the read, e.g. too large).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Read {
+    pub key: String,
+    pub max: u64,
+    pub got: Option<u64>,
 }
 
 impl std::fmt::Debug for Watched {
@@ -35,6 +49,8 @@ impl Watched {
         Watched {
             inner,
             puts: Mutex::new(Vec::new()),
+            reads: Mutex::new(Vec::new()),
+            get_delay: Duration::ZERO,
             hook: Box::new(move |key, n| {
                 if fail(key, n) {
                     return Err(StorageError::Unavailable {
@@ -45,6 +61,17 @@ impl Watched {
                 Ok(())
             }),
         }
+    }
+
+    /// Every `get` waits `delay` first (a slow store, or a slow step of the job).
+    pub fn with_get_delay(mut self, delay: Duration) -> Watched {
+        self.get_delay = delay;
+        self
+    }
+
+    /// Every read so far, in order.
+    pub fn reads(&self) -> Vec<Read> {
+        self.reads.lock().unwrap().clone()
     }
 
     /// The store underneath, for writes that should not be recorded (a test's own setup).
@@ -61,7 +88,16 @@ impl Watched {
 #[async_trait::async_trait]
 impl Storage for Watched {
     async fn get(&self, key: &str, max: u64) -> Result<Vec<u8>, StorageError> {
-        self.inner.get(key, max).await
+        if !self.get_delay.is_zero() {
+            tokio::time::sleep(self.get_delay).await;
+        }
+        let result = self.inner.get(key, max).await;
+        self.reads.lock().unwrap().push(Read {
+            key: key.to_string(),
+            max,
+            got: result.as_ref().ok().map(|d| d.len() as u64),
+        });
+        result
     }
     async fn put(&self, key: &str, data: bytes::Bytes, ct: &str) -> Result<(), StorageError> {
         let before = {
