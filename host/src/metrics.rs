@@ -45,8 +45,8 @@ pub const MAX_CONNECTIONS: usize = 64;
 pub const READY_CACHE_TTL: Duration = Duration::from_secs(1);
 
 /// Job duration buckets, in seconds: no-op and cached jobs take milliseconds, a photo about a
-/// second, the slowest legitimate job (three guest calls at their 10 s deadline plus storage)
-/// under a minute.
+/// second, the slowest legitimate image job (its guest calls within their fuel, a few seconds
+/// even for the largest accepted image) under a minute.
 pub const DURATION_BUCKETS: [f64; 12] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 15.0, 60.0,
 ];
