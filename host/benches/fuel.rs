@@ -76,6 +76,7 @@ fn main() {
             per_byte: 0,
             per_pixel: 0,
             per_output_pixel: 0,
+            max_per_call: u64::MAX,
         },
         ..SandboxLimits::default()
     };

@@ -340,6 +340,9 @@ pub struct SandboxArgs {
     /// Fuel per pixel of the variants the thumbnail guest writes.
     #[arg(long, env = "ATTACH_GUEST_FUEL_PER_OUTPUT_PIXEL", default_value_t = config::DEFAULT_FUEL_PER_OUTPUT_PIXEL)]
     pub guest_fuel_per_output_pixel: u64,
+    /// The most fuel any one guest call gets.
+    #[arg(long, env = "ATTACH_GUEST_FUEL_MAX", default_value_t = config::DEFAULT_FUEL_MAX_PER_CALL)]
+    pub guest_fuel_max: u64,
     /// Wall-clock backstop per guest call, in milliseconds (a hit is retryable).
     #[arg(long, env = "ATTACH_GUEST_TIMEOUT_MS", default_value_t = config::DEFAULT_GUEST_DEADLINE.as_millis() as u64)]
     pub guest_timeout_ms: u64,
@@ -457,6 +460,7 @@ impl SandboxArgs {
                 per_byte: self.guest_fuel_per_byte,
                 per_pixel: self.guest_fuel_per_pixel,
                 per_output_pixel: self.guest_fuel_per_output_pixel,
+                max_per_call: self.guest_fuel_max,
             },
             ..SandboxLimits::default()
         }

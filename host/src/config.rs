@@ -24,9 +24,9 @@ pub const DEFAULT_GUEST_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 /// 30 s per guest call, wall clock: the backstop behind fuel, not the CPU limit. Fuel stops a
 /// guest that computes too long, deterministically; the deadline catches what fuel cannot see
 /// (time spent in the host on the guest's behalf, a machine so loaded that a legitimate call
-/// crawls). The largest fuel budget (see [`FuelBudget`]) burns in about 9 s here and a 24 MP
-/// photo renders in about 0.2 s, so only an overloaded worker reaches 30 s, and that is why a
-/// hit is retryable: another worker, or this one later, succeeds.
+/// crawls). The largest fuel budget (see [`DEFAULT_FUEL_MAX_PER_CALL`]) burns in about 13 s
+/// here and a 24 MP photo renders in about 0.25 s, so only an overloaded worker reaches 30 s,
+/// and that is why a hit is retryable: another worker, or this one later, succeeds.
 pub const DEFAULT_GUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// 1 MiB of native stack for wasm frames: the guests do not recurse deeply, and a hard cap
 /// turns runaway recursion into a clean `guest-stack-overflow` trap well before the host
@@ -53,23 +53,31 @@ pub const DEFAULT_FUEL_PER_PIXEL: u64 = 2_000;
 /// Fuel per output pixel of the thumbnail guest (resample and encode): lossy WebP encoding
 /// costs about 4200 per pixel, JPEG about 570; 12,000 is nearly 3× the dearest format.
 pub const DEFAULT_FUEL_PER_OUTPUT_PIXEL: u64 = 12_000;
+/// No call gets more fuel than this, whatever its input claims: about 13 s of guest work at
+/// the rate measured here (some 10 × 10⁹ per second, metered), under half the wall-clock
+/// backstop, so that fuel, not the clock, ends any call on a machine at least half as fast as
+/// this one. The dearest legitimate input measured (a 12 MP lossy WebP, 8.5 × 10⁹) scales to
+/// about 3.5 × 10¹⁰ at the 50 MP limit: well inside.
+pub const DEFAULT_FUEL_MAX_PER_CALL: u64 = 130_000_000_000;
 
 /// How much CPU a guest call may burn, in fuel: deterministic, so the same bytes pass or fail
 /// alike on an idle and on a saturated worker. A call gets
 ///
 /// `base + per_byte × input bytes + per_pixel × source pixels + per_output_pixel × output pixels`
 ///
-/// where the source pixels are `max(width × height, total frame area)` from the probe, and the
-/// output pixels `Σ min(source pixels, box width × box height)` over the requested variants
-/// (nothing is upscaled). Probe and scan decode no pixels: they get `base + per_byte × bytes`.
-/// With the defaults, the largest accepted image (50 MP, 64 MiB, the two default variants)
-/// gets about 1.3 × 10¹¹, some 9 s of guest CPU here: under the wall-clock backstop.
+/// capped at `max_per_call`, where the source pixels are the `width × height` the probe read
+/// (the thumbnail guest decodes one frame), and the output pixels
+/// `Σ min(source pixels, box width × box height)` over the requested variants (nothing is
+/// upscaled). Probe and scan decode no pixels: they get `base + per_byte × bytes`. With the
+/// defaults, the largest accepted image (50 MP, 64 MiB, the two default variants) reaches the
+/// cap.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FuelBudget {
     pub base: u64,
     pub per_byte: u64,
     pub per_pixel: u64,
     pub per_output_pixel: u64,
+    pub max_per_call: u64,
 }
 
 impl Default for FuelBudget {
@@ -79,6 +87,7 @@ impl Default for FuelBudget {
             per_byte: DEFAULT_FUEL_PER_BYTE,
             per_pixel: DEFAULT_FUEL_PER_PIXEL,
             per_output_pixel: DEFAULT_FUEL_PER_OUTPUT_PIXEL,
+            max_per_call: DEFAULT_FUEL_MAX_PER_CALL,
         }
     }
 }
@@ -91,6 +100,7 @@ impl FuelBudget {
             .saturating_add(self.per_byte.saturating_mul(input_bytes))
             .saturating_add(self.per_pixel.saturating_mul(source_pixels))
             .saturating_add(self.per_output_pixel.saturating_mul(output_pixels))
+            .min(self.max_per_call)
     }
 }
 
@@ -212,5 +222,27 @@ mod tests {
         for bad in ["", "h", "2x", "-1s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn no_input_gets_more_fuel_than_the_per_call_cap() {
+        let f = FuelBudget::default();
+        // What a probe lying about a 50 MP canvas (the most the pixel limit lets through) on
+        // a 64 MiB input could ask for, and far beyond.
+        let claim = f.for_call(
+            DEFAULT_MAX_INPUT_BYTES,
+            DEFAULT_MAX_PIXELS,
+            2 * DEFAULT_MAX_PIXELS,
+        );
+        assert_eq!(claim, DEFAULT_FUEL_MAX_PER_CALL);
+        assert_eq!(
+            f.for_call(u64::MAX, u64::MAX, u64::MAX),
+            DEFAULT_FUEL_MAX_PER_CALL
+        );
+        // A small image is far under it: the formula, not the cap, sets its budget.
+        assert_eq!(
+            f.for_call(1000, 100, 100),
+            50_000_000 + 200_000 + 200_000 + 1_200_000
+        );
     }
 }

@@ -408,10 +408,11 @@ impl Pipeline {
     }
 }
 
-/// The pixels a decoder of this upload may touch: the largest frame, or every frame of an
-/// animation, as the probe read them (both bounded by the input limits checked before).
+/// The pixels the thumbnail guest decodes: one frame of the canvas the probe read (an
+/// animation's first frame is its thumbnail; the later frames are walked, which the per-byte
+/// allowance pays for, not decoded). Bounded by the pixel limit checked before.
 pub fn source_pixels(probe: &ProbeInfo) -> u64 {
-    (u64::from(probe.width) * u64::from(probe.height)).max(probe.total_frame_area)
+    u64::from(probe.width) * u64::from(probe.height)
 }
 
 fn check(limit: Limit, actual: u64, max: u64) -> Result<(), PipelineError> {

@@ -149,6 +149,25 @@ fn endless_loop_runs_out_of_fuel_with_the_permanent_guest_fuel_exhausted() {
 }
 
 #[test]
+fn time_spent_in_the_host_is_paid_in_fuel_so_host_call_loops_end_fuel_exhausted() {
+    // Both loops cost the host far more than the few instructions fuel would count: a bulk
+    // memory.fill of 32 MiB per round, and a WASI call per round. Without a charge for the
+    // host's time they would run to the wall-clock deadline and end retryable.
+    hostile_sandbox();
+    for mode in ["fill", "random"] {
+        let t = Instant::now();
+        let e = hostile(mode.as_bytes());
+        assert_eq!(e.code(), "guest-fuel-exhausted", "{mode}: {e}");
+        assert!(
+            t.elapsed() < HOSTILE_DEADLINE,
+            "{mode}: took {:?}",
+            t.elapsed()
+        );
+    }
+    assert_honest_call_still_works();
+}
+
+#[test]
 fn wall_clock_backstop_stops_a_guest_fuel_has_not_and_is_retryable() {
     let dir = guest_dir_with(&["thumbnail"]);
     let sandbox = load(
@@ -156,6 +175,7 @@ fn wall_clock_backstop_stops_a_guest_fuel_has_not_and_is_retryable() {
         SandboxLimits {
             fuel: FuelBudget {
                 base: u64::MAX / 2,
+                max_per_call: u64::MAX,
                 ..FuelBudget::default()
             },
             ..hostile_limits()
@@ -164,8 +184,7 @@ fn wall_clock_backstop_stops_a_guest_fuel_has_not_and_is_retryable() {
     let t = Instant::now();
     let e = sandbox
         .thumbnail(b"spin", &[spec("thumb")], limits(), 0)
-        .err()
-        .expect("stopped");
+        .expect_err("stopped");
     assert_eq!(e.code(), "guest-timeout", "{e}");
     assert_eq!(e.class(), Class::Retryable, "the load may differ next time");
     // Stopped near the deadline, not long after it (generous bound: a loaded CI machine).
@@ -219,6 +238,7 @@ fn a_real_photo_burns_the_same_fuel_idle_and_saturated_and_a_small_budget_fails_
                 per_byte: 1,
                 per_pixel: 1,
                 per_output_pixel: 1,
+                max_per_call: u64::MAX,
             },
             ..SandboxLimits::default()
         },
@@ -268,8 +288,7 @@ fn unbounded_allocation_is_stopped_with_guest_memory_limit() {
     );
     let e = roomy
         .thumbnail(b"alloc", &[spec("thumb")], limits(), 0)
-        .err()
-        .expect("stopped");
+        .expect_err("stopped");
     assert_eq!(e.code(), "guest-memory-limit", "{e}");
     assert_honest_call_still_works();
 }
@@ -309,6 +328,9 @@ fn every_lie_about_the_variants_is_refused_before_anything_is_published() {
         "lie:dims",
         "lie:html",
         "lie:readback",
+        "lie:polyglot",
+        "lie:eicar",
+        "lie:placeholder",
     ] {
         let e = hostile(lie.as_bytes());
         assert_eq!(e.code(), "guest-output-invalid", "{lie}: {e}");

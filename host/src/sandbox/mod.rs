@@ -52,7 +52,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap};
+use wasmtime::{
+    CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
+};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -74,9 +76,24 @@ pub const REPORT_COPY_BYTES: usize = 1024 * 1024;
 /// On top of the output cap, what the thumbnail guest may copy out for the records, names and
 /// placeholder around the variants' bytes.
 pub const RECORD_COPY_BYTES: usize = 1024 * 1024;
+/// Fuel every entry into the host costs at least (a WASI call, or one of wasmtime's runtime
+/// calls such as `memory.grow` or a bulk `memory.fill`/`memory.copy`): fuel counts guest
+/// instructions, and a call into the host is one instruction that can cost the host a
+/// microsecond, or far more. Without a charge, a guest calling a cheap WASI function in a loop
+/// would spend minutes of host time on a budget of fuel meant for seconds. The real guests
+/// enter the host under 20 times per call (`make bench-fuel`), so this costs them nothing.
+pub const HOST_CALL_FUEL: u64 = 10_000;
+/// Fuel charged per microsecond spent in the host, when a call into the host takes longer
+/// than [`HOST_CALL_FUEL`] covers: about the rate the guests burn fuel here (a 24 MP JPEG
+/// thumbnail burns 2.6 × 10⁹ in some 0.2 s, 13,000 per µs). A bulk operation on a large
+/// region (one `memory.fill` of a GiB takes tens of milliseconds) is then paid like the guest
+/// work it replaces; this part depends on the machine, but only a guest that spends long in
+/// the host meets it, and such a guest runs out of fuel on any machine.
+pub const HOST_FUEL_PER_MICROSECOND: u64 = 10_000;
 /// The most random bytes a guest may ask the host for in one call (wasmtime-wasi's default is
-/// 64 MiB, allocated by the host): a Rust guest asks for 16-byte hash seeds.
-const MAX_RANDOM_BYTES: u64 = 4096;
+/// 64 MiB, allocated by the host): a Rust guest asks for 16-byte hash seeds, and a small cap
+/// keeps each call as cheap as [`HOST_CALL_FUEL`] assumes.
+const MAX_RANDOM_BYTES: u64 = 64;
 
 /// Per-store state: WASI (all of it denied but stdio sinks) and the limiter.
 struct CallState {
@@ -84,7 +101,21 @@ struct CallState {
     table: ResourceTable,
     limiter: CallLimiter,
     stderr: MemoryOutputPipe,
+    /// Times the guest entered the host (WASI calls and wasmtime's own runtime calls).
+    host_calls: u64,
 }
+
+/// A call into the host ran out of fuel: the same cause as an exhausted guest.
+#[derive(Debug)]
+struct HostCallFuelExhausted;
+
+impl std::fmt::Display for HostCallFuelExhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("no fuel left for a call into the host")
+    }
+}
+
+impl std::error::Error for HostCallFuelExhausted {}
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -122,6 +153,8 @@ pub struct CallStats {
     /// The call's fuel budget, and what instantiation and the call burned of it.
     pub fuel_budget: u64,
     pub fuel_used: u64,
+    /// Entries into the host during the call (each charged [`HOST_CALL_FUEL`]).
+    pub host_calls: u64,
 }
 
 /// One engine and the three pre-linked guests. Cheap to share (`Arc`), safe to call from many
@@ -315,9 +348,9 @@ impl Sandbox {
             + thumbs.placeholder.len() as u64;
         check_output("thumbnail", size, max_output)?;
         let thumbs = untrusted::check_variants(specs, thumbs)?;
-        // The host reads each encoded variant back with the probe guest, in its own fresh
-        // instance: a thumbnail guest that lies about what it wrote is caught by another
-        // guest that never saw the upload.
+        // The host reads each encoded variant back with the probe and scan guests, each in
+        // its own fresh instance: a thumbnail guest that lies about what it wrote is caught
+        // by guests that never saw the upload.
         for v in &thumbs.variants {
             let (read, _) = self.probe(&v.data, limits)?;
             let read = read.map_err(|e| SandboxError::InvalidOutput {
@@ -328,6 +361,14 @@ impl Sandbox {
                 )),
             })?;
             untrusted::check_reprobe(v, &read)?;
+            // And the scan guest, also fresh, must find nothing in it: a valid image header
+            // followed by a page of HTML, or a signature in a private chunk, is not a variant.
+            let (report, _) = self.scan(&v.data, untrusted::mime_of(read.kind), limits)?;
+            let report = report.map_err(|e| SandboxError::InvalidOutput {
+                guest: "thumbnail",
+                reason: untrusted::truncate(format!("variant {:?} does not scan: {e:?}", v.name)),
+            })?;
+            untrusted::check_rescan(v, &report)?;
         }
         Ok((Ok(thumbs), stats))
     }
@@ -363,6 +404,7 @@ impl Sandbox {
                 table: ResourceTable::new(),
                 limiter: CallLimiter::new(self.limits.memory_bytes),
                 stderr,
+                host_calls: 0,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -372,6 +414,32 @@ impl Sandbox {
                 .set_fuel(fuel)
                 .expect("the engine is configured to consume fuel");
         }
+        let metered = self.metered;
+        let mut entered: Option<Instant> = None;
+        store.call_hook(move |mut ctx, hook| {
+            let cost = match hook {
+                CallHook::CallingHost => {
+                    ctx.data_mut().host_calls += 1;
+                    entered = Some(Instant::now());
+                    HOST_CALL_FUEL
+                }
+                CallHook::ReturningFromHost => {
+                    let spent = entered.take().map_or(0, |t| t.elapsed().as_micros() as u64);
+                    // The first microsecond is in the entry charge.
+                    HOST_FUEL_PER_MICROSECOND.saturating_mul(spent.saturating_sub(1))
+                }
+                _ => return Ok(()),
+            };
+            if metered && cost > 0 {
+                let left = ctx.get_fuel()?;
+                if left < cost {
+                    ctx.set_fuel(0)?;
+                    return Err(HostCallFuelExhausted.into());
+                }
+                ctx.set_fuel(left - cost)?;
+            }
+            Ok(())
+        });
         // Bounds what lifting a guest's result (or a guest's call into WASI) may copy into the
         // host, checked against the lengths in guest memory before any copy is made.
         store.set_hostcall_fuel(copy_cap);
@@ -398,6 +466,7 @@ impl Sandbox {
             if store.data().limiter.memory_denied
                 || e.downcast_ref::<Trap>().is_some()
                 || e.downcast_ref::<wasi::Denied>().is_some()
+                || e.downcast_ref::<HostCallFuelExhausted>().is_some()
             {
                 self.classify(guest_name, e, &store, fuel)
             } else {
@@ -417,6 +486,7 @@ impl Sandbox {
             peak_memory: store.data().limiter.peak_memory,
             fuel_budget: fuel,
             fuel_used: store.get_fuel().map_or(0, |left| fuel.saturating_sub(left)),
+            host_calls: store.data().host_calls,
         };
         tracing::debug!(
             guest = guest_name,
@@ -447,6 +517,12 @@ impl Sandbox {
             return SandboxError::CopyLimit {
                 guest,
                 max: u64::try_from(store.hostcall_fuel()).unwrap_or(u64::MAX),
+            };
+        }
+        if e.downcast_ref::<HostCallFuelExhausted>().is_some() {
+            return SandboxError::FuelExhausted {
+                guest,
+                budget: fuel,
             };
         }
         match e.downcast_ref::<Trap>() {

@@ -9,8 +9,9 @@
 //!   [`MAX_FINDINGS`] findings;
 //! - thumbnails (checked in [`super::Sandbox::thumbnail`] with the specs at hand): exactly the
 //!   requested variants, once each; the requested format; dimensions inside the requested box;
-//!   the format's magic bytes; and the probe guest's reading of the encoded bytes agreeing on
-//!   kind and dimensions, with no metadata carried over.
+//!   the format's magic bytes; the probe guest's reading of the encoded bytes agreeing on
+//!   kind and dimensions, with no metadata carried over; and the scan guest finding nothing in
+//!   them (no bytes after the image, no embedded document, script or signature).
 //!
 //! The sizes are bounded earlier still: wasmtime's hostcall fuel refuses to copy more than the
 //! output cap out of the guest, checked against the lengths before anything is copied.
@@ -27,8 +28,9 @@ pub const GUEST_STRING_MAX: usize = 4096;
 pub const MAX_FINDINGS: usize = 256;
 /// A finding's rule name is a metric label and a JSON key: a short kebab-case token.
 const MAX_RULE_LEN: usize = 64;
-/// A ThumbHash is at most 25 bytes: 36 base64 characters. Anything longer is not one.
-const MAX_PLACEHOLDER_LEN: usize = 64;
+/// A ThumbHash is at most 25 bytes: 36 base64 characters with padding. Anything longer is not
+/// one.
+const MAX_PLACEHOLDER_LEN: usize = 36;
 
 /// Cuts `s` to at most [`GUEST_STRING_MAX`] bytes, on a character boundary.
 pub fn truncate(mut s: String) -> String {
@@ -265,9 +267,11 @@ pub fn check_variants(
         slots[i] = Some(v);
     }
     let placeholder = thumbs.placeholder;
-    let base64 = placeholder
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='));
+    let body = placeholder.trim_end_matches('=');
+    let base64 = placeholder.len() - body.len() <= 2
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/'));
     if placeholder.len() > MAX_PLACEHOLDER_LEN || !base64 {
         return Err(invalid(
             guest,
@@ -282,6 +286,24 @@ pub fn check_variants(
         variants: slots.into_iter().flatten().collect(),
         placeholder,
     })
+}
+
+/// Checks the scan guest's report on a rendered variant: a variant is re-encoded from pixels,
+/// so any finding (bytes after the image's end, an embedded document or script, a test
+/// signature) means the thumbnail guest wrote more than an image.
+pub fn check_rescan(v: &Rendered, report: &Report) -> Result<(), SandboxError> {
+    if report.verdict == Verdict::Clean && report.findings.is_empty() {
+        return Ok(());
+    }
+    let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
+    Err(invalid(
+        "thumbnail",
+        format!(
+            "variant {:?} is not a plain image: the scan found {}",
+            v.name,
+            rules.join(", ")
+        ),
+    ))
 }
 
 /// Checks the probe guest's reading of a rendered variant against the variant's claims.
@@ -306,7 +328,7 @@ pub fn check_reprobe(v: &Rendered, read: &ProbeInfo) -> Result<(), SandboxError>
             ),
         ));
     }
-    if read.has_exif || read.has_gps || read.has_xmp || read.has_comment {
+    if read.has_exif || read.has_gps || read.has_xmp || read.has_comment || read.has_icc {
         return Err(invalid(
             guest,
             format!("variant {:?} carries metadata over from the upload", v.name),

@@ -381,6 +381,22 @@ fn extended_webp_reads_canvas_flags_and_metadata_chunks() {
 }
 
 #[test]
+fn metadata_chunks_after_a_simple_webp_image_are_flagged() {
+    for first in [vp8(8, 8), vp8l(8, 8, false)] {
+        let data = webp(&[
+            first,
+            riff_chunk(b"EXIF", &exif(1, true)),
+            riff_chunk(b"XMP ", b"<x/>"),
+            riff_chunk(b"ICCP", &[0; 12]),
+        ]);
+        let info = probe(&data).unwrap();
+        assert!(info.has_exif && info.has_xmp && info.has_icc, "{info:?}");
+    }
+    let plain = probe(&webp(&[vp8(8, 8)])).unwrap();
+    assert!(!plain.has_exif && !plain.has_xmp && !plain.has_icc);
+}
+
+#[test]
 fn animated_webp_counts_anmf_frames() {
     let data = webp(&[
         vp8x(0x02, 64, 64),

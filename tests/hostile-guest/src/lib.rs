@@ -15,12 +15,17 @@
 //! | `panic`          | panics (a trap)                                    | `guest-trap`           |
 //! | `sleep`          | sleeps a minute (clock subscription + block)       | `guest-forbidden-call` |
 //! | `poll`           | polls a one-minute timer                           | `guest-forbidden-call` |
+//! | `fill`           | `memory.fill`s 32 MiB forever (host time, little fuel) | `guest-fuel-exhausted` |
+//! | `random`         | asks the host for random bytes forever             | `guest-fuel-exhausted` |
 //! | `lie:name`       | names its variant `../../evil`                     | `guest-output-invalid` |
 //! | `lie:duplicate`  | returns the requested variant twice                | `guest-output-invalid` |
 //! | `lie:many`       | returns 200 variants                               | `guest-output-invalid` |
 //! | `lie:dims`       | claims 99999×99999                                 | `guest-output-invalid` |
 //! | `lie:html`       | returns HTML bytes labelled JPEG                   | `guest-output-invalid` |
 //! | `lie:readback`   | claims 2×2 for its 1×1 PNG                         | `guest-output-invalid` |
+//! | `lie:polyglot`   | a valid PNG followed by an HTML page               | `guest-output-invalid` |
+//! | `lie:eicar`      | a valid PNG followed by the EICAR test signature   | `guest-output-invalid` |
+//! | `lie:placeholder`| a 64-character "ThumbHash"                         | `guest-output-invalid` |
 //! | `error:N`        | fails with an N-byte error message                 | truncated, or `output-too-large` |
 //! | anything else    | one honest 1×1 PNG per requested variant           | success                |
 //!
@@ -49,6 +54,14 @@ const PIXEL_PNG: [u8; 67] = [
     0x42, 0x60, 0x82,
 ];
 
+/// The antivirus test file, appended after a valid image by `lie:eicar`.
+// Assembled from two halves so that this source file does not itself match AV signatures.
+const EICAR: &[u8] = concat!(
+    r"X5O!P%@AP[4\PZX54(P^)7CC)7}$",
+    "EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+)
+.as_bytes();
+
 struct Component;
 
 fn honest(spec: &VariantSpec) -> Rendered {
@@ -75,6 +88,7 @@ impl Thumbnail for Component {
         _limits: Limits,
     ) -> Result<Thumbnails, MediaError> {
         let mut variants: Vec<Rendered> = specs.iter().map(honest).collect();
+        let mut placeholder = String::new();
         match data.as_slice() {
             b"spin" => spin(),
             b"alloc" => alloc(),
@@ -82,6 +96,8 @@ impl Thumbnail for Component {
             b"panic" => panic!("hostile guest panics on purpose"),
             b"sleep" => std::thread::sleep(std::time::Duration::from_secs(60)),
             b"poll" => poll_a_minute(),
+            b"fill" => fill_forever(),
+            b"random" => random_forever(),
             b"lie:name" => variants[0].name = "../../evil".into(),
             b"lie:duplicate" => variants.push(honest(&specs[0])),
             b"lie:many" => {
@@ -97,6 +113,11 @@ impl Thumbnail for Component {
                 variants[0].data = b"<html><script>alert(document.cookie)</script>".to_vec();
             }
             b"lie:readback" => (variants[0].width, variants[0].height) = (2, 2),
+            b"lie:polyglot" => variants[0]
+                .data
+                .extend_from_slice(b"<html><script>alert(document.cookie)</script></html>"),
+            b"lie:eicar" => variants[0].data.extend_from_slice(EICAR),
+            b"lie:placeholder" => placeholder = "A".repeat(64),
             #[cfg(feature = "sockets")]
             b"network" => variants[0].width = network() as u32,
             other => {
@@ -111,7 +132,7 @@ impl Thumbnail for Component {
         }
         Ok(Thumbnails {
             variants,
-            placeholder: String::new(),
+            placeholder,
         })
     }
 }
@@ -187,6 +208,43 @@ fn recurse(depth: u64) -> u64 {
     // a few bytes on Rust's shadow stack in linear memory, so the host's wasm stack cap is
     // what stops it.
     black_box(recurse(black_box(depth.wrapping_add(1)))).wrapping_add(depth)
+}
+
+/// One bulk `memory.fill` (a call into wasmtime's runtime, a single instruction's fuel) per
+/// round, forever.
+fn fill_forever() {
+    let mut buf = vec![0u8; 32 * 1024 * 1024];
+    let mut b = 0u8;
+    loop {
+        b = b.wrapping_add(1);
+        // SAFETY: writes within `buf`'s own allocation.
+        unsafe { std::ptr::write_bytes(black_box(buf.as_mut_ptr()), b, buf.len()) };
+        if black_box(buf[7]) == 0 && black_box(b) == 0 {
+            return;
+        }
+    }
+}
+
+#[link(wasm_import_module = "wasi:random/random@0.2.0")]
+extern "C" {
+    #[link_name = "get-random-bytes"]
+    fn get_random_bytes(len: i64, ret: *mut [usize; 2]);
+}
+
+/// A cheap WASI call in a loop: each costs the host real time and the guest a few fuel.
+fn random_forever() {
+    loop {
+        let mut ret = [0usize; 2];
+        // SAFETY: the canonical ABI of `get-random-bytes: func(len: u64) -> list<u8>`: the list
+        // is allocated with this guest's allocator and handed back as pointer and length.
+        let bytes = unsafe {
+            get_random_bytes(16, &mut ret);
+            Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1])
+        };
+        if black_box(bytes.len()) == usize::MAX {
+            return;
+        }
+    }
 }
 
 // The raw WASI 0.2 imports `poll` mode needs; std wraps them only as `thread::sleep`.

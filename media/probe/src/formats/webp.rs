@@ -41,12 +41,14 @@ pub(super) fn probe(
             let (w, h) = vp8_size(body)?;
             canvas(info, w, h, limits)?;
             still(info);
+            stray_metadata(&mut chunks, info)?;
         }
         b"VP8L" => {
             let (w, h, alpha) = vp8l_size(body)?;
             canvas(info, w, h, limits)?;
             still(info);
             info.has_alpha = alpha;
+            stray_metadata(&mut chunks, info)?;
         }
         b"VP8X" => extended(body, &mut chunks, limits, info)?,
         _ => {
@@ -56,6 +58,21 @@ pub(super) fn probe(
         }
     }
     Ok(end)
+}
+
+/// A simple (VP8 or VP8L) WebP has no room for metadata by the spec, but chunks after the image
+/// are still carried in the file: a metadata chunk there is metadata all the same (the host
+/// relies on this flag to prove a variant carries none).
+fn stray_metadata(chunks: &mut Chunks<'_>, info: &mut ProbeInfo) -> Result<(), MediaError> {
+    while let Some((fourcc, _)) = chunks.next()? {
+        match &fourcc {
+            b"EXIF" => info.has_exif = true,
+            b"XMP " => info.has_xmp = true,
+            b"ICCP" => info.has_icc = true,
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn extended(
