@@ -162,10 +162,9 @@ fn wall_clock_backstop_stops_a_guest_fuel_has_not_and_is_retryable() {
         },
     );
     let t = Instant::now();
-    let e = sandbox
-        .thumbnail(b"spin", &[spec("thumb")], limits(), 0)
-        .err()
-        .expect("stopped");
+    let Err(e) = sandbox.thumbnail(b"spin", &[spec("thumb")], limits(), 0) else {
+        panic!("not stopped");
+    };
     assert_eq!(e.code(), "guest-timeout", "{e}");
     assert_eq!(e.class(), Class::Retryable, "the load may differ next time");
     // Stopped near the deadline, not long after it (generous bound: a loaded CI machine).
@@ -266,10 +265,9 @@ fn unbounded_allocation_is_stopped_with_guest_memory_limit() {
             ..hostile_limits()
         },
     );
-    let e = roomy
-        .thumbnail(b"alloc", &[spec("thumb")], limits(), 0)
-        .err()
-        .expect("stopped");
+    let Err(e) = roomy.thumbnail(b"alloc", &[spec("thumb")], limits(), 0) else {
+        panic!("not stopped");
+    };
     assert_eq!(e.code(), "guest-memory-limit", "{e}");
     assert_honest_call_still_works();
 }
