@@ -763,6 +763,43 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     }
 }
 
+#[test]
+fn an_fd_the_worker_leaves_inheritable_never_reaches_the_sandboxed_program() {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::File::open("/dev/null").unwrap();
+    // A copy without FD_CLOEXEC, at 100 or above (the lowest free: no other test's fd is
+    // touched), as a library or the worker's parent might leave one.
+    // SAFETY: duplicates an fd this test owns; closed below.
+    let leaked = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, 100) };
+    assert!(leaked >= 100, "{}", std::io::Error::last_os_error());
+    let no_pid_ns = Layers {
+        pid_namespace: false,
+        ..Layers::ALL
+    };
+    let mut seen = Vec::new();
+    for layers in [Layers::ALL, no_pid_ns] {
+        let (jail, work, _p) = jail_with_out(layers);
+        let (run, printed) = probe_with(&jail, "fds", &[], &[], work.out());
+        assert!(run.unwrap().status.success(), "{printed:?}");
+        assert!(printed.contains("fds: done"), "{printed:?}");
+        seen.push(
+            printed
+                .lines()
+                .filter_map(|l| l.strip_prefix("fd: "))
+                .map(|n| n.parse::<i32>().unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    // SAFETY: closes the copy made above.
+    unsafe { libc::close(leaked) };
+    // Its stdio, nothing else.
+    assert_eq!(
+        seen,
+        [vec![0, 1, 2], vec![0, 1, 2]],
+        "the planted fd was {leaked}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The worker's own process, out of the sandboxed program's reach
 

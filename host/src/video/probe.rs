@@ -20,6 +20,7 @@
 //! | `ptrace PID` | `PTRACE_SEIZE` of PID (ATTACH's permission check without stopping it) | `ptrace: ok` or `ptrace: error <errno>` |
 //! | `vmread PID` | `process_vm_readv` of 8 bytes of PID's memory | `vmread: ok` or `vmread: error <errno>` |
 //! | `fsetown PID`, `fiosetown PID` | making PID the `SIGIO` owner of stdout (`fcntl(F_SETOWN)`, `ioctl(FIOSETOWN)`) | `fsetown: ok`, `fiosetown: ok` or `… error <errno>` |
+//! | `fds` | which fds 0–4095 are open (`fcntl(F_GETFD)`) | `fd: N` per open fd, then `fds: done` |
 //! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
 //!
 //! Every attempt but `self`'s and `support`'s (which report facts) prints `<action>: trying`
@@ -213,6 +214,18 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
                     1
                 }
             }
+        }
+        "fds" => {
+            /// Past any fd number a test plants.
+            const FDS: libc::c_int = 4096;
+            for fd in 0..FDS {
+                // SAFETY: F_GETFD reads a flag of a possibly closed fd (EBADF then).
+                if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+                    say(&format!("fd: {fd}"));
+                }
+            }
+            say("fds: done");
+            0
         }
         "symlink" => {
             say("symlink: trying");
