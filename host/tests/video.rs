@@ -652,6 +652,7 @@ fn probe_with(
             address_space_bytes: attachd::video::DEFAULT_MEMORY_BYTES,
             file_size_bytes: 1 << 20,
             open_files: attachd::video::OPEN_FILES,
+            tasks: attachd::video::max_tasks(attachd::video::DEFAULT_THREADS),
         },
         stdout,
         stderr,
@@ -761,6 +762,54 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
         assert!(printed.contains("connect: error 13"), "{printed:?}");
         assert_eq!(server.hits.load(Ordering::SeqCst), 0);
     }
+}
+
+/// The number of threads a `threads` probe started before it was stopped, and the errno.
+fn threads_started(printed: &str) -> (String, u64) {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("threads: error "))
+        .unwrap_or_else(|| panic!("the probe was not stopped: {printed:?}"));
+    let (errno, started) = line.split_once(" after ").expect("errno after N");
+    (errno.to_string(), started.parse().unwrap())
+}
+
+#[test]
+fn a_sandboxed_program_is_stopped_at_the_task_cap_per_jail_and_the_worker_is_not() {
+    let cap = attachd::video::max_tasks(attachd::video::DEFAULT_THREADS);
+    let want = (cap * 4).to_string();
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    // Two jails at once, as with concurrent jobs: all `nobody` as root, yet each has the
+    // whole cap, because the kernel counts tasks per user namespace. The probe holds its
+    // threads a moment after starting them, so the two runs overlap.
+    let second = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let (jail, work, _p) = jail_with_out(Layers::ALL);
+            probe_with(&jail, "threads", &[want.as_ref()], &[], work.out())
+        });
+        let (run, printed) = probe_with(&jail, "threads", &[want.as_ref()], &[], work.out());
+        assert!(run.unwrap().status.success(), "{printed:?}");
+        // EAGAIN from clone: the watcher and the program (pid 1) count, so cap − 2 threads.
+        assert_eq!(
+            threads_started(&printed),
+            ("11".into(), cap - 2),
+            "{printed:?}"
+        );
+        other.join().unwrap()
+    });
+    let (run, printed) = second;
+    assert!(run.unwrap().status.success(), "{printed:?}");
+    assert_eq!(
+        threads_started(&printed),
+        ("11".into(), cap - 2),
+        "{printed:?}"
+    );
+    // The worker's own limit is its own: it still starts threads.
+    let workers: Vec<_> = (0..cap).map(|i| std::thread::spawn(move || i)).collect();
+    assert_eq!(
+        workers.into_iter().map(|t| t.join().unwrap()).sum::<u64>(),
+        cap * (cap - 1) / 2
+    );
 }
 
 #[test]

@@ -89,6 +89,18 @@ pub const DEFAULT_TRANSCODE_TIMEOUT: Duration = Duration::from_secs(3 * 60);
 pub const DEFAULT_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Open files: stdio, the input, two outputs, the libraries while they load. 64 is ample.
 pub const OPEN_FILES: u64 = 64;
+/// Tasks (`RLIMIT_NPROC`) in one jail's user namespace, the watcher, the program and its
+/// threads, are [`TASKS_BASE`] plus [`TASKS_PER_THREAD`] per `-threads` ([`max_tasks`]).
+/// Measured on ffmpeg 5.1 transcoding 1080p H.264 + AAC and 720p VP9 + Opus (and 4K AVI
+/// with 6-channel 96 kHz PCM) to a 720p MP4 and a poster: at most 8 threads with `-threads 2`
+/// (attachd's default), 41 with `-threads 16` (`ATTACH_VIDEO_THREADS`' maximum), about 2.4
+/// per thread over a base of 3; ffprobe uses fewer. The cap is 40 at the default and 96 at
+/// the maximum: 2 to 5 times what was measured, room for libgomp's pool (one thread per
+/// core, if a filter ever starts it), and still a sliver of the host's pids (`pid_max` is
+/// 32768 by default) per jail for the whole deadline, whatever the program does. Per jail,
+/// not per uid: see the sandbox's `confine`.
+pub const TASKS_BASE: u64 = 32;
+pub const TASKS_PER_THREAD: u64 = 4;
 /// ffprobe's report is a few KB; a file crafted to make it huge is cut off here.
 pub const MAX_PROBE_REPORT_BYTES: u64 = 4 * 1024 * 1024;
 /// ffmpeg's stderr kept for the error message.
@@ -486,8 +498,15 @@ impl Video {
             address_space_bytes: self.cfg.memory_bytes,
             file_size_bytes: max_file,
             open_files: OPEN_FILES,
+            tasks: max_tasks(self.cfg.threads),
         }
     }
+}
+
+/// The `RLIMIT_NPROC` of a jail whose program runs with `-threads threads` (see
+/// [`TASKS_BASE`]).
+pub fn max_tasks(threads: u32) -> u64 {
+    TASKS_BASE.saturating_add(TASKS_PER_THREAD.saturating_mul(u64::from(threads)))
 }
 
 /// Refuses what the container claims beyond the limits, before ffmpeg decodes anything.

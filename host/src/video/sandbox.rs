@@ -11,7 +11,7 @@
 //! | PID namespace | a new PID namespace; the process forks once more and the new process (pid 1 there) is the one that runs the program, so no pid it can name is the worker's (see [`fork_into_pid_namespace`]) | no: see [`Mode`] |
 //! | parent death | `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the worker (and pid 1 with the process that forked it) | yes |
 //! | inherited fds | every fd above 2 close-on-exec (`close_range(CLOSE_RANGE_CLOEXEC)`): only stdio reaches the program | yes |
-//! | rlimits | CPU seconds, address space, file size, open files, no core dumps | yes |
+//! | rlimits | CPU seconds, address space, file size, open files, tasks (with the user namespace), no core dumps | yes |
 //! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
 //! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
 //! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process; the calls that take a pid only with pid 0, the caller itself (see [`ALLOWED_COMMON`]) | no: see [`Mode`] |
@@ -217,6 +217,10 @@ pub struct Rlimits {
     pub file_size_bytes: u64,
     /// Open file descriptors.
     pub open_files: u64,
+    /// Tasks (processes and threads) in the program's user namespace, `RLIMIT_NPROC`: set
+    /// only with the user namespace, where the kernel counts them per namespace (see
+    /// [`confine`]).
+    pub tasks: u64,
 }
 
 /// One program run.
@@ -544,6 +548,19 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
         (Resource::Nofile, r.open_files),
     ] {
         setrlimit(resource, limit(value)).map_err(|e| fail(Step::Rlimits, e))?;
+    }
+    // Threads in a PID namespace still take host pids: without a cap a compromised ffmpeg
+    // could exhaust them for the whole host. Since Linux 5.14 (ucounts) `RLIMIT_NPROC` is
+    // checked against the tasks of the caller's uid *in its user namespace* (the watcher,
+    // pid 1 and its threads: every jail has its own namespace, so concurrent jobs, all
+    // `nobody` as root, do not share the cap), and at each ancestor namespace against the
+    // limit its creator had when creating it. So it is set here, after `unshare`: set
+    // before, it would become the limit on the sum of every jail's tasks under `nobody`.
+    // Without the user namespace the count is the uid's across the host (every jail's, and
+    // a non-root worker's own threads): no per-run cap is possible then, and the inherited
+    // limit stays.
+    if plan.namespaces {
+        setrlimit(Resource::Nproc, limit(r.tasks)).map_err(|e| fail(Step::Rlimits, e))?;
     }
     rustix::thread::set_no_new_privs(true).map_err(|e| fail(Step::NoNewPrivs, e))?;
     if let Some(fd) = plan.landlock {
