@@ -110,6 +110,8 @@ const STDERR_TAIL_BYTES: usize = 2048;
 const SHARED_DIR_MODE: u32 = 0o710;
 /// The input shared with that group: readable, never writable, by the sandboxed programs.
 const SHARED_INPUT_MODE: u32 = 0o640;
+/// The output files the host creates for ffmpeg, the only files it may write.
+const OUTPUT_MODE: u32 = 0o600;
 
 /// Demuxers ffmpeg may open at all, nested ones included (ffmpeg copies the allow-list into
 /// every format it opens inside another: this is what stops an AVI's GAB2 subtitle stream
@@ -421,7 +423,7 @@ impl Video {
             program: &tools.ffprobe,
             args: &args,
             read_files: &[work.input()],
-            write_dir: None,
+            write_files: &[],
             cwd: work.root(),
             timeout: cfg.probe_timeout,
             rlimits: self.rlimits(cfg.probe_timeout, MAX_PROBE_REPORT_BYTES),
@@ -463,12 +465,14 @@ impl Video {
         let cfg = &self.cfg;
         let (stdout, _) = work.capture("ffmpeg.stdout")?;
         let (stderr, stderr_copy) = work.capture("ffmpeg.stderr")?;
+        let outputs = work.create_outputs(transcode::OUTPUT_NAMES)?;
+        let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
         let finished = tools.jail.run(sandbox::Spec {
             step: "ffmpeg",
             program: &tools.ffmpeg,
             args,
             read_files: &[work.input()],
-            write_dir: Some(work.out()),
+            write_files: &outputs,
             cwd: work.root(),
             timeout: cfg.transcode_timeout,
             rlimits: self.rlimits(cfg.transcode_timeout, cfg.max_output_bytes),
@@ -581,9 +585,10 @@ fn find_tool(name: &Path, env: &str) -> Result<PathBuf, VideoError> {
         .ok_or_else(missing)
 }
 
-/// A private directory for one job: the input under a fixed name, an output directory the
-/// sandboxed program may write, and the captured stdio beside them. Removed when dropped, so
-/// every path out of a job (errors and panics included) removes it.
+/// A private directory for one job: the input under a fixed name, an output directory holding
+/// the files the sandboxed program may write ([`WorkDir::create_outputs`]), and the captured
+/// stdio beside them. Removed when dropped, so every path out of a job (errors and panics
+/// included) removes it.
 ///
 /// When the sandboxed programs run as another uid (a root worker's `nobody`), only `out/` is
 /// theirs. The directory and the input stay the worker's, shared with their group (`nobody`'s
@@ -646,6 +651,36 @@ impl WorkDir {
                 .map_err(|e| err(&e))?;
         }
         Ok(())
+    }
+
+    /// Creates the files named `names` in `out/`, empty, for a sandboxed program to write:
+    /// the only files it may write (it may create none itself, see `Spec::write_files`).
+    /// Owned by the sandboxed uid, when that is another, so it may open them for writing.
+    pub fn create_outputs(&self, names: &[&str]) -> Result<Vec<PathBuf>, VideoError> {
+        names
+            .iter()
+            .map(|name| {
+                let path = self.out.join(name);
+                let err = |e: &dyn std::fmt::Display| {
+                    VideoError::Io(format!("creating {}: {e}", path.display()))
+                };
+                let f = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(OUTPUT_MODE)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|e| err(&e))?;
+                if let Some(id) = self.owner {
+                    let (uid, gid) = (
+                        rustix::process::Uid::from_raw_unchecked(id),
+                        rustix::process::Gid::from_raw_unchecked(id),
+                    );
+                    rustix::fs::fchown(&f, Some(uid), Some(gid)).map_err(|e| err(&e))?;
+                }
+                Ok(path)
+            })
+            .collect()
     }
 
     /// Writes the upload as `input`.

@@ -13,7 +13,7 @@
 //! | inherited fds | every fd above 2 close-on-exec (`close_range(CLOSE_RANGE_CLOEXEC)`): only stdio reaches the program | yes |
 //! | rlimits | CPU seconds, address space, file size, open files, tasks (with the user namespace), no core dumps | yes |
 //! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
-//! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
+//! | Landlock | read the input, the program and the system libraries; write (and re-read) only the output files the host created, never create one; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
 //! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process; the calls that take a pid only with pid 0, the caller itself (see [`ALLOWED_COMMON`]) | no: see [`Mode`] |
 //!
 //! The worker itself is made non-dumpable at start-up ([`make_worker_non_dumpable`]): a
@@ -232,8 +232,10 @@ pub struct Spec<'a> {
     pub args: &'a [std::ffi::OsString],
     /// Files the program may read besides its own binary and the system libraries.
     pub read_files: &'a [&'a Path],
-    /// The one directory it may create and write files in.
-    pub write_dir: Option<&'a Path>,
+    /// Files, created beforehand by the host, that it may write, truncate and read back
+    /// (ffmpeg's `+faststart` re-reads the MP4). It may create no file anywhere, so what it
+    /// writes in all is at most this many files of `RLIMIT_FSIZE` each.
+    pub write_files: &'a [&'a Path],
     /// Its working directory.
     pub cwd: &'a Path,
     pub timeout: Duration,
@@ -414,13 +416,9 @@ impl Jail {
         let read_dir = AccessFs::from_read(abi);
         let read_file: BitFlags<AccessFs> = AccessFs::ReadFile.into();
         let exec = AccessFs::ReadFile | AccessFs::Execute;
-        // Create and replace regular files, nothing else: no devices, fifos, sockets,
-        // symlinks, directories or executables.
-        let write = (AccessFs::from_read(abi)
-            | AccessFs::WriteFile
-            | AccessFs::MakeReg
-            | AccessFs::RemoveFile
-            | AccessFs::Truncate)
+        // Rights on one existing file only: no right on any directory to make, remove or
+        // rename an entry, so the number of files it writes is fixed by the host.
+        let write = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate)
             & AccessFs::from_all(abi);
 
         let interpreter = elf_interpreter(spec.program);
@@ -434,9 +432,7 @@ impl Jail {
             rules.push((interp.as_path(), exec));
         }
         rules.extend(spec.read_files.iter().map(|f| (*f, read_file)));
-        if let Some(dir) = spec.write_dir {
-            rules.push((dir, write));
-        }
+        rules.extend(spec.write_files.iter().map(|f| (*f, write)));
 
         let e = |what: &str, err: &dyn std::fmt::Display| format!("landlock: {what}: {err}");
         let mut rs = Ruleset::default()

@@ -12,6 +12,8 @@ use std::path::Path;
 pub const MP4_NAME: &str = "video.mp4";
 /// The poster frame's name in the output directory.
 pub const POSTER_NAME: &str = "poster.png";
+/// Every file ffmpeg writes: the host creates them before it runs, and it may write no other.
+pub const OUTPUT_NAMES: &[&str] = &[MP4_NAME, POSTER_NAME];
 /// Where the poster frame is taken: one second in, past the black or faded-in first frames
 /// most clips open with; the first frame of a clip shorter than two seconds or of unknown
 /// length (frames before the mark are dropped, and a clip must not end before it).
