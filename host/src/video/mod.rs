@@ -101,6 +101,12 @@ pub const OPEN_FILES: u64 = 64;
 /// not per uid: see the sandbox's `confine`.
 pub const TASKS_BASE: u64 = 32;
 pub const TASKS_PER_THREAD: u64 = 4;
+/// Bytes a PNG of up to `pixels` RGB pixels can take beyond its raw pixels: one filter byte
+/// per row (rows ≤ pixels), deflate's worst case (stored blocks: 5 bytes per 64 KiB) and
+/// ffmpeg's 4 KiB IDAT chunks (12 bytes each) are each well under 1/64 of the raw size, and
+/// the signature, header and end chunks fit in the constant.
+const PNG_OVERHEAD_DIVISOR: u64 = 64;
+const PNG_FIXED_OVERHEAD: u64 = 64 * 1024;
 /// ffprobe's report is a few KB; a file crafted to make it huge is cut off here.
 pub const MAX_PROBE_REPORT_BYTES: u64 = 4 * 1024 * 1024;
 /// ffmpeg's stderr kept for the error message.
@@ -388,7 +394,7 @@ impl Video {
         let args = transcode::args(cfg, container, work.input(), work.out(), &plan);
         self.run_ffmpeg(&work, &args)?;
         let mp4 = work.read_output(transcode::MP4_NAME, cfg.max_output_bytes)?;
-        let poster = work.read_output(transcode::POSTER_NAME, cfg.max_output_bytes)?;
+        let poster = work.read_output(transcode::POSTER_NAME, max_poster_bytes(cfg))?;
         // ffmpeg's outputs are untrusted: check they are at least what was asked for. The
         // pipeline then has the guests probe and scan the MP4 and decode the poster.
         if mp4.get(4..8) != Some(b"ftyp") {
@@ -511,6 +517,21 @@ impl Video {
 /// [`TASKS_BASE`]).
 pub fn max_tasks(threads: u32) -> u64 {
     TASKS_BASE.saturating_add(TASKS_PER_THREAD.saturating_mul(u64::from(threads)))
+}
+
+/// The largest poster the worker reads: a PNG of the output box in RGB (the poster is scaled
+/// into it), with [`PNG_OVERHEAD_DIVISOR`]'s slack. A few MiB for the default box, far below
+/// the MP4's cap, which it would otherwise share.
+pub fn max_poster_bytes(cfg: &VideoConfig) -> u64 {
+    let raw = u64::from(cfg.max_long_edge) * u64::from(cfg.max_short_edge) * 3;
+    raw.saturating_add(raw / PNG_OVERHEAD_DIVISOR)
+        .saturating_add(PNG_FIXED_OVERHEAD)
+}
+
+/// What one video job may hold of ffmpeg's output at once: the MP4 and the poster, each up
+/// to the cap it is read with. The worker charges it to the bytes-in-flight cap.
+pub fn max_held_output_bytes(cfg: &VideoConfig) -> u64 {
+    cfg.max_output_bytes.saturating_add(max_poster_bytes(cfg))
 }
 
 /// Refuses what the container claims beyond the limits, before ffmpeg decodes anything.
@@ -908,6 +929,26 @@ mod tests {
         assert_eq!(std::fs::read(work.input()).unwrap(), b"data");
         drop(work);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn the_poster_cap_holds_any_png_of_the_box_and_is_far_below_the_mp4s() {
+        let cfg = VideoConfig::default();
+        let cap = max_poster_bytes(&cfg);
+        // An uncompressible 1280×720 RGB frame: every pixel byte plus PNG's framing.
+        assert!(cap > 1280 * 720 * 3 + 720, "{cap}");
+        assert!(
+            cap < 4 * 1024 * 1024 && cap < cfg.max_output_bytes / 64,
+            "{cap}"
+        );
+        assert_eq!(max_held_output_bytes(&cfg), cfg.max_output_bytes + cap);
+        // The poster is read with that cap: one byte more is output-too-large.
+        let work = WorkDir::create(&std::env::temp_dir(), None).unwrap();
+        work.create_outputs(&[transcode::POSTER_NAME]).unwrap();
+        let poster = work.out().join(transcode::POSTER_NAME);
+        std::fs::write(&poster, vec![0u8; cap as usize + 1]).unwrap();
+        let err = work.read_output(transcode::POSTER_NAME, cap).unwrap_err();
+        assert_eq!(crate::error::ErrorCode::code(&err), "output-too-large");
     }
 
     #[test]

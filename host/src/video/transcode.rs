@@ -172,6 +172,7 @@ pub fn args(
 
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
     let poster_at = format!("{:.3}", plan.poster_at);
+    let poster_fs = super::max_poster_bytes(cfg).to_string();
     push(&[
         "-map",
         "0:v:0",
@@ -186,7 +187,7 @@ pub fn args(
         "-map_metadata",
         "-1",
         "-fs",
-        &fs,
+        &poster_fs,
         "-f",
         "image2",
         "-update",
