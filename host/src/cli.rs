@@ -889,7 +889,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
             guest: args.sandbox.guest_memory,
             video_output: match args.sandbox.video.video.as_str() {
                 "off" => 0,
-                _ => args.sandbox.video.video_max_output_bytes,
+                _ => crate::video::max_held_output_bytes(&args.sandbox.video.config()),
             },
         },
     };

@@ -476,9 +476,10 @@ pub struct JobMemory {
     /// `ATTACH_GUEST_MEMORY`: a job runs one guest call at a time, whose linear memory may
     /// grow to this.
     pub guest: u64,
-    /// `ATTACH_VIDEO_MAX_OUTPUT_BYTES` when video is on, else 0: the MP4 ffmpeg wrote is read
-    /// into memory to be stored. (ffmpeg itself is another process, bounded by
-    /// `ATTACH_VIDEO_MEMORY`, and not charged here.)
+    /// When video is on, else 0: the MP4 (up to `ATTACH_VIDEO_MAX_OUTPUT_BYTES`) and the
+    /// poster (up to its own cap, from `ATTACH_VIDEO_BOX`) that ffmpeg wrote are both read
+    /// into memory to be stored ([`crate::video::max_held_output_bytes`]). (ffmpeg itself is
+    /// another process, bounded by `ATTACH_VIDEO_MEMORY`, and not charged here.)
     pub video_output: u64,
 }
 
@@ -486,7 +487,7 @@ impl Default for JobMemory {
     fn default() -> Self {
         JobMemory {
             guest: crate::config::DEFAULT_GUEST_MEMORY_BYTES,
-            video_output: crate::video::DEFAULT_MAX_OUTPUT_BYTES,
+            video_output: crate::video::max_held_output_bytes(&crate::video::VideoConfig::default()),
         }
     }
 }
@@ -726,6 +727,24 @@ mod tests {
         // Never more than the cap: a job larger than it runs alone rather than never.
         assert_eq!(job_charge(u64::MAX, memory, total), total);
         assert_eq!(job_charge(0, memory, 512 * MIB), 512 * MIB);
-        assert_eq!(JobMemory::default(), memory);
+        assert_eq!(JobMemory::default().guest, memory.guest);
+    }
+
+    #[test]
+    fn the_video_charge_covers_both_outputs_the_worker_reads_into_memory() {
+        use crate::video::{max_poster_bytes, VideoConfig, DEFAULT_MAX_OUTPUT_BYTES};
+        let cfg = VideoConfig::default();
+        // The MP4 at its cap and the poster at its own.
+        assert_eq!(
+            JobMemory::default().video_output,
+            DEFAULT_MAX_OUTPUT_BYTES + max_poster_bytes(&cfg)
+        );
+        // A larger box makes a larger poster, and the charge follows it.
+        let big = VideoConfig {
+            max_long_edge: 3840,
+            max_short_edge: 2160,
+            ..VideoConfig::default()
+        };
+        assert!(crate::video::max_held_output_bytes(&big) > JobMemory::default().video_output);
     }
 }

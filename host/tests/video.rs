@@ -172,9 +172,9 @@ fn empty_dir(dir: &Path) -> bool {
     std::fs::read_dir(dir).map_or(true, |mut d| d.next().is_none())
 }
 
-/// Runs `ffmpeg <opts> -i <input> <out>/out.mp4` (no pinned demuxer, no allow-lists unless
-/// `opts` adds some) in the sandbox on `input`. Returns the run and the output's bytes
-/// (empty when none was written).
+/// Runs `ffmpeg <opts> -i <input> <out>/video.mp4` (no pinned demuxer, no allow-lists unless
+/// `opts` adds some; the MP4's name: besides the poster, the one file it may write) in the
+/// sandbox on `input`. Returns the run and the output's bytes (empty when none was written).
 fn naive_in_sandbox(
     video: &Video,
     opts: &[&str],
@@ -183,7 +183,7 @@ fn naive_in_sandbox(
     let jail = video.jail().unwrap();
     let work = WorkDir::create(&video.config().work_dir, jail.run_as()).unwrap();
     work.write_input(input).unwrap();
-    let out = work.out().join("out.mp4");
+    let out = work.out().join(attachd::video::transcode::MP4_NAME);
     let mut args: Vec<OsString> = vec!["-hide_banner".into(), "-nostdin".into(), "-y".into()];
     args.extend(opts.iter().map(OsString::from));
     args.extend(["-i".into(), work.input().into(), out.clone().into()]);
@@ -612,8 +612,9 @@ async fn video_longer_than_the_limit_is_refused_before_the_transcode() {
 
 const PROBE: &str = env!("CARGO_BIN_EXE_attachd");
 
-/// Runs `attachd __sandbox-probe <action> <arg>` in `jail`, with `readable` readable and
-/// `out` writable; returns how it ended and what it printed.
+/// Runs `attachd __sandbox-probe <action> <arg>` in `jail`, with `readable` readable and the
+/// output files ffmpeg gets in `out` (those that exist) writable; returns how it ended and
+/// what it printed.
 fn probe(
     jail: &Jail,
     action: &str,
@@ -639,12 +640,18 @@ fn probe_with(
     let mut args: Vec<OsString> = vec![attachd::video::probe::PROBE_ARG.into(), action.into()];
     args.extend(rest.iter().map(OsString::from));
     let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let outputs: Vec<PathBuf> = attachd::video::transcode::OUTPUT_NAMES
+        .iter()
+        .map(|name| out.join(name))
+        .filter(|p| p.exists())
+        .collect();
+    let writable: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
     let run = jail.run(Spec {
         step: "probe",
         program: &program,
         args: &args,
         read_files: readable,
-        write_dir: Some(out),
+        write_files: &writable,
         cwd: out,
         timeout: Duration::from_secs(10),
         rlimits: Rlimits {
@@ -652,6 +659,7 @@ fn probe_with(
             address_space_bytes: attachd::video::DEFAULT_MEMORY_BYTES,
             file_size_bytes: 1 << 20,
             open_files: attachd::video::OPEN_FILES,
+            tasks: attachd::video::max_tasks(attachd::video::DEFAULT_THREADS),
         },
         stdout,
         stderr,
@@ -660,11 +668,13 @@ fn probe_with(
     (run, printed)
 }
 
-/// A jail and a directory it may write, owned so the sandboxed uid can write it.
+/// A jail and a work directory whose output files (ffmpeg's) exist, as before a transcode.
 fn jail_with_out(layers: Layers) -> (Jail, WorkDir, tempfile::TempDir) {
     let jail = Jail::new(layers).unwrap();
     let parent = open_dir();
     let work = WorkDir::create(parent.path(), jail.run_as()).unwrap();
+    work.create_outputs(attachd::video::transcode::OUTPUT_NAMES)
+        .unwrap();
     (jail, work, parent)
 }
 
@@ -683,7 +693,7 @@ fn a_program_in_the_sandbox_is_killed_when_it_opens_a_socket() {
 }
 
 #[test]
-fn a_program_in_the_sandbox_writes_only_its_directory_and_reads_only_its_input() {
+fn a_program_in_the_sandbox_writes_only_its_output_files_and_reads_only_its_input() {
     let (jail, work, _p) = jail_with_out(Layers::ALL);
     let outside = open_dir();
     std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -692,13 +702,17 @@ fn a_program_in_the_sandbox_writes_only_its_directory_and_reads_only_its_input()
     assert!(run.unwrap().status.success());
     assert!(printed.contains("write: error 13"), "{printed:?}");
     assert!(!escaped.exists(), "the sandbox wrote outside its directory");
-    // Inside its directory it can, so the probe would have noticed an escape.
-    let inside = work.out().join("inside");
-    let (_, printed) = probe(&jail, "write", &inside, &[], work.out());
-    assert!(
-        printed.contains("write: ok") && inside.exists(),
-        "{printed:?}"
-    );
+    // Nor may it create a file beside its outputs: the attacker's way past the per-file
+    // size limit was many files, each just under it.
+    let extra = work.out().join("extra");
+    let (_, printed) = probe(&jail, "write", &extra, &[], work.out());
+    assert!(printed.contains("write: error 13"), "{printed:?}");
+    assert!(!extra.exists(), "the sandbox created a file in out/");
+    // The output files the host made it can write, so the probe would have noticed.
+    let poster = work.out().join(attachd::video::transcode::POSTER_NAME);
+    let (_, printed) = probe(&jail, "write", &poster, &[], work.out());
+    assert!(printed.contains("write: ok"), "{printed:?}");
+    assert_eq!(std::fs::read(&poster).unwrap(), b"escaped");
 
     let secret = outside.path().join("secret");
     std::fs::write(&secret, b"secret").unwrap();
@@ -761,6 +775,91 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
         assert!(printed.contains("connect: error 13"), "{printed:?}");
         assert_eq!(server.hits.load(Ordering::SeqCst), 0);
     }
+}
+
+/// The number of threads a `threads` probe started before it was stopped, and the errno.
+fn threads_started(printed: &str) -> (String, u64) {
+    let line = printed
+        .lines()
+        .find_map(|l| l.strip_prefix("threads: error "))
+        .unwrap_or_else(|| panic!("the probe was not stopped: {printed:?}"));
+    let (errno, started) = line.split_once(" after ").expect("errno after N");
+    (errno.to_string(), started.parse().unwrap())
+}
+
+#[test]
+fn a_sandboxed_program_is_stopped_at_the_task_cap_per_jail_and_the_worker_is_not() {
+    let cap = attachd::video::max_tasks(attachd::video::DEFAULT_THREADS);
+    let want = (cap * 4).to_string();
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    // Two jails at once, as with concurrent jobs: all `nobody` as root, yet each has the
+    // whole cap, because the kernel counts tasks per user namespace. The probe holds its
+    // threads a moment after starting them, so the two runs overlap.
+    let second = std::thread::scope(|s| {
+        let other = s.spawn(|| {
+            let (jail, work, _p) = jail_with_out(Layers::ALL);
+            probe_with(&jail, "threads", &[want.as_ref()], &[], work.out())
+        });
+        let (run, printed) = probe_with(&jail, "threads", &[want.as_ref()], &[], work.out());
+        assert!(run.unwrap().status.success(), "{printed:?}");
+        // EAGAIN from clone: the watcher and the program (pid 1) count, so cap − 2 threads.
+        assert_eq!(
+            threads_started(&printed),
+            ("11".into(), cap - 2),
+            "{printed:?}"
+        );
+        other.join().unwrap()
+    });
+    let (run, printed) = second;
+    assert!(run.unwrap().status.success(), "{printed:?}");
+    assert_eq!(
+        threads_started(&printed),
+        ("11".into(), cap - 2),
+        "{printed:?}"
+    );
+    // The worker's own limit is its own: it still starts threads.
+    let workers: Vec<_> = (0..cap).map(|i| std::thread::spawn(move || i)).collect();
+    assert_eq!(
+        workers.into_iter().map(|t| t.join().unwrap()).sum::<u64>(),
+        cap * (cap - 1) / 2
+    );
+}
+
+#[test]
+fn an_fd_the_worker_leaves_inheritable_never_reaches_the_sandboxed_program() {
+    use std::os::fd::AsRawFd;
+    let null = std::fs::File::open("/dev/null").unwrap();
+    // A copy without FD_CLOEXEC, at 100 or above (the lowest free: no other test's fd is
+    // touched), as a library or the worker's parent might leave one.
+    // SAFETY: duplicates an fd this test owns; closed below.
+    let leaked = unsafe { libc::fcntl(null.as_raw_fd(), libc::F_DUPFD, 100) };
+    assert!(leaked >= 100, "{}", std::io::Error::last_os_error());
+    let no_pid_ns = Layers {
+        pid_namespace: false,
+        ..Layers::ALL
+    };
+    let mut seen = Vec::new();
+    for layers in [Layers::ALL, no_pid_ns] {
+        let (jail, work, _p) = jail_with_out(layers);
+        let (run, printed) = probe_with(&jail, "fds", &[], &[], work.out());
+        assert!(run.unwrap().status.success(), "{printed:?}");
+        assert!(printed.contains("fds: done"), "{printed:?}");
+        seen.push(
+            printed
+                .lines()
+                .filter_map(|l| l.strip_prefix("fd: "))
+                .map(|n| n.parse::<i32>().unwrap())
+                .collect::<Vec<_>>(),
+        );
+    }
+    // SAFETY: closes the copy made above.
+    unsafe { libc::close(leaked) };
+    // Its stdio, nothing else.
+    assert_eq!(
+        seen,
+        [vec![0, 1, 2], vec![0, 1, 2]],
+        "the planted fd was {leaked}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1007,6 +1106,8 @@ fn a_link_planted_at_an_output_name_is_refused_and_its_target_never_read() {
     std::fs::write(&secret, b"another upload's bytes").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
     let link = work.out().join(MP4_NAME);
+    // What a program without Landlock may do in the directory it owns: replace its output.
+    std::fs::remove_file(&link).unwrap();
     let (_, printed) = probe_with(
         &jail,
         "symlink",

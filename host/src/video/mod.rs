@@ -89,6 +89,24 @@ pub const DEFAULT_TRANSCODE_TIMEOUT: Duration = Duration::from_secs(3 * 60);
 pub const DEFAULT_MEMORY_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Open files: stdio, the input, two outputs, the libraries while they load. 64 is ample.
 pub const OPEN_FILES: u64 = 64;
+/// Tasks (`RLIMIT_NPROC`) in one jail's user namespace, the watcher, the program and its
+/// threads, are [`TASKS_BASE`] plus [`TASKS_PER_THREAD`] per `-threads` ([`max_tasks`]).
+/// Measured on ffmpeg 5.1 transcoding 1080p H.264 + AAC and 720p VP9 + Opus (and 4K AVI
+/// with 6-channel 96 kHz PCM) to a 720p MP4 and a poster: at most 8 threads with `-threads 2`
+/// (attachd's default), 41 with `-threads 16` (`ATTACH_VIDEO_THREADS`' maximum), about 2.4
+/// per thread over a base of 3; ffprobe uses fewer. The cap is 40 at the default and 96 at
+/// the maximum: 2 to 5 times what was measured, room for libgomp's pool (one thread per
+/// core, if a filter ever starts it), and still a sliver of the host's pids (`pid_max` is
+/// 32768 by default) per jail for the whole deadline, whatever the program does. Per jail,
+/// not per uid: see the sandbox's `confine`.
+pub const TASKS_BASE: u64 = 32;
+pub const TASKS_PER_THREAD: u64 = 4;
+/// Bytes a PNG of up to `pixels` RGB pixels can take beyond its raw pixels: one filter byte
+/// per row (rows ≤ pixels), deflate's worst case (stored blocks: 5 bytes per 64 KiB) and
+/// ffmpeg's 4 KiB IDAT chunks (12 bytes each) are each well under 1/64 of the raw size, and
+/// the signature, header and end chunks fit in the constant.
+const PNG_OVERHEAD_DIVISOR: u64 = 64;
+const PNG_FIXED_OVERHEAD: u64 = 64 * 1024;
 /// ffprobe's report is a few KB; a file crafted to make it huge is cut off here.
 pub const MAX_PROBE_REPORT_BYTES: u64 = 4 * 1024 * 1024;
 /// ffmpeg's stderr kept for the error message.
@@ -98,6 +116,8 @@ const STDERR_TAIL_BYTES: usize = 2048;
 const SHARED_DIR_MODE: u32 = 0o710;
 /// The input shared with that group: readable, never writable, by the sandboxed programs.
 const SHARED_INPUT_MODE: u32 = 0o640;
+/// The output files the host creates for ffmpeg, the only files it may write.
+const OUTPUT_MODE: u32 = 0o600;
 
 /// Demuxers ffmpeg may open at all, nested ones included (ffmpeg copies the allow-list into
 /// every format it opens inside another: this is what stops an AVI's GAB2 subtitle stream
@@ -374,7 +394,7 @@ impl Video {
         let args = transcode::args(cfg, container, work.input(), work.out(), &plan);
         self.run_ffmpeg(&work, &args)?;
         let mp4 = work.read_output(transcode::MP4_NAME, cfg.max_output_bytes)?;
-        let poster = work.read_output(transcode::POSTER_NAME, cfg.max_output_bytes)?;
+        let poster = work.read_output(transcode::POSTER_NAME, max_poster_bytes(cfg))?;
         // ffmpeg's outputs are untrusted: check they are at least what was asked for. The
         // pipeline then has the guests probe and scan the MP4 and decode the poster.
         if mp4.get(4..8) != Some(b"ftyp") {
@@ -409,7 +429,7 @@ impl Video {
             program: &tools.ffprobe,
             args: &args,
             read_files: &[work.input()],
-            write_dir: None,
+            write_files: &[],
             cwd: work.root(),
             timeout: cfg.probe_timeout,
             rlimits: self.rlimits(cfg.probe_timeout, MAX_PROBE_REPORT_BYTES),
@@ -451,12 +471,14 @@ impl Video {
         let cfg = &self.cfg;
         let (stdout, _) = work.capture("ffmpeg.stdout")?;
         let (stderr, stderr_copy) = work.capture("ffmpeg.stderr")?;
+        let outputs = work.create_outputs(transcode::OUTPUT_NAMES)?;
+        let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
         let finished = tools.jail.run(sandbox::Spec {
             step: "ffmpeg",
             program: &tools.ffmpeg,
             args,
             read_files: &[work.input()],
-            write_dir: Some(work.out()),
+            write_files: &outputs,
             cwd: work.root(),
             timeout: cfg.transcode_timeout,
             rlimits: self.rlimits(cfg.transcode_timeout, cfg.max_output_bytes),
@@ -486,8 +508,30 @@ impl Video {
             address_space_bytes: self.cfg.memory_bytes,
             file_size_bytes: max_file,
             open_files: OPEN_FILES,
+            tasks: max_tasks(self.cfg.threads),
         }
     }
+}
+
+/// The `RLIMIT_NPROC` of a jail whose program runs with `-threads threads` (see
+/// [`TASKS_BASE`]).
+pub fn max_tasks(threads: u32) -> u64 {
+    TASKS_BASE.saturating_add(TASKS_PER_THREAD.saturating_mul(u64::from(threads)))
+}
+
+/// The largest poster the worker reads: a PNG of the output box in RGB (the poster is scaled
+/// into it), with [`PNG_OVERHEAD_DIVISOR`]'s slack. A few MiB for the default box, far below
+/// the MP4's cap, which it would otherwise share.
+pub fn max_poster_bytes(cfg: &VideoConfig) -> u64 {
+    let raw = u64::from(cfg.max_long_edge) * u64::from(cfg.max_short_edge) * 3;
+    raw.saturating_add(raw / PNG_OVERHEAD_DIVISOR)
+        .saturating_add(PNG_FIXED_OVERHEAD)
+}
+
+/// What one video job may hold of ffmpeg's output at once: the MP4 and the poster, each up
+/// to the cap it is read with. The worker charges it to the bytes-in-flight cap.
+pub fn max_held_output_bytes(cfg: &VideoConfig) -> u64 {
+    cfg.max_output_bytes.saturating_add(max_poster_bytes(cfg))
 }
 
 /// Refuses what the container claims beyond the limits, before ffmpeg decodes anything.
@@ -562,9 +606,10 @@ fn find_tool(name: &Path, env: &str) -> Result<PathBuf, VideoError> {
         .ok_or_else(missing)
 }
 
-/// A private directory for one job: the input under a fixed name, an output directory the
-/// sandboxed program may write, and the captured stdio beside them. Removed when dropped, so
-/// every path out of a job (errors and panics included) removes it.
+/// A private directory for one job: the input under a fixed name, an output directory holding
+/// the files the sandboxed program may write ([`WorkDir::create_outputs`]), and the captured
+/// stdio beside them. Removed when dropped, so every path out of a job (errors and panics
+/// included) removes it.
 ///
 /// When the sandboxed programs run as another uid (a root worker's `nobody`), only `out/` is
 /// theirs. The directory and the input stay the worker's, shared with their group (`nobody`'s
@@ -627,6 +672,36 @@ impl WorkDir {
                 .map_err(|e| err(&e))?;
         }
         Ok(())
+    }
+
+    /// Creates the files named `names` in `out/`, empty, for a sandboxed program to write:
+    /// the only files it may write (it may create none itself, see `Spec::write_files`).
+    /// Owned by the sandboxed uid, when that is another, so it may open them for writing.
+    pub fn create_outputs(&self, names: &[&str]) -> Result<Vec<PathBuf>, VideoError> {
+        names
+            .iter()
+            .map(|name| {
+                let path = self.out.join(name);
+                let err = |e: &dyn std::fmt::Display| {
+                    VideoError::Io(format!("creating {}: {e}", path.display()))
+                };
+                let f = File::options()
+                    .write(true)
+                    .create_new(true)
+                    .mode(OUTPUT_MODE)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)
+                    .map_err(|e| err(&e))?;
+                if let Some(id) = self.owner {
+                    let (uid, gid) = (
+                        rustix::process::Uid::from_raw_unchecked(id),
+                        rustix::process::Gid::from_raw_unchecked(id),
+                    );
+                    rustix::fs::fchown(&f, Some(uid), Some(gid)).map_err(|e| err(&e))?;
+                }
+                Ok(path)
+            })
+            .collect()
     }
 
     /// Writes the upload as `input`.
@@ -854,6 +929,26 @@ mod tests {
         assert_eq!(std::fs::read(work.input()).unwrap(), b"data");
         drop(work);
         assert!(!root.exists());
+    }
+
+    #[test]
+    fn the_poster_cap_holds_any_png_of_the_box_and_is_far_below_the_mp4s() {
+        let cfg = VideoConfig::default();
+        let cap = max_poster_bytes(&cfg);
+        // An uncompressible 1280×720 RGB frame: every pixel byte plus PNG's framing.
+        assert!(cap > 1280 * 720 * 3 + 720, "{cap}");
+        assert!(
+            cap < 4 * 1024 * 1024 && cap < cfg.max_output_bytes / 64,
+            "{cap}"
+        );
+        assert_eq!(max_held_output_bytes(&cfg), cfg.max_output_bytes + cap);
+        // The poster is read with that cap: one byte more is output-too-large.
+        let work = WorkDir::create(&std::env::temp_dir(), None).unwrap();
+        work.create_outputs(&[transcode::POSTER_NAME]).unwrap();
+        let poster = work.out().join(transcode::POSTER_NAME);
+        std::fs::write(&poster, vec![0u8; cap as usize + 1]).unwrap();
+        let err = work.read_output(transcode::POSTER_NAME, cap).unwrap_err();
+        assert_eq!(crate::error::ErrorCode::code(&err), "output-too-large");
     }
 
     #[test]

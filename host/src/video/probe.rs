@@ -20,6 +20,8 @@
 //! | `ptrace PID` | `PTRACE_SEIZE` of PID (ATTACH's permission check without stopping it) | `ptrace: ok` or `ptrace: error <errno>` |
 //! | `vmread PID` | `process_vm_readv` of 8 bytes of PID's memory | `vmread: ok` or `vmread: error <errno>` |
 //! | `fsetown PID`, `fiosetown PID` | making PID the `SIGIO` owner of stdout (`fcntl(F_SETOWN)`, `ioctl(FIOSETOWN)`) | `fsetown: ok`, `fiosetown: ok` or `… error <errno>` |
+//! | `threads N` | starting up to N idle threads (64 KiB stacks, so memory is not what stops it), held for a second | `threads: ok N`, or `threads: error <errno> after <started>` |
+//! | `fds` | which fds 0–4095 are open (`fcntl(F_GETFD)`) | `fd: N` per open fd, then `fds: done` |
 //! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
 //!
 //! Every attempt but `self`'s and `support`'s (which report facts) prints `<action>: trying`
@@ -213,6 +215,51 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
                     1
                 }
             }
+        }
+        "threads" => {
+            /// Small stacks: the address-space limit must not be what stops the threads.
+            const STACK: usize = 64 * 1024;
+            /// How long the threads live after the report.
+            const THREADS_HOLD: std::time::Duration = std::time::Duration::from_secs(1);
+            let Ok(want) = arg.to_string_lossy().parse::<usize>() else {
+                return 2;
+            };
+            say("threads: trying");
+            let mut started = 0;
+            let mut failed = None;
+            while started < want {
+                // Parked for good: the process exits with them still alive.
+                match std::thread::Builder::new()
+                    .stack_size(STACK)
+                    .spawn(|| loop {
+                        std::thread::park();
+                    }) {
+                    Ok(_) => started += 1,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                None => say(&format!("threads: ok {started}")),
+                Some(e) => say(&format!("threads: error {} after {started}", errno(&e))),
+            }
+            // Held a moment, so runs a test starts together overlap.
+            std::thread::sleep(THREADS_HOLD);
+            0
+        }
+        "fds" => {
+            /// Past any fd number a test plants.
+            const FDS: libc::c_int = 4096;
+            for fd in 0..FDS {
+                // SAFETY: F_GETFD reads a flag of a possibly closed fd (EBADF then).
+                if unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0 {
+                    say(&format!("fd: {fd}"));
+                }
+            }
+            say("fds: done");
+            0
         }
         "symlink" => {
             say("symlink: trying");

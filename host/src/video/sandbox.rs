@@ -10,9 +10,10 @@
 //! | drop root | as root: no supplementary groups, gid and uid `nobody` | yes, when root |
 //! | PID namespace | a new PID namespace; the process forks once more and the new process (pid 1 there) is the one that runs the program, so no pid it can name is the worker's (see [`fork_into_pid_namespace`]) | no: see [`Mode`] |
 //! | parent death | `PR_SET_PDEATHSIG(SIGKILL)`: the child dies with the worker (and pid 1 with the process that forked it) | yes |
-//! | rlimits | CPU seconds, address space, file size, open files, no core dumps | yes |
+//! | inherited fds | every fd above 2 close-on-exec (`close_range(CLOSE_RANGE_CLOEXEC)`): only stdio reaches the program | yes |
+//! | rlimits | CPU seconds, address space, file size, open files, tasks (with the user namespace), no core dumps | yes |
 //! | no new privs | `PR_SET_NO_NEW_PRIVS`: no setuid or file-capability gain, ever | yes |
-//! | Landlock | read the input, the program and the system libraries; write one directory; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
+//! | Landlock | read the input, the program and the system libraries; write (and re-read) only the output files the host created, never create one; no TCP; no signals or abstract sockets outside | no: see [`Mode`] |
 //! | seccomp | an allow-list of system calls; anything else (`socket` included) kills the process; the calls that take a pid only with pid 0, the caller itself (see [`ALLOWED_COMMON`]) | no: see [`Mode`] |
 //!
 //! The worker itself is made non-dumpable at start-up ([`make_worker_non_dumpable`]): a
@@ -216,6 +217,10 @@ pub struct Rlimits {
     pub file_size_bytes: u64,
     /// Open file descriptors.
     pub open_files: u64,
+    /// Tasks (processes and threads) in the program's user namespace, `RLIMIT_NPROC`: set
+    /// only with the user namespace, where the kernel counts them per namespace (see
+    /// [`confine`]).
+    pub tasks: u64,
 }
 
 /// One program run.
@@ -227,8 +232,10 @@ pub struct Spec<'a> {
     pub args: &'a [std::ffi::OsString],
     /// Files the program may read besides its own binary and the system libraries.
     pub read_files: &'a [&'a Path],
-    /// The one directory it may create and write files in.
-    pub write_dir: Option<&'a Path>,
+    /// Files, created beforehand by the host, that it may write, truncate and read back
+    /// (ffmpeg's `+faststart` re-reads the MP4). It may create no file anywhere, so what it
+    /// writes in all is at most this many files of `RLIMIT_FSIZE` each.
+    pub write_files: &'a [&'a Path],
     /// Its working directory.
     pub cwd: &'a Path,
     pub timeout: Duration,
@@ -409,13 +416,9 @@ impl Jail {
         let read_dir = AccessFs::from_read(abi);
         let read_file: BitFlags<AccessFs> = AccessFs::ReadFile.into();
         let exec = AccessFs::ReadFile | AccessFs::Execute;
-        // Create and replace regular files, nothing else: no devices, fifos, sockets,
-        // symlinks, directories or executables.
-        let write = (AccessFs::from_read(abi)
-            | AccessFs::WriteFile
-            | AccessFs::MakeReg
-            | AccessFs::RemoveFile
-            | AccessFs::Truncate)
+        // Rights on one existing file only: no right on any directory to make, remove or
+        // rename an entry, so the number of files it writes is fixed by the host.
+        let write = (AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate)
             & AccessFs::from_all(abi);
 
         let interpreter = elf_interpreter(spec.program);
@@ -429,9 +432,7 @@ impl Jail {
             rules.push((interp.as_path(), exec));
         }
         rules.extend(spec.read_files.iter().map(|f| (*f, read_file)));
-        if let Some(dir) = spec.write_dir {
-            rules.push((dir, write));
-        }
+        rules.extend(spec.write_files.iter().map(|f| (*f, write)));
 
         let e = |what: &str, err: &dyn std::fmt::Display| format!("landlock: {what}: {err}");
         let mut rs = Ruleset::default()
@@ -469,6 +470,7 @@ struct Plan {
 /// The steps of [`confine`], named in the line a failing step writes to stderr.
 #[derive(Clone, Copy)]
 enum Step {
+    InheritedFds,
     Session,
     Namespaces,
     DropRoot,
@@ -483,6 +485,7 @@ enum Step {
 impl Step {
     fn line(self) -> &'static [u8] {
         match self {
+            Step::InheritedFds => b"attachd-sandbox: marking inherited fds close-on-exec failed\n",
             Step::Session => b"attachd-sandbox: setsid failed\n",
             Step::Namespaces => b"attachd-sandbox: creating user/network namespaces failed\n",
             Step::DropRoot => b"attachd-sandbox: dropping root to nobody failed\n",
@@ -506,6 +509,11 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
         let _ = rustix::io::write(stderr, step.line());
         std::io::Error::from_raw_os_error(errno.raw_os_error())
     };
+    // Only stdio crosses the exec: any fd the worker holds without O_CLOEXEC (its own, or one
+    // a library or its parent opened that way) would otherwise be open in the program. The
+    // fds this jail uses itself (the Landlock ruleset, std's error pipe, the watcher's
+    // pidfd) are used before the exec or are close-on-exec already.
+    cloexec_from(3).map_err(|e| fail(Step::InheritedFds, e))?;
     // A session (and process group) of its own: the deadline kills the group, and a
     // terminal's job control never reaches it.
     rustix::process::setsid().map_err(|e| fail(Step::Session, e))?;
@@ -537,6 +545,19 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
     ] {
         setrlimit(resource, limit(value)).map_err(|e| fail(Step::Rlimits, e))?;
     }
+    // Threads in a PID namespace still take host pids: without a cap a compromised ffmpeg
+    // could exhaust them for the whole host. Since Linux 5.14 (ucounts) `RLIMIT_NPROC` is
+    // checked against the tasks of the caller's uid *in its user namespace* (the watcher,
+    // pid 1 and its threads: every jail has its own namespace, so concurrent jobs, all
+    // `nobody` as root, do not share the cap), and at each ancestor namespace against the
+    // limit its creator had when creating it. So it is set here, after `unshare`: set
+    // before, it would become the limit on the sum of every jail's tasks under `nobody`.
+    // Without the user namespace the count is the uid's across the host (every jail's, and
+    // a non-root worker's own threads): no per-run cap is possible then, and the inherited
+    // limit stays.
+    if plan.namespaces {
+        setrlimit(Resource::Nproc, limit(r.tasks)).map_err(|e| fail(Step::Rlimits, e))?;
+    }
     rustix::thread::set_no_new_privs(true).map_err(|e| fail(Step::NoNewPrivs, e))?;
     if let Some(fd) = plan.landlock {
         // SAFETY: a raw system call on an fd the parent keeps open across the fork.
@@ -554,6 +575,49 @@ fn confine(plan: &Plan) -> std::io::Result<()> {
         for program in [&filters.enosys, &filters.foreign_affinity, &filters.allow] {
             if seccompiler::apply_filter(program).is_err() {
                 return Err(fail(Step::Seccomp, rustix::io::Errno::PERM));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The highest fd count [`cloexec_from`]'s fallback walks: `fs.nr_open`'s default, the
+/// kernel's own ceiling on `RLIMIT_NOFILE` unless an administrator raised it.
+const FALLBACK_MAX_FDS: libc::rlim_t = 1 << 20;
+
+/// Marks every fd from `first` up close-on-exec: `close_range` with `CLOSE_RANGE_CLOEXEC`
+/// (Linux 5.11), else one `fcntl` per fd up to the open-files limit. Raw system calls only:
+/// it runs after fork.
+fn cloexec_from(first: u32) -> Result<(), rustix::io::Errno> {
+    /// `<linux/close_range.h>`.
+    const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+    // SAFETY: raw system calls on this process's own fd table; only flags change.
+    unsafe {
+        if libc::syscall(libc::SYS_close_range, first, u32::MAX, CLOSE_RANGE_CLOEXEC) == 0 {
+            return Ok(());
+        }
+        let errno = std::io::Error::last_os_error().raw_os_error();
+        // ENOSYS: no close_range (before 5.9); EINVAL: no CLOEXEC flag (before 5.11).
+        if errno != Some(libc::ENOSYS) && errno != Some(libc::EINVAL) {
+            return Err(rustix::io::Errno::from_raw_os_error(
+                errno.unwrap_or(libc::EINVAL),
+            ));
+        }
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return Err(rustix::io::Errno::INVAL);
+        }
+        // An fd above the soft limit may have been opened before the limit was lowered, so
+        // up to the hard limit, itself at most `fs.nr_open` (1 Mi by default; a host that
+        // raised it, on a kernel before 5.11, is covered only up to that default).
+        let top = lim.rlim_max.min(FALLBACK_MAX_FDS) as libc::c_int;
+        for fd in first as libc::c_int..top {
+            let flags = libc::fcntl(fd, libc::F_GETFD);
+            if flags >= 0 && flags & libc::FD_CLOEXEC == 0 {
+                libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC);
             }
         }
     }

@@ -12,6 +12,8 @@ use std::path::Path;
 pub const MP4_NAME: &str = "video.mp4";
 /// The poster frame's name in the output directory.
 pub const POSTER_NAME: &str = "poster.png";
+/// Every file ffmpeg writes: the host creates them before it runs, and it may write no other.
+pub const OUTPUT_NAMES: &[&str] = &[MP4_NAME, POSTER_NAME];
 /// Where the poster frame is taken: one second in, past the black or faded-in first frames
 /// most clips open with; the first frame of a clip shorter than two seconds or of unknown
 /// length (frames before the mark are dropped, and a clip must not end before it).
@@ -170,6 +172,7 @@ pub fn args(
 
     let mut push = |items: &[&str]| a.extend(items.iter().map(OsString::from));
     let poster_at = format!("{:.3}", plan.poster_at);
+    let poster_fs = super::max_poster_bytes(cfg).to_string();
     push(&[
         "-map",
         "0:v:0",
@@ -184,7 +187,7 @@ pub fn args(
         "-map_metadata",
         "-1",
         "-fs",
-        &fs,
+        &poster_fs,
         "-f",
         "image2",
         "-update",
