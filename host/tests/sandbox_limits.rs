@@ -79,6 +79,14 @@ fn load(dir: &Path, limits: SandboxLimits) -> Sandbox {
     Sandbox::load(&paths, limits).expect("load the guests")
 }
 
+/// The hostile component in place of the thumbnail guest, in a sandbox of its own with these
+/// limits (the directory must outlive the test's calls).
+fn hostile_sandbox_with(limits: SandboxLimits) -> (tempfile::TempDir, Sandbox) {
+    let dir = guest_dir_with(&["thumbnail"]);
+    let sandbox = load(dir.path(), limits);
+    (dir, sandbox)
+}
+
 /// The hostile component in place of the thumbnail guest; the real probe reads its output.
 fn hostile_sandbox() -> &'static Sandbox {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -169,18 +177,14 @@ fn time_spent_in_the_host_is_paid_in_fuel_so_host_call_loops_end_fuel_exhausted(
 
 #[test]
 fn wall_clock_backstop_stops_a_guest_fuel_has_not_and_is_retryable() {
-    let dir = guest_dir_with(&["thumbnail"]);
-    let sandbox = load(
-        dir.path(),
-        SandboxLimits {
-            fuel: FuelBudget {
-                base: u64::MAX / 2,
-                max_per_call: u64::MAX,
-                ..FuelBudget::default()
-            },
-            ..hostile_limits()
+    let (_dir, sandbox) = hostile_sandbox_with(SandboxLimits {
+        fuel: FuelBudget {
+            base: u64::MAX / 2,
+            max_per_call: u64::MAX,
+            ..FuelBudget::default()
         },
-    );
+        ..hostile_limits()
+    });
     let t = Instant::now();
     let e = sandbox
         .thumbnail(b"spin", &[spec("thumb")], limits(), 0)
@@ -274,18 +278,14 @@ fn a_guest_that_polls_a_timer_is_stopped_at_once_with_guest_forbidden_call() {
 #[test]
 fn unbounded_allocation_is_stopped_with_guest_memory_limit() {
     // Filling memory burns fuel too: give this guest enough fuel to reach the memory cap.
-    let dir = guest_dir_with(&["thumbnail"]);
-    let roomy = load(
-        dir.path(),
-        SandboxLimits {
-            fuel: FuelBudget {
-                base: 100 * HOSTILE_MEMORY,
-                ..FuelBudget::default()
-            },
-            deadline: HOSTILE_DEADLINE * 20,
-            ..hostile_limits()
+    let (_dir, roomy) = hostile_sandbox_with(SandboxLimits {
+        fuel: FuelBudget {
+            base: 100 * HOSTILE_MEMORY,
+            ..FuelBudget::default()
         },
-    );
+        deadline: HOSTILE_DEADLINE * 20,
+        ..hostile_limits()
+    });
     let e = roomy
         .thumbnail(b"alloc", &[spec("thumb")], limits(), 0)
         .expect_err("stopped");

@@ -63,7 +63,8 @@ fn invalid(guest: &'static str, reason: impl Into<String>) -> SandboxError {
 }
 
 /// The host's own MIME type for each kind: the row's `sniffed_mime` comes from here, never
-/// from a string a guest made up.
+/// from a string a guest made up. The same table as the probe library's, on purpose: the host
+/// does not take it from guest code (a unit test keeps the two equal).
 pub fn mime_of(kind: Kind) -> &'static str {
     match kind {
         Kind::Jpeg => "image/jpeg",
@@ -340,6 +341,69 @@ pub fn check_reprobe(v: &Rendered, read: &ProbeInfo) -> Result<(), SandboxError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_hosts_mime_table_agrees_with_the_probe_library_for_every_kind() {
+        use media_probe::Kind as P;
+        let probe_kinds = [
+            P::Jpeg,
+            P::Png,
+            P::Gif,
+            P::Webp,
+            P::Tiff,
+            P::Bmp,
+            P::Ico,
+            P::Avif,
+            P::Heic,
+            P::Svg,
+            P::Pdf,
+            P::Html,
+            P::Zip,
+            P::Gzip,
+            P::Mp4,
+            P::Quicktime,
+            P::Webm,
+            P::Matroska,
+            P::Avi,
+            P::Hls,
+            P::Elf,
+            P::Pe,
+            P::Unknown,
+        ];
+        let host_kinds = [
+            Kind::Jpeg,
+            Kind::Png,
+            Kind::Gif,
+            Kind::Webp,
+            Kind::Tiff,
+            Kind::Bmp,
+            Kind::Ico,
+            Kind::Avif,
+            Kind::Heic,
+            Kind::Svg,
+            Kind::Pdf,
+            Kind::Html,
+            Kind::Zip,
+            Kind::Gzip,
+            Kind::Mp4,
+            Kind::Quicktime,
+            Kind::Webm,
+            Kind::Matroska,
+            Kind::Avi,
+            Kind::Hls,
+            Kind::Elf,
+            Kind::Pe,
+            Kind::Unknown,
+        ];
+        for k in host_kinds {
+            let name = crate::pipeline::kind_name(k);
+            let p = probe_kinds
+                .iter()
+                .find(|p| p.name() == name)
+                .unwrap_or_else(|| panic!("no probe kind named {name}"));
+            assert_eq!(mime_of(k), p.mime(), "{name}");
+        }
+    }
 
     #[test]
     fn long_guest_strings_are_cut_on_a_character_boundary() {
