@@ -196,6 +196,7 @@ pub fn decision_for_code(code: &str) -> Option<Decision> {
         // sandbox killing or stopping ffmpeg: a timeout, a forbidden call, an rlimit, a lie.
         "guest-timeout"
         | "guest-fuel-exhausted"
+        | "guest-cpu-exhausted"
         | "guest-forbidden-call"
         | "guest-output-invalid"
         | "guest-memory-limit"

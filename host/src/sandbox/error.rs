@@ -7,6 +7,15 @@ use crate::error::{Class, ErrorCode};
 pub enum SandboxError {
     #[error("guest `{guest}` used up its fuel budget of {budget} and was stopped")]
     FuelExhausted { guest: &'static str, budget: u64 },
+    #[error(
+        "guest `{guest}` ran past its {deadline_ms} ms wall-clock deadline, {cpu_ms} ms of it \
+         on the CPU, and was stopped"
+    )]
+    CpuExhausted {
+        guest: &'static str,
+        deadline_ms: u128,
+        cpu_ms: u128,
+    },
     #[error("guest `{guest}` ran past its {deadline_ms} ms wall-clock deadline and was stopped")]
     Timeout {
         guest: &'static str,
@@ -61,6 +70,7 @@ impl ErrorCode for SandboxError {
         match self {
             SandboxError::FuelExhausted { .. } => "guest-fuel-exhausted",
             SandboxError::Timeout { .. } => "guest-timeout",
+            SandboxError::CpuExhausted { .. } => "guest-cpu-exhausted",
             SandboxError::ForbiddenCall { .. } => "guest-forbidden-call",
             SandboxError::InvalidOutput { .. } => "guest-output-invalid",
             SandboxError::MemoryLimit { .. } => "guest-memory-limit",
@@ -80,6 +90,9 @@ impl ErrorCode for SandboxError {
             // and stack are counted in the guest's own terms, so the same bytes would do it
             // again on any worker, and a retry would only burn CPU.
             SandboxError::FuelExhausted { .. }
+            // The call had the CPU for most of its deadline: not a loaded machine but an
+            // input that is slow per instruction (memory access patterns fuel cannot price).
+            | SandboxError::CpuExhausted { .. }
             | SandboxError::ForbiddenCall { .. }
             | SandboxError::InvalidOutput { .. }
             | SandboxError::MemoryLimit { .. }

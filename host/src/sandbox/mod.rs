@@ -76,6 +76,13 @@ pub const REPORT_COPY_BYTES: usize = 1024 * 1024;
 /// On top of the output cap, what the thumbnail guest may copy out for the records, names and
 /// placeholder around the variants' bytes.
 pub const RECORD_COPY_BYTES: usize = 1024 * 1024;
+/// A call stopped by the wall-clock deadline that had the CPU for at least this share of it
+/// was not starved by a loaded machine: it is the input's own cost (fuel counts instructions,
+/// and an instruction that misses the cache costs a hundred times one that hits it), and its
+/// hit is permanent (`guest-cpu-exhausted`). Below this share the machine was too busy to
+/// judge the input, and the hit stays the retryable `guest-timeout`.
+pub const CPU_SHARE_FOR_PERMANENT: f64 = 0.5;
+
 /// Fuel every entry into the host costs at least (a WASI call, or one of wasmtime's runtime
 /// calls such as `memory.grow` or a bulk `memory.fill`/`memory.copy`): fuel counts guest
 /// instructions, and a call into the host is one instruction that can cost the host a
@@ -103,6 +110,8 @@ struct CallState {
     stderr: MemoryOutputPipe,
     /// Times the guest entered the host (WASI calls and wasmtime's own runtime calls).
     host_calls: u64,
+    /// This thread's CPU time when the call began.
+    cpu_start: Duration,
 }
 
 /// A call into the host ran out of fuel: the same cause as an exhausted guest.
@@ -405,6 +414,7 @@ impl Sandbox {
                 limiter: CallLimiter::new(self.limits.memory_bytes),
                 stderr,
                 host_calls: 0,
+                cpu_start: Duration::ZERO,
             },
         );
         store.limiter(|s| &mut s.limiter);
@@ -459,6 +469,9 @@ impl Sandbox {
         call: impl FnOnce(&mut Store<CallState>, &G) -> wasmtime::Result<R>,
     ) -> Result<(R, CallStats), SandboxError> {
         let mut store = self.store(fuel, copy_cap);
+        // The whole call (instantiation included) runs on this thread: its CPU time is the
+        // guest's, whatever else the machine is doing.
+        store.data_mut().cpu_start = thread_cpu_time();
         let t = Instant::now();
         // Instantiation runs the guest's start code, so it can trap or hit a limit like a
         // call; anything else (an exhausted pool) is the host's problem, not the input's.
@@ -530,10 +543,10 @@ impl Sandbox {
                 guest,
                 budget: fuel,
             },
-            Some(Trap::Interrupt) => SandboxError::Timeout {
-                guest,
-                deadline_ms: self.limits.deadline.as_millis(),
-            },
+            Some(Trap::Interrupt) => {
+                let cpu = thread_cpu_time().saturating_sub(store.data().cpu_start);
+                deadline_error(guest, self.limits.deadline, cpu)
+            }
             Some(Trap::StackOverflow) => SandboxError::StackOverflow {
                 guest,
                 limit_bytes: self.limits.stack_bytes,
@@ -557,6 +570,28 @@ impl Sandbox {
                     },
                 }
             }
+        }
+    }
+}
+
+/// This thread's CPU time so far.
+fn thread_cpu_time() -> Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// What a wall-clock deadline hit means, from how much of it the call had the CPU.
+fn deadline_error(guest: &'static str, deadline: Duration, cpu: Duration) -> SandboxError {
+    if cpu.as_secs_f64() >= deadline.as_secs_f64() * CPU_SHARE_FOR_PERMANENT {
+        SandboxError::CpuExhausted {
+            guest,
+            deadline_ms: deadline.as_millis(),
+            cpu_ms: cpu.as_millis(),
+        }
+    } else {
+        SandboxError::Timeout {
+            guest,
+            deadline_ms: deadline.as_millis(),
         }
     }
 }
@@ -608,4 +643,21 @@ fn spawn_ticker(engine: Engine, stop: Arc<AtomicBool>) -> std::io::Result<()> {
             }
         })
         .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::{Class, ErrorCode};
+
+    #[test]
+    fn a_deadline_hit_with_the_cpu_most_of_the_time_is_permanent_and_a_starved_one_retryable() {
+        let deadline = Duration::from_secs(30);
+        let busy = deadline_error("thumbnail", deadline, Duration::from_secs(29));
+        assert_eq!(busy.code(), "guest-cpu-exhausted");
+        assert_eq!(busy.class(), Class::Permanent);
+        let starved = deadline_error("thumbnail", deadline, Duration::from_secs(5));
+        assert_eq!(starved.code(), "guest-timeout");
+        assert_eq!(starved.class(), Class::Retryable);
+    }
 }

@@ -17,6 +17,7 @@
 //! | `poll`           | polls a one-minute timer                           | `guest-forbidden-call` |
 //! | `fill`           | `memory.fill`s 32 MiB forever (host time, little fuel) | `guest-fuel-exhausted` |
 //! | `random`         | asks the host for random bytes forever             | `guest-fuel-exhausted` |
+//! | `chase:N`        | follows pointers through N MiB forever: each load misses the cache, so fuel burns slowly | `guest-cpu-exhausted` |
 //! | `lie:name`       | names its variant `../../evil`                     | `guest-output-invalid` |
 //! | `lie:duplicate`  | returns the requested variant twice                | `guest-output-invalid` |
 //! | `lie:many`       | returns 200 variants                               | `guest-output-invalid` |
@@ -123,6 +124,8 @@ impl Thumbnail for Component {
             other => {
                 if let Some(n) = other.strip_prefix(b"big-output:") {
                     variants[0].data = vec![0xAB; number(n) as usize];
+                } else if let Some(n) = other.strip_prefix(b"chase:") {
+                    chase(number(n) as usize);
                 } else if let Some(n) = other.strip_prefix(b"burn:") {
                     burn(number(n));
                 } else if let Some(n) = other.strip_prefix(b"error:") {
@@ -174,6 +177,30 @@ fn spin() {
     loop {
         x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         if black_box(x) == 0 {
+            return;
+        }
+    }
+}
+
+/// Follows a random cycle through `mib` MiB of indices, forever. Each step is a few
+/// instructions (a few fuel) but a cache and TLB miss (a hundred nanoseconds): the slowest
+/// fuel a guest can burn.
+fn chase(mib: usize) {
+    let n = (mib.max(1) * 1024 * 1024 / 4) as u32;
+    let mut next: Vec<u32> = (0..n).collect();
+    // Sattolo's shuffle: one cycle through every slot.
+    let mut seed: u64 = 0x9E37_79B9_7F4A_7C15;
+    for i in (1..n as usize).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let j = (seed >> 33) as usize % i;
+        next.swap(i, j);
+    }
+    let mut at = 0u32;
+    loop {
+        at = next[at as usize];
+        if black_box(at) == u32::MAX {
             return;
         }
     }
