@@ -306,6 +306,7 @@ fn every_lie_about_the_variants_is_refused_before_anything_is_published() {
         "lie:readback",
         "lie:polyglot",
         "lie:eicar",
+        "lie:chunk",
         "lie:placeholder",
     ] {
         let e = hostile(lie.as_bytes());

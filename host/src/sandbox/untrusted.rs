@@ -198,6 +198,134 @@ pub fn format_kind(format: Format, data: &[u8]) -> Option<(Kind, bool)> {
     }
 }
 
+/// PNG chunks a variant may hold: the image itself and ancillary chunks that carry no text or
+/// payload of their own. Anything else (text chunks, private chunks, EXIF, ICC) is not what an
+/// encoder of plain pixels writes.
+const PNG_CHUNKS: &[&[u8; 4]] = &[
+    b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"sBIT",
+];
+/// JPEG markers a variant may hold before and between scans: JFIF's APP0, tables, frame and
+/// scan headers, restart interval. No other APPn (EXIF, XMP, ICC, IPTC, private), no comment.
+const JPEG_MARKERS: &[u8] = &[0xE0, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD, 0xDA];
+
+/// Walks a variant's container (PNG chunks, JPEG segments, RIFF chunks) by lengths and tags
+/// alone, decoding nothing: every chunk or segment must be one a plain-pixels encoder writes,
+/// and nothing may follow the image's end. Safe Rust over a byte slice with every length
+/// checked against what remains; it is the host's one look inside guest output, kept to
+/// framing so that no decoder runs outside the sandbox.
+pub fn check_container(format: Format, d: &[u8]) -> Result<(), String> {
+    let be32 = |at: usize| {
+        d.get(at..at + 4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let le32 = |at: usize| {
+        d.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match format {
+        Format::Png => {
+            let mut at = 8;
+            let mut first = true;
+            loop {
+                let len = be32(at).ok_or("a PNG chunk header is cut off")? as usize;
+                let tag = d
+                    .get(at + 4..at + 8)
+                    .ok_or("a PNG chunk header is cut off")?;
+                let end = (at + 12)
+                    .checked_add(len)
+                    .filter(|&e| e <= d.len())
+                    .ok_or("a PNG chunk runs past the end")?;
+                if !PNG_CHUNKS.iter().any(|t| &t[..] == tag) || (first && tag != b"IHDR") {
+                    return Err(format!("PNG chunk {:?}", String::from_utf8_lossy(tag)));
+                }
+                first = false;
+                at = end;
+                if tag == b"IEND" {
+                    break;
+                }
+            }
+            if at != d.len() {
+                return Err(format!("{} bytes after PNG's IEND", d.len() - at));
+            }
+        }
+        Format::Jpeg => {
+            let mut at = 2;
+            loop {
+                if d.get(at) != Some(&0xFF) {
+                    return Err(format!("no JPEG marker at byte {at}"));
+                }
+                let marker = *d.get(at + 1).ok_or("a JPEG marker is cut off")?;
+                if marker == 0xD9 {
+                    at += 2;
+                    break;
+                }
+                if !JPEG_MARKERS.contains(&marker) {
+                    return Err(format!("JPEG segment FF{marker:02X}"));
+                }
+                let len = d
+                    .get(at + 2..at + 4)
+                    .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
+                    .filter(|&l| l >= 2)
+                    .ok_or("a JPEG segment length is cut off")?;
+                if marker == 0xE0 && d.get(at + 4..at + 9) != Some(b"JFIF\0") {
+                    return Err("a JPEG APP0 segment that is not JFIF".into());
+                }
+                at = at
+                    .checked_add(2 + len)
+                    .filter(|&e| e <= d.len())
+                    .ok_or("a JPEG segment runs past the end")?;
+                if marker == 0xDA {
+                    // Entropy-coded data: runs to the next marker that is neither a stuffed
+                    // zero nor a restart marker.
+                    while at + 1 < d.len()
+                        && !(d[at] == 0xFF && d[at + 1] != 0 && !(0xD0..=0xD7).contains(&d[at + 1]))
+                    {
+                        at += 1;
+                    }
+                }
+            }
+            if at != d.len() {
+                return Err(format!("{} bytes after JPEG's EOI", d.len() - at));
+            }
+        }
+        Format::Webp => {
+            let size = le32(4).ok_or("the RIFF header is cut off")? as usize;
+            if size.checked_add(8) != Some(d.len()) {
+                return Err(format!(
+                    "RIFF says {} bytes, the variant has {}",
+                    size.saturating_add(8),
+                    d.len()
+                ));
+            }
+            let mut at = 12;
+            let mut tags = Vec::new();
+            while at < d.len() {
+                let tag: [u8; 4] = d
+                    .get(at..at + 4)
+                    .and_then(|t| t.try_into().ok())
+                    .ok_or("a RIFF chunk header is cut off")?;
+                let len = le32(at + 4).ok_or("a RIFF chunk header is cut off")? as usize;
+                at = (at + 8)
+                    .checked_add(len + (len & 1))
+                    .filter(|&e| e <= d.len())
+                    .ok_or("a RIFF chunk runs past the end")?;
+                tags.push(tag);
+            }
+            let simple = matches!(tags.as_slice(), [t] if t == b"VP8 " || t == b"VP8L");
+            let extended = matches!(tags.as_slice(), [x, a, v] if x == b"VP8X" && a == b"ALPH" && v == b"VP8 ");
+            if !simple && !extended {
+                let names: Vec<_> = tags
+                    .iter()
+                    .map(|t| String::from_utf8_lossy(t).into_owned())
+                    .collect();
+                return Err(format!("WebP chunks {names:?}"));
+            }
+        }
+        Format::Auto => return Err("no format".into()),
+    }
+    Ok(())
+}
+
 fn format_allowed(asked: Format, got: Format) -> bool {
     match asked {
         Format::Auto => matches!(got, Format::Jpeg | Format::Png),
@@ -264,6 +392,12 @@ pub fn check_variants(
                     ),
                 ))
             }
+        }
+        if let Err(why) = check_container(v.format, &v.data) {
+            return Err(invalid(
+                guest,
+                format!("variant {:?} is not a plain image: {why}", v.name),
+            ));
         }
         slots[i] = Some(v);
     }
@@ -341,6 +475,65 @@ pub fn check_reprobe(v: &Rendered, read: &ProbeInfo) -> Result<(), SandboxError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attach_fixtures as fx;
+
+    fn with_png_chunk_before_iend(png: &[u8], tag: &[u8; 4], body: &[u8]) -> Vec<u8> {
+        let iend = png.len() - 12;
+        let mut out = png[..iend].to_vec();
+        out.extend_from_slice(&(body.len() as u32).to_be_bytes());
+        out.extend_from_slice(tag);
+        out.extend_from_slice(body);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&png[iend..]);
+        out
+    }
+
+    #[test]
+    fn what_the_encoders_write_passes_the_container_check() {
+        let img = fx::photo(40, 30, 3);
+        check_container(Format::Png, &fx::png_rgb(&img)).unwrap();
+        check_container(Format::Jpeg, &fx::jpeg(&img, 85)).unwrap();
+        check_container(Format::Jpeg, &fx::jpeg_progressive(&img, 85)).unwrap();
+        check_container(Format::Webp, &fx::webp_lossy(&img, 80)).unwrap();
+        check_container(Format::Webp, &fx::webp_lossless(&img)).unwrap();
+    }
+
+    #[test]
+    fn hidden_chunks_segments_and_trailing_bytes_fail_the_container_check() {
+        let img = fx::photo(40, 30, 3);
+        let html = b"<img src=x onerror=alert(document.domain)>";
+        let png = fx::png_rgb(&img);
+        for tag in [b"prVt", b"tEXt", b"eXIf", b"iCCP"] {
+            let bad = with_png_chunk_before_iend(&png, tag, html);
+            assert!(check_container(Format::Png, &bad).is_err(), "{tag:?}");
+        }
+        let trailing = [png.clone(), html.to_vec()].concat();
+        assert!(check_container(Format::Png, &trailing).is_err());
+
+        let jpeg = fx::jpeg(&img, 85);
+        for marker in [0xEF, 0xED, 0xE1, 0xE2, 0xFE] {
+            let mut seg = vec![0xFF, marker, 0, (html.len() + 2) as u8];
+            seg.extend_from_slice(html);
+            let bad = [&jpeg[..2], &seg, &jpeg[2..]].concat();
+            assert!(
+                check_container(Format::Jpeg, &bad).is_err(),
+                "FF{marker:02X}"
+            );
+        }
+        let trailing = [jpeg.clone(), html.to_vec()].concat();
+        assert!(check_container(Format::Jpeg, &trailing).is_err());
+
+        let webp = fx::webp_lossy(&img, 80);
+        let mut chunk = b"XSS ".to_vec();
+        chunk.extend_from_slice(&(html.len() as u32).to_le_bytes());
+        chunk.extend_from_slice(html);
+        let mut bad = [webp.clone(), chunk].concat();
+        let size = (bad.len() - 8) as u32;
+        bad[4..8].copy_from_slice(&size.to_le_bytes());
+        assert!(check_container(Format::Webp, &bad).is_err());
+        let trailing = [webp, vec![0; 8]].concat();
+        assert!(check_container(Format::Webp, &trailing).is_err());
+    }
 
     #[test]
     fn the_hosts_mime_table_agrees_with_the_probe_library_for_every_kind() {

@@ -26,6 +26,7 @@
 //! | `lie:readback`   | claims 2×2 for its 1×1 PNG                         | `guest-output-invalid` |
 //! | `lie:polyglot`   | a valid PNG followed by an HTML page               | `guest-output-invalid` |
 //! | `lie:eicar`      | a valid PNG followed by the EICAR test signature   | `guest-output-invalid` |
+//! | `lie:chunk`      | a valid PNG with an HTML page in a private chunk   | `guest-output-invalid` |
 //! | `lie:placeholder`| a 64-character "ThumbHash"                         | `guest-output-invalid` |
 //! | `error:N`        | fails with an N-byte error message                 | truncated, or `output-too-large` |
 //! | anything else    | one honest 1×1 PNG per requested variant           | success                |
@@ -118,6 +119,18 @@ impl Thumbnail for Component {
                 .data
                 .extend_from_slice(b"<html><script>alert(document.cookie)</script></html>"),
             b"lie:eicar" => variants[0].data.extend_from_slice(EICAR),
+            b"lie:chunk" => {
+                // A private chunk before IEND, holding a page no scan rule looks for.
+                let body = b"<img src=x onerror=alert(document.domain)>";
+                let iend = PIXEL_PNG.len() - 12;
+                let mut png = PIXEL_PNG[..iend].to_vec();
+                png.extend_from_slice(&(body.len() as u32).to_be_bytes());
+                png.extend_from_slice(b"prVt");
+                png.extend_from_slice(body);
+                png.extend_from_slice(&[0; 4]);
+                png.extend_from_slice(&PIXEL_PNG[iend..]);
+                variants[0].data = png;
+            }
             b"lie:placeholder" => placeholder = "A".repeat(64),
             #[cfg(feature = "sockets")]
             b"network" => variants[0].width = network() as u32,
