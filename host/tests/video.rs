@@ -18,7 +18,7 @@ use attachd::error::ErrorCode;
 use attachd::job::{Handler, JobError, ProcessPayload, Summary};
 use attachd::sandbox::Kind;
 use attachd::storage::{LocalStorage, Storage};
-use attachd::video::sandbox::{Finished, Spec};
+use attachd::video::sandbox::{Finished, Keep, Spec};
 use attachd::video::{Jail, Layers, Rlimits, Video, VideoConfig, VideoError, WorkDir};
 use common::clips::{ffmpeg, generate, h264_clip, vp9_clip};
 use common::db::TestDb;
@@ -612,6 +612,9 @@ async fn video_longer_than_the_limit_is_refused_before_the_transcode() {
 
 const PROBE: &str = env!("CARGO_BIN_EXE_attachd");
 
+/// What the tests keep of the probe's stdout: its longest report (`fds`) is a few KiB.
+const PROBE_STDOUT_BYTES: usize = 1 << 20;
+
 /// Runs `attachd __sandbox-probe <action> <arg>` in `jail`, with `readable` readable and the
 /// output files ffmpeg gets in `out` (those that exist) writable; returns how it ended and
 /// what it printed.
@@ -633,10 +636,6 @@ fn probe_with(
     readable: &[&Path],
     out: &Path,
 ) -> (Result<Finished, VideoError>, String) {
-    let log = tempfile::tempdir().unwrap();
-    let (stdout_path, stderr_path) = (log.path().join("out"), log.path().join("err"));
-    let stdout = std::fs::File::create(&stdout_path).unwrap();
-    let stderr = std::fs::File::create(&stderr_path).unwrap();
     let mut args: Vec<OsString> = vec![attachd::video::probe::PROBE_ARG.into(), action.into()];
     args.extend(rest.iter().map(OsString::from));
     let program = PathBuf::from(PROBE).canonicalize().unwrap();
@@ -661,10 +660,13 @@ fn probe_with(
             open_files: attachd::video::OPEN_FILES,
             tasks: attachd::video::max_tasks(attachd::video::DEFAULT_THREADS),
         },
-        stdout,
-        stderr,
+        stdout: Keep::Head(PROBE_STDOUT_BYTES),
+        stderr: Keep::Tail(attachd::video::STDERR_KEPT_BYTES),
     });
-    let printed = std::fs::read_to_string(&stdout_path).unwrap_or_default();
+    let printed = run
+        .as_ref()
+        .map(|f| String::from_utf8_lossy(&f.stdout.bytes).into_owned())
+        .unwrap_or_default();
     (run, printed)
 }
 
@@ -1150,7 +1152,7 @@ fn as_root_only_the_output_directory_is_handed_to_nobody() {
     let (_, printed) = probe(&jail, "write", work.input(), &[], work.out());
     assert!(printed.contains("write: error 13"), "{printed:?}");
     assert_eq!(std::fs::read(work.input()).unwrap(), b"upload");
-    // …nor plant a link where the host creates its captures of ffmpeg's stdio…
+    // …nor plant a link in the work directory (where ffmpeg's stdio once was captured)…
     let planted = work.root().join("ffmpeg.stderr");
     let (_, printed) = probe_with(
         &jail,
@@ -1165,6 +1167,126 @@ fn as_root_only_the_output_directory_is_handed_to_nobody() {
     assert!(printed.contains("read: ok 6"), "{printed:?}");
     let (_, printed) = probe(&jail, "write", &work.out().join("x"), &[], work.out());
     assert!(printed.contains("write: ok"), "{printed:?}");
+}
+
+/// Bytes of the regular files under `dir`, links not followed.
+fn bytes_under(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => bytes_under(&e.path()),
+                    Ok(m) if m.is_file() => m.len(),
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_program_flooding_stdout_and_stderr_leaves_only_the_capped_tail_on_the_host() {
+    // 24 MiB on each stream, under the run's 32 MiB file-size limit: stdio that counted
+    // as writable files would leave 48 MiB in the work directory.
+    const FLOOD: usize = 24 << 20;
+    let parent = open_dir();
+    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let video = video(parent.path(), |c| {
+        c.ffmpeg = program.clone();
+        c.max_output_bytes = 32 << 20;
+    });
+    let work = WorkDir::create(parent.path(), video.jail().unwrap().run_as()).unwrap();
+    work.write_input(b"upload").unwrap();
+    let args: Vec<OsString> = vec![
+        attachd::video::probe::PROBE_ARG.into(),
+        "flood".into(),
+        FLOOD.to_string().into(),
+    ];
+    let finished = video.run_ffmpeg(&work, &args).unwrap();
+    assert!(finished.status.success(), "{:?}", finished.status);
+    // Nothing of either stream on disk: the work directory holds the input and the two
+    // empty output files.
+    let stored = bytes_under(work.root());
+    assert_eq!(
+        stored, 6,
+        "the work directory holds {stored} bytes of a {FLOOD}-byte flood per stream"
+    );
+    // ffmpeg's stdout is /dev/null; of its stderr the host read all and kept the tail.
+    assert_eq!(finished.stdout, Default::default());
+    assert_eq!(finished.stderr.total, FLOOD as u64);
+    assert_eq!(
+        finished.stderr.bytes,
+        vec![b'e'; attachd::video::STDERR_KEPT_BYTES]
+    );
+}
+
+#[test]
+fn a_program_flooding_stdio_without_end_is_killed_at_its_deadline() {
+    // Reading the pipes must never keep the host from its deadline (nor a full pipe the
+    // program from running into it).
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let started = Instant::now();
+    let (run, _) = probe(
+        &jail,
+        "flood",
+        Path::new(&usize::MAX.to_string()),
+        &[],
+        work.out(),
+    );
+    let took = started.elapsed();
+    let err = run.unwrap_err();
+    assert_eq!(err.code(), "sandbox-timeout", "{err}");
+    assert!(
+        took < Duration::from_secs(10) + Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+#[test]
+fn a_report_longer_than_its_cap_is_kept_to_the_cap_and_counted_whole() {
+    // Eight times ffprobe's report cap on stdout and on stderr, with a file-size limit of
+    // one byte: pipes are not files, and the host keeps the caps only.
+    const FLOOD: usize = 8 * attachd::video::MAX_PROBE_REPORT_BYTES as usize;
+    let (jail, work, _p) = jail_with_out(Layers::ALL);
+    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let args: Vec<OsString> = vec![
+        attachd::video::probe::PROBE_ARG.into(),
+        "flood".into(),
+        FLOOD.to_string().into(),
+    ];
+    let finished = jail
+        .run(Spec {
+            step: "probe",
+            program: &program,
+            args: &args,
+            read_files: &[],
+            write_files: &[],
+            cwd: work.out(),
+            timeout: Duration::from_secs(10),
+            rlimits: Rlimits {
+                cpu_seconds: 10,
+                address_space_bytes: attachd::video::DEFAULT_MEMORY_BYTES,
+                file_size_bytes: 1,
+                open_files: attachd::video::OPEN_FILES,
+                tasks: attachd::video::max_tasks(attachd::video::DEFAULT_THREADS),
+            },
+            stdout: Keep::Head(attachd::video::MAX_PROBE_REPORT_BYTES as usize),
+            stderr: Keep::Tail(attachd::video::STDERR_KEPT_BYTES),
+        })
+        .unwrap();
+    assert!(finished.status.success(), "{:?}", finished.status);
+    assert_eq!(finished.stdout.total, FLOOD as u64);
+    assert_eq!(
+        finished.stdout.bytes,
+        vec![b'o'; attachd::video::MAX_PROBE_REPORT_BYTES as usize]
+    );
+    assert_eq!(finished.stderr.total, FLOOD as u64);
+    assert_eq!(
+        finished.stderr.bytes,
+        vec![b'e'; attachd::video::STDERR_KEPT_BYTES]
+    );
+    assert_eq!(bytes_under(work.root()), 0);
 }
 
 fn jail_support() -> attachd::video::Support {

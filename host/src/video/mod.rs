@@ -107,10 +107,16 @@ pub const TASKS_PER_THREAD: u64 = 4;
 /// the signature, header and end chunks fit in the constant.
 const PNG_OVERHEAD_DIVISOR: u64 = 64;
 const PNG_FIXED_OVERHEAD: u64 = 64 * 1024;
-/// ffprobe's report is a few KB; a file crafted to make it huge is cut off here.
-pub const MAX_PROBE_REPORT_BYTES: u64 = 4 * 1024 * 1024;
-/// ffmpeg's stderr kept for the error message.
-const STDERR_TAIL_BYTES: usize = 2048;
+/// ffprobe's JSON report (`-show_format -show_streams`), its stdout, is held in memory up to
+/// this; a longer one is `output-too-large`. Measured with ffprobe 5.1: 4.2 KB for a 1080p
+/// H.264 + AAC MP4, 4.9 KB for a VP9 + two Opus tracks MKV, about 1.5 KB per stream plus the
+/// format's tags. 256 KiB is some 50 times a real report (a phone's clip with its metadata
+/// tracks included) and still a small, fixed amount per job for a file crafted to inflate it.
+pub const MAX_PROBE_REPORT_BYTES: u64 = 256 * 1024;
+/// What the host keeps of ffprobe's and ffmpeg's stderr: the last 4 KiB, for the error
+/// message (at `-loglevel error` the error is the last few lines, and libavutil's pixel
+/// refusal, which [`pixel_refusal`] reads, is one). The rest is read and discarded.
+pub const STDERR_KEPT_BYTES: usize = 4 * 1024;
 /// A work directory shared with the sandboxed programs' group: the worker reads and
 /// writes it, the group may only traverse it to reach the input and `out/`.
 const SHARED_DIR_MODE: u32 = 0o710;
@@ -422,8 +428,6 @@ impl Video {
         let tools = self.tools()?;
         let cfg = &self.cfg;
         let args = ffprobe::args(container, work.input(), cfg.max_pixels, cfg.threads);
-        let (stdout, report) = work.capture("ffprobe.json")?;
-        let (stderr, stderr_copy) = work.capture("ffprobe.stderr")?;
         let finished = tools.jail.run(sandbox::Spec {
             step: "ffprobe",
             program: &tools.ffprobe,
@@ -433,15 +437,19 @@ impl Video {
             cwd: work.root(),
             timeout: cfg.probe_timeout,
             rlimits: self.rlimits(cfg.probe_timeout, MAX_PROBE_REPORT_BYTES),
-            stdout,
-            stderr,
+            stdout: sandbox::Keep::Head(MAX_PROBE_REPORT_BYTES as usize),
+            stderr: sandbox::Keep::Tail(STDERR_KEPT_BYTES),
         })?;
         finished.signal_error("ffprobe", MAX_PROBE_REPORT_BYTES)?;
-        if at_cap(&report, MAX_PROBE_REPORT_BYTES) {
-            return Err(output_over(MAX_PROBE_REPORT_BYTES));
+        if finished.stdout.total > MAX_PROBE_REPORT_BYTES {
+            return Err(VideoError::Limit {
+                limit: VideoLimit::OutputBytes,
+                actual: finished.stdout.total,
+                max: MAX_PROBE_REPORT_BYTES,
+            });
         }
         if !finished.status.success() {
-            let tail = stderr_tail(stderr_copy);
+            let tail = stderr_tail(&finished.stderr);
             // ffprobe opens a decoder to complete the stream parameters, and `-max_pixels`
             // refuses the frame there: that is the pixel limit, not a broken file.
             if let Some(actual) = pixel_refusal(&tail) {
@@ -453,11 +461,7 @@ impl Video {
             }
             return Err(VideoError::Unreadable(tail));
         }
-        ffprobe::parse(&read_capture(
-            report,
-            "ffprobe's report",
-            MAX_PROBE_REPORT_BYTES,
-        )?)
+        ffprobe::parse(&finished.stdout.bytes)
     }
 
     /// Runs ffmpeg with `args` in the sandbox: it may read the work directory's input and
@@ -469,8 +473,6 @@ impl Video {
     ) -> Result<sandbox::Finished, VideoError> {
         let tools = self.tools()?;
         let cfg = &self.cfg;
-        let (stdout, _) = work.capture("ffmpeg.stdout")?;
-        let (stderr, stderr_copy) = work.capture("ffmpeg.stderr")?;
         let outputs = work.create_outputs(transcode::OUTPUT_NAMES)?;
         let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
         let finished = tools.jail.run(sandbox::Spec {
@@ -482,8 +484,9 @@ impl Video {
             cwd: work.root(),
             timeout: cfg.transcode_timeout,
             rlimits: self.rlimits(cfg.transcode_timeout, cfg.max_output_bytes),
-            stdout,
-            stderr,
+            // attachd reads nothing ffmpeg prints on stdout (its outputs are files).
+            stdout: sandbox::Keep::Nothing,
+            stderr: sandbox::Keep::Tail(STDERR_KEPT_BYTES),
         })?;
         finished.signal_error("ffmpeg", cfg.max_output_bytes)?;
         if work.output_at_cap(cfg.max_output_bytes) {
@@ -493,7 +496,7 @@ impl Video {
             Some(0) => Ok(finished),
             code => Err(VideoError::TranscodeFailed {
                 code: code.unwrap_or(-1),
-                stderr: stderr_tail(stderr_copy),
+                stderr: stderr_tail(&finished.stderr),
             }),
         }
     }
@@ -606,16 +609,16 @@ fn find_tool(name: &Path, env: &str) -> Result<PathBuf, VideoError> {
         .ok_or_else(missing)
 }
 
-/// A private directory for one job: the input under a fixed name, an output directory holding
-/// the files the sandboxed program may write ([`WorkDir::create_outputs`]), and the captured
-/// stdio beside them. Removed when dropped, so every path out of a job (errors and panics
-/// included) removes it.
+/// A private directory for one job: the input under a fixed name and an output directory
+/// holding the files the sandboxed program may write ([`WorkDir::create_outputs`]); its
+/// stdout and stderr are never files here (see [`sandbox::Keep`]). Removed when dropped, so
+/// every path out of a job (errors and panics included) removes it.
 ///
 /// When the sandboxed programs run as another uid (a root worker's `nobody`), only `out/` is
 /// theirs. The directory and the input stay the worker's, shared with their group (`nobody`'s
 /// gid) read-only: traverse the directory, read the input. So they cannot rewrite the input
-/// between ffprobe's reading and ffmpeg's, nor plant a link at a capture's name in the
-/// directory, whatever layer is missing.
+/// between ffprobe's reading and ffmpeg's, nor plant anything in the directory, whatever
+/// layer is missing.
 pub struct WorkDir {
     root: PathBuf,
     input: PathBuf,
@@ -718,26 +721,12 @@ impl WorkDir {
         self.share_with_group(&self.input, SHARED_INPUT_MODE)
     }
 
-    /// A file beside the input for a process's stdout or stderr (outside `out/`, so the
-    /// process has only the fd, not the path): one handle for the process and one the host
-    /// reads it back through, never by name. Not following a link at the name.
-    fn capture(&self, name: &str) -> Result<(File, File), VideoError> {
-        let err = |e: std::io::Error| VideoError::Io(format!("{name}: {e}"));
-        let f = File::options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(self.root.join(name))
-            .map_err(err)?;
-        let copy = f.try_clone().map_err(err)?;
-        Ok((f, copy))
-    }
-
-    /// Whether a regular file in `out/` has reached `max`, the file-size limit (see
-    /// [`at_cap`]). Links are not followed: a link is not ffmpeg's output.
+    /// Whether a regular file in `out/` has reached `max`, its `RLIMIT_FSIZE`: then the
+    /// kernel refused a write past it. Without the PID namespace that write also killed the
+    /// program with SIGXFSZ; as pid 1 of its namespace the program ignores SIGXFSZ (the
+    /// kernel drops default-action signals to a namespace's init unless they are forced) and
+    /// gets EFBIG instead, so the size is what tells. Links are not followed: a link is not
+    /// ffmpeg's output.
     fn output_at_cap(&self, max: u64) -> bool {
         std::fs::read_dir(&self.out).is_ok_and(|entries| {
             entries.flatten().any(|e| {
@@ -806,15 +795,6 @@ impl Drop for WorkDir {
     }
 }
 
-/// Whether a file a sandboxed program wrote has reached `max`, its `RLIMIT_FSIZE`: then the
-/// kernel refused a write past it. Without the PID namespace that write also killed the
-/// program with SIGXFSZ; as pid 1 of its namespace the program ignores SIGXFSZ (the kernel
-/// drops default-action signals to a namespace's init unless they are forced) and gets
-/// EFBIG instead, so the size is what tells.
-fn at_cap(f: &File, max: u64) -> bool {
-    f.metadata().is_ok_and(|m| m.len() >= max)
-}
-
 /// The file-size limit, hit: at least one byte over (how much the kernel refused is unknown).
 fn output_over(max: u64) -> VideoError {
     VideoError::Limit {
@@ -840,16 +820,9 @@ fn read_capture(mut f: File, what: &str, max: u64) -> Result<Vec<u8>, VideoError
     Ok(data)
 }
 
-/// The last lines of a process's stderr (read through the host's own handle), for the error
-/// message.
-fn stderr_tail(mut f: File) -> String {
-    let len = f.seek(SeekFrom::End(0)).unwrap_or(0);
-    let start = len.saturating_sub(STDERR_TAIL_BYTES as u64);
-    let mut text = Vec::new();
-    let _ = f
-        .seek(SeekFrom::Start(start))
-        .and_then(|_| f.take(STDERR_TAIL_BYTES as u64).read_to_end(&mut text));
-    let tail = String::from_utf8_lossy(&text);
+/// The last lines of a process's stderr (what the host kept of it), for the error message.
+fn stderr_tail(stderr: &sandbox::Captured) -> String {
+    let tail = String::from_utf8_lossy(&stderr.bytes);
     let tail = tail.trim();
     if tail.is_empty() {
         "no error output".to_string()

@@ -21,6 +21,7 @@
 //! | `vmread PID` | `process_vm_readv` of 8 bytes of PID's memory | `vmread: ok` or `vmread: error <errno>` |
 //! | `fsetown PID`, `fiosetown PID` | making PID the `SIGIO` owner of stdout (`fcntl(F_SETOWN)`, `ioctl(FIOSETOWN)`) | `fsetown: ok`, `fiosetown: ok` or `… error <errno>` |
 //! | `threads N` | starting up to N idle threads (64 KiB stacks, so memory is not what stops it), held for a second | `threads: ok N`, or `threads: error <errno> after <started>` |
+//! | `flood N` | writing N bytes to stdout and N to stderr, 64 KiB at a time, alternating | the bytes (`o` on stdout, `e` on stderr), then exit 0, or exit 1 when a write fails |
 //! | `fds` | which fds 0–4095 are open (`fcntl(F_GETFD)`) | `fd: N` per open fd, then `fds: done` |
 //! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
 //!
@@ -215,6 +216,26 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
                     1
                 }
             }
+        }
+        "flood" => {
+            let Ok(want) = arg.to_string_lossy().parse::<usize>() else {
+                return 2;
+            };
+            let (out, err) = ([b'o'; 64 * 1024], [b'e'; 64 * 1024]);
+            let mut written = 0;
+            while written < want {
+                let n = (want - written).min(out.len());
+                let wrote = std::io::stdout()
+                    .lock()
+                    .write_all(&out[..n])
+                    .and_then(|()| std::io::stderr().lock().write_all(&err[..n]));
+                if wrote.is_err() {
+                    return 1;
+                }
+                written += n;
+            }
+            let _ = std::io::stdout().lock().flush();
+            0
         }
         "threads" => {
             /// Small stacks: the address-space limit must not be what stops the threads.

@@ -26,6 +26,10 @@
 //! a multi-threaded process (async-signal-safe work only). A step that fails writes one static
 //! line to the child's stderr and aborts the spawn.
 //!
+//! The program's stdout and stderr are never files (a file would be one more of
+//! `RLIMIT_FSIZE` on disk): `/dev/null`, or pipes the parent reads in the same poll as the
+//! pidfd, keeping at most a cap and discarding the rest (see [`Keep`]).
+//!
 //! The parent waits on a pidfd with the wall-clock deadline; past it, it kills the process
 //! group, and it kills the group again before reaping the child on every path, while the
 //! unreaped leader still pins its process-group id, so no stray process survives a run and
@@ -40,7 +44,7 @@
 use super::error::VideoError;
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
@@ -66,6 +70,16 @@ const LOADER_FILES: &[&str] = &["/etc/ld.so.cache"];
 
 /// How often the fallback waiter (kernels without pidfd, before 5.3) checks the child.
 const FALLBACK_POLL: Duration = Duration::from_millis(10);
+
+/// One read from a stdio pipe: what the kernel's default pipe buffer holds (64 KiB), so a
+/// program writing flat out is drained in one call per wake-up.
+const PIPE_READ_CHUNK: usize = 64 * 1024;
+
+/// How long the host keeps reading stdio pipes after the run ended (and its process group
+/// was killed): only until every write end is closed, which is at once unless a process
+/// outside the group still holds one (the layers make that impossible; this bounds it if
+/// one is missing). What is still unread then is dropped with the pipe.
+const PIPE_DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// What happens when a layer is missing on this machine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -213,7 +227,9 @@ pub struct Rlimits {
     pub cpu_seconds: u64,
     /// Address space (virtual memory) in bytes.
     pub address_space_bytes: u64,
-    /// Largest file the process may write, in bytes (its outputs, stdout and stderr included).
+    /// Largest file the process may write, in bytes: each of its output files. Its stdout
+    /// and stderr are pipes or `/dev/null` (see [`Keep`]), which the limit does not cover
+    /// and which store nothing on disk.
     pub file_size_bytes: u64,
     /// Open file descriptors.
     pub open_files: u64,
@@ -234,14 +250,42 @@ pub struct Spec<'a> {
     pub read_files: &'a [&'a Path],
     /// Files, created beforehand by the host, that it may write, truncate and read back
     /// (ffmpeg's `+faststart` re-reads the MP4). It may create no file anywhere, so what it
-    /// writes in all is at most this many files of `RLIMIT_FSIZE` each.
+    /// writes to disk in all is at most this many files of `RLIMIT_FSIZE` each; its stdout
+    /// and stderr are never files (see [`Keep`]).
     pub write_files: &'a [&'a Path],
     /// Its working directory.
     pub cwd: &'a Path,
     pub timeout: Duration,
     pub rlimits: Rlimits,
-    pub stdout: File,
-    pub stderr: File,
+    /// What the host keeps of the program's stdout.
+    pub stdout: Keep,
+    /// What the host keeps of the program's stderr.
+    pub stderr: Keep,
+}
+
+/// What the host keeps of a sandboxed program's stdout or stderr. The stream is never a
+/// file: a file the program holds open is one more file of `RLIMIT_FSIZE` on disk (an
+/// attacker's run wrote 256 MiB to each). It is `/dev/null` or a pipe the host reads while
+/// it waits for the program, keeping at most the bytes named here and discarding the rest,
+/// so the program never blocks on a full pipe and the deadline alone ends a flood.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Nothing: the stream is `/dev/null`.
+    Nothing,
+    /// The first this many bytes (a report read whole: [`Captured::total`] beyond it means
+    /// the report was too large).
+    Head(usize),
+    /// The last this many bytes (a program's error message is its last lines).
+    Tail(usize),
+}
+
+/// What the host kept of one stdio stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Captured {
+    /// At most the [`Keep`] cap.
+    pub bytes: Vec<u8>,
+    /// Every byte the host read from the stream, kept or discarded.
+    pub total: u64,
 }
 
 /// A run that ended before its deadline, however it ended.
@@ -252,6 +296,8 @@ pub struct Finished {
     /// The pid of the child the worker forked, which was also its process-group id (with the
     /// PID namespace, the watcher; the program ran in its child, in the same group).
     pub pid: i32,
+    pub stdout: Captured,
+    pub stderr: Captured,
 }
 
 impl Finished {
@@ -356,7 +402,11 @@ impl Jail {
             landlock: ruleset.as_ref().map(|fd| fd.as_raw_fd()),
             filters: self.filters.clone(),
         };
-        let stderr_copy = spec.stderr.try_clone().ok();
+        let io_err = |what: &str, e: std::io::Error| VideoError::Io(format!("{what}: {e}"));
+        let (mut stdout, child_stdout) =
+            Stream::new(spec.stdout).map_err(|e| io_err("stdout pipe", e))?;
+        let (mut stderr, child_stderr) =
+            Stream::new(spec.stderr).map_err(|e| io_err("stderr pipe", e))?;
         let mut cmd = Command::new(spec.program);
         cmd.args(spec.args)
             // Nothing of the worker's environment (credentials, database URLs) reaches ffmpeg.
@@ -364,25 +414,33 @@ impl Jail {
             .env("AV_LOG_FORCE_NOCOLOR", "1")
             .current_dir(spec.cwd)
             .stdin(Stdio::null())
-            .stdout(spec.stdout)
-            .stderr(spec.stderr);
+            .stdout(child_stdout)
+            .stderr(child_stderr);
         // SAFETY: `confine` makes raw system calls only (no allocation, no locks), reads only
         // the `Plan` prepared before fork, and reports failure through an errno.
         unsafe {
             cmd.pre_exec(move || confine(&plan));
         }
         let started = Instant::now();
-        let mut child = match cmd.spawn() {
+        let spawned = cmd.spawn();
+        // The command holds the pipes' write ends: closed here, so the pipes end (EOF) when
+        // the program's copies close, not when this function returns.
+        drop(cmd);
+        let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                let detail = stderr_copy.map(read_sandbox_line).unwrap_or_default();
+                drain(
+                    &mut [&mut stdout, &mut stderr],
+                    Instant::now() + PIPE_DRAIN_GRACE,
+                );
+                let detail = read_sandbox_line(&stderr.finish().bytes);
                 return Err(spawn_err(format!("{e}{detail}")));
             }
         };
         // The child has its own copy; the parent's is no longer needed.
         drop(ruleset);
         let pid = child.id() as i32;
-        let exited = wait_until(pid, started + spec.timeout);
+        let exited = wait_until(pid, started + spec.timeout, &mut [&mut stdout, &mut stderr]);
         // Kill the whole group before reaping the leader: while it is an unreaped zombie its
         // pid (the group id) cannot be reused, so this never signals an unrelated group.
         if let Some(group) = rustix::process::Pid::from_raw(pid) {
@@ -392,11 +450,19 @@ impl Jail {
             .wait()
             .map_err(|e| VideoError::Io(format!("waiting for {step}: {e}")))?;
         let elapsed = started.elapsed();
+        // What the program wrote just before it ended is still in the pipes; every writer is
+        // dead now, so this ends at their EOF (or the grace, see [`PIPE_DRAIN_GRACE`]).
+        drain(
+            &mut [&mut stdout, &mut stderr],
+            Instant::now() + PIPE_DRAIN_GRACE,
+        );
         match exited {
             Ok(true) => Ok(Finished {
                 status,
                 elapsed,
                 pid,
+                stdout: stdout.finish(),
+                stderr: stderr.finish(),
             }),
             Ok(false) => Err(VideoError::Timeout {
                 step,
@@ -877,51 +943,176 @@ fn target_arch() -> Option<seccompiler::TargetArch> {
     seccompiler::TargetArch::try_from(std::env::consts::ARCH).ok()
 }
 
-/// Waits until the child `pid` has exited (left unreaped) or `deadline` passes.
-/// `Ok(true)`: exited; `Ok(false)`: still running at the deadline.
-fn wait_until(pid: i32, deadline: Instant) -> std::io::Result<bool> {
+/// The host's end of one stdio stream and what it kept so far (see [`Keep`]).
+struct Stream {
+    /// The read end, non-blocking; `None` for `/dev/null` and after EOF.
+    pipe: Option<std::io::PipeReader>,
+    keep: Keep,
+    got: Captured,
+}
+
+impl Stream {
+    /// The host's end and what the child gets as the stream.
+    fn new(keep: Keep) -> std::io::Result<(Stream, Stdio)> {
+        let stream = |pipe| Stream {
+            pipe,
+            keep,
+            got: Captured::default(),
+        };
+        if keep == Keep::Nothing {
+            return Ok((stream(None), Stdio::null()));
+        }
+        // Both ends close-on-exec; the spawn moves the write end onto fd 1 or 2.
+        let (reader, writer) = std::io::pipe()?;
+        rustix::io::ioctl_fionbio(&reader, true)?;
+        Ok((stream(Some(reader)), Stdio::from(writer)))
+    }
+
+    /// Reads what the pipe holds now, keeping what [`Keep`] says; at EOF (or an error)
+    /// the pipe is dropped.
+    fn read_available(&mut self, buf: &mut [u8]) {
+        while let Some(pipe) = &mut self.pipe {
+            match pipe.read(buf) {
+                Ok(0) => self.pipe = None,
+                Ok(n) => self.push(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => self.pipe = None,
+            }
+        }
+    }
+
+    fn push(&mut self, data: &[u8]) {
+        self.got.total = self.got.total.saturating_add(data.len() as u64);
+        let bytes = &mut self.got.bytes;
+        match self.keep {
+            Keep::Nothing => {}
+            Keep::Head(max) => {
+                let room = max.saturating_sub(bytes.len());
+                bytes.extend_from_slice(&data[..room.min(data.len())]);
+            }
+            Keep::Tail(max) => {
+                let data = &data[data.len().saturating_sub(max)..];
+                bytes.extend_from_slice(data);
+                // Trimmed once it doubles, so the cost stays linear and the memory 2 × max.
+                if bytes.len() > max.saturating_mul(2) {
+                    bytes.drain(..bytes.len() - max);
+                }
+            }
+        }
+    }
+
+    /// What was kept, cut to the cap.
+    fn finish(mut self) -> Captured {
+        if let Keep::Tail(max) = self.keep {
+            let cut = self.got.bytes.len().saturating_sub(max);
+            self.got.bytes.drain(..cut);
+        }
+        self.got
+    }
+}
+
+/// Polls `streams`' pipes (and `pidfd`, when given) until one is ready or `timeout`; reads
+/// every ready pipe. Returns whether `pidfd` was ready.
+fn poll_streams(
+    pidfd: Option<&OwnedFd>,
+    streams: &mut [&mut Stream],
+    timeout: Duration,
+    buf: &mut [u8],
+) -> std::io::Result<bool> {
     use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    let ts = Timespec::try_from(timeout).unwrap_or(Timespec {
+        tv_sec: i64::MAX,
+        tv_nsec: 0,
+    });
+    let mut ready = vec![false; streams.len()];
+    let pid_ready;
+    {
+        let mut fds: Vec<PollFd<'_>> = Vec::with_capacity(3);
+        if let Some(fd) = pidfd {
+            fds.push(PollFd::new(fd, PollFlags::IN));
+        }
+        // Which stream each pipe entry is, after the pidfd's entry.
+        let mut which = Vec::with_capacity(streams.len());
+        for (i, s) in streams.iter().enumerate() {
+            if let Some(pipe) = &s.pipe {
+                fds.push(PollFd::new(pipe, PollFlags::IN));
+                which.push(i);
+            }
+        }
+        if fds.is_empty() {
+            std::thread::sleep(timeout);
+            return Ok(false);
+        }
+        match poll(&mut fds, Some(&ts)) {
+            Ok(_) => {}
+            Err(e) if e == rustix::io::Errno::INTR => return Ok(false),
+            Err(e) => return Err(e.into()),
+        }
+        let skip = usize::from(pidfd.is_some());
+        pid_ready = pidfd.is_some() && !fds[0].revents().is_empty();
+        for (fd, &i) in fds[skip..].iter().zip(&which) {
+            // Readable, or closed (HUP) or broken (ERR): a read tells which.
+            ready[i] = !fd.revents().is_empty();
+        }
+    }
+    for (i, s) in streams.iter_mut().enumerate() {
+        if ready[i] {
+            s.read_available(buf);
+        }
+    }
+    Ok(pid_ready)
+}
+
+/// Reads `streams` until every pipe is at EOF or `until` passes.
+fn drain(streams: &mut [&mut Stream], until: Instant) {
+    let mut buf = vec![0u8; PIPE_READ_CHUNK];
+    while streams.iter().any(|s| s.pipe.is_some()) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() || poll_streams(None, streams, left, &mut buf).is_err() {
+            return;
+        }
+    }
+}
+
+/// Waits until the child `pid` has exited (left unreaped) or `deadline` passes, reading its
+/// stdio pipes all the while (a program blocked on a full pipe would never exit).
+/// `Ok(true)`: exited; `Ok(false)`: still running at the deadline.
+fn wait_until(pid: i32, deadline: Instant, streams: &mut [&mut Stream]) -> std::io::Result<bool> {
     use rustix::process::{pidfd_open, Pid, PidfdFlags};
     let pid = Pid::from_raw(pid).ok_or_else(|| std::io::Error::other("pid 0"))?;
+    let mut buf = vec![0u8; PIPE_READ_CHUNK];
     if let Ok(pidfd) = pidfd_open(pid, PidfdFlags::empty()) {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Ok(false);
             }
-            let ts = Timespec::try_from(left).unwrap_or(Timespec {
-                tv_sec: i64::MAX,
-                tv_nsec: 0,
-            });
-            let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
-            match poll(&mut fds, Some(&ts)) {
-                Ok(0) => continue,
-                Ok(_) => return Ok(true),
-                Err(e) if e == rustix::io::Errno::INTR => continue,
-                Err(e) => return Err(e.into()),
+            if poll_streams(Some(&pidfd), streams, left, &mut buf)? {
+                return Ok(true);
             }
         }
     }
-    // Kernels before 5.3: look without reaping (WNOWAIT) until it has exited.
+    // Kernels before 5.3: look without reaping (WNOWAIT) until it has exited, reading the
+    // pipes in between.
     use rustix::process::{waitid, WaitId, WaitIdOptions};
     loop {
         let opts = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
         if waitid(WaitId::Pid(pid), opts)?.is_some() {
             return Ok(true);
         }
-        if Instant::now() >= deadline {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Ok(false);
         }
-        std::thread::sleep(FALLBACK_POLL);
+        poll_streams(None, streams, left.min(FALLBACK_POLL), &mut buf)?;
     }
 }
 
 /// The `attachd-sandbox:` line a failing confinement step wrote, for the spawn error.
-fn read_sandbox_line(mut stderr: File) -> String {
-    let mut text = String::new();
-    let _ = stderr.seek(SeekFrom::Start(0));
-    let _ = (&mut stderr).take(4096).read_to_string(&mut text);
-    text.lines()
+fn read_sandbox_line(stderr: &[u8]) -> String {
+    String::from_utf8_lossy(stderr)
+        .lines()
         .find(|l| l.starts_with("attachd-sandbox:"))
         .map(|l| format!(" ({l})"))
         .unwrap_or_default()
