@@ -197,6 +197,7 @@ pub fn decision_for_code(code: &str) -> Option<Decision> {
         "guest-timeout"
         | "guest-fuel-exhausted"
         | "guest-cpu-exhausted"
+        | "guest-timeout-repeated"
         | "guest-forbidden-call"
         | "guest-output-invalid"
         | "guest-memory-limit"

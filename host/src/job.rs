@@ -27,7 +27,7 @@ use crate::error::{Class, ErrorCode};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, PipelineError};
 use crate::queue::{QueueBackend, QueueError};
-use crate::sandbox::VariantSpec;
+use crate::sandbox::{VariantSpec, GUEST_TIMEOUT};
 use crate::storage::{self, Storage, StorageError};
 use crate::variant;
 use crate::vscan::{self, VscanError};
@@ -189,6 +189,27 @@ pub enum JobError {
     ScanSuspicious { rules: String },
     #[error(transparent)]
     Queue(#[from] QueueError),
+    /// A guest ran past its wall-clock deadline starved of CPU (retryable), and the attempt
+    /// before had ended the same way: see [`REPEATED_TIMEOUT_CODE`].
+    #[error("{0}; the previous attempt timed out too, so the upload is failed")]
+    TimedOutAgain(Box<JobError>),
+}
+
+/// `error_code` of an upload whose guest ran past the wall-clock deadline on two attempts in
+/// a row. A deadline hit starved of CPU is retryable (the machine was busy), but a hostile
+/// upload can make its own calls look starved by arriving many times at once; a second hit
+/// for the same upload ends it, so one upload costs at most two deadlines, not one per
+/// attempt.
+pub const REPEATED_TIMEOUT_CODE: &str = "guest-timeout-repeated";
+
+/// A starved deadline hit (`guest-timeout`) on an upload whose previous attempt ended the same
+/// way (`previous_code`, the row's error code from that attempt) becomes permanent.
+fn escalate_repeated_timeout(err: JobError, previous_code: Option<&str>) -> JobError {
+    if err.code() == GUEST_TIMEOUT && previous_code == Some(GUEST_TIMEOUT) {
+        JobError::TimedOutAgain(Box::new(err))
+    } else {
+        err
+    }
 }
 
 impl ErrorCode for JobError {
@@ -208,6 +229,7 @@ impl ErrorCode for JobError {
             JobError::ScannerExhausted { .. } => "scanner-unavailable",
             JobError::ScanSuspicious { .. } => "scan-suspicious",
             JobError::Queue(e) => e.code(),
+            JobError::TimedOutAgain(_) => REPEATED_TIMEOUT_CODE,
         }
     }
 
@@ -218,7 +240,8 @@ impl ErrorCode for JobError {
             | JobError::ChecksumMismatch { .. }
             | JobError::Missing { .. }
             | JobError::ScannerExhausted { .. }
-            | JobError::ScanSuspicious { .. } => Class::Permanent,
+            | JobError::ScanSuspicious { .. }
+            | JobError::TimedOutAgain(_) => Class::Permanent,
             JobError::Vscan(e) => e.class(),
             JobError::Queue(e) => e.class(),
             // Busy and claim-lost resolve themselves: the other worker finishes, and the
@@ -362,6 +385,7 @@ impl Handler {
         match result {
             Ok(summary) => Ok(summary),
             Err((err, scan)) => {
+                let err = escalate_repeated_timeout(err, row.error_code.as_deref());
                 // Nothing half-published: the row never listed these, and a later attempt
                 // writes them again under the same keys. If another worker took the upload
                 // over and published the same keys meanwhile, they are its now: leave them.
@@ -643,6 +667,38 @@ mod tests {
         }
         assert_eq!(key.len(), n);
         key
+    }
+
+    #[test]
+    fn a_second_starved_deadline_hit_in_a_row_fails_the_upload_for_good() {
+        let timeout = || {
+            JobError::Pipeline(PipelineError::Sandbox(
+                crate::sandbox::SandboxError::Timeout {
+                    guest: "thumbnail",
+                    deadline_ms: 30_000,
+                },
+            ))
+        };
+        let first = escalate_repeated_timeout(timeout(), None);
+        assert_eq!(
+            (first.code(), first.class()),
+            (GUEST_TIMEOUT, Class::Retryable)
+        );
+        let after_other = escalate_repeated_timeout(timeout(), Some("storage-unavailable"));
+        assert_eq!(after_other.class(), Class::Retryable);
+        let second = escalate_repeated_timeout(timeout(), Some(GUEST_TIMEOUT));
+        assert_eq!(
+            (second.code(), second.class()),
+            (REPEATED_TIMEOUT_CODE, Class::Permanent)
+        );
+        // Only a timeout is escalated.
+        let other = escalate_repeated_timeout(
+            JobError::Busy {
+                file_key: "k".into(),
+            },
+            Some(GUEST_TIMEOUT),
+        );
+        assert_eq!(other.code(), "attachment-busy");
     }
 
     #[test]

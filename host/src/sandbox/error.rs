@@ -1,5 +1,8 @@
 use crate::error::{Class, ErrorCode};
 
+/// The code of a wall-clock deadline hit while starved of CPU: the job layer counts them.
+pub const GUEST_TIMEOUT: &str = "guest-timeout";
+
 /// A guest call that did not return a typed result: it was stopped by a limit, it trapped,
 /// or the guest could not be loaded. A guest's own typed `media-error` is not a
 /// `SandboxError`; it is the call's successful `Err` value (see `GuestError`).
@@ -69,7 +72,7 @@ impl ErrorCode for SandboxError {
     fn code(&self) -> &'static str {
         match self {
             SandboxError::FuelExhausted { .. } => "guest-fuel-exhausted",
-            SandboxError::Timeout { .. } => "guest-timeout",
+            SandboxError::Timeout { .. } => GUEST_TIMEOUT,
             SandboxError::CpuExhausted { .. } => "guest-cpu-exhausted",
             SandboxError::ForbiddenCall { .. } => "guest-forbidden-call",
             SandboxError::InvalidOutput { .. } => "guest-output-invalid",
