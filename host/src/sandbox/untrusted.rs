@@ -198,21 +198,85 @@ pub fn format_kind(format: Format, data: &[u8]) -> Option<(Kind, bool)> {
     }
 }
 
-/// PNG chunks a variant may hold: the image itself and ancillary chunks that carry no text or
-/// payload of their own. Anything else (text chunks, private chunks, EXIF, ICC) is not what an
-/// encoder of plain pixels writes.
-const PNG_CHUNKS: &[&[u8; 4]] = &[
-    b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"sBIT",
+/// PNG chunks a variant may hold, each with the only length it may have (`None`: any, for
+/// the image data and the palette, which are checked otherwise): the image itself and
+/// ancillary chunks of fixed size that carry no text of their own. Anything else (text,
+/// private, EXIF, ICC chunks) is not what an encoder of plain pixels writes.
+const PNG_CHUNKS: &[(&[u8; 4], Option<usize>)] = &[
+    (b"IHDR", Some(13)),
+    (b"PLTE", None),
+    (b"tRNS", None),
+    (b"IDAT", None),
+    (b"IEND", Some(0)),
+    (b"sRGB", Some(1)),
+    (b"gAMA", Some(4)),
+    (b"cHRM", Some(32)),
+    (b"pHYs", Some(9)),
 ];
 /// JPEG markers a variant may hold before and between scans: JFIF's APP0, tables, frame and
 /// scan headers, restart interval. No other APPn (EXIF, XMP, ICC, IPTC, private), no comment.
 const JPEG_MARKERS: &[u8] = &[0xE0, 0xDB, 0xC0, 0xC1, 0xC2, 0xC4, 0xDD, 0xDA];
 
+/// CRC-32 as PNG computes it (ISO 3309), over a chunk's type and data.
+fn crc32(parts: &[&[u8]]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for b in parts.iter().flat_map(|p| p.iter()) {
+        crc ^= u32::from(*b);
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// The length a JPEG marker segment's body must have, from the tables it declares: what makes
+/// room for bytes of the guest's choosing is a length larger than its content.
+fn jpeg_segment_ok(marker: u8, body: &[u8]) -> bool {
+    match marker {
+        // JFIF without a thumbnail: identifier, version, units, densities, 0×0 thumbnail.
+        0xE0 => body.len() == 14 && body.starts_with(b"JFIF\0") && body[12] == 0 && body[13] == 0,
+        // Quantisation tables: each is one byte of precision and id, then 64 or 128 bytes.
+        0xDB => {
+            let mut at = 0;
+            while at < body.len() {
+                let size = if body[at] >> 4 == 0 { 64 } else { 128 };
+                at += 1 + size;
+            }
+            at == body.len() && !body.is_empty()
+        }
+        // Huffman tables: class and id, 16 counts, then as many symbols as the counts add up.
+        0xC4 => {
+            let mut at = 0;
+            while at < body.len() {
+                let Some(counts) = body.get(at + 1..at + 17) else {
+                    return false;
+                };
+                let symbols: usize = counts.iter().map(|&c| usize::from(c)).sum();
+                at += 17 + symbols;
+            }
+            at == body.len() && !body.is_empty()
+        }
+        // Restart interval: two bytes.
+        0xDD => body.len() == 2,
+        // Frame header: precision, height, width, component count, three bytes a component.
+        0xC0..=0xC2 => body.len() >= 6 && body.len() == 6 + 3 * usize::from(body[5]),
+        // Scan header: component count, two bytes a component, then three bytes.
+        0xDA => !body.is_empty() && body.len() == 4 + 2 * usize::from(body[0]),
+        _ => false,
+    }
+}
+
 /// Walks a variant's container (PNG chunks, JPEG segments, RIFF chunks) by lengths and tags
 /// alone, decoding nothing: every chunk or segment must be one a plain-pixels encoder writes,
-/// and nothing may follow the image's end. Safe Rust over a byte slice with every length
-/// checked against what remains; it is the host's one look inside guest output, kept to
-/// framing so that no decoder runs outside the sandbox.
+/// with the length its content calls for (and, for PNG, its CRC), in the order the format
+/// requires, and nothing may follow the image's end. Safe Rust over a byte slice with every
+/// length checked against what remains; it is the host's one look inside guest output, kept
+/// to framing so that no decoder runs outside the sandbox. What it cannot see is the inside of
+/// the compressed image data (IDAT, a JPEG scan, a VP8 frame): only a decoder could.
 pub fn check_container(format: Format, d: &[u8]) -> Result<(), String> {
     let be32 = |at: usize| {
         d.get(at..at + 4)
@@ -225,22 +289,50 @@ pub fn check_container(format: Format, d: &[u8]) -> Result<(), String> {
     match format {
         Format::Png => {
             let mut at = 8;
-            let mut first = true;
+            let mut seen: Vec<[u8; 4]> = Vec::new();
             loop {
                 let len = be32(at).ok_or("a PNG chunk header is cut off")? as usize;
-                let tag = d
+                let tag: [u8; 4] = d
                     .get(at + 4..at + 8)
+                    .and_then(|t| t.try_into().ok())
                     .ok_or("a PNG chunk header is cut off")?;
                 let end = (at + 12)
                     .checked_add(len)
                     .filter(|&e| e <= d.len())
                     .ok_or("a PNG chunk runs past the end")?;
-                if !PNG_CHUNKS.iter().any(|t| &t[..] == tag) || (first && tag != b"IHDR") {
-                    return Err(format!("PNG chunk {:?}", String::from_utf8_lossy(tag)));
+                let name = String::from_utf8_lossy(&tag).into_owned();
+                let Some((_, fixed)) = PNG_CHUNKS.iter().find(|(t, _)| **t == tag) else {
+                    return Err(format!("PNG chunk {name:?}"));
+                };
+                if fixed.is_some_and(|f| f != len) {
+                    return Err(format!("PNG chunk {name:?} of {len} bytes"));
                 }
-                first = false;
+                let body = &d[at + 8..at + 8 + len];
+                let crc = be32(at + 8 + len).ok_or("a PNG chunk is cut off")?;
+                if crc != crc32(&[&tag, body]) {
+                    return Err(format!("PNG chunk {name:?} with a wrong CRC"));
+                }
+                let last = seen.last().copied();
+                let ordered = match &tag {
+                    b"IHDR" => seen.is_empty(),
+                    // Image data runs in one sequence; everything else comes before it.
+                    b"IDAT" => {
+                        last.is_some() && (last == Some(*b"IDAT") || !seen.contains(b"IDAT"))
+                    }
+                    b"IEND" => last == Some(*b"IDAT"),
+                    // A palette of at most 256 entries, and transparency no longer than it.
+                    b"PLTE" => {
+                        !seen.contains(b"IDAT") && len.is_multiple_of(3) && len <= 768 && len > 0
+                    }
+                    b"tRNS" => !seen.contains(b"IDAT") && len <= 256,
+                    _ => !seen.is_empty() && !seen.contains(b"IDAT"),
+                } && (tag == *b"IDAT" || !seen.contains(&tag));
+                if !ordered {
+                    return Err(format!("PNG chunk {name:?} out of place"));
+                }
+                seen.push(tag);
                 at = end;
-                if tag == b"IEND" {
+                if tag == *b"IEND" {
                     break;
                 }
             }
@@ -267,13 +359,14 @@ pub fn check_container(format: Format, d: &[u8]) -> Result<(), String> {
                     .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))
                     .filter(|&l| l >= 2)
                     .ok_or("a JPEG segment length is cut off")?;
-                if marker == 0xE0 && d.get(at + 4..at + 9) != Some(b"JFIF\0") {
-                    return Err("a JPEG APP0 segment that is not JFIF".into());
-                }
-                at = at
+                let end = at
                     .checked_add(2 + len)
                     .filter(|&e| e <= d.len())
                     .ok_or("a JPEG segment runs past the end")?;
+                if !jpeg_segment_ok(marker, &d[at + 4..end]) {
+                    return Err(format!("JPEG segment FF{marker:02X} of {len} bytes"));
+                }
+                at = end;
                 if marker == 0xDA {
                     // Entropy-coded data: runs to the next marker that is neither a stuffed
                     // zero nor a restart marker.
@@ -305,10 +398,22 @@ pub fn check_container(format: Format, d: &[u8]) -> Result<(), String> {
                     .and_then(|t| t.try_into().ok())
                     .ok_or("a RIFF chunk header is cut off")?;
                 let len = le32(at + 4).ok_or("a RIFF chunk header is cut off")? as usize;
-                at = (at + 8)
-                    .checked_add(len + (len & 1))
+                let end = (at + 8)
+                    .checked_add(len)
                     .filter(|&e| e <= d.len())
                     .ok_or("a RIFF chunk runs past the end")?;
+                // An odd chunk is padded with one zero byte, and with nothing else.
+                at = if len % 2 == 1 {
+                    if d.get(end) != Some(&0) {
+                        return Err("a RIFF pad byte that is not zero".into());
+                    }
+                    end + 1
+                } else {
+                    end
+                };
+                if tag == *b"VP8X" && len != 10 {
+                    return Err(format!("a VP8X chunk of {len} bytes"));
+                }
                 tags.push(tag);
             }
             let simple = matches!(tags.as_slice(), [t] if t == b"VP8 " || t == b"VP8L");
@@ -509,6 +614,16 @@ mod tests {
         }
         let trailing = [png.clone(), html.to_vec()].concat();
         assert!(check_container(Format::Png, &trailing).is_err());
+        // An allowed chunk too long for its content, or with a wrong CRC.
+        let mut gama = with_png_chunk_before_iend(&png, b"gAMA", html);
+        assert!(check_container(Format::Png, &gama).is_err(), "long gAMA");
+        let n = gama.len();
+        gama.truncate(n - 12 - 4);
+        assert!(check_container(Format::Png, &gama).is_err(), "cut off");
+        let mut bad_crc = png.clone();
+        let iend_crc = bad_crc.len() - 1;
+        bad_crc[iend_crc] ^= 1;
+        assert!(check_container(Format::Png, &bad_crc).is_err(), "IEND CRC");
 
         let jpeg = fx::jpeg(&img, 85);
         for marker in [0xEF, 0xED, 0xE1, 0xE2, 0xFE] {
@@ -522,6 +637,11 @@ mod tests {
         }
         let trailing = [jpeg.clone(), html.to_vec()].concat();
         assert!(check_container(Format::Jpeg, &trailing).is_err());
+        // Tables with room for more than they declare: a DRI of more than two bytes.
+        let mut dri = vec![0xFF, 0xDD, 0, (html.len() + 4) as u8, 0, 8];
+        dri.extend_from_slice(html);
+        let bad = [&jpeg[..2], &dri, &jpeg[2..]].concat();
+        assert!(check_container(Format::Jpeg, &bad).is_err(), "long DRI");
 
         let webp = fx::webp_lossy(&img, 80);
         let mut chunk = b"XSS ".to_vec();
