@@ -12,8 +12,6 @@ mod common;
 use attachd::config::{FuelBudget, GuestPaths, SandboxLimits};
 use attachd::error::{Class, ErrorCode};
 use attachd::sandbox::{Fit, Format, Limits, Sandbox, VariantSpec};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_millis(1500);
@@ -28,18 +26,7 @@ fn limits() -> Limits {
 }
 
 fn hostile_sandbox(fuel: FuelBudget) -> (tempfile::TempDir, Sandbox) {
-    let dir = tempfile::tempdir().unwrap();
-    let real = common::guest_dir();
-    for (name, from) in [
-        ("probe", real.clone()),
-        ("scan", real.clone()),
-        ("thumbnail", real.join("test/hostile")),
-    ] {
-        for ext in ["json", "wasm"] {
-            let f = format!("{name}.{ext}");
-            std::fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
-        }
-    }
+    let dir = common::guest_dir_with(&["thumbnail"]);
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: Some(common::cache_dir()),
@@ -53,39 +40,23 @@ fn hostile_sandbox(fuel: FuelBudget) -> (tempfile::TempDir, Sandbox) {
     (dir, sandbox)
 }
 
-/// Runs `f` on a thread at the lowest priority while twice as many threads as there are
-/// cores spin at normal priority: the call gets almost none of the CPU.
+/// Runs `f` on a thread at the lowest priority while every core is kept busy at normal
+/// priority: the call gets almost none of the CPU.
 fn starved<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    let stop = Arc::new(AtomicBool::new(false));
-    let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-    let spinners: Vec<_> = (0..n)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut x = 1u64;
-                while !stop.load(Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+    common::with_all_cores_busy(|| {
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: plain system calls on this thread's own id.
+                unsafe {
+                    let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+                    assert_eq!(libc::setpriority(libc::PRIO_PROCESS, tid, 19), 0);
                 }
+                f()
             })
+            .join()
+            .unwrap()
         })
-        .collect();
-    let r = std::thread::scope(|s| {
-        s.spawn(|| {
-            // SAFETY: plain system calls on this thread's own id.
-            unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                assert_eq!(libc::setpriority(libc::PRIO_PROCESS, tid, 19), 0);
-            }
-            f()
-        })
-        .join()
-        .unwrap()
-    });
-    stop.store(true, Ordering::Relaxed);
-    for s in spinners {
-        s.join().unwrap();
-    }
-    r
+    })
 }
 
 #[test]

@@ -9,9 +9,9 @@ use attachd::error::{Class, ErrorCode};
 use attachd::sandbox::{
     Fit, Format, Limits, MediaError, Sandbox, SandboxError, VariantSpec, GUEST_STRING_MAX,
 };
+use common::{guest_dir_with, with_all_cores_busy};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 const HOSTILE_DEADLINE: Duration = Duration::from_millis(500);
@@ -38,25 +38,6 @@ fn spec(name: &str) -> VariantSpec {
         format: Format::Auto,
         quality: 80,
     }
-}
-
-/// A guest directory with the real guests, except `swap` (each `(name, from)` copies the
-/// hostile component's `name` files from `test/hostile`).
-fn guest_dir_with(hostile: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let real = common::guest_dir();
-    for name in ["probe", "scan", "thumbnail"] {
-        let from = if hostile.contains(&name) {
-            real.join("test/hostile")
-        } else {
-            real.clone()
-        };
-        for ext in ["json", "wasm"] {
-            let f = format!("{name}.{ext}");
-            std::fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
-        }
-    }
-    dir
 }
 
 fn hostile_limits() -> SandboxLimits {
@@ -116,29 +97,6 @@ fn assert_honest_call_still_works() {
         .expect("a well-behaved call after a hostile one succeeds")
         .expect("the honest mode renders");
     assert_eq!(names, ["thumb"]);
-}
-
-/// Runs `f` while every core is kept busy by spinning threads.
-fn with_all_cores_busy<R>(f: impl FnOnce() -> R) -> R {
-    let stop = Arc::new(AtomicBool::new(false));
-    let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
-    let spinners: Vec<_> = (0..n)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                let mut x = 1u64;
-                while !stop.load(Ordering::Relaxed) {
-                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
-                }
-            })
-        })
-        .collect();
-    let r = f();
-    stop.store(true, Ordering::Relaxed);
-    for s in spinners {
-        s.join().unwrap();
-    }
-    r
 }
 
 #[test]
@@ -252,6 +210,15 @@ fn a_guest_that_polls_a_timer_is_stopped_at_once_with_guest_forbidden_call() {
 }
 
 #[test]
+fn a_guest_asking_the_host_for_more_random_bytes_than_the_cap_is_stopped() {
+    // wasmtime-wasi would allocate up to 64 MiB per call for a guest by default.
+    let e = hostile(b"random-big");
+    assert_eq!(e.code(), "guest-trap", "{e}");
+    assert!(e.to_string().contains("exceeds limit 64"), "{e}");
+    assert_honest_call_still_works();
+}
+
+#[test]
 fn unbounded_allocation_is_stopped_with_guest_memory_limit() {
     // Filling memory burns fuel too: give this guest enough fuel to reach the memory cap.
     let (_dir, roomy) = hostile_sandbox_with(SandboxLimits {
@@ -341,6 +308,11 @@ fn a_probe_that_lies_about_the_mime_type_or_orientation_is_refused() {
             .unwrap_or_else(|| panic!("{lie} accepted"));
         assert_eq!(e.code(), "guest-output-invalid", "{lie}: {e}");
     }
+    // A probe's whole answer is capped at 1 MiB before the host copies any of it.
+    let e = sandbox
+        .probe(b"lie:huge-mime", limits())
+        .expect_err("a 2 MiB MIME type is refused");
+    assert_eq!(e.code(), "output-too-large", "{e}");
     let (info, _) = sandbox.probe(b"honest", limits()).unwrap();
     assert_eq!(info.unwrap().mime, "image/png");
 }
@@ -543,6 +515,18 @@ mod compile_cache {
         std::fs::rename(&probe, &elsewhere).unwrap();
         std::os::unix::fs::symlink(&elsewhere, &probe).unwrap();
         refused_and_recompiled(guests.path(), cache.path(), "cached artifact");
+    }
+
+    #[test]
+    fn a_cache_directory_that_is_a_symlink_is_not_used() {
+        let (guests, cache, _) = warm();
+        // The same artifacts and digests, reached through a link: whoever controls the link
+        // chooses what the worker would run.
+        let dir = cache.path().join("attachd");
+        let real = cache.path().join("elsewhere");
+        std::fs::rename(&dir, &real).unwrap();
+        std::os::unix::fs::symlink(&real, &dir).unwrap();
+        refused_and_recompiled(guests.path(), cache.path(), "not a directory");
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! | knob                 | default            | env                          | enforced by                  | on a hit (code, class)            |
 //! |----------------------|--------------------|------------------------------|------------------------------|-----------------------------------|
 //! | CPU                  | see [`FuelBudget`](crate::config::FuelBudget) | `ATTACH_GUEST_FUEL_*`        | wasmtime fuel                | `guest-fuel-exhausted`, permanent |
-//! | wall-clock backstop  | 30 s               | `ATTACH_GUEST_TIMEOUT_MS`    | epoch interruption           | `guest-timeout`, retryable        |
+//! | wall-clock backstop  | 30 s               | `ATTACH_GUEST_TIMEOUT_MS`    | epoch interruption           | `guest-cpu-exhausted`, permanent, if the call had the CPU; else `guest-timeout`, retryable |
 //! | linear memory        | 1 GiB              | `ATTACH_GUEST_MEMORY`        | [`CallLimiter`]              | `guest-memory-limit`, permanent   |
 //! | wasm stack           | 1 MiB              | `ATTACH_GUEST_STACK`         | `Config::max_wasm_stack`     | `guest-stack-overflow`, permanent |
 //! | bytes copied out     | output cap + 1 MiB | `ATTACH_MAX_OUTPUT_BYTES`    | hostcall fuel, before copying| `output-too-large`, permanent     |
@@ -17,9 +17,11 @@
 //!
 //! Why fuel *and* an epoch: fuel counts the guest's own instructions, so a budget derived from
 //! the input's size gives the same answer for the same bytes on an idle and on a saturated
-//! worker; that is what makes a hit permanent. The epoch deadline is wall-clock time: it
-//! catches what fuel does not count (time the host spends on a guest's behalf, a machine so
-//! overloaded that a legitimate call crawls), so its hit is retryable.
+//! worker; that is what makes a hit permanent. Entries into the host are charged fuel too (see
+//! [`HOST_CALL_FUEL`]). The epoch deadline is wall-clock time: it catches what fuel cannot
+//! price (instructions that miss the cache) and a machine so overloaded that a legitimate call
+//! crawls; the call thread's own CPU time tells the two apart (see
+//! [`CPU_SHARE_FOR_PERMANENT`]).
 //!
 //! Guests get WASI with no preopened directories, no network, no environment, no arguments,
 //! clocks frozen at zero (they need none, and a frozen clock gives a guest nothing to time side
@@ -566,10 +568,12 @@ impl Sandbox {
                 let said = said.trim();
                 SandboxError::Trap {
                     guest,
+                    // With the cause chain: a host function's refusal (a WASI limit) is the
+                    // cause, under wasmtime's "error while executing" context.
                     message: if said.is_empty() {
-                        format!("{e}")
+                        format!("{e:#}")
                     } else {
-                        format!("{e}; guest stderr: {said}")
+                        format!("{e:#}; guest stderr: {said}")
                     },
                 }
             }

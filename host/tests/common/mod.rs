@@ -137,3 +137,46 @@ pub mod db;
 pub mod s3;
 pub mod store;
 pub mod worker;
+
+/// A guest directory with the real guests, except those named in `hostile`, which are the
+/// hostile test component (`tests/hostile-guest`) in their place.
+pub fn guest_dir_with(hostile: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let real = guest_dir();
+    for name in ["probe", "scan", "thumbnail"] {
+        let from = if hostile.contains(&name) {
+            real.join("test/hostile")
+        } else {
+            real.clone()
+        };
+        for ext in ["json", "wasm"] {
+            let f = format!("{name}.{ext}");
+            std::fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
+        }
+    }
+    dir
+}
+
+/// Runs `f` while twice as many threads as there are cores spin.
+pub fn with_all_cores_busy<R>(f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let n = std::thread::available_parallelism().map_or(2, |n| n.get()) * 2;
+    let spinners: Vec<_> = (0..n)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut x = 1u64;
+                while !stop.load(Ordering::Relaxed) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+        })
+        .collect();
+    let r = f();
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    r
+}

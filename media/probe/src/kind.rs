@@ -29,6 +29,33 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in declaration order.
+    pub const ALL: [Kind; 23] = [
+        Kind::Jpeg,
+        Kind::Png,
+        Kind::Gif,
+        Kind::Webp,
+        Kind::Tiff,
+        Kind::Bmp,
+        Kind::Ico,
+        Kind::Avif,
+        Kind::Heic,
+        Kind::Svg,
+        Kind::Pdf,
+        Kind::Html,
+        Kind::Zip,
+        Kind::Gzip,
+        Kind::Mp4,
+        Kind::Quicktime,
+        Kind::Webm,
+        Kind::Matroska,
+        Kind::Avi,
+        Kind::Hls,
+        Kind::Elf,
+        Kind::Pe,
+        Kind::Unknown,
+    ];
+
     /// Canonical MIME type: the IANA-registered one where there is one, else the de facto one.
     pub const fn mime(self) -> &'static str {
         match self {

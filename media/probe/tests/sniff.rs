@@ -5,31 +5,7 @@ mod common;
 use common::*;
 use media_probe::{sniff, Kind, SNIFF_PREFIX};
 
-const ALL: [Kind; 23] = [
-    Kind::Jpeg,
-    Kind::Png,
-    Kind::Gif,
-    Kind::Webp,
-    Kind::Tiff,
-    Kind::Bmp,
-    Kind::Ico,
-    Kind::Avif,
-    Kind::Heic,
-    Kind::Svg,
-    Kind::Pdf,
-    Kind::Html,
-    Kind::Zip,
-    Kind::Gzip,
-    Kind::Mp4,
-    Kind::Quicktime,
-    Kind::Webm,
-    Kind::Matroska,
-    Kind::Avi,
-    Kind::Hls,
-    Kind::Elf,
-    Kind::Pe,
-    Kind::Unknown,
-];
+const ALL: [Kind; 23] = Kind::ALL;
 
 fn sample(kind: Kind) -> Vec<u8> {
     match kind {

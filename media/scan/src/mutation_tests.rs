@@ -7,31 +7,7 @@ use media_probe::{Kind, Limits};
 use crate::test_data::{tiny_gif, tiny_jpeg, tiny_png, tiny_webp, XorShift, Zip, ZipEntry};
 use crate::{rules, scan, scan_as};
 
-const ALL_KINDS: &[Kind] = &[
-    Kind::Jpeg,
-    Kind::Png,
-    Kind::Gif,
-    Kind::Webp,
-    Kind::Tiff,
-    Kind::Bmp,
-    Kind::Ico,
-    Kind::Avif,
-    Kind::Heic,
-    Kind::Svg,
-    Kind::Pdf,
-    Kind::Html,
-    Kind::Zip,
-    Kind::Gzip,
-    Kind::Mp4,
-    Kind::Quicktime,
-    Kind::Webm,
-    Kind::Matroska,
-    Kind::Avi,
-    Kind::Hls,
-    Kind::Elf,
-    Kind::Pe,
-    Kind::Unknown,
-];
+const ALL_KINDS: &[Kind] = &Kind::ALL;
 
 /// Mutated cases per seed input. Each case is scanned once per kind in the kind-forced
 /// test, so this times the seed count times 23 scans; a few thousand cases in total keep

@@ -17,6 +17,7 @@
 //! | `poll`           | polls a one-minute timer                           | `guest-forbidden-call` |
 //! | `fill`           | `memory.fill`s 32 MiB forever (host time, little fuel) | `guest-fuel-exhausted` |
 //! | `random`         | asks the host for random bytes forever             | `guest-fuel-exhausted` |
+//! | `random-big`     | asks the host for 4096 random bytes at once        | `guest-trap`           |
 //! | `chase:N`        | follows pointers through N MiB forever: each load misses the cache, so fuel burns slowly | `guest-cpu-exhausted` |
 //! | `lie:name`       | names its variant `../../evil`                     | `guest-output-invalid` |
 //! | `lie:duplicate`  | returns the requested variant twice                | `guest-output-invalid` |
@@ -32,7 +33,9 @@
 //! | anything else    | one honest 1×1 PNG per requested variant           | success                |
 //!
 //! Probe (`probe`): `lie:mime` claims a PNG is `text/html`; `lie:orientation` claims EXIF
-//! orientation 77 (both `guest-output-invalid`); anything else reads a PNG's size honestly.
+//! orientation 77 (both `guest-output-invalid`); `lie:huge-mime` returns a 2 MiB MIME type
+//! (`output-too-large`, refused before it is copied); anything else reads a PNG's size
+//! honestly.
 
 wit_bindgen::generate!({
     world: "attach:hostile/hostile",
@@ -100,6 +103,7 @@ impl Thumbnail for Component {
             b"poll" => poll_a_minute(),
             b"fill" => fill_forever(),
             b"random" => random_forever(),
+            b"random-big" => variants[0].width = random_bytes(4096).len() as u32,
             b"lie:name" => variants[0].name = "../../evil".into(),
             b"lie:duplicate" => variants.push(honest(&specs[0])),
             b"lie:many" => {
@@ -179,6 +183,7 @@ impl Probe for Component {
         match data.as_slice() {
             b"lie:mime" => info.mime = "text/html".into(),
             b"lie:orientation" => info.orientation = 77,
+            b"lie:huge-mime" => info.mime = "x".repeat(2 * 1024 * 1024),
             _ => {}
         }
         Ok(info)
@@ -271,17 +276,21 @@ extern "C" {
     fn get_random_bytes(len: i64, ret: *mut [usize; 2]);
 }
 
+/// `len` random bytes from the host, through the raw WASI import.
+fn random_bytes(len: i64) -> Vec<u8> {
+    let mut ret = [0usize; 2];
+    // SAFETY: the canonical ABI of `get-random-bytes: func(len: u64) -> list<u8>`: the list is
+    // allocated with this guest's allocator and handed back as pointer and length.
+    unsafe {
+        get_random_bytes(len, &mut ret);
+        Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1])
+    }
+}
+
 /// A cheap WASI call in a loop: each costs the host real time and the guest a few fuel.
 fn random_forever() {
     loop {
-        let mut ret = [0usize; 2];
-        // SAFETY: the canonical ABI of `get-random-bytes: func(len: u64) -> list<u8>`: the list
-        // is allocated with this guest's allocator and handed back as pointer and length.
-        let bytes = unsafe {
-            get_random_bytes(16, &mut ret);
-            Vec::from_raw_parts(ret[0] as *mut u8, ret[1], ret[1])
-        };
-        if black_box(bytes.len()) == usize::MAX {
+        if black_box(random_bytes(16).len()) == usize::MAX {
             return;
         }
     }
