@@ -187,7 +187,8 @@ pub const DEFAULT_DATA_DIR: &str = "./data";
 /// Where uploads live in the store; the orphan sweep looks only under it.
 pub const DEFAULT_UPLOAD_PREFIX: &str = "uploads/";
 
-/// Parses a duration written as a number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d`.
+/// Parses a duration written as a number and a unit: `500ms`, `30s`, `15m`, `2h`, `1d` (a
+/// bare number is seconds).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
@@ -195,17 +196,36 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let n: u64 = num
         .parse()
         .map_err(|_| format!("{s:?} is not a duration like 500ms, 30s, 15m, 2h or 1d"))?;
-    let unit_ms: u64 = match unit.trim() {
-        "ms" => 1,
-        "s" | "" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)")),
+    let unit_ms = match unit.trim() {
+        "" => 1_000,
+        unit => UNITS
+            .iter()
+            .find(|(name, _)| *name == unit)
+            .map(|(_, ms)| *ms)
+            .ok_or_else(|| format!("{s:?}: unknown unit {unit:?} (ms, s, m, h, d)"))?,
     };
     n.checked_mul(unit_ms)
         .map(Duration::from_millis)
         .ok_or_else(|| format!("{s:?} is too long"))
+}
+
+/// Duration units, largest first, in milliseconds.
+const UNITS: [(&str, u64); 5] = [
+    ("d", 86_400_000),
+    ("h", 3_600_000),
+    ("m", 60_000),
+    ("s", 1_000),
+    ("ms", 1),
+];
+
+/// The shortest spelling of `d` (in whole milliseconds) that [`parse_duration`] reads back:
+/// how the settings print their defaults.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis() as u64;
+    match UNITS.iter().find(|(_, size)| ms > 0 && ms % size == 0) {
+        Some((unit, size)) => format!("{}{unit}", ms / size),
+        None => "0s".to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -223,6 +243,18 @@ mod tests {
         for bad in ["", "h", "2x", "-1s", "99999999999999999999d"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_formatted_duration_reads_back_the_same() {
+        for ms in [
+            0, 1, 500, 1_000, 30_000, 60_000, 90_000, 300_000, 7_200_000, 86_400_000,
+        ] {
+            let d = Duration::from_millis(ms);
+            assert_eq!(parse_duration(&format_duration(d)), Ok(d), "{ms} ms");
+        }
+        assert_eq!(format_duration(Duration::from_secs(300)), "5m");
+        assert_eq!(format_duration(Duration::from_secs(90)), "90s");
     }
 
     #[test]

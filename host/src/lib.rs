@@ -2,6 +2,7 @@
 //! upload's bytes runs in a WebAssembly sandbox ([`sandbox`]); [`pipeline`] orders the steps
 //! and enforces the limits between them; [`cli`] drives it from the command line.
 
+pub mod app;
 pub mod audit;
 pub mod cleanup;
 pub mod cli;
@@ -13,6 +14,7 @@ pub mod metrics;
 pub mod pipeline;
 pub mod queue;
 pub mod sandbox;
+pub mod settings;
 pub mod storage;
 pub mod variant;
 pub mod video;

@@ -625,8 +625,8 @@ impl Processor for CleanupJobs {
     }
 }
 
-/// The real dependencies, asked directly: for the breaker's probes and for `/readyz`.
-pub struct Probes {
+/// The real dependencies, asked directly: whether a tripped breaker may close, and `/readyz`.
+pub struct HealthChecks {
     pub db: Db,
     pub storage: Arc<dyn Storage>,
     pub backend: Arc<dyn QueueBackend>,
@@ -635,7 +635,7 @@ pub struct Probes {
 }
 
 #[async_trait::async_trait]
-impl Health for Probes {
+impl Health for HealthChecks {
     async fn check(&self, dependency: Dependency) -> Result<(), String> {
         match dependency {
             Dependency::Storage => self
@@ -651,7 +651,7 @@ impl Health for Probes {
 }
 
 #[async_trait::async_trait]
-impl Readiness for Probes {
+impl Readiness for HealthChecks {
     /// Ready when Redis and the database answer (storage is checked per job: an S3 outage
     /// should pause intake through the breaker, not take the worker out of its pool).
     async fn ready(&self) -> Result<(), String> {

@@ -206,6 +206,18 @@ impl Backoff {
     }
 }
 
+/// The spelling [`Backoff::parse`] reads: `fixed:5s`, `exponential:2s`.
+impl std::fmt::Display for Backoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Backoff::Fixed(d) => write!(f, "fixed:{}", crate::config::format_duration(*d)),
+            Backoff::Exponential { base } => {
+                write!(f, "exponential:{}", crate::config::format_duration(*base))
+            }
+        }
+    }
+}
+
 /// Attempts and backoff for jobs whose producer set none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {

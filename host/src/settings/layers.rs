@@ -1,0 +1,235 @@
+//! The four layers and the raw value each setting ends up with, before typing.
+
+use super::vars::{self, Var, CONFIG_VAR};
+use super::{parse_duration, SettingsError};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The most a config file may hold: far beyond a file of every setting with comments, and
+/// small enough that a wrong path (a disk image, /dev/zero) is refused, not read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Where a setting's value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Default,
+    File(PathBuf),
+    Env,
+    Flag,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::File(p) => write!(f, "file {}", p.display()),
+            Source::Env => f.write_str("environment"),
+            Source::Flag => f.write_str("flag"),
+        }
+    }
+}
+
+/// Each setting's raw value and its source. An empty value counts as not given at that
+/// layer, as it always has for the environment.
+#[derive(Debug)]
+pub struct Layers {
+    values: BTreeMap<&'static str, (String, Source)>,
+    /// Which settings were read: the tests check that every setting is used.
+    read: Mutex<BTreeSet<&'static str>>,
+}
+
+impl Layers {
+    /// Stacks the layers: `flags` over `env` over the config file over the defaults. The
+    /// config file is `config_file` (the `--config` flag), else `ATTACH_CONFIG` from `env`.
+    pub fn resolve(
+        env: impl Fn(&str) -> Option<String>,
+        config_file: Option<PathBuf>,
+        flags: Vec<(&'static str, String)>,
+    ) -> Result<Layers, SettingsError> {
+        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let config_file = config_file.or_else(|| given(env(CONFIG_VAR)).map(PathBuf::from));
+        let file = match &config_file {
+            Some(path) => read_file(path)?,
+            None => BTreeMap::new(),
+        };
+        let mut flags: BTreeMap<&'static str, String> = flags.into_iter().collect();
+        let mut values = BTreeMap::new();
+        for var in vars::all() {
+            let chosen = if let Some(v) = given(flags.remove(var.name)) {
+                Some((v, Source::Flag))
+            } else if let Some(v) = given(env(var.name)) {
+                Some((v, Source::Env))
+            } else if var.name == CONFIG_VAR {
+                config_file
+                    .as_ref()
+                    .map(|p| (p.display().to_string(), Source::Flag))
+            } else if let Some(v) = given(file.get(var.name).cloned()) {
+                Some((v, Source::File(config_file.clone().unwrap_or_default())))
+            } else {
+                var.default.clone().map(|v| (v, Source::Default))
+            };
+            if let Some(chosen) = chosen {
+                values.insert(var.name, chosen);
+            }
+        }
+        if let Some(name) = flags.keys().next() {
+            return Err(SettingsError::Rule(format!("{name} is not a setting")));
+        }
+        Ok(Layers {
+            values,
+            read: Mutex::new(BTreeSet::new()),
+        })
+    }
+
+    /// The value of `name`; `None` when unset. Panics on a name that is not a setting: that
+    /// is a bug the tests catch, not an operator's error.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        let var = vars::find(name).unwrap_or_else(|| panic!("{name} is not a registered setting"));
+        self.read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(var.name);
+        self.values.get(name).map(|(v, _)| v.as_str())
+    }
+
+    /// Where `name`'s value came from (`None`: unset).
+    pub fn source(&self, name: &str) -> Option<&Source> {
+        self.values.get(name).map(|(_, s)| s)
+    }
+
+    /// `name`'s value through `f`; an unset setting is an error.
+    pub fn with<T>(
+        &self,
+        name: &'static str,
+        f: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T, SettingsError> {
+        let value = self.get(name).ok_or_else(|| SettingsError::Invalid {
+            var: name,
+            value: String::new(),
+            message: "must be set".into(),
+        })?;
+        f(value).map_err(|message| SettingsError::Invalid {
+            var: name,
+            value: value.to_owned(),
+            message,
+        })
+    }
+
+    pub fn parse<T: FromStr>(&self, name: &'static str) -> Result<T, SettingsError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.with(name, |s| {
+            s.trim().parse().map_err(|e: T::Err| e.to_string())
+        })
+    }
+
+    pub fn duration(&self, name: &'static str) -> Result<Duration, SettingsError> {
+        self.with(name, parse_duration)
+    }
+
+    /// `1`/`0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
+    pub fn flag(&self, name: &'static str) -> Result<bool, SettingsError> {
+        self.with(name, |s| match s.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => Ok(true),
+            "0" | "false" | "no" | "off" => Ok(false),
+            _ => Err("expected 1 or 0".to_owned()),
+        })
+    }
+
+    /// The settings read so far.
+    pub fn read(&self) -> BTreeSet<&'static str> {
+        self.read.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Every setting with its effective value (secrets redacted) and source, for
+    /// `attachd config`.
+    pub fn effective(&self) -> Vec<(&'static Var, Option<String>, Option<&Source>)> {
+        vars::all()
+            .iter()
+            .map(|var| {
+                let value =
+                    self.values.get(var.name).map(
+                        |(v, _)| {
+                            if var.secret {
+                                redact(v)
+                            } else {
+                                v.clone()
+                            }
+                        },
+                    );
+                (var, value, self.source(var.name))
+            })
+            .collect()
+    }
+}
+
+/// A config file: `NAME=value` lines, `#` comments, an optional `export ` and quotes around
+/// the value, as in `.env` files. An unknown name is refused with its line, so a typo does
+/// not silently leave a default in force.
+fn read_file(path: &Path) -> Result<BTreeMap<String, String>, SettingsError> {
+    let fail = |message: String| SettingsError::File {
+        path: path.to_owned(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let mut text = String::new();
+    std::io::Read::read_to_string(
+        &mut std::io::Read::take(file, MAX_CONFIG_FILE_BYTES + 1),
+        &mut text,
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    if text.len() as u64 > MAX_CONFIG_FILE_BYTES {
+        return Err(fail(format!("larger than {MAX_CONFIG_FILE_BYTES} bytes")));
+    }
+    let mut values = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let (name, value) = line
+            .split_once('=')
+            .ok_or_else(|| fail(format!("line {}: expected NAME=value", i + 1)))?;
+        let name = name.trim();
+        if name == CONFIG_VAR || vars::find(name).is_none() {
+            return Err(fail(format!("line {}: {name} is not a setting", i + 1)));
+        }
+        let value = value.trim();
+        let value = [('"', '"'), ('\'', '\'')]
+            .iter()
+            .find_map(|(open, close)| {
+                value
+                    .strip_prefix(*open)
+                    .and_then(|v| v.strip_suffix(*close))
+            })
+            .unwrap_or(value);
+        values.insert(name.to_owned(), value.to_owned());
+    }
+    Ok(values)
+}
+
+/// A URL's password replaced by `***` (`redis://user:***@host`); anything else unchanged.
+pub fn redact(value: &str) -> String {
+    let Some((scheme, rest)) = value.split_once("://") else {
+        return value.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            let hidden = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                // `redis://secret@host`: Redis reads a lone userinfo as the password.
+                "***".to_owned()
+            };
+            format!("{scheme}://{hidden}@{host}{tail}")
+        }
+        None => value.to_owned(),
+    }
+}

@@ -1,0 +1,278 @@
+use super::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+fn layers(env: &[(&str, &str)], file: Option<&Path>, flags: &[(&'static str, &str)]) -> Layers {
+    let env: BTreeMap<String, String> = env
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let flags = flags.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+    Layers::resolve(
+        |name| env.get(name).cloned(),
+        file.map(Path::to_owned),
+        flags,
+    )
+    .expect("layers")
+}
+
+fn defaults() -> Settings {
+    Settings::from_layers(&layers(&[], None, &[])).expect("the defaults load")
+}
+
+fn repo_file(name: &str) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn the_defaults_are_the_ones_each_module_names() {
+    let s = defaults();
+    assert_eq!(s.guests.limits, SandboxLimits::default());
+    assert_eq!(s.guests.input, InputLimits::default());
+    assert_eq!(s.video, Some(VideoConfig::default()));
+    assert_eq!(
+        format!("{:?}", s.vscan),
+        format!("{:?}", vscan::Policy::default())
+    );
+    let worker = crate::worker::WorkerConfig::default();
+    assert_eq!(s.queue.concurrency, worker.concurrency);
+    assert_eq!(s.queue.lock_duration, worker.lock_duration);
+    assert_eq!(s.queue.stalled_interval, worker.stalled_interval);
+    assert_eq!(s.queue.default_retry, worker.default_retry);
+    assert_eq!(s.worker.shutdown_grace, worker.shutdown_grace);
+    assert_eq!(s.worker.cleanup_schedule, worker.cleanup_schedule);
+    assert_eq!(s.worker.max_bytes_in_flight, worker.max_bytes_in_flight);
+    assert_eq!(s.worker.claim_lease, crate::job::DEFAULT_CLAIM_LEASE);
+    assert_eq!(
+        s.cleanup.orphan_max_age,
+        crate::cleanup::CleanupOptions::default().max_age
+    );
+    assert_eq!(
+        s.store.storage,
+        StorageConfig::from_lookup(|_| None).expect("storage defaults")
+    );
+    assert_eq!(
+        s.log,
+        LogSettings {
+            level: "warn".into(),
+            json: false,
+            audit_file: None
+        }
+    );
+    assert!(s.queue.enabled);
+    assert_eq!(s.process_jobs, None);
+}
+
+#[test]
+fn every_setting_is_read_and_every_read_is_a_setting() {
+    // Local storage leaves the S3 settings unread; a bucket reads them all.
+    let local = layers(&[], None, &[]);
+    Settings::from_layers(&local).expect("local");
+    let s3 = layers(&[("ATTACH_S3_BUCKET", "b")], None, &[]);
+    Settings::from_layers(&s3).expect("s3");
+    let read: BTreeSet<&str> = local.read().union(&s3.read()).copied().collect();
+    let all: BTreeSet<&str> = vars::all()
+        .iter()
+        .map(|v| v.name)
+        .filter(|n| *n != vars::CONFIG_VAR)
+        .collect();
+    assert_eq!(read, all);
+}
+
+#[test]
+fn a_flag_wins_over_the_environment_over_the_file_over_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attachd.env");
+    std::fs::write(
+        &file,
+        "# comment\n\nATTACH_QUEUE_PREFIX=from-file\nexport ATTACH_ORPHAN_MAX_AGE=\"3h\"\n\
+         ATTACH_CLAIM_LEASE='7m'\nATTACH_QUEUE_CONCURRENCY=9\n",
+    )
+    .unwrap();
+    let l = layers(
+        &[
+            ("ATTACH_ORPHAN_MAX_AGE", "4h"),
+            ("ATTACH_QUEUE_CONCURRENCY", "5"),
+            // Empty is not given: the file's value stays.
+            ("ATTACH_CLAIM_LEASE", ""),
+        ],
+        Some(&file),
+        &[("ATTACH_QUEUE_CONCURRENCY", "6")],
+    );
+    let s = Settings::from_layers(&l).unwrap();
+    assert_eq!(s.queue.prefix, "from-file");
+    assert_eq!(s.worker.claim_lease, Duration::from_secs(7 * 60));
+    assert_eq!(s.cleanup.orphan_max_age, Duration::from_secs(4 * 3600));
+    assert_eq!(s.queue.concurrency, 6);
+    assert_eq!(l.source("ATTACH_QUEUE_PREFIX"), Some(&Source::File(file)));
+    assert_eq!(l.source("ATTACH_ORPHAN_MAX_AGE"), Some(&Source::Env));
+    assert_eq!(l.source("ATTACH_QUEUE_CONCURRENCY"), Some(&Source::Flag));
+    assert_eq!(l.source("ATTACH_REDIS_URL"), Some(&Source::Default));
+    assert_eq!(l.source("ATTACH_VSCAN_ENDPOINT"), None);
+}
+
+#[test]
+fn the_config_file_comes_from_attach_config_unless_a_flag_names_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a.env"), dir.path().join("b.env"));
+    std::fs::write(&a, "ATTACH_QUEUE_PREFIX=a\n").unwrap();
+    std::fs::write(&b, "ATTACH_QUEUE_PREFIX=b\n").unwrap();
+    let from_env = layers(&[(vars::CONFIG_VAR, a.to_str().unwrap())], None, &[]);
+    assert_eq!(from_env.get("ATTACH_QUEUE_PREFIX"), Some("a"));
+    let from_flag = layers(&[(vars::CONFIG_VAR, a.to_str().unwrap())], Some(&b), &[]);
+    assert_eq!(from_flag.get("ATTACH_QUEUE_PREFIX"), Some("b"));
+}
+
+#[test]
+fn a_config_file_naming_no_setting_is_refused_with_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attachd.env");
+    std::fs::write(&file, "ATTACH_QUEUE_PREFIX=x\nATTACH_QUEUE_PERFIX=typo\n").unwrap();
+    let err = Layers::resolve(|_| None, Some(file.clone()), vec![]).unwrap_err();
+    assert!(
+        err.to_string().contains("line 2: ATTACH_QUEUE_PERFIX"),
+        "{err}"
+    );
+    std::fs::write(&file, "not a setting line\n").unwrap();
+    assert!(Layers::resolve(|_| None, Some(file.clone()), vec![]).is_err());
+    let missing = dir.path().join("missing.env");
+    assert!(Layers::resolve(|_| None, Some(missing), vec![]).is_err());
+}
+
+#[test]
+fn a_malformed_value_is_refused_naming_its_variable() {
+    for (name, value) in [
+        ("ATTACH_CLAIM_LEASE", "5 minutes"),
+        ("ATTACH_QUEUE_ENABLED", "maybe"),
+        ("ATTACH_VIDEO_CRF", "52"),
+        ("ATTACH_VIDEO_PRESET", "placebo"),
+        ("ATTACH_SCAN_SUSPICIOUS", "ignore"),
+        ("ATTACH_LOG_FORMAT", "xml"),
+        ("ATTACH_CLEANUP_CRON", "sometimes"),
+        ("ATTACH_VSCAN_ENDPOINT", "http://clamd"),
+        ("ATTACH_STORAGE", "ftp"),
+    ] {
+        let err = Settings::from_layers(&layers(&[(name, value)], None, &[]))
+            .expect_err(name)
+            .to_string();
+        assert!(err.contains(name), "{name}={value}: {err}");
+    }
+    // A rule across settings: the scanner's backoff must end before the orphan age.
+    let err = Settings::from_layers(&layers(&[("ATTACH_VSCAN_RETRY_CAP", "3h")], None, &[]))
+        .expect_err("cap over the orphan age");
+    assert!(err.to_string().contains("ATTACH_ORPHAN_MAX_AGE"), "{err}");
+}
+
+#[test]
+fn attachd_config_redacts_passwords_in_urls() {
+    assert_eq!(
+        layers::redact("postgres://app:s3cret@db:5432/x"),
+        "postgres://app:***@db:5432/x"
+    );
+    assert_eq!(
+        layers::redact("redis://pw@cache:6379"),
+        "redis://***@cache:6379"
+    );
+    assert_eq!(
+        layers::redact("redis://cache:6379/0"),
+        "redis://cache:6379/0"
+    );
+    let l = layers(
+        &[("ATTACH_DATABASE_URL", "postgres://app:s3cret@db/x")],
+        None,
+        &[],
+    );
+    let printed = effective(&l);
+    assert!(!printed.contains("s3cret"), "{printed}");
+    assert!(
+        printed.contains("ATTACH_DATABASE_URL=postgres://app:***@db/x  # environment"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn env_example_is_what_attachd_config_prints() {
+    assert_eq!(
+        repo_file(".env.example"),
+        env_example(),
+        "regenerate it: attachd config --env-example > .env.example"
+    );
+}
+
+#[test]
+fn env_example_read_as_a_config_file_changes_nothing() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.env.example");
+    let l = layers(&[], Some(&path), &[]);
+    assert!(vars::all()
+        .iter()
+        .all(|v| !matches!(l.source(v.name), Some(Source::File(_)))));
+}
+
+/// The README's settings tables: those with a `variable` or `env` column. Returns each
+/// variable named in that column with the text of its row's variable and default cells.
+fn readme_settings() -> BTreeMap<String, String> {
+    let readme = repo_file("README.md");
+    let mut documented = BTreeMap::new();
+    let mut columns: Option<(usize, usize)> = None;
+    for line in readme.lines() {
+        if !line.starts_with('|') {
+            columns = None;
+            continue;
+        }
+        let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+        if cells.iter().all(|c| c.chars().all(|ch| "-: ".contains(ch))) {
+            continue;
+        }
+        let Some((var_col, default_col)) = columns else {
+            let find = |names: &[&str]| {
+                cells
+                    .iter()
+                    .position(|c| names.contains(&c.to_ascii_lowercase().as_str()))
+            };
+            columns = find(&["variable", "env"])
+                .zip(find(&["default"]))
+                .or(Some((usize::MAX, usize::MAX)));
+            continue;
+        };
+        let (Some(var_cell), Some(default_cell)) = (cells.get(var_col), cells.get(default_col))
+        else {
+            continue;
+        };
+        for name in var_cell.split('`').filter(|w| {
+            w.starts_with("ATTACH_")
+                && w.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        }) {
+            documented.insert(name.to_owned(), format!("{var_cell} {default_cell}"));
+        }
+    }
+    documented
+}
+
+#[test]
+fn the_readme_tables_list_every_setting_with_its_default() {
+    let documented = readme_settings();
+    let names: BTreeSet<&str> = documented.keys().map(String::as_str).collect();
+    let all: BTreeSet<&str> = vars::all().iter().map(|v| v.name).collect();
+    assert_eq!(
+        names.difference(&all).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "in the README, not settings"
+    );
+    assert_eq!(
+        all.difference(&names).collect::<Vec<_>>(),
+        Vec::<&&str>::new(),
+        "settings the README's tables do not list"
+    );
+    for var in vars::all() {
+        if let Some(default) = &var.default {
+            let row = &documented[var.name];
+            assert!(
+                row.contains(&format!("`{default}`")),
+                "README: {} should show its default `{default}`: {row}",
+                var.name
+            );
+        }
+    }
+}
