@@ -1,6 +1,6 @@
 //! Limits and defaults for the sandboxed media pipeline. Every limit is a named constant with
-//! the reason for its value; each can be overridden by an environment variable or a CLI flag
-//! (see `cli.rs`), so operators tune attachd without rebuilding it.
+//! the reason for its value; each is a setting (see [`crate::settings`]), so operators tune
+//! attachd without rebuilding it.
 
 use std::path::PathBuf;
 use std::time::Duration;
