@@ -1003,7 +1003,7 @@ async fn process_store(args: ProcessArgs) -> anyhow::Result<i32> {
         let Some(row) = db.get(&key).await? else {
             println!(
                 "{}",
-                serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": "attachment-missing", "error": "no attachments row: ingest it first" })
+                serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": crate::error::Code::AttachmentMissing, "error": "no attachments row: ingest it first" })
             );
             code = 1;
             continue;
@@ -1129,7 +1129,7 @@ async fn process(args: ProcessArgs) -> anyhow::Result<i32> {
             .await
             .context("process task")?
             .context("process task")?;
-        environment_failure |= report.error_code == Some("read-failed");
+        environment_failure |= report.error_code == Some(crate::error::Code::ReadFailed.as_str());
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(if environment_failure { 1 } else { 0 })
@@ -1152,7 +1152,14 @@ pub fn process_file(
             };
             return FileReport::failed(file, e.code(), e.to_string(), e.status());
         }
-        Err(e) => return FileReport::failed(file, "read-failed", format!("{e:#}"), Status::Failed),
+        Err(e) => {
+            return FileReport::failed(
+                file,
+                crate::error::Code::ReadFailed.as_str(),
+                format!("{e:#}"),
+                Status::Failed,
+            )
+        }
     };
     let outcome = pipeline.run(&data, declared_mime, specs);
     let published = match &outcome.result {
@@ -1161,7 +1168,12 @@ pub fn process_file(
     };
     match published {
         Ok(variants) => report(file, &outcome, variants),
-        Err(e) => FileReport::failed(file, "publish-failed", format!("{e:#}"), Status::Failed),
+        Err(e) => FileReport::failed(
+            file,
+            crate::error::Code::PublishFailed.as_str(),
+            format!("{e:#}"),
+            Status::Failed,
+        ),
     }
 }
 
