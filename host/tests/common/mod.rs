@@ -134,6 +134,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub mod clamd;
 pub mod clips;
 pub mod db;
+pub mod job;
 pub mod s3;
 pub mod store;
 pub mod worker;
