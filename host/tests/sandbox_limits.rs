@@ -294,17 +294,17 @@ fn a_probe_that_lies_about_the_mime_type_or_orientation_is_refused() {
     let sandbox = load(dir.path(), hostile_limits());
     for lie in ["lie:mime", "lie:orientation"] {
         let e = sandbox
-            .probe(lie.as_bytes(), limits())
+            .probe(lie.as_bytes(), common::roomy_limits())
             .err()
             .unwrap_or_else(|| panic!("{lie} accepted"));
         assert_eq!(e.code(), "guest-output-invalid", "{lie}: {e}");
     }
     // A probe's whole answer is capped at 1 MiB before the host copies any of it.
     let e = sandbox
-        .probe(b"lie:huge-mime", limits())
+        .probe(b"lie:huge-mime", common::roomy_limits())
         .expect_err("a 2 MiB MIME type is refused");
     assert_eq!(e.code(), "output-too-large", "{e}");
-    let (info, _) = sandbox.probe(b"honest", limits()).unwrap();
+    let (info, _) = sandbox.probe(b"honest", common::roomy_limits()).unwrap();
     assert_eq!(info.unwrap().mime, "image/png");
 }
 
@@ -402,7 +402,7 @@ mod compile_cache {
     /// that runs is the verified component's.
     fn assert_probe_is_the_real_probe(s: &Sandbox) {
         let png = attach_fixtures::png_rgb(&attach_fixtures::photo(4, 3, 1));
-        let (info, _) = s.probe(&png, limits()).expect("probe runs");
+        let (info, _) = s.probe(&png, common::roomy_limits()).expect("probe runs");
         let info = info.expect("reads the PNG");
         assert_eq!((info.width, info.height), (4, 3));
     }
