@@ -16,65 +16,9 @@ use crate::db::{Db, DbError, NewEvent};
 /// The tracing target of audit events. `main` routes it to the JSON audit stream only.
 pub const TARGET: &str = "attachd::audit";
 
-/// What was decided. The names are stable (stored, and matched by alert rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    /// clamd called the upload clean.
-    VscanClean,
-    /// clamd found a signature.
-    VscanInfected,
-    /// The upload is larger than clamd accepts.
-    VscanTooLarge,
-    /// clamd could not be asked; a retry is scheduled (or, without a queue, left to the caller).
-    VscanUnavailable,
-    /// The scanner stayed unavailable through every try: the upload failed closed.
-    VscanExhausted,
-    /// The scanner stayed unavailable and `ATTACH_VSCAN_FAIL_OPEN` let the upload through.
-    VscanSkipped,
-    /// The scan guest's verdict.
-    ScanClean,
-    ScanSuspicious,
-    ScanReject,
-    /// The original was moved to quarantine and the row says `quarantined`.
-    Quarantined,
-    /// The row went `ready` with its variants.
-    Published,
-    /// A size, pixel, frame or output limit stopped the upload.
-    LimitHit,
-    /// The sandbox stopped a guest (deadline, memory, stack).
-    SandboxKill,
-    /// A setting that makes attachd less strict than its defaults (logged at start).
-    ConfigWeakened,
-}
-
-impl Decision {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Decision::VscanClean => "vscan-clean",
-            Decision::VscanInfected => "vscan-infected",
-            Decision::VscanTooLarge => "vscan-too-large",
-            Decision::VscanUnavailable => "vscan-unavailable",
-            Decision::VscanExhausted => "vscan-exhausted",
-            Decision::VscanSkipped => "vscan-skipped",
-            Decision::ScanClean => "scan-clean",
-            Decision::ScanSuspicious => "scan-suspicious",
-            Decision::ScanReject => "scan-reject",
-            Decision::Quarantined => "quarantined",
-            Decision::Published => "published",
-            Decision::LimitHit => "limit-hit",
-            Decision::SandboxKill => "sandbox-kill",
-            Decision::ConfigWeakened => "config-weakened",
-        }
-    }
-
-    /// Decisions that stop or weaken something are warnings; the rest are information.
-    fn is_warning(self) -> bool {
-        !matches!(
-            self,
-            Decision::VscanClean | Decision::ScanClean | Decision::Published
-        )
-    }
-}
+/// What was decided: defined next to the error codes that stand for some decisions
+/// ([`crate::error::Code::audit_decision`]).
+pub use crate::error::Decision;
 
 /// One audit event.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,120 +98,28 @@ impl Audit {
     }
 }
 
-/// The event on the tracing target. Two call sites because a tracing level is fixed per call
-/// site.
+/// The event on the tracing target at `$level`: a tracing level is fixed per call site, so
+/// [`emit`] needs one call site per level, and this keeps their fields the same.
+macro_rules! emit_at {
+    ($level:ident, $e:expr, $details:expr) => {
+        tracing::$level!(
+            target: TARGET,
+            decision = $e.decision.as_str(),
+            reason = %$e.reason,
+            job_id = $e.job_id.as_deref(),
+            file_key = $e.file_key.as_deref(),
+            checksum = $e.checksum.as_deref(),
+            details = %$details,
+        )
+    };
+}
+
+/// The event on the tracing target: stopping or weakening decisions as warnings.
 fn emit(e: &Event) {
     let details = e.details.to_string();
     if e.decision.is_warning() {
-        tracing::warn!(
-            target: TARGET,
-            decision = e.decision.as_str(),
-            reason = %e.reason,
-            job_id = e.job_id.as_deref(),
-            file_key = e.file_key.as_deref(),
-            checksum = e.checksum.as_deref(),
-            details = %details,
-        );
+        emit_at!(warn, e, details);
     } else {
-        tracing::info!(
-            target: TARGET,
-            decision = e.decision.as_str(),
-            reason = %e.reason,
-            job_id = e.job_id.as_deref(),
-            file_key = e.file_key.as_deref(),
-            checksum = e.checksum.as_deref(),
-            details = %details,
-        );
-    }
-}
-
-/// The audit decision a job failure's code stands for, if it is a security decision.
-pub fn decision_for_code(code: &str) -> Option<Decision> {
-    match code {
-        "input-too-large"
-        | "too-many-pixels"
-        | "too-many-frames"
-        | "frame-area-too-large"
-        | "output-too-large"
-        | "structure-too-complex"
-        | "video-too-long"
-        | "frame-rate-too-high" => Some(Decision::LimitHit),
-        // The wasm sandbox stopping a guest (or refusing what it returned), and the ffmpeg
-        // sandbox killing or stopping ffmpeg: a timeout, a forbidden call, an rlimit, a lie.
-        "guest-timeout"
-        | "guest-fuel-exhausted"
-        | "guest-cpu-exhausted"
-        | "guest-timeout-repeated"
-        | "guest-forbidden-call"
-        | "guest-output-invalid"
-        | "guest-memory-limit"
-        | "guest-stack-overflow"
-        | "sandbox-timeout"
-        | "sandbox-violation"
-        | "sandbox-resource-limit" => Some(Decision::SandboxKill),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decision_names_are_kebab_case_and_distinct() {
-        let all = [
-            Decision::VscanClean,
-            Decision::VscanInfected,
-            Decision::VscanTooLarge,
-            Decision::VscanUnavailable,
-            Decision::VscanExhausted,
-            Decision::VscanSkipped,
-            Decision::ScanClean,
-            Decision::ScanSuspicious,
-            Decision::ScanReject,
-            Decision::Quarantined,
-            Decision::Published,
-            Decision::LimitHit,
-            Decision::SandboxKill,
-            Decision::ConfigWeakened,
-        ];
-        let names: std::collections::HashSet<&str> = all.iter().map(|d| d.as_str()).collect();
-        assert_eq!(names.len(), all.len());
-        for n in names {
-            assert!(
-                n.split('-')
-                    .all(|w| !w.is_empty() && w.bytes().all(|b| b.is_ascii_lowercase())),
-                "{n}"
-            );
-        }
-    }
-
-    #[test]
-    fn limit_and_sandbox_codes_are_security_decisions() {
-        assert_eq!(
-            decision_for_code("too-many-pixels"),
-            Some(Decision::LimitHit)
-        );
-        assert_eq!(
-            decision_for_code("guest-timeout"),
-            Some(Decision::SandboxKill)
-        );
-        // The ffmpeg sandbox's codes count like the wasm sandbox's.
-        for code in [
-            "sandbox-timeout",
-            "sandbox-violation",
-            "sandbox-resource-limit",
-        ] {
-            assert_eq!(
-                decision_for_code(code),
-                Some(Decision::SandboxKill),
-                "{code}"
-            );
-        }
-        for code in ["video-too-long", "frame-rate-too-high"] {
-            assert_eq!(decision_for_code(code), Some(Decision::LimitHit), "{code}");
-        }
-        assert_eq!(decision_for_code("storage-unavailable"), None);
-        assert_eq!(decision_for_code("transcode-failed"), None);
+        emit_at!(info, e, details);
     }
 }

@@ -35,7 +35,7 @@
 //! overwrites them: deleting them here could race with a job that has just claimed the row.
 
 use crate::db::{Db, DbError};
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use crate::queue::{QueueBackend, QueueError, QueueName, MAX_PENDING_SCAN};
 use crate::storage::{self, Storage, StorageError};
 use serde::Serialize;
@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 /// The job name of the repeatable cleanup job.
 pub const CLEANUP_JOB: &str = "attachments.cleanup.orphan";
 /// `error_code` of a row whose worker died mid-job and that no job took over.
-pub const ABANDONED_CODE: &str = "processing-abandoned";
+pub const ABANDONED_CODE: &str = Code::ProcessingAbandoned.as_str();
 /// The seed's rule: uploads still `uploaded` after 2 h are orphans.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(2 * 60 * 60);
 /// Rows claimed per statement: small enough that one batch's deletes finish well within a
@@ -126,11 +126,11 @@ pub enum CleanupError {
 }
 
 impl ErrorCode for CleanupError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            CleanupError::Db(e) => e.code(),
-            CleanupError::Storage(e) => e.code(),
-            CleanupError::Queue(e) => e.code(),
+            CleanupError::Db(e) => e.error_code(),
+            CleanupError::Storage(e) => e.error_code(),
+            CleanupError::Queue(e) => e.error_code(),
         }
     }
     fn class(&self) -> Class {

@@ -23,11 +23,11 @@ pub use security::{ScanRetryPayload, QUARANTINE_CODE_VIRUS, WAITING_ON_SCANNER};
 
 use crate::audit::{self, Audit};
 use crate::db::{Attachment, Claim, Db, DbError, NewAttachment, Ready, ScanFields, VariantRecord};
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use crate::metrics::Metrics;
 use crate::pipeline::{self, Pipeline, PipelineError};
 use crate::queue::{QueueBackend, QueueError};
-use crate::sandbox::{VariantSpec, GUEST_TIMEOUT};
+use crate::sandbox::VariantSpec;
 use crate::storage::{self, Storage, StorageError};
 use crate::variant;
 use crate::vscan::{self, VscanError};
@@ -190,22 +190,20 @@ pub enum JobError {
     #[error(transparent)]
     Queue(#[from] QueueError),
     /// A guest ran past its wall-clock deadline starved of CPU (retryable), and the attempt
-    /// before had ended the same way: see [`REPEATED_TIMEOUT_CODE`].
+    /// before had ended the same way: see [`Code::GuestTimeoutRepeated`].
     #[error("{0}; the previous attempt timed out too, so the upload is failed")]
     TimedOutAgain(Box<JobError>),
 }
 
-/// `error_code` of an upload whose guest ran past the wall-clock deadline on two attempts in
-/// a row. A deadline hit starved of CPU is retryable (the machine was busy), but a hostile
-/// upload can make its own calls look starved by arriving many times at once; a second hit
-/// for the same upload ends it, so one upload costs at most two deadlines, not one per
-/// attempt.
-pub const REPEATED_TIMEOUT_CODE: &str = "guest-timeout-repeated";
-
 /// A starved deadline hit (`guest-timeout`) on an upload whose previous attempt ended the same
-/// way (`previous_code`, the row's error code from that attempt) becomes permanent.
+/// way (`previous_code`, the row's error code from that attempt) becomes permanent
+/// (`guest-timeout-repeated`). A deadline hit starved of CPU is retryable (the machine was
+/// busy), but a hostile upload can make its own calls look starved by arriving many times at
+/// once; a second hit for the same upload ends it, so one upload costs at most two deadlines,
+/// not one per attempt.
 fn escalate_repeated_timeout(err: JobError, previous_code: Option<&str>) -> JobError {
-    if err.code() == GUEST_TIMEOUT && previous_code == Some(GUEST_TIMEOUT) {
+    let previous = previous_code.and_then(|c| c.parse::<Code>().ok());
+    if err.error_code() == Code::GuestTimeout && previous == Some(Code::GuestTimeout) {
         JobError::TimedOutAgain(Box::new(err))
     } else {
         err
@@ -213,23 +211,23 @@ fn escalate_repeated_timeout(err: JobError, previous_code: Option<&str>) -> JobE
 }
 
 impl ErrorCode for JobError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            JobError::InvalidPayload(_) => "invalid-payload",
-            JobError::SizeMismatch { .. } => "size-mismatch",
-            JobError::ChecksumMismatch { .. } => "checksum-mismatch",
-            JobError::Busy { .. } => "attachment-busy",
-            JobError::ClaimLost { .. } => "claim-lost",
-            JobError::Missing { .. } => "attachment-missing",
-            JobError::Pipeline(e) => e.code(),
-            JobError::Storage(e) => e.code(),
-            JobError::Db(e) => e.code(),
-            JobError::Task(_) => "internal-error",
-            JobError::Vscan(e) => e.code(),
-            JobError::ScannerExhausted { .. } => "scanner-unavailable",
-            JobError::ScanSuspicious { .. } => "scan-suspicious",
-            JobError::Queue(e) => e.code(),
-            JobError::TimedOutAgain(_) => REPEATED_TIMEOUT_CODE,
+            JobError::InvalidPayload(_) => Code::InvalidPayload,
+            JobError::SizeMismatch { .. } => Code::SizeMismatch,
+            JobError::ChecksumMismatch { .. } => Code::ChecksumMismatch,
+            JobError::Busy { .. } => Code::AttachmentBusy,
+            JobError::ClaimLost { .. } => Code::ClaimLost,
+            JobError::Missing { .. } => Code::AttachmentMissing,
+            JobError::Pipeline(e) => e.error_code(),
+            JobError::Storage(e) => e.error_code(),
+            JobError::Db(e) => e.error_code(),
+            JobError::Task(_) => Code::InternalError,
+            JobError::Vscan(e) => e.error_code(),
+            JobError::ScannerExhausted { .. } => Code::ScannerUnavailable,
+            JobError::ScanSuspicious { .. } => Code::ScanSuspicious,
+            JobError::Queue(e) => e.error_code(),
+            JobError::TimedOutAgain(_) => Code::GuestTimeoutRepeated,
         }
     }
 
@@ -415,7 +413,7 @@ impl Handler {
                     // The lease expires on its own; the job's own error is what matters.
                     tracing::warn!(error = %e, "could not record the job's failure on its row");
                 }
-                if let Some(decision) = audit::decision_for_code(code) {
+                if let Some(decision) = err.error_code().audit_decision() {
                     let event = audit::Event::new(decision, &message).about(
                         &payload.file_key,
                         meta.job_id.as_deref(),
@@ -681,22 +679,22 @@ mod tests {
         };
         let first = escalate_repeated_timeout(timeout(), None);
         assert_eq!(
-            (first.code(), first.class()),
-            (GUEST_TIMEOUT, Class::Retryable)
+            (first.error_code(), first.class()),
+            (Code::GuestTimeout, Class::Retryable)
         );
         let after_other = escalate_repeated_timeout(timeout(), Some("storage-unavailable"));
         assert_eq!(after_other.class(), Class::Retryable);
-        let second = escalate_repeated_timeout(timeout(), Some(GUEST_TIMEOUT));
+        let second = escalate_repeated_timeout(timeout(), Some("guest-timeout"));
         assert_eq!(
             (second.code(), second.class()),
-            (REPEATED_TIMEOUT_CODE, Class::Permanent)
+            ("guest-timeout-repeated", Class::Permanent)
         );
         // Only a timeout is escalated.
         let other = escalate_repeated_timeout(
             JobError::Busy {
                 file_key: "k".into(),
             },
-            Some(GUEST_TIMEOUT),
+            Some("guest-timeout"),
         );
         assert_eq!(other.code(), "attachment-busy");
     }

@@ -10,7 +10,7 @@
 //! MP4 to the probe and scan guests, which must find an MP4 with no `reject` finding.
 
 use crate::config::InputLimits;
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use crate::sandbox::{
     Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError, Thumbnails,
     VariantSpec, Verdict,
@@ -52,15 +52,15 @@ pub enum PipelineError {
 }
 
 impl ErrorCode for PipelineError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            PipelineError::InputTooLarge { .. } => "input-too-large",
+            PipelineError::InputTooLarge { .. } => Code::InputTooLarge,
             PipelineError::Media { error, .. } => media_code(error),
             PipelineError::Limit { limit, .. } => limit_code(*limit),
-            PipelineError::UnsupportedType { .. } => "unsupported-type",
-            PipelineError::ScanRejected { .. } => "scan-rejected",
-            PipelineError::Sandbox(e) => e.code(),
-            PipelineError::Video(e) => e.code(),
+            PipelineError::UnsupportedType { .. } => Code::UnsupportedType,
+            PipelineError::ScanRejected { .. } => Code::ScanRejected,
+            PipelineError::Sandbox(e) => e.error_code(),
+            PipelineError::Video(e) => e.error_code(),
         }
     }
 
@@ -91,12 +91,13 @@ impl PipelineError {
     }
 }
 
-pub fn media_code(e: &MediaError) -> &'static str {
+/// The code of a guest's typed error.
+pub fn media_code(e: &MediaError) -> Code {
     match e {
-        MediaError::Malformed(_) => "malformed-input",
-        MediaError::Unsupported(_) => "unsupported-input",
+        MediaError::Malformed(_) => Code::MalformedInput,
+        MediaError::Unsupported(_) => Code::UnsupportedInput,
         MediaError::LimitExceeded(hit) => limit_code(hit.limit),
-        MediaError::EncodeFailed(_) => "encode-failed",
+        MediaError::EncodeFailed(_) => Code::EncodeFailed,
     }
 }
 
@@ -111,14 +112,15 @@ fn describe_media(e: &MediaError) -> String {
     }
 }
 
-pub fn limit_code(limit: Limit) -> &'static str {
+/// The code of a limit the guests report (the WIT binding's `limit`).
+pub fn limit_code(limit: Limit) -> Code {
     match limit {
-        Limit::InputBytes => "input-too-large",
-        Limit::Pixels => "too-many-pixels",
-        Limit::Frames => "too-many-frames",
-        Limit::FrameArea => "frame-area-too-large",
-        Limit::OutputBytes => "output-too-large",
-        Limit::Structure => "structure-too-complex",
+        Limit::InputBytes => Code::InputTooLarge,
+        Limit::Pixels => Code::TooManyPixels,
+        Limit::Frames => Code::TooManyFrames,
+        Limit::FrameArea => Code::FrameAreaTooLarge,
+        Limit::OutputBytes => Code::OutputTooLarge,
+        Limit::Structure => Code::StructureTooComplex,
     }
 }
 

@@ -25,7 +25,7 @@
 
 use crate::cleanup::{self, CleanupOptions, QueueCheck};
 use crate::db::Db;
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use crate::job::{Handler, JobError, JobMeta, ProcessPayload, ScanRetryPayload};
 use crate::metrics::{Metrics, Readiness};
 use crate::queue::{
@@ -87,41 +87,9 @@ pub const DEPTH_REFRESH_IDLE: Duration = Duration::from_secs(15);
 /// Upload bytes are counted in KiB permits (the semaphore counts in `u32`).
 const BYTES_PER_PERMIT: u64 = 1024;
 
-/// What the worker depends on besides the job's own input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Dependency {
-    Storage,
-    Database,
-    Redis,
-}
-
-impl Dependency {
-    pub const ALL: [Dependency; 3] = [Dependency::Storage, Dependency::Database, Dependency::Redis];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Dependency::Storage => "storage",
-            Dependency::Database => "database",
-            Dependency::Redis => "redis",
-        }
-    }
-
-    /// The dependency a job failure blames, by its stable error code.
-    pub fn of_code(code: &str) -> Option<Dependency> {
-        match code {
-            "storage-unavailable" | "storage-denied" => Some(Dependency::Storage),
-            "database-unavailable" | "schema-mismatch" => Some(Dependency::Database),
-            "redis-unavailable" => Some(Dependency::Redis),
-            _ => None,
-        }
-    }
-}
-
-impl std::fmt::Display for Dependency {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where the breaker's dependencies are named: next to the codes that blame them
+/// ([`Code::dependency`]).
+pub use crate::error::Dependency;
 
 /// Asks a dependency directly whether it works.
 #[async_trait::async_trait]
@@ -172,9 +140,9 @@ pub enum WorkerError {
 }
 
 impl ErrorCode for WorkerError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            WorkerError::Queue(e) => e.code(),
+            WorkerError::Queue(e) => e.error_code(),
         }
     }
     fn class(&self) -> Class {
@@ -364,12 +332,12 @@ fn record(
                     series.completed_duration.observe(secs);
                 }
                 Outcome::Retried { code, .. } => {
-                    let labels = [queue.as_str(), *code];
+                    let labels = [queue.as_str(), code.as_str()];
                     metrics.jobs_retried.with_label_values(&labels).inc();
                     series.retried_duration.observe(secs);
                 }
                 Outcome::Failed { code, .. } => {
-                    let labels = [queue.as_str(), *code];
+                    let labels = [queue.as_str(), code.as_str()];
                     metrics.jobs_failed.with_label_values(&labels).inc();
                     series.failed_duration.observe(secs);
                 }
@@ -537,7 +505,7 @@ impl Processor for Guarded {
         match &result {
             Ok(_) => self.breaker.success(),
             Err(f) => {
-                if let Some(d) = Dependency::of_code(f.code) {
+                if let Some(d) = f.code.dependency() {
                     if self.breaker.failure(d) {
                         self.intake
                             .get()
@@ -678,21 +646,6 @@ mod tests {
         b.success();
         assert!(!b.failure(Dependency::Storage));
         assert!(!b.failure(Dependency::Database));
-    }
-
-    #[test]
-    fn only_dependency_codes_count_toward_the_breaker() {
-        assert_eq!(
-            Dependency::of_code("storage-unavailable"),
-            Some(Dependency::Storage)
-        );
-        assert_eq!(
-            Dependency::of_code("database-unavailable"),
-            Some(Dependency::Database)
-        );
-        for upload_fault in ["object-not-found", "attachment-busy", "input-too-large"] {
-            assert_eq!(Dependency::of_code(upload_fault), None, "{upload_fault}");
-        }
     }
 
     #[test]

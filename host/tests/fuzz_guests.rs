@@ -1,6 +1,6 @@
-//! Malformed uploads through the real guests: seeded mutations (byte flips, truncations,
-//! splices, inserted runs) of every supported format go through probe → scan → thumbnail in
-//! the sandbox. Each must end `ready`, or with a known permanent code; a guest trap (a decoder
+//! Malformed uploads through the real guests: seeded mutations ([`fx::mutate`]: byte flips,
+//! truncations, splices, inserted runs) of every supported format go through probe → scan →
+//! thumbnail in the sandbox. Each must end `ready`, or with a known permanent code; a guest trap (a decoder
 //! panic) or a host panic is a bug. Deterministic: the same seed gives the same inputs.
 //! `ATTACH_FUZZ_ROUNDS` (default 40 per sample) and `ATTACH_FUZZ_SEED` run it longer.
 
@@ -8,55 +8,6 @@ mod common;
 
 use attach_fixtures as fx;
 use attachd::error::{Class, ErrorCode};
-
-/// A tiny xorshift generator: reproducible inputs without a dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn mutate(rng: &mut Rng, data: &[u8]) -> Vec<u8> {
-    let mut out = data.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        match rng.below(5) {
-            0 => {
-                for _ in 0..1 + rng.below(16) {
-                    let i = rng.below(out.len());
-                    out[i] = rng.next() as u8;
-                }
-            }
-            1 => out.truncate(rng.below(out.len())),
-            2 => {
-                // Splice a chunk of the file over another place in it: shifts structures.
-                let (a, b) = (rng.below(out.len()), rng.below(out.len()));
-                let len = rng.below(256).min(out.len() - a.max(b));
-                out.copy_within(a..a + len, b);
-            }
-            3 => {
-                let at = rng.below(out.len());
-                let run = vec![if rng.below(2) == 0 { 0xFF } else { 0x00 }; 1 + rng.below(64)];
-                out.splice(at..at, run);
-            }
-            _ => {
-                // Header bytes matter most: hit the first 64.
-                let i = rng.below(out.len().min(64));
-                out[i] = out[i].wrapping_add(1 + rng.below(255) as u8);
-            }
-        }
-        if out.is_empty() {
-            out.push(0);
-        }
-    }
-    out
-}
 
 #[test]
 fn mutated_uploads_never_trap_a_guest_or_panic_the_host() {
@@ -96,11 +47,11 @@ fn mutated_uploads_never_trap_a_guest_or_panic_the_host() {
     ];
     let pipeline = common::pipeline();
     let specs = attachd::variant::defaults();
-    let mut rng = Rng(seed);
+    let mut rng = fx::Rng::new(seed);
     let (mut ready, mut refused) = (0, 0);
     for (name, data, mime) in &samples {
         for round in 0..rounds {
-            let input = mutate(&mut rng, data);
+            let input = fx::mutate(&mut rng, data);
             let outcome = pipeline.run(&input, mime, &specs);
             match &outcome.result {
                 Ok(_) => ready += 1,

@@ -10,10 +10,10 @@ use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, JobError, ProcessPayload};
 use attachd::sandbox::Format;
-use attachd::storage::{self, LocalStorage, ObjectMeta, S3Storage, Storage};
+use attachd::storage::{self, ObjectMeta, S3Storage, Storage};
 use common::db::TestDb;
+use common::job::{photo_jpeg, sha256};
 use common::s3::S3Server;
-use sha2::Digest;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,8 +39,7 @@ impl World {
         let db = TestDb::migrated(backend).await;
         match store {
             Store::Local => {
-                let dir = tempfile::tempdir().unwrap();
-                let storage = Arc::new(LocalStorage::open(dir.path()).await.unwrap());
+                let (storage, dir) = common::job::temp_store().await;
                 let local = storage.clone();
                 World {
                     storage,
@@ -71,17 +70,7 @@ impl World {
 
     /// Puts an upload in storage as a client would and returns its job payload.
     async fn upload(&self, key: &str, data: &[u8], mime: &str) -> ProcessPayload {
-        self.storage
-            .put(key, data.to_vec().into(), mime)
-            .await
-            .unwrap();
-        ProcessPayload {
-            file_key: key.into(),
-            mime_type: mime.into(),
-            size: data.len() as u64,
-            variants: vec![],
-            checksum: Some(sha256(data)),
-        }
+        common::job::upload(&*self.storage, key, data, mime).await
     }
 
     async fn variant_objects(&self, file_key: &str) -> Vec<ObjectMeta> {
@@ -99,14 +88,6 @@ impl World {
             .unwrap();
         f.set_modified(std::time::SystemTime::now() - age).unwrap();
     }
-}
-
-fn sha256(data: &[u8]) -> String {
-    attachd::sandbox::hex(&sha2::Sha256::digest(data))
-}
-
-fn photo_jpeg() -> Vec<u8> {
-    fx::jpeg(&fx::photo(640, 480, 31), 85)
 }
 
 fn format_of(name: &str) -> Format {

@@ -11,19 +11,10 @@ mod common;
 
 use attachd::config::{FuelBudget, GuestPaths, SandboxLimits};
 use attachd::error::{Class, ErrorCode};
-use attachd::sandbox::{Fit, Format, Limits, Sandbox, VariantSpec};
+use attachd::sandbox::{Fit, Format, Sandbox, VariantSpec};
 use std::time::Duration;
 
 const DEADLINE: Duration = Duration::from_millis(1500);
-
-fn limits() -> Limits {
-    Limits {
-        max_pixels: 50_000_000,
-        max_frames: 1000,
-        max_total_frame_area: 200_000_000,
-        max_output_bytes: 1024 * 1024,
-    }
-}
 
 fn hostile_sandbox(fuel: FuelBudget) -> (tempfile::TempDir, Sandbox) {
     let dir = common::guest_dir_with(&["thumbnail"]);
@@ -77,7 +68,7 @@ fn a_deadline_hit_is_permanent_when_the_guest_had_the_cpu_and_retryable_when_it_
         .thumbnail(
             b"chase:64",
             std::slice::from_ref(&thumb),
-            limits(),
+            common::roomy_limits(),
             1280 * 1280,
         )
         .expect_err("stopped");
@@ -95,7 +86,12 @@ fn a_deadline_hit_is_permanent_when_the_guest_had_the_cpu_and_retryable_when_it_
     let (_dir, sandbox) = hostile_sandbox(unlimited);
     let e = starved(|| {
         sandbox
-            .thumbnail(b"spin", std::slice::from_ref(&thumb), limits(), 0)
+            .thumbnail(
+                b"spin",
+                std::slice::from_ref(&thumb),
+                common::roomy_limits(),
+                0,
+            )
             .expect_err("stopped")
     });
     assert_eq!(e.code(), "guest-timeout", "{e}");

@@ -7,7 +7,7 @@ mod common;
 use attachd::config::{FuelBudget, GuestPaths, SandboxLimits};
 use attachd::error::{Class, ErrorCode};
 use attachd::sandbox::{
-    Fit, Format, Limits, MediaError, Sandbox, SandboxError, VariantSpec, GUEST_STRING_MAX,
+    Fit, Format, MediaError, Sandbox, SandboxError, VariantSpec, GUEST_STRING_MAX,
 };
 use common::{guest_dir_with, with_all_cores_busy};
 use std::path::Path;
@@ -19,15 +19,6 @@ const HOSTILE_MEMORY: u64 = 64 * 1024 * 1024;
 /// What the hostile tests' sandbox gives a call on a tiny input: enough for the honest mode,
 /// little enough that `spin` ends in a fraction of a second.
 const HOSTILE_FUEL_BASE: u64 = 20_000_000;
-
-fn limits() -> Limits {
-    Limits {
-        max_pixels: 50_000_000,
-        max_frames: 1000,
-        max_total_frame_area: 200_000_000,
-        max_output_bytes: 1024 * 1024,
-    }
-}
 
 fn spec(name: &str) -> VariantSpec {
     VariantSpec {
@@ -78,7 +69,7 @@ fn hostile_sandbox() -> &'static Sandbox {
 
 fn render(input: &[u8]) -> Result<Result<Vec<String>, MediaError>, SandboxError> {
     hostile_sandbox()
-        .thumbnail(input, &[spec("thumb")], limits(), 0)
+        .thumbnail(input, &[spec("thumb")], common::roomy_limits(), 0)
         .map(|(r, _)| r.map(|t| t.variants.into_iter().map(|v| v.name).collect()))
 }
 
@@ -141,7 +132,7 @@ fn same_work_ends_the_same_on_an_idle_and_on_a_saturated_machine() {
     let over = b"burn:100000000".as_slice();
     let outcome = |input: &[u8]| {
         hostile_sandbox()
-            .thumbnail(input, &[spec("thumb")], limits(), 0)
+            .thumbnail(input, &[spec("thumb")], common::roomy_limits(), 0)
             .map(|(r, stats)| (r.is_ok(), stats.fuel_used))
             .map_err(|e| e.code())
     };
@@ -159,7 +150,7 @@ fn a_real_photo_burns_the_same_fuel_idle_and_saturated_and_a_small_budget_fails_
     let specs = [spec("thumb")];
     let sandbox = common::sandbox();
     let run = |s: &Sandbox| {
-        s.thumbnail(&png, &specs, limits(), u64::from(w * h))
+        s.thumbnail(&png, &specs, common::roomy_limits(), u64::from(w * h))
             .map(|(r, stats)| (r.is_ok(), stats.fuel_used))
             .map_err(|e| e.code())
     };
@@ -230,7 +221,7 @@ fn unbounded_allocation_is_stopped_with_guest_memory_limit() {
         ..hostile_limits()
     });
     let e = roomy
-        .thumbnail(b"alloc", &[spec("thumb")], limits(), 0)
+        .thumbnail(b"alloc", &[spec("thumb")], common::roomy_limits(), 0)
         .expect_err("stopped");
     assert_eq!(e.code(), "guest-memory-limit", "{e}");
     assert_honest_call_still_works();
@@ -303,17 +294,17 @@ fn a_probe_that_lies_about_the_mime_type_or_orientation_is_refused() {
     let sandbox = load(dir.path(), hostile_limits());
     for lie in ["lie:mime", "lie:orientation"] {
         let e = sandbox
-            .probe(lie.as_bytes(), limits())
+            .probe(lie.as_bytes(), common::roomy_limits())
             .err()
             .unwrap_or_else(|| panic!("{lie} accepted"));
         assert_eq!(e.code(), "guest-output-invalid", "{lie}: {e}");
     }
     // A probe's whole answer is capped at 1 MiB before the host copies any of it.
     let e = sandbox
-        .probe(b"lie:huge-mime", limits())
+        .probe(b"lie:huge-mime", common::roomy_limits())
         .expect_err("a 2 MiB MIME type is refused");
     assert_eq!(e.code(), "output-too-large", "{e}");
-    let (info, _) = sandbox.probe(b"honest", limits()).unwrap();
+    let (info, _) = sandbox.probe(b"honest", common::roomy_limits()).unwrap();
     assert_eq!(info.unwrap().mime, "image/png");
 }
 
@@ -411,7 +402,7 @@ mod compile_cache {
     /// that runs is the verified component's.
     fn assert_probe_is_the_real_probe(s: &Sandbox) {
         let png = attach_fixtures::png_rgb(&attach_fixtures::photo(4, 3, 1));
-        let (info, _) = s.probe(&png, limits()).expect("probe runs");
+        let (info, _) = s.probe(&png, common::roomy_limits()).expect("probe runs");
         let info = info.expect("reads the PNG");
         assert_eq!((info.width, info.height), (4, 3));
     }

@@ -87,8 +87,7 @@ struct World {
 
 impl World {
     async fn new(video: Arc<Video>) -> World {
-        let dir = tempfile::tempdir().unwrap();
-        let storage = Arc::new(LocalStorage::open(dir.path()).await.unwrap());
+        let (storage, dir) = common::job::temp_store().await;
         let db = TestDb::migrated(Backend::Sqlite).await;
         let pipeline = common::pipeline().with_video(video);
         let handler = Handler::new(pipeline, storage.clone(), db.db.clone());

@@ -7,19 +7,17 @@
 mod common;
 
 use attach_fixtures as fx;
-use attachd::db::{Backend, Db, NewEvent, Status};
+use attachd::db::{Backend, NewEvent, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, ProcessPayload};
 use attachd::storage::{self, LocalStorage, ObjectMeta, Storage};
 use attachd::vscan::{self, OversizePolicy, Policy, SuspiciousPolicy};
 use common::clamd::{sha256_signature, Clamd, EICAR, EICAR_REPORTED};
 use common::db::TestDb;
+use common::job::{photo_jpeg, sha256};
 use common::store::Watched;
-use common::worker::{WorkerProcess as Worker, WAIT};
+use common::worker::{runtime, Stack, WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
-use sha2::Digest;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 /// clamd's default-ish limit for the tests that do not test it.
@@ -27,14 +25,6 @@ const ROOMY_STREAM: u64 = 64 * 1024 * 1024;
 /// A scanner that is never there: a socket path no one can have created (a free TCP port could
 /// be taken by another test's clamd meanwhile).
 const DEAD_ENDPOINT: &str = "unix:///nonexistent-attachd-test/clamd.ctl";
-
-fn sha256(data: &[u8]) -> String {
-    attachd::sandbox::hex(&sha2::Sha256::digest(data))
-}
-
-fn photo_jpeg() -> Vec<u8> {
-    fx::jpeg(&fx::photo(640, 480, 31), 85)
-}
 
 /// A real JPEG the guests render, with the EICAR string appended (a polyglot as a stranger
 /// would upload it).
@@ -62,8 +52,7 @@ struct Lib {
 
 impl Lib {
     async fn new(backend: Backend) -> Lib {
-        let dir = tempfile::tempdir().unwrap();
-        let local: Arc<dyn Storage> = Arc::new(LocalStorage::open(dir.path()).await.unwrap());
+        let (local, dir) = common::job::temp_store().await;
         Lib {
             storage: Arc::new(Watched::recording(local)),
             db: TestDb::migrated(backend).await,
@@ -78,18 +67,7 @@ impl Lib {
     }
 
     async fn upload(&self, key: &str, data: &[u8], mime: &str) -> ProcessPayload {
-        self.storage
-            .inner()
-            .put(key, data.to_vec().into(), mime)
-            .await
-            .unwrap();
-        ProcessPayload {
-            file_key: key.into(),
-            mime_type: mime.into(),
-            size: data.len() as u64,
-            variants: vec![],
-            checksum: Some(sha256(data)),
-        }
+        common::job::upload(&**self.storage.inner(), key, data, mime).await
     }
 
     async fn variants(&self, key: &str) -> Vec<ObjectMeta> {
@@ -534,74 +512,16 @@ fn wait_for<T>(what: &str, f: impl FnMut() -> Option<T>) -> T {
     common::worker::wait_for(what, WAIT, f)
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-/// One worker test's world: a data directory (local store + SQLite) and a Redis prefix.
-struct Stack {
-    dir: tempfile::TempDir,
-    prefix: String,
-}
-
 impl Stack {
-    fn new() -> Stack {
-        common::worker::interop_dir();
-        Stack {
-            dir: tempfile::tempdir().unwrap(),
-            prefix: format!("attach-vscan-{}", uuid::Uuid::new_v4().simple()),
-        }
-    }
-
-    fn data(&self) -> PathBuf {
-        self.dir.path().join("data")
-    }
-
-    fn attachd(&self) -> Command {
-        common::worker::attachd(&self.data(), &self.prefix)
-    }
-
-    /// `attachd ingest`: the object and its `uploaded` row, as the API would leave them.
+    /// `attachd ingest` of `data` as a JPEG.
     fn ingest(&self, key: &str, data: &[u8]) -> Value {
         let file = self.dir.path().join("upload.jpg");
         std::fs::write(&file, data).unwrap();
-        let out = self
-            .attachd()
-            .args(["ingest", "--key", key, "--mime", "image/jpeg"])
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.ingest_file(key, &["--mime", "image/jpeg"], &file)
     }
 
     fn worker(&self, env: &[(&str, &str)]) -> Worker {
-        let mut cmd = self.attachd();
-        cmd.arg("worker")
-            .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
-            .env("ATTACH_CLEANUP_CRON", "off")
-            .env("ATTACH_WORKER_LOG_LEVEL", "warn")
-            .env("NO_COLOR", "1");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Worker::start(cmd)
-    }
-
-    fn node(&self, command: &str, mut args: Value) -> Value {
-        args["prefix"] = json!(self.prefix);
-        common::worker::parse_node(
-            common::worker::node_command(command, &args)
-                .output()
-                .unwrap(),
-        )
+        self.start_worker(&[&[("ATTACH_WORKER_LOG_LEVEL", "warn")][..], env].concat())
     }
 
     fn jobs(&self, queue: &str) -> Vec<Value> {
@@ -609,12 +529,6 @@ impl Stack {
             .as_array()
             .unwrap()
             .clone()
-    }
-
-    fn db(&self) -> Db {
-        runtime()
-            .block_on(Db::connect(&Db::default_url(&self.data())))
-            .unwrap()
     }
 
     fn row(&self, key: &str) -> attachd::db::Attachment {
@@ -630,28 +544,24 @@ impl Stack {
             .collect()
     }
 
+    fn objects(&self) -> LocalStorage {
+        runtime()
+            .block_on(LocalStorage::open(self.data.join("objects")))
+            .unwrap()
+    }
+
     fn object(&self, key: &str) -> Option<Vec<u8>> {
-        let store = runtime()
-            .block_on(LocalStorage::open(self.data().join("objects")))
-            .unwrap();
-        runtime().block_on(store.get(key, 1 << 24)).ok()
+        runtime().block_on(self.objects().get(key, 1 << 24)).ok()
     }
 
     fn variant_count(&self, key: &str) -> usize {
-        let store = runtime()
-            .block_on(LocalStorage::open(self.data().join("objects")))
-            .unwrap();
         runtime()
-            .block_on(store.list(&storage::variants_prefix(key), None, 100))
+            .block_on(
+                self.objects()
+                    .list(&storage::variants_prefix(key), None, 100),
+            )
             .unwrap()
             .len()
-    }
-}
-
-impl Drop for Stack {
-    /// Leaves Redis as it was: the test's keys go with it.
-    fn drop(&mut self) {
-        let _ = common::worker::remove_keys(&self.prefix);
     }
 }
 

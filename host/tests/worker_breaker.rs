@@ -2,7 +2,7 @@
 //! down, a health probe the test switches. Needs Redis (ATTACH_TEST_REDIS_URL, default
 //! redis://127.0.0.1:6379); no guests, no Node.
 
-use attachd::error::Class;
+use attachd::error::{Class, Code};
 use attachd::metrics::Metrics;
 use attachd::queue::bullmq::BullBackend;
 use attachd::queue::Backoff;
@@ -31,7 +31,7 @@ impl Processor for Handler {
         if self.0.down.load(Ordering::SeqCst) {
             return Err(Failure {
                 class: Class::Retryable,
-                code: "storage-unavailable",
+                code: Code::StorageUnavailable,
                 message: "storage unavailable during get: connection refused".into(),
             });
         }

@@ -8,10 +8,10 @@
 mod common;
 
 use attachd::db::{Claim, Db};
-use common::worker::{node_command, parse_node, wait_for, WorkerProcess as Worker, WAIT};
+use common::worker::{parse_node, runtime, wait_for, Stack, WorkerProcess as Worker, WAIT};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -24,99 +24,38 @@ fn repo() -> PathBuf {
 }
 
 /// One test's world: a Redis prefix and a data directory.
-struct World {
-    _dir: tempfile::TempDir,
-    data: PathBuf,
-    prefix: String,
-}
+type World = Stack;
 
-impl World {
-    fn new() -> World {
-        let dir = tempfile::tempdir().unwrap();
-        World {
-            data: dir.path().join("data"),
-            prefix: format!("attach-test-{}", uuid::Uuid::new_v4().simple()),
-            _dir: dir,
-        }
-    }
-
+impl Stack {
     fn objects(&self) -> PathBuf {
         self.data.join("objects")
     }
 
-    fn attachd(&self) -> Command {
-        common::worker::attachd(&self.data, &self.prefix)
-    }
-
-    /// `attachd ingest`: the object and its `uploaded` row, as the API would leave them.
+    /// `attachd ingest` of the sample photo.
     fn ingest(&self, key: &str) -> Value {
-        let out = self
-            .attachd()
-            .args(["ingest", "--key", key])
-            .arg(repo().join("samples").join(SAMPLE))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ingest: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
+        self.ingest_file(key, &[], &repo().join("samples").join(SAMPLE))
     }
 
     /// Starts `attachd worker` and waits for its ready line. Test speeds: locks of 2 s checked
     /// every second, so a killed worker's job is retaken within seconds; no cleanup schedule
     /// unless asked.
     fn worker(&self, env: &[(&str, &str)]) -> Worker {
-        let mut cmd = self.attachd();
-        cmd.arg("worker")
-            .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
-            .env("ATTACH_QUEUE_LOCK_DURATION", "2s")
-            .env("ATTACH_QUEUE_STALLED_INTERVAL", "1s")
-            .env("ATTACH_CLEANUP_CRON", "off")
-            .env("ATTACH_WORKER_LOG_LEVEL", "info,attachd=info")
-            .env("NO_COLOR", "1");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        Worker::start(cmd)
-    }
-
-    fn node(&self, command: &str, mut args: Value) -> Value {
-        args["prefix"] = json!(self.prefix);
-        let out = node_command(command, &args).output().unwrap();
-        parse_node(out)
+        let speeds = [
+            ("ATTACH_QUEUE_LOCK_DURATION", "2s"),
+            ("ATTACH_QUEUE_STALLED_INTERVAL", "1s"),
+            ("ATTACH_WORKER_LOG_LEVEL", "info,attachd=info"),
+        ];
+        self.start_worker(&[&speeds[..], env].concat())
     }
 
     /// A node command left running (e.g. watching a job the test is about to unblock).
-    fn node_spawn(&self, command: &str, mut args: Value) -> Child {
-        args["prefix"] = json!(self.prefix);
-        node_command(command, &args)
+    fn node_spawn(&self, command: &str, args: Value) -> Child {
+        self.node_command(command, args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
     }
-
-    fn db(&self) -> Db {
-        runtime()
-            .block_on(Db::connect(&Db::default_url(&self.data)))
-            .unwrap()
-    }
-}
-
-impl Drop for World {
-    /// Leaves Redis as it was: the test's keys go with it.
-    fn drop(&mut self) {
-        let _ = common::worker::remove_keys(&self.prefix);
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
 }
 
 fn upload_payload(upload: &Value) -> Value {

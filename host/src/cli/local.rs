@@ -1,7 +1,7 @@
 //! `attachd process FILE…`: the sandboxed pipeline on local files, variants written under
 //! `--out`, one JSON line per file. Needs no database, object store or queue.
 
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use crate::pipeline::{self, Outcome, Pipeline, Status};
 use crate::sandbox::VariantSpec;
 use crate::settings::Settings;
@@ -50,10 +50,10 @@ pub enum LocalError {
 }
 
 impl ErrorCode for LocalError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            LocalError::Read { .. } => "read-failed",
-            LocalError::Publish { .. } => "publish-failed",
+            LocalError::Read { .. } => Code::ReadFailed,
+            LocalError::Publish { .. } => Code::PublishFailed,
         }
     }
 
@@ -162,7 +162,7 @@ pub async fn process(args: ProcessArgs, settings: &Settings) -> anyhow::Result<i
             .context("process task")?
             .context("process task")?;
         // A file that cannot be read is this machine's fault, not the file's: exit 1.
-        environment_failure |= report.error_code == Some("read-failed");
+        environment_failure |= report.error_code == Some(Code::ReadFailed.as_str());
         println!("{}", serde_json::to_string(&report)?);
     }
     Ok(if environment_failure { 1 } else { 0 })

@@ -1,4 +1,4 @@
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use sqlx::migrate::MigrateError;
 
 /// SQLSTATE the PostgreSQL trigger raises when it refuses a status transition (a class of our
@@ -28,12 +28,12 @@ pub enum DbError {
 }
 
 impl ErrorCode for DbError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            DbError::Unavailable { .. } => "database-unavailable",
-            DbError::Schema { .. } => "schema-mismatch",
-            DbError::Conflict { .. } => "status-conflict",
-            DbError::Query { .. } => "database-error",
+            DbError::Unavailable { .. } => Code::DatabaseUnavailable,
+            DbError::Schema { .. } => Code::SchemaMismatch,
+            DbError::Conflict { .. } => Code::StatusConflict,
+            DbError::Query { .. } => Code::DatabaseError,
         }
     }
 

@@ -22,6 +22,7 @@
 use super::{Handler, JobError, JobMeta, ProcessPayload, Summary};
 use crate::audit::{Decision, Event};
 use crate::db::{Attachment, ScanFields, Status};
+use crate::error::Code;
 use crate::queue::{EnqueueOptions, QueueName};
 use crate::storage;
 use crate::vscan::{OversizePolicy, SuspiciousPolicy, Verdict, VscanError};
@@ -29,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// `error_code` of a row quarantined because clamd found a signature.
-pub const QUARANTINE_CODE_VIRUS: &str = "virus-found";
+pub const QUARANTINE_CODE_VIRUS: &str = Code::VirusFound.as_str();
 /// A summary's `waitingOn` while the upload waits for the scanner.
 pub const WAITING_ON_SCANNER: &str = "scanner";
 /// The finding added to an upload published unscanned under `ATTACH_VSCAN_FAIL_OPEN`.
@@ -70,9 +71,9 @@ impl Cause {
     fn code(&self) -> &'static str {
         match self {
             Cause::Clamd { .. } => QUARANTINE_CODE_VIRUS,
-            Cause::ScanGuest { .. } => "scan-rejected",
-            Cause::Suspicious { .. } => "scan-suspicious",
-            Cause::Oversize { .. } => "scan-too-large",
+            Cause::ScanGuest { .. } => Code::ScanRejected.as_str(),
+            Cause::Suspicious { .. } => Code::ScanSuspicious.as_str(),
+            Cause::Oversize { .. } => Code::ScanTooLarge.as_str(),
         }
     }
 

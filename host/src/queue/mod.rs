@@ -18,7 +18,7 @@
 
 pub mod bullmq;
 
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub class: Class,
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
@@ -112,7 +112,7 @@ impl Failure {
     pub fn from_error(err: &(impl ErrorCode + std::fmt::Display)) -> Self {
         Failure {
             class: err.class(),
-            code: err.code(),
+            code: err.error_code(),
             message: err.to_string(),
         }
     }
@@ -136,12 +136,12 @@ pub enum Outcome {
     Completed,
     /// Retryable failure with attempts left: the job waits `delay` and runs again.
     Retried {
-        code: &'static str,
+        code: Code,
         delay: Duration,
     },
     /// Permanent failure, or attempts exhausted.
     Failed {
-        code: &'static str,
+        code: Code,
         exhausted: bool,
     },
 }
@@ -337,11 +337,11 @@ pub enum QueueError {
 }
 
 impl ErrorCode for QueueError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            QueueError::Unavailable(_) => "redis-unavailable",
-            QueueError::Config(_) => "queue-config",
-            QueueError::Protocol(_) => "queue-protocol",
+            QueueError::Unavailable(_) => Code::RedisUnavailable,
+            QueueError::Config(_) => Code::QueueConfig,
+            QueueError::Protocol(_) => Code::QueueProtocol,
         }
     }
 
@@ -479,7 +479,7 @@ mod tests {
     fn failure_reason_is_code_then_message() {
         let f = Failure {
             class: Class::Permanent,
-            code: "object-not-found",
+            code: Code::ObjectNotFound,
             message: "object `a` does not exist".into(),
         };
         assert_eq!(f.reason(), "object-not-found: object `a` does not exist");

@@ -1,7 +1,4 @@
-use crate::error::{Class, ErrorCode};
-
-/// The code of a wall-clock deadline hit while starved of CPU: the job layer counts them.
-pub const GUEST_TIMEOUT: &str = "guest-timeout";
+use crate::error::{Class, Code, ErrorCode};
 
 /// A guest call that did not return a typed result: it was stopped by a limit, it trapped,
 /// or the guest could not be loaded. A guest's own typed `media-error` is not a
@@ -69,21 +66,22 @@ pub enum SandboxError {
 }
 
 impl ErrorCode for SandboxError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            SandboxError::FuelExhausted { .. } => "guest-fuel-exhausted",
-            SandboxError::Timeout { .. } => GUEST_TIMEOUT,
-            SandboxError::CpuExhausted { .. } => "guest-cpu-exhausted",
-            SandboxError::ForbiddenCall { .. } => "guest-forbidden-call",
-            SandboxError::InvalidOutput { .. } => "guest-output-invalid",
-            SandboxError::MemoryLimit { .. } => "guest-memory-limit",
-            SandboxError::StackOverflow { .. } => "guest-stack-overflow",
+            SandboxError::FuelExhausted { .. } => Code::GuestFuelExhausted,
+            // A deadline hit while starved of CPU: the job layer counts them.
+            SandboxError::Timeout { .. } => Code::GuestTimeout,
+            SandboxError::CpuExhausted { .. } => Code::GuestCpuExhausted,
+            SandboxError::ForbiddenCall { .. } => Code::GuestForbiddenCall,
+            SandboxError::InvalidOutput { .. } => Code::GuestOutputInvalid,
+            SandboxError::MemoryLimit { .. } => Code::GuestMemoryLimit,
+            SandboxError::StackOverflow { .. } => Code::GuestStackOverflow,
             SandboxError::OutputTooLarge { .. } | SandboxError::CopyLimit { .. } => {
-                "output-too-large"
+                Code::OutputTooLarge
             }
-            SandboxError::Trap { .. } => "guest-trap",
-            SandboxError::Load { .. } => "guest-unavailable",
-            SandboxError::Instantiate { .. } => "sandbox-unavailable",
+            SandboxError::Trap { .. } => Code::GuestTrap,
+            SandboxError::Load { .. } => Code::GuestUnavailable,
+            SandboxError::Instantiate { .. } => Code::SandboxUnavailable,
         }
     }
 

@@ -41,7 +41,7 @@ pub use bindings::{
     Finding, Fit, Format, Kind, Limit, LimitHit, Limits, MediaError, ProbeInfo, Rendered, Report,
     Thumbnails, VariantSpec, Verdict,
 };
-pub use error::{SandboxError, GUEST_TIMEOUT};
+pub use error::SandboxError;
 pub use guests::{hex, CacheOrigin, WIT_VERSION};
 pub use untrusted::GUEST_STRING_MAX;
 

@@ -34,7 +34,7 @@ pub use s3::{
     MULTIPART_THRESHOLD, OPERATION_TIMEOUT, PART_SIZE,
 };
 
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -110,13 +110,13 @@ pub enum StorageError {
 }
 
 impl ErrorCode for StorageError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            StorageError::NotFound { .. } => "object-not-found",
-            StorageError::TooLarge { .. } => "input-too-large",
-            StorageError::InvalidKey { .. } => "invalid-key",
-            StorageError::Unavailable { .. } => "storage-unavailable",
-            StorageError::Denied { .. } => "storage-denied",
+            StorageError::NotFound { .. } => Code::ObjectNotFound,
+            StorageError::TooLarge { .. } => Code::InputTooLarge,
+            StorageError::InvalidKey { .. } => Code::InvalidKey,
+            StorageError::Unavailable { .. } => Code::StorageUnavailable,
+            StorageError::Denied { .. } => Code::StorageDenied,
         }
     }
 

@@ -1,6 +1,6 @@
 //! Every way a video upload can fail on the ffmpeg path, each with a stable code and a class.
 
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 
 /// Which video limit an upload went over. Checked on ffprobe's reading of the container,
 /// before the transcode starts.
@@ -18,14 +18,18 @@ pub enum VideoLimit {
 }
 
 impl VideoLimit {
-    pub const fn code(self) -> &'static str {
+    pub const fn error_code(self) -> Code {
         match self {
-            VideoLimit::InputBytes => "input-too-large",
-            VideoLimit::Pixels => "too-many-pixels",
-            VideoLimit::Duration => "video-too-long",
-            VideoLimit::FrameRate => "frame-rate-too-high",
-            VideoLimit::OutputBytes => "output-too-large",
+            VideoLimit::InputBytes => Code::InputTooLarge,
+            VideoLimit::Pixels => Code::TooManyPixels,
+            VideoLimit::Duration => Code::VideoTooLong,
+            VideoLimit::FrameRate => Code::FrameRateTooHigh,
+            VideoLimit::OutputBytes => Code::OutputTooLarge,
         }
+    }
+
+    pub const fn code(self) -> &'static str {
+        self.error_code().as_str()
     }
 }
 
@@ -86,24 +90,26 @@ pub enum VideoError {
 }
 
 impl ErrorCode for VideoError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            VideoError::ToolMissing(_) => "video-unavailable",
+            VideoError::ToolMissing(_) => Code::VideoUnavailable,
             VideoError::SandboxUnavailable(_) | VideoError::Spawn { .. } => {
-                "video-sandbox-unavailable"
+                Code::VideoSandboxUnavailable
             }
-            VideoError::Timeout { .. } => "sandbox-timeout",
+            VideoError::Timeout { .. } => Code::SandboxTimeout,
             // Both are a sandboxed program doing what the sandbox forbids.
-            VideoError::Violation { .. } | VideoError::UnsafeOutput { .. } => "sandbox-violation",
-            VideoError::ResourceLimit { .. } => "sandbox-resource-limit",
-            VideoError::Crashed { .. } => "transcoder-crashed",
-            VideoError::Unreadable(_) => "malformed-input",
-            VideoError::TranscodeFailed { .. } => "transcode-failed",
-            VideoError::NoVideoStream => "no-video-stream",
-            VideoError::Limit { limit, .. } => limit.code(),
-            VideoError::UnsupportedContainer { .. } => "unsupported-type",
-            VideoError::BadOutput(_) => "transcode-failed",
-            VideoError::Io(_) => "video-io-failed",
+            VideoError::Violation { .. } | VideoError::UnsafeOutput { .. } => {
+                Code::SandboxViolation
+            }
+            VideoError::ResourceLimit { .. } => Code::SandboxResourceLimit,
+            VideoError::Crashed { .. } => Code::TranscoderCrashed,
+            VideoError::Unreadable(_) => Code::MalformedInput,
+            VideoError::TranscodeFailed { .. } => Code::TranscodeFailed,
+            VideoError::NoVideoStream => Code::NoVideoStream,
+            VideoError::Limit { limit, .. } => limit.error_code(),
+            VideoError::UnsupportedContainer { .. } => Code::UnsupportedType,
+            VideoError::BadOutput(_) => Code::TranscodeFailed,
+            VideoError::Io(_) => Code::VideoIoFailed,
         }
     }
 

@@ -1,4 +1,4 @@
-use crate::error::{Class, ErrorCode};
+use crate::error::{Class, Code, ErrorCode};
 
 /// What went wrong asking clamd for a verdict. None of these is a verdict: only
 /// [`super::Verdict`] says clean or infected, so no error path can let an upload through.
@@ -23,13 +23,13 @@ pub enum VscanError {
 }
 
 impl ErrorCode for VscanError {
-    fn code(&self) -> &'static str {
+    fn error_code(&self) -> Code {
         match self {
-            VscanError::Unavailable { .. } => "scanner-unavailable",
-            VscanError::Scanner { .. } => "scanner-error",
-            VscanError::TooLarge { .. } => "scan-too-large",
+            VscanError::Unavailable { .. } => Code::ScannerUnavailable,
+            VscanError::Scanner { .. } => Code::ScannerError,
+            VscanError::TooLarge { .. } => Code::ScanTooLarge,
             // The breaker counts this code against storage, which is where the fault is.
-            VscanError::Source { .. } => "storage-unavailable",
+            VscanError::Source { .. } => Code::StorageUnavailable,
         }
     }
 

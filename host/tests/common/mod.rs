@@ -4,7 +4,7 @@
 
 use attachd::config::{GuestPaths, InputLimits, SandboxLimits};
 use attachd::pipeline::Pipeline;
-use attachd::sandbox::{Format, Sandbox};
+use attachd::sandbox::{Format, Limits, Sandbox};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -48,6 +48,17 @@ pub fn sandbox() -> Arc<Sandbox> {
             Arc::new(Sandbox::load(&paths(), SandboxLimits::default()).expect("load guests"))
         })
         .clone()
+}
+
+/// Input limits roomy enough that only the sandbox's own limits (fuel, deadline, memory) stop
+/// a guest: what the hostile-guest suites call the guests with.
+pub fn roomy_limits() -> Limits {
+    Limits {
+        max_pixels: 50_000_000,
+        max_frames: 1000,
+        max_total_frame_area: 200_000_000,
+        max_output_bytes: 1024 * 1024,
+    }
 }
 
 pub fn pipeline() -> Pipeline {
@@ -134,6 +145,7 @@ pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 pub mod clamd;
 pub mod clips;
 pub mod db;
+pub mod job;
 pub mod s3;
 pub mod store;
 pub mod worker;

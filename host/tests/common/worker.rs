@@ -108,6 +108,103 @@ pub fn remove_keys(prefix: &str) -> redis::RedisResult<()> {
     })
 }
 
+/// A Redis key prefix no other test uses.
+pub fn redis_prefix() -> String {
+    format!("attach-test-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// A current-thread runtime, for the blocking tests' few async calls.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// One queue test's world: a data directory (local store + SQLite) and a Redis prefix, both
+/// its own, so the tests run in parallel. The prefix's keys go when it drops. Suites add
+/// their own methods in an `impl Stack` of their own.
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub prefix: String,
+}
+
+impl Stack {
+    /// Fails at once, rather than in the first node call, when npm `bullmq` is missing.
+    pub fn new() -> Stack {
+        interop_dir();
+        let dir = tempfile::tempdir().unwrap();
+        Stack {
+            data: dir.path().join("data"),
+            prefix: redis_prefix(),
+            dir,
+        }
+    }
+
+    pub fn attachd(&self) -> Command {
+        attachd(&self.data, &self.prefix)
+    }
+
+    /// `attachd ingest --key <key> <args> <file>`: the object and its `uploaded` row, as the
+    /// API would leave them.
+    pub fn ingest_file(&self, key: &str, args: &[&str], file: &Path) -> Value {
+        let out = self
+            .attachd()
+            .args(["ingest", "--key", key])
+            .args(args)
+            .arg(file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ingest: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Starts `attachd worker` with `env` (over the test defaults: metrics on a free port, no
+    /// cleanup schedule, no colours) and waits for its ready line.
+    pub fn start_worker(&self, env: &[(&str, &str)]) -> WorkerProcess {
+        let mut cmd = self.attachd();
+        cmd.arg("worker")
+            .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
+            .env("ATTACH_CLEANUP_CRON", "off")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        WorkerProcess::start(cmd)
+    }
+
+    /// `node bull.mjs <command>` on this test's prefix, finished.
+    pub fn node(&self, command: &str, args: Value) -> Value {
+        parse_node(self.node_command(command, args).output().unwrap())
+    }
+
+    /// `node bull.mjs <command>` on this test's prefix, to run or spawn.
+    pub fn node_command(&self, command: &str, mut args: Value) -> Command {
+        args["prefix"] = Value::from(self.prefix.as_str());
+        node_command(command, &args)
+    }
+
+    /// The worker's database (SQLite in the data directory).
+    pub fn db(&self) -> attachd::db::Db {
+        use attachd::db::Db;
+        runtime()
+            .block_on(Db::connect(&Db::default_url(&self.data)))
+            .unwrap()
+    }
+}
+
+impl Drop for Stack {
+    /// Leaves Redis as it was: the test's keys go with it.
+    fn drop(&mut self) {
+        let _ = remove_keys(&self.prefix);
+    }
+}
+
 pub struct WorkerProcess {
     child: Child,
     pub metrics_addr: String,

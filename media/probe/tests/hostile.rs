@@ -5,6 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use attach_fixtures::{mutate, Rng, INTERESTING};
 use common::*;
 use media_probe::{exif, image_end, probe, sniff, Limit, Limits, MediaError, MAX_JPEG_SCANS};
 
@@ -373,24 +374,6 @@ fn truncated_jpeg_png_and_gif_headers_are_malformed_not_ok() {
     }
 }
 
-/// xorshift64*: deterministic, dependency-free, good enough to spread mutations around.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-/// Values that hit edge cases in length and offset fields more often than random bytes.
-const INTERESTING: [u8; 8] = [0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF, 0x2C, 0xDA];
-
 #[test]
 fn mutated_inputs_never_panic() {
     // PROBE_FUZZ_ROUNDS raises the rounds per sample for a longer local run.
@@ -400,28 +383,11 @@ fn mutated_inputs_never_panic() {
     let seed = std::env::var("PROBE_FUZZ_SEED")
         .ok()
         .and_then(|r| r.parse().ok());
-    let mut rng = Rng(seed.unwrap_or(0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng::new(seed.unwrap_or(0x9E37_79B9_7F4A_7C15));
     let limits = Limits::default();
     for sample in samples() {
         for _ in 0..rounds.unwrap_or(400) {
-            let mut data = sample.clone();
-            for _ in 0..1 + rng.below(4) {
-                let at = rng.below(data.len());
-                match rng.below(6) {
-                    0 => data[at] ^= 1 << rng.below(8),
-                    1 => data[at] = INTERESTING[rng.below(INTERESTING.len())],
-                    2 => data[at] = rng.next() as u8,
-                    3 => data.truncate(at),
-                    4 => data.insert(at, rng.next() as u8),
-                    _ => {
-                        let n = rng.below(8).min(data.len() - at);
-                        data.drain(at..at + n);
-                    }
-                }
-                if data.is_empty() {
-                    break;
-                }
-            }
+            let data = mutate(&mut rng, &sample);
             let _ = probe(&data, &limits);
             let _ = image_end(&data);
             let _ = sniff(&data);
@@ -431,7 +397,7 @@ fn mutated_inputs_never_panic() {
 
 #[test]
 fn random_bytes_behind_every_magic_never_panic() {
-    let mut rng = Rng(42);
+    let mut rng = Rng::new(42);
     let magics: [&[u8]; 8] = [
         b"\xFF\xD8\xFF",
         b"\x89PNG\r\n\x1A\n",
@@ -446,7 +412,9 @@ fn random_bytes_behind_every_magic_never_panic() {
         for _ in 0..300 {
             let mut data = magic.to_vec();
             let len = rng.below(200);
-            data.extend((0..len).map(|_| INTERESTING[rng.below(8)] ^ (rng.next() as u8 & 0x0F)));
+            data.extend(
+                (0..len).map(|_| INTERESTING[rng.below(8)] ^ (rng.next_u64() as u8 & 0x0F)),
+            );
             ok_or_err(&data);
         }
     }

@@ -1,7 +1,42 @@
 //! Bounds-checked reads and searches over untrusted bytes. Every helper returns `None` or
 //! `false` instead of panicking, so the rule modules never index directly.
+//!
+//! In the crate's tests the helpers also count the bytes they examine ([`work`]), so a test
+//! can prove a rule's walk is linear by counting its work instead of timing it.
+
+/// Counts the bytes the helpers examine on this thread. Only in the crate's tests: the
+/// release build has no counter and no cost.
+#[cfg(test)]
+pub(crate) mod work {
+    use std::cell::Cell;
+
+    thread_local! {
+        static EXAMINED: Cell<u64> = const { Cell::new(0) };
+    }
+
+    pub(super) fn add(n: usize) {
+        EXAMINED.with(|c| c.set(c.get().saturating_add(n as u64)));
+    }
+
+    /// Runs `f` and returns how many bytes the helpers examined meanwhile.
+    pub(crate) fn measure(f: impl FnOnce()) -> u64 {
+        let before = EXAMINED.with(Cell::get);
+        f();
+        EXAMINED.with(Cell::get) - before
+    }
+}
+
+/// Records that a helper examined `n` bytes (a no-op outside the crate's tests).
+#[inline(always)]
+fn examined(n: usize) {
+    #[cfg(test)]
+    work::add(n);
+    #[cfg(not(test))]
+    let _ = n;
+}
 
 pub(crate) fn slice(d: &[u8], at: usize, len: usize) -> Option<&[u8]> {
+    examined(len);
     d.get(at..at.checked_add(len)?)
 }
 
@@ -10,6 +45,7 @@ pub(crate) fn array<const N: usize>(d: &[u8], at: usize) -> Option<[u8; N]> {
 }
 
 pub(crate) fn byte(d: &[u8], at: usize) -> Option<u8> {
+    examined(1);
     d.get(at).copied()
 }
 
@@ -45,8 +81,10 @@ pub(crate) fn has_at_ci(d: &[u8], at: usize, pat: &[u8]) -> bool {
 
 /// First offset >= `from` of `needle`.
 pub(crate) fn find_byte(d: &[u8], from: usize, needle: u8) -> Option<usize> {
-    let pos = d.get(from..)?.iter().position(|&b| b == needle)?;
-    from.checked_add(pos)
+    let rest = d.get(from..)?;
+    let pos = rest.iter().position(|&b| b == needle);
+    examined(pos.map_or(rest.len(), |p| p + 1));
+    from.checked_add(pos?)
 }
 
 /// First offset >= `from` of `pat`. Jumps between occurrences of the first byte, so it
@@ -73,11 +111,10 @@ pub(crate) fn find_ci(d: &[u8], from: usize, pat: &[u8]) -> Option<usize> {
     };
     let mut i = from;
     loop {
-        let at = i.checked_add(
-            d.get(i..)?
-                .iter()
-                .position(|b| b.to_ascii_lowercase() == first)?,
-        )?;
+        let rest = d.get(i..)?;
+        let pos = rest.iter().position(|b| b.to_ascii_lowercase() == first);
+        examined(pos.map_or(rest.len(), |p| p + 1));
+        let at = i.checked_add(pos?)?;
         if has_at_ci(d, at, pat) {
             return Some(at);
         }

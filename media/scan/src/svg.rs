@@ -794,9 +794,19 @@ mod tests {
         }
     }
 
+    /// Repeats of each pathological unit in the smaller input; the larger has twice as many.
+    /// Small enough that a quadratic regression still ends in seconds, large enough that the
+    /// scan's fixed costs do not blur the ratio.
+    const LINEAR_REPEATS: usize = 4_000;
+    /// Work on twice the input may be at most this many times the work on the input: 2 for a
+    /// linear walk (with room for fixed costs), 4 for a quadratic one.
+    const MAX_WORK_RATIO: f64 = 2.25;
+
     #[test]
-    fn pathological_markup_is_scanned_in_linear_time() {
-        // Each of these would be quadratic for a tokenizer that rescans from every `<`.
+    fn pathological_markup_costs_work_linear_in_its_length() {
+        // Each of these would be quadratic for a tokenizer that rescans from every `<`. The
+        // work is counted (bytes the helpers examine), not timed, so a loaded machine cannot
+        // make the test pass or fail.
         for unit in [
             "<a ",
             "<!--",
@@ -807,8 +817,21 @@ mod tests {
             "url(",
             "&#",
         ] {
-            let svg = unit.repeat(200_000);
-            let _ = run(&svg);
+            let work = |repeats: usize| {
+                let svg = unit.repeat(repeats);
+                crate::bytes::work::measure(|| drop(run(&svg)))
+            };
+            let (once, twice) = (work(LINEAR_REPEATS), work(2 * LINEAR_REPEATS));
+            // The counter sees the scan: every byte is looked at least once.
+            assert!(
+                once >= (unit.len() * LINEAR_REPEATS) as u64,
+                "{unit:?}: {once}"
+            );
+            let ratio = twice as f64 / once as f64;
+            assert!(
+                ratio <= MAX_WORK_RATIO,
+                "{unit:?}: doubling the input multiplied the work by {ratio:.2} ({once} -> {twice})"
+            );
         }
     }
 
