@@ -229,6 +229,7 @@ pub(super) fn enter_namespaces(
     match drop_to {
         Some(id) => {
             if namespaces {
+                // SAFETY: see above.
                 unsafe { unshare_unsafe(UnshareFlags::NEWNET) }
                     .map_err(|e| (Step::Namespaces, e))?;
             }
@@ -240,11 +241,13 @@ pub(super) fn enter_namespaces(
             set_thread_res_gid(gid, gid, gid).map_err(|e| (Step::DropRoot, e))?;
             set_thread_res_uid(uid, uid, uid).map_err(|e| (Step::DropRoot, e))?;
             if namespaces {
+                // SAFETY: see above.
                 unsafe { unshare_unsafe(UnshareFlags::NEWUSER) }
                     .map_err(|e| (Step::Namespaces, e))?;
             }
         }
         None if namespaces => {
+            // SAFETY: see above.
             unsafe { unshare_unsafe(UnshareFlags::NEWUSER | UnshareFlags::NEWNET) }
                 .map_err(|e| (Step::Namespaces, e))?;
         }
