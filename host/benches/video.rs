@@ -87,7 +87,7 @@ fn main() {
     let ffmpeg = video.ffmpeg().unwrap().to_path_buf();
     let work = WorkDir::create(&cfg.work_dir, jail.run_as()).unwrap();
     work.write_input(&input).unwrap();
-    let info = video.probe(&work, Container::Mov).unwrap();
+    let info = video.ffprobe(&work, Container::Mov).unwrap();
     let plan = attachd::video::transcode::plan(&info, &cfg);
     let args =
         attachd::video::transcode::args(&cfg, Container::Mov, work.input(), work.out(), &plan);
@@ -99,7 +99,7 @@ fn main() {
         cfg.preset,
         cfg.threads
     );
-    println!("sandbox layers in force: {:?}", jail.layers());
+    println!("jail layers in force: {:?}", jail.layers());
     println!("machine support: {:?}", video.support());
     println!();
 

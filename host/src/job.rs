@@ -516,14 +516,14 @@ impl Handler {
             .await
             .map_err(|e| plain(JobError::Task(e.to_string())))?;
         let scan = outcome.scan.as_ref().map(|r| ScanFields {
-            verdict: pipeline::verdict_name(r.verdict).to_string(),
+            verdict: r.verdict.name().to_string(),
             findings: serde_json::Value::Array(
                 r.findings
                     .iter()
                     .map(|f| {
                         serde_json::json!({
                             "rule": f.rule,
-                            "verdict": pipeline::verdict_name(f.verdict),
+                            "verdict": f.verdict.name(),
                             "detail": f.detail,
                         })
                     })

@@ -4,14 +4,14 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::prelude::*;
 
 fn main() -> anyhow::Result<()> {
-    // The sandbox probe runs inside the ffmpeg sandbox: before logging and the runtime, so
-    // it makes only the system calls a plain program makes (see video/probe.rs).
-    if let Some(code) = attachd::video::probe::main_if_probe() {
+    // The jail's self-test runs inside the ffmpeg jail: before logging and the runtime, so
+    // it makes only the system calls a plain program makes (see jail/selftest.rs).
+    if let Some(code) = attachd::jail::selftest::main_if_selftest() {
         std::process::exit(code);
     }
     // Before any thread, secret or ffmpeg run: a same-uid process (ffmpeg's sandboxed child
     // when the worker is not root) may not ptrace the worker or read its /proc files.
-    attachd::video::sandbox::make_worker_non_dumpable()
+    attachd::jail::make_worker_non_dumpable()
         .context("making the worker non-dumpable (PR_SET_DUMPABLE)")?;
     let (cli, flags) = attachd::cli::parse();
     let (settings, layers) = Settings::load(cli.config.clone(), flags)?;

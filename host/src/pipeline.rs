@@ -124,42 +124,6 @@ pub fn limit_code(limit: Limit) -> Code {
     }
 }
 
-pub fn kind_name(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Jpeg => "jpeg",
-        Kind::Png => "png",
-        Kind::Gif => "gif",
-        Kind::Webp => "webp",
-        Kind::Tiff => "tiff",
-        Kind::Bmp => "bmp",
-        Kind::Ico => "ico",
-        Kind::Avif => "avif",
-        Kind::Heic => "heic",
-        Kind::Svg => "svg",
-        Kind::Pdf => "pdf",
-        Kind::Html => "html",
-        Kind::Zip => "zip",
-        Kind::Gzip => "gzip",
-        Kind::Mp4 => "mp4",
-        Kind::Quicktime => "quicktime",
-        Kind::Webm => "webm",
-        Kind::Matroska => "matroska",
-        Kind::Avi => "avi",
-        Kind::Hls => "hls",
-        Kind::Elf => "elf",
-        Kind::Pe => "pe",
-        Kind::Unknown => "unknown",
-    }
-}
-
-pub fn verdict_name(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Clean => "clean",
-        Verdict::Suspicious => "suspicious",
-        Verdict::Reject => "reject",
-    }
-}
-
 /// Everything learned about one upload, whatever the ending.
 #[derive(Debug)]
 pub struct Outcome {
@@ -305,10 +269,8 @@ impl Pipeline {
         let kind = probe.kind;
         // What the thumbnail guest's fuel budget is sized by: every pixel it may decode.
         let pixels = source_pixels(&probe);
-        let video = self
-            .video
-            .as_ref()
-            .filter(|_| Container::for_kind(kind).is_some());
+        // A video container goes to ffmpeg with the demuxer its sniffed kind names.
+        let video = self.video.as_deref().zip(Container::for_kind(kind));
         if video.is_none() {
             too_large(l.max_input_bytes)?;
         }
@@ -332,13 +294,11 @@ impl Pipeline {
             return Err(PipelineError::ScanRejected { rules });
         }
 
-        if let Some(video) = video {
-            return self.video_steps(video, data, kind, specs, limits, probe_out, video_out);
+        if let Some((video, container)) = video {
+            return self.video_steps(video, container, data, specs, limits, probe_out, video_out);
         }
         if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp) {
-            return Err(PipelineError::UnsupportedType {
-                kind: kind_name(kind),
-            });
+            return Err(PipelineError::UnsupportedType { kind: kind.name() });
         }
         let (thumbs, _) = self.sandbox.thumbnail(data, specs, limits, pixels)?;
         thumbs.map_err(|error| PipelineError::Media {
@@ -355,14 +315,14 @@ impl Pipeline {
     fn video_steps(
         &self,
         video: &Video,
+        container: Container,
         data: &[u8],
-        kind: Kind,
         specs: &[VariantSpec],
         limits: Limits,
         probe_out: &mut Option<ProbeInfo>,
         video_out: &mut Option<VideoVariant>,
     ) -> Result<Thumbnails, PipelineError> {
-        let t = video.process(data, kind)?;
+        let t = video.process(data, container)?;
         if let Some(p) = probe_out.as_mut() {
             // The probe guest reads no video headers; ffprobe's reading, turned as a player
             // shows it, is the upload's size.
@@ -379,7 +339,7 @@ impl Pipeline {
         let (mp4_probe, _) = self.sandbox.probe(&t.mp4, limits)?;
         match mp4_probe {
             Ok(p) if p.kind == Kind::Mp4 => {}
-            Ok(p) => return Err(bad(format!("the MP4 sniffs as {}", kind_name(p.kind)))),
+            Ok(p) => return Err(bad(format!("the MP4 sniffs as {}", p.kind.name()))),
             Err(e) => return Err(bad(format!("the MP4: {}", describe_media(&e)))),
         }
         let (report, _) = self.sandbox.scan(&t.mp4, "video/mp4", limits)?;

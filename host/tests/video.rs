@@ -1,25 +1,25 @@
-//! Video uploads and the ffmpeg sandbox, against Debian's real ffmpeg (`make test` installs
+//! Video uploads and the ffmpeg jail, against Debian's real ffmpeg (`make test` installs
 //! it). The clips are generated at test time with ffmpeg's lavfi sources: small and short.
 //!
 //! Three levels, so each guard is shown to hold on its own:
 //! - the job handler (probe → scan → ffprobe → limits → ffmpeg → guests → storage), as
 //!   `attachd process --store` and the worker run it;
 //! - a *naive* ffmpeg command (`ffmpeg -i input out.mp4`: no pinned demuxer, no allow-lists)
-//!   inside the sandbox, to show the OS layers close the hole even without ffmpeg's guards;
-//!   each of these has a control run of the same command outside the sandbox that does leak,
+//!   inside the jail, to show the OS layers close the hole even without ffmpeg's guards;
+//!   each of these has a control run of the same command outside the jail that does leak,
 //!   so the test could fail;
-//! - the sandbox probe (`attachd __sandbox-probe`) under one layer at a time.
+//! - the jail self-test (`attachd __jail-selftest`) under one layer at a time.
 
 mod common;
 
 use attach_fixtures as fx;
 use attachd::db::{Backend, Status};
 use attachd::error::ErrorCode;
+use attachd::jail::selftest::SELFTEST_ARG;
+use attachd::jail::{Finished, Jail, JailError, Keep, Killed, Layers, Rlimits, Spec, Support};
 use attachd::job::{Handler, JobError, ProcessPayload, Summary};
-use attachd::sandbox::Kind;
 use attachd::storage::{LocalStorage, Storage};
-use attachd::video::sandbox::{Finished, Keep, Spec};
-use attachd::video::{Jail, Layers, Rlimits, Video, VideoConfig, VideoError, WorkDir};
+use attachd::video::{Container, Video, VideoConfig, VideoError, WorkDir};
 use common::clips::{ffmpeg, generate, h264_clip, vp9_clip};
 use common::db::TestDb;
 use sha2::Digest;
@@ -365,7 +365,7 @@ async fn hls_playlist_disguised_as_mp4_naming_a_local_video_leaks_nothing() {
 
     // ffmpeg's own guards, if the sniffing were fooled into calling it an MP4: the pinned
     // demuxer reads the text as a (broken) MP4 and fails.
-    let err = video.process(&playlist, Kind::Mp4).unwrap_err();
+    let err = video.process(&playlist, Container::Mov).unwrap_err();
     assert_eq!(err.code(), "malformed-input", "{err}");
 
     // The OS layers alone: the naive command in the sandbox cannot read the secret.
@@ -382,7 +382,7 @@ async fn hls_playlist_naming_a_file_under_etc_leaks_nothing() {
     let world = World::new(video.clone()).await;
     let result = world.process("upload.mp4", &playlist, "video/mp4").await;
     assert_refused(&world, result).await;
-    assert!(video.process(&playlist, Kind::Mp4).is_err());
+    assert!(video.process(&playlist, Container::Mov).is_err());
     let (_, leaked) = naive_in_sandbox(&video, &[], &playlist);
     assert!(
         !common::contains(&leaked, b"root:"),
@@ -409,7 +409,7 @@ async fn ffconcat_script_naming_a_sibling_file_leaks_nothing() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "unsupported-type", "{err}");
-    assert!(video.process(&script, Kind::Mp4).is_err());
+    assert!(video.process(&script, Container::Mov).is_err());
     // In the sandbox the sibling of the input is the work directory's, and unreadable anyway.
     let (_, leaked) = naive_in_sandbox(&video, &[], &script);
     assert!(leaked.len() < 1024);
@@ -456,7 +456,7 @@ async fn playlist_with_a_loopback_http_segment_makes_no_request() {
     let world = World::new(video.clone()).await;
     let result = world.process("upload.mp4", &playlist, "video/mp4").await;
     assert_refused(&world, result).await;
-    assert!(video.process(&playlist, Kind::Mp4).is_err());
+    assert!(video.process(&playlist, Container::Mov).is_err());
     let _ = naive_in_sandbox(&video, &allow_http, &playlist);
     std::thread::sleep(Duration::from_millis(200));
     assert_eq!(
@@ -607,37 +607,37 @@ async fn video_longer_than_the_limit_is_refused_before_the_transcode() {
 }
 
 // ---------------------------------------------------------------------------------------
-// The sandbox itself, with a program of ours
+// The jail itself, with a program of ours (its self-test)
 
-const PROBE: &str = env!("CARGO_BIN_EXE_attachd");
+const ATTACHD: &str = env!("CARGO_BIN_EXE_attachd");
 
-/// What the tests keep of the probe's stdout: its longest report (`fds`) is a few KiB.
-const PROBE_STDOUT_BYTES: usize = 1 << 20;
+/// What the tests keep of the self-test's stdout: its longest report (`fds`) is a few KiB.
+const SELFTEST_STDOUT_BYTES: usize = 1 << 20;
 
-/// Runs `attachd __sandbox-probe <action> <arg>` in `jail`, with `readable` readable and the
+/// Runs `attachd __jail-selftest <action> <arg>` in `jail`, with `readable` readable and the
 /// output files ffmpeg gets in `out` (those that exist) writable; returns how it ended and
 /// what it printed.
-fn probe(
+fn selftest(
     jail: &Jail,
     action: &str,
     arg: &Path,
     readable: &[&Path],
     out: &Path,
-) -> (Result<Finished, VideoError>, String) {
-    probe_with(jail, action, &[arg.as_os_str()], readable, out)
+) -> (Result<Finished, JailError>, String) {
+    selftest_with(jail, action, &[arg.as_os_str()], readable, out)
 }
 
-/// [`probe`] with any number of arguments after the action.
-fn probe_with(
+/// [`selftest`] with any number of arguments after the action.
+fn selftest_with(
     jail: &Jail,
     action: &str,
     rest: &[&std::ffi::OsStr],
     readable: &[&Path],
     out: &Path,
-) -> (Result<Finished, VideoError>, String) {
-    let mut args: Vec<OsString> = vec![attachd::video::probe::PROBE_ARG.into(), action.into()];
+) -> (Result<Finished, JailError>, String) {
+    let mut args: Vec<OsString> = vec![SELFTEST_ARG.into(), action.into()];
     args.extend(rest.iter().map(OsString::from));
-    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let program = PathBuf::from(ATTACHD).canonicalize().unwrap();
     let outputs: Vec<PathBuf> = attachd::video::transcode::OUTPUT_NAMES
         .iter()
         .map(|name| out.join(name))
@@ -645,7 +645,7 @@ fn probe_with(
         .collect();
     let writable: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
     let run = jail.run(Spec {
-        step: "probe",
+        step: "selftest",
         program: &program,
         args: &args,
         read_files: readable,
@@ -659,7 +659,7 @@ fn probe_with(
             open_files: attachd::video::OPEN_FILES,
             tasks: attachd::video::max_tasks(attachd::video::DEFAULT_THREADS),
         },
-        stdout: Keep::Head(PROBE_STDOUT_BYTES),
+        stdout: Keep::Head(SELFTEST_STDOUT_BYTES),
         stderr: Keep::Tail(attachd::video::STDERR_KEPT_BYTES),
     });
     let printed = run
@@ -682,14 +682,15 @@ fn jail_with_out(layers: Layers) -> (Jail, WorkDir, tempfile::TempDir) {
 #[test]
 fn a_program_in_the_sandbox_is_killed_when_it_opens_a_socket() {
     let (jail, work, _p) = jail_with_out(Layers::ALL);
-    let (run, printed) = probe(&jail, "socket", Path::new(""), &[], work.out());
+    let (run, printed) = selftest(&jail, "socket", Path::new(""), &[], work.out());
     let finished = run.unwrap();
     assert!(
         printed.contains("socket: trying"),
-        "the probe never got there: {printed:?}"
+        "the self-test never got there: {printed:?}"
     );
     assert!(!printed.contains("socket: opened") && !printed.contains("socket: error"));
-    let err = finished.signal_error("probe", 0).unwrap_err();
+    let killed = finished.killed().expect("a signal ended it");
+    let err = VideoError::killed("selftest", killed, 0);
     assert_eq!(err.code(), "sandbox-violation", "{err}");
 }
 
@@ -699,30 +700,30 @@ fn a_program_in_the_sandbox_writes_only_its_output_files_and_reads_only_its_inpu
     let outside = open_dir();
     std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
     let escaped = outside.path().join("escaped");
-    let (run, printed) = probe(&jail, "write", &escaped, &[], work.out());
+    let (run, printed) = selftest(&jail, "write", &escaped, &[], work.out());
     assert!(run.unwrap().status.success());
     assert!(printed.contains("write: error 13"), "{printed:?}");
     assert!(!escaped.exists(), "the sandbox wrote outside its directory");
     // Nor may it create a file beside its outputs: the attacker's way past the per-file
     // size limit was many files, each just under it.
     let extra = work.out().join("extra");
-    let (_, printed) = probe(&jail, "write", &extra, &[], work.out());
+    let (_, printed) = selftest(&jail, "write", &extra, &[], work.out());
     assert!(printed.contains("write: error 13"), "{printed:?}");
     assert!(!extra.exists(), "the sandbox created a file in out/");
-    // The output files the host made it can write, so the probe would have noticed.
+    // The output files the host made it can write, so the self-test would have noticed.
     let poster = work.out().join(attachd::video::transcode::POSTER_NAME);
-    let (_, printed) = probe(&jail, "write", &poster, &[], work.out());
+    let (_, printed) = selftest(&jail, "write", &poster, &[], work.out());
     assert!(printed.contains("write: ok"), "{printed:?}");
     assert_eq!(std::fs::read(&poster).unwrap(), b"escaped");
 
     let secret = outside.path().join("secret");
     std::fs::write(&secret, b"secret").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (_, printed) = probe(&jail, "read", &secret, &[], work.out());
+    let (_, printed) = selftest(&jail, "read", &secret, &[], work.out());
     assert!(printed.contains("read: error 13"), "{printed:?}");
-    let (_, printed) = probe(&jail, "read", &secret, &[&secret], work.out());
+    let (_, printed) = selftest(&jail, "read", &secret, &[&secret], work.out());
     assert!(printed.contains("read: ok 6"), "{printed:?}");
-    let (_, printed) = probe(&jail, "read", Path::new("/etc/passwd"), &[], work.out());
+    let (_, printed) = selftest(&jail, "read", Path::new("/etc/passwd"), &[], work.out());
     assert!(printed.contains("read: error 13"), "{printed:?}");
 }
 
@@ -737,10 +738,10 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(only_ns);
-    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    let (_, printed) = selftest(&jail, "connect", &addr, &[], work.out());
     assert!(printed.contains("connect: error"), "{printed:?}");
     assert_eq!(server.hits.load(Ordering::SeqCst), 0);
-    // Control: with no optional layer, the same probe reaches the server.
+    // Control: with no optional layer, the same self-test reaches the server.
     let none = Layers {
         landlock: false,
         namespaces: false,
@@ -748,7 +749,7 @@ fn network_namespace_alone_keeps_a_program_off_the_hosts_loopback() {
         seccomp: false,
     };
     let (jail, work, _p) = jail_with_out(none);
-    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    let (_, printed) = selftest(&jail, "connect", &addr, &[], work.out());
     assert!(printed.contains("connect: ok"), "{printed:?}");
 }
 
@@ -765,11 +766,11 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     let secret = dir.path().join("secret");
     std::fs::write(&secret, b"secret").unwrap();
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let (_, printed) = probe(&jail, "read", &secret, &[], work.out());
+    let (_, printed) = selftest(&jail, "read", &secret, &[], work.out());
     assert!(printed.contains("read: error 13"), "{printed:?}");
     let server = listen();
     let addr = PathBuf::from(format!("127.0.0.1:{}", server.port));
-    let (_, printed) = probe(&jail, "connect", &addr, &[], work.out());
+    let (_, printed) = selftest(&jail, "connect", &addr, &[], work.out());
     let abi = jail_support().landlock_abi.unwrap_or(0);
     if abi >= 4 {
         // Landlock's TCP rights (ABI 4+): connect is denied with EACCES.
@@ -778,12 +779,12 @@ fn landlock_alone_blocks_reads_and_tcp_outside_the_rules() {
     }
 }
 
-/// The number of threads a `threads` probe started before it was stopped, and the errno.
+/// The number of threads a `threads` self-test started before it was stopped, and the errno.
 fn threads_started(printed: &str) -> (String, u64) {
     let line = printed
         .lines()
         .find_map(|l| l.strip_prefix("threads: error "))
-        .unwrap_or_else(|| panic!("the probe was not stopped: {printed:?}"));
+        .unwrap_or_else(|| panic!("the self-test was not stopped: {printed:?}"));
     let (errno, started) = line.split_once(" after ").expect("errno after N");
     (errno.to_string(), started.parse().unwrap())
 }
@@ -794,14 +795,14 @@ fn a_sandboxed_program_is_stopped_at_the_task_cap_per_jail_and_the_worker_is_not
     let want = (cap * 4).to_string();
     let (jail, work, _p) = jail_with_out(Layers::ALL);
     // Two jails at once, as with concurrent jobs: all `nobody` as root, yet each has the
-    // whole cap, because the kernel counts tasks per user namespace. The probe holds its
+    // whole cap, because the kernel counts tasks per user namespace. The self-test holds its
     // threads a moment after starting them, so the two runs overlap.
     let second = std::thread::scope(|s| {
         let other = s.spawn(|| {
             let (jail, work, _p) = jail_with_out(Layers::ALL);
-            probe_with(&jail, "threads", &[want.as_ref()], &[], work.out())
+            selftest_with(&jail, "threads", &[want.as_ref()], &[], work.out())
         });
-        let (run, printed) = probe_with(&jail, "threads", &[want.as_ref()], &[], work.out());
+        let (run, printed) = selftest_with(&jail, "threads", &[want.as_ref()], &[], work.out());
         assert!(run.unwrap().status.success(), "{printed:?}");
         // EAGAIN from clone: the watcher and the program (pid 1) count, so cap − 2 threads.
         assert_eq!(
@@ -842,7 +843,7 @@ fn an_fd_the_worker_leaves_inheritable_never_reaches_the_sandboxed_program() {
     let mut seen = Vec::new();
     for layers in [Layers::ALL, no_pid_ns] {
         let (jail, work, _p) = jail_with_out(layers);
-        let (run, printed) = probe_with(&jail, "fds", &[], &[], work.out());
+        let (run, printed) = selftest_with(&jail, "fds", &[], &[], work.out());
         assert!(run.unwrap().status.success(), "{printed:?}");
         assert!(printed.contains("fds: done"), "{printed:?}");
         seen.push(
@@ -879,22 +880,22 @@ fn worker_limits() -> [(u64, u64); 2] {
     })
 }
 
-/// This process's pid, as the probe's argument: the worker the sandboxed program aims at.
+/// This process's pid, as the self-test's argument: the worker the sandboxed program aims at.
 fn worker_pid() -> OsString {
     std::process::id().to_string().into()
 }
 
-/// How a probe's `action` ended: `killed` by the seccomp filter (`sandbox-violation`), or
+/// How a self-test's `action` ended: `killed` by the seccomp filter (`sandbox-violation`), or
 /// what it printed after `<action>: ` (`ok`, `error <errno>`).
-fn ending(action: &str, run: Result<Finished, VideoError>, printed: &str) -> String {
+fn ending(action: &str, run: Result<Finished, JailError>, printed: &str) -> String {
     assert!(
         printed.contains(&format!("{action}: trying")),
-        "{action}: the probe never got there: {printed:?}"
+        "{action}: the self-test never got there: {printed:?}"
     );
-    match run.unwrap().signal_error("probe", 0) {
-        Err(e) if e.code() == "sandbox-violation" => "killed".into(),
-        Err(e) => panic!("{action}: {e}"),
-        Ok(()) => printed
+    match run.unwrap().killed() {
+        Some(Killed::Forbidden) => "killed".into(),
+        Some(other) => panic!("{action}: {other:?}"),
+        None => printed
             .lines()
             .filter_map(|l| l.strip_prefix(&format!("{action}: ")))
             .find(|r| *r != "trying")
@@ -921,7 +922,7 @@ fn a_sandboxed_program_can_neither_change_the_workers_rlimits_nor_reach_it_by_pi
         ("fsetown", "killed"),
         ("fiosetown", "killed"),
     ] {
-        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        let (run, printed) = selftest_with(&jail, action, &[&pid], &[], work.out());
         assert_eq!(
             ending(action, run, &printed),
             expected,
@@ -939,7 +940,7 @@ fn a_sandboxed_program_can_neither_change_the_workers_rlimits_nor_reach_it_by_pi
 fn a_sandboxed_program_still_reads_its_own_limits_and_affinity_as_pid_0() {
     // The control for the test above: the calls themselves are allowed, the pid is refused.
     let (jail, work, _p) = jail_with_out(Layers::ALL);
-    let (run, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    let (run, printed) = selftest_with(&jail, "self", &[], &[], work.out());
     assert!(run.unwrap().status.success(), "{printed:?}");
     assert!(
         printed.contains("self-prlimit: ok") && printed.contains("self-affinity: ok"),
@@ -951,7 +952,7 @@ fn a_sandboxed_program_still_reads_its_own_limits_and_affinity_as_pid_0() {
         "{printed:?}"
     );
     // An exit code comes through the watcher unchanged (2: an unknown action).
-    let (run, _) = probe_with(&jail, "no-such-action", &[], &[], work.out());
+    let (run, _) = selftest_with(&jail, "no-such-action", &[], &[], work.out());
     assert_eq!(run.unwrap().status.code(), Some(2));
 }
 
@@ -967,13 +968,13 @@ fn a_pid_namespace_alone_leaves_the_program_no_number_that_names_the_worker() {
     };
     let before = worker_limits();
     let (jail, work, _p) = jail_with_out(only_pid_ns);
-    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    let (_, printed) = selftest_with(&jail, "self", &[], &[], work.out());
     assert!(
         printed.contains("pid: 1\n") && printed.contains("ppid: 0\n"),
         "{printed:?}"
     );
     for action in ["prlimit", "kill", "pidfd", "affinity"] {
-        let (run, printed) = probe_with(&jail, action, &[&pid], &[], work.out());
+        let (run, printed) = selftest_with(&jail, action, &[&pid], &[], work.out());
         // ESRCH: no process has that number in the program's namespace.
         assert_eq!(ending(action, run, &printed), "error 3", "{action}");
     }
@@ -985,9 +986,9 @@ fn a_pid_namespace_alone_leaves_the_program_no_number_that_names_the_worker() {
         ..only_pid_ns
     };
     let (jail, work, _p) = jail_with_out(only_ns);
-    let (_, printed) = probe_with(&jail, "self", &[], &[], work.out());
+    let (_, printed) = selftest_with(&jail, "self", &[], &[], work.out());
     assert!(!printed.contains("pid: 1\n"), "{printed:?}");
-    let (run, printed) = probe_with(&jail, "kill", &[&pid], &[], work.out());
+    let (run, printed) = selftest_with(&jail, "kill", &[&pid], &[], work.out());
     let ended = ending("kill", run, &printed);
     assert!(ended == "ok" || ended == "error 1", "{ended}");
 }
@@ -1011,7 +1012,7 @@ fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() 
         // refused either way.
         // SAFETY: sets this process's dumpable flag; no other test here depends on it.
         assert_eq!(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) }, 0);
-        let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+        let (_, printed) = selftest(&jail, "read", &environ, &[], work.out());
         assert!(printed.contains("read: ok"), "control: {printed:?}");
         // The user namespace alone refuses it too, dumpable or not.
         let only_ns = Layers {
@@ -1019,13 +1020,13 @@ fn a_non_dumpable_worker_keeps_a_program_of_its_own_uid_out_of_its_proc_files() 
             ..none
         };
         let (ns_jail, ns_work, _q) = jail_with_out(only_ns);
-        let (_, printed) = probe(&ns_jail, "read", &environ, &[], ns_work.out());
+        let (_, printed) = selftest(&ns_jail, "read", &environ, &[], ns_work.out());
         assert!(printed.contains("read: error 13"), "{printed:?}");
     }
-    attachd::video::sandbox::make_worker_non_dumpable().unwrap();
+    attachd::jail::make_worker_non_dumpable().unwrap();
     // SAFETY: PR_GET_DUMPABLE takes no arguments.
     assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE) }, 0);
-    let (_, printed) = probe(&jail, "read", &environ, &[], work.out());
+    let (_, printed) = selftest(&jail, "read", &environ, &[], work.out());
     assert!(printed.contains("read: error 13"), "{printed:?}");
 }
 
@@ -1045,20 +1046,20 @@ fn ffmpeg_transcodes_under_seccomp_without_the_pid_namespace() {
         ..Layers::ALL
     };
     let video = Video::with_layers(cfg, layers);
-    let out = video.process(&clip, Kind::Mp4).unwrap();
+    let out = video.process(&clip, Container::Mov).unwrap();
     assert_eq!((out.width, out.height), (320, 240));
 }
 
 #[test]
 fn an_output_over_the_file_size_limit_is_output_too_large_with_or_without_the_pid_namespace() {
-    // The probe stands in for ffmpeg and fills its output past the 1 MiB limit. Without the
+    // The self-test stands in for ffmpeg and fills its output past the 1 MiB limit. Without the
     // PID namespace the kernel kills it with SIGXFSZ; as pid 1 of its namespace it is not
     // killed but refused (EFBIG) and exits 1. Both are the size limit.
     const LIMIT: u64 = 1 << 20;
     for pid_namespace in [false, true] {
         let work = tempfile::tempdir().unwrap();
         let cfg = VideoConfig {
-            ffmpeg: PathBuf::from(PROBE).canonicalize().unwrap(),
+            ffmpeg: PathBuf::from(ATTACHD).canonicalize().unwrap(),
             work_dir: work.path().to_path_buf(),
             max_output_bytes: LIMIT,
             ..VideoConfig::default()
@@ -1074,11 +1075,7 @@ fn an_output_over_the_file_size_limit_is_output_too_large_with_or_without_the_pi
         let dir = WorkDir::create(work.path(), jail.run_as()).unwrap();
         dir.write_input(b"x").unwrap();
         let out = dir.out().join(attachd::video::transcode::MP4_NAME);
-        let args: Vec<OsString> = vec![
-            attachd::video::probe::PROBE_ARG.into(),
-            "fill".into(),
-            out.clone().into(),
-        ];
+        let args: Vec<OsString> = vec![SELFTEST_ARG.into(), "fill".into(), out.clone().into()];
         let err = video.run_ffmpeg(&dir, &args).unwrap_err();
         assert_eq!(
             err.code(),
@@ -1109,7 +1106,7 @@ fn a_link_planted_at_an_output_name_is_refused_and_its_target_never_read() {
     let link = work.out().join(MP4_NAME);
     // What a program without Landlock may do in the directory it owns: replace its output.
     std::fs::remove_file(&link).unwrap();
-    let (_, printed) = probe_with(
+    let (_, printed) = selftest_with(
         &jail,
         "symlink",
         &[link.as_os_str(), secret.as_os_str()],
@@ -1122,7 +1119,7 @@ fn a_link_planted_at_an_output_name_is_refused_and_its_target_never_read() {
     assert!(err.to_string().contains("symbolic link"), "{err}");
     // Control: a regular file the program wrote at the other output name reads back.
     let poster = work.out().join(POSTER_NAME);
-    let (_, printed) = probe(&jail, "write", &poster, &[], work.out());
+    let (_, printed) = selftest(&jail, "write", &poster, &[], work.out());
     assert!(printed.contains("write: ok"), "{printed:?}");
     assert_eq!(work.read_output(POSTER_NAME, 1 << 20).unwrap(), b"escaped");
 }
@@ -1145,15 +1142,15 @@ fn as_root_only_the_output_directory_is_handed_to_nobody() {
     let uid = |p: &Path| std::fs::metadata(p).unwrap().uid();
     assert_eq!(
         (uid(work.root()), uid(work.input()), uid(work.out())),
-        (0, 0, attachd::video::sandbox::NOBODY)
+        (0, 0, attachd::jail::NOBODY)
     );
     // `nobody` cannot rewrite the input ffprobe checked before ffmpeg reads it…
-    let (_, printed) = probe(&jail, "write", work.input(), &[], work.out());
+    let (_, printed) = selftest(&jail, "write", work.input(), &[], work.out());
     assert!(printed.contains("write: error 13"), "{printed:?}");
     assert_eq!(std::fs::read(work.input()).unwrap(), b"upload");
     // …nor plant a link in the work directory (where ffmpeg's stdio once was captured)…
     let planted = work.root().join("ffmpeg.stderr");
-    let (_, printed) = probe_with(
+    let (_, printed) = selftest_with(
         &jail,
         "symlink",
         &[planted.as_os_str(), "/etc/shadow".as_ref()],
@@ -1162,9 +1159,9 @@ fn as_root_only_the_output_directory_is_handed_to_nobody() {
     );
     assert!(printed.contains("symlink: error 13"), "{printed:?}");
     // …and still reads the input and writes its directory.
-    let (_, printed) = probe(&jail, "read", work.input(), &[], work.out());
+    let (_, printed) = selftest(&jail, "read", work.input(), &[], work.out());
     assert!(printed.contains("read: ok 6"), "{printed:?}");
-    let (_, printed) = probe(&jail, "write", &work.out().join("x"), &[], work.out());
+    let (_, printed) = selftest(&jail, "write", &work.out().join("x"), &[], work.out());
     assert!(printed.contains("write: ok"), "{printed:?}");
 }
 
@@ -1190,7 +1187,7 @@ fn a_program_flooding_stdout_and_stderr_leaves_only_the_capped_tail_on_the_host(
     // as writable files would leave 48 MiB in the work directory.
     const FLOOD: usize = 24 << 20;
     let parent = open_dir();
-    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let program = PathBuf::from(ATTACHD).canonicalize().unwrap();
     let video = video(parent.path(), |c| {
         c.ffmpeg = program.clone();
         c.max_output_bytes = 32 << 20;
@@ -1198,7 +1195,7 @@ fn a_program_flooding_stdout_and_stderr_leaves_only_the_capped_tail_on_the_host(
     let work = WorkDir::create(parent.path(), video.jail().unwrap().run_as()).unwrap();
     work.write_input(b"upload").unwrap();
     let args: Vec<OsString> = vec![
-        attachd::video::probe::PROBE_ARG.into(),
+        SELFTEST_ARG.into(),
         "flood".into(),
         FLOOD.to_string().into(),
     ];
@@ -1226,7 +1223,7 @@ fn a_program_flooding_stdio_without_end_is_killed_at_its_deadline() {
     // program from running into it).
     let (jail, work, _p) = jail_with_out(Layers::ALL);
     let started = Instant::now();
-    let (run, _) = probe(
+    let (run, _) = selftest(
         &jail,
         "flood",
         Path::new(&usize::MAX.to_string()),
@@ -1248,15 +1245,15 @@ fn a_report_longer_than_its_cap_is_kept_to_the_cap_and_counted_whole() {
     // one byte: pipes are not files, and the host keeps the caps only.
     const FLOOD: usize = 8 * attachd::video::MAX_PROBE_REPORT_BYTES as usize;
     let (jail, work, _p) = jail_with_out(Layers::ALL);
-    let program = PathBuf::from(PROBE).canonicalize().unwrap();
+    let program = PathBuf::from(ATTACHD).canonicalize().unwrap();
     let args: Vec<OsString> = vec![
-        attachd::video::probe::PROBE_ARG.into(),
+        SELFTEST_ARG.into(),
         "flood".into(),
         FLOOD.to_string().into(),
     ];
     let finished = jail
         .run(Spec {
-            step: "probe",
+            step: "selftest",
             program: &program,
             args: &args,
             read_files: &[],
@@ -1288,8 +1285,8 @@ fn a_report_longer_than_its_cap_is_kept_to_the_cap_and_counted_whole() {
     assert_eq!(bytes_under(work.root()), 0);
 }
 
-fn jail_support() -> attachd::video::Support {
-    attachd::video::Support::detect()
+fn jail_support() -> Support {
+    Support::detect()
 }
 
 #[test]
@@ -1315,9 +1312,9 @@ fn rustix_is_root() -> bool {
         .unwrap()
 }
 
-/// Runs `attachd __sandbox-probe support` in a process where the kernel seems to lack
+/// Runs `attachd __jail-selftest support` in a process where the kernel seems to lack
 /// Landlock (its syscalls answer ENOSYS) and namespaces (unshare answers EPERM), as on an old
-/// kernel or in a container that forbids them; returns what the probe printed.
+/// kernel or in a container that forbids them; returns what the self-test printed.
 fn support_without_landlock_and_namespaces(mode: &str) -> String {
     use seccompiler::{SeccompAction, SeccompFilter, TargetArch};
     use std::os::unix::process::CommandExt;
@@ -1342,8 +1339,8 @@ fn support_without_landlock_and_namespaces(mode: &str) -> String {
         libc::ENOSYS,
     );
     let no_unshare = deny(&[libc::SYS_unshare], libc::EPERM);
-    let mut cmd = Command::new(PROBE);
-    cmd.args([attachd::video::probe::PROBE_ARG, "support", mode]);
+    let mut cmd = Command::new(ATTACHD);
+    cmd.args([SELFTEST_ARG, "support", mode]);
     // SAFETY: installing a filter is two raw system calls; nothing allocates.
     unsafe {
         cmd.pre_exec(move || {
@@ -1375,9 +1372,9 @@ fn missing_layers_are_detected_and_strict_mode_refuses_while_best_effort_warns()
         "{lenient}"
     );
     assert!(lenient.contains("warning: a PID namespace"), "{lenient}");
-    // The same probe on this machine, unimpaired.
-    let here = Command::new(PROBE)
-        .args([attachd::video::probe::PROBE_ARG, "support", "strict"])
+    // The same self-test on this machine, unimpaired.
+    let here = Command::new(ATTACHD)
+        .args([SELFTEST_ARG, "support", "strict"])
         .output()
         .unwrap();
     let here = String::from_utf8_lossy(&here.stdout);

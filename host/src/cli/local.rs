@@ -291,23 +291,20 @@ fn report(file: &Path, outcome: &Outcome, variants: Vec<VariantReport>) -> FileR
         status: outcome.status(),
         error_code,
         error,
-        kind: probe.map(|p| pipeline::kind_name(p.kind)),
+        kind: probe.map(|p| p.kind.name()),
         mime: probe.map(|p| p.mime.clone()),
         width: probe.map(|p| if swapped { p.height } else { p.width }),
         height: probe.map(|p| if swapped { p.width } else { p.height }),
         frames: probe.map(|p| p.frames),
         orientation: probe.map(|p| p.orientation),
-        verdict: outcome
-            .scan
-            .as_ref()
-            .map(|s| pipeline::verdict_name(s.verdict)),
+        verdict: outcome.scan.as_ref().map(|s| s.verdict.name()),
         findings: outcome
             .scan
             .iter()
             .flat_map(|s| &s.findings)
             .map(|f| FindingReport {
                 rule: f.rule.clone(),
-                verdict: pipeline::verdict_name(f.verdict),
+                verdict: f.verdict.name(),
                 detail: f.detail.clone(),
             })
             .collect(),

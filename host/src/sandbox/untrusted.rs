@@ -65,7 +65,7 @@ fn invalid(guest: &'static str, reason: impl Into<String>) -> SandboxError {
 /// The canonical MIME type of each kind, from the probe library's table (a constant the host
 /// links, not anything a guest returns): the row's `sniffed_mime` can only be one of these.
 pub fn mime_of(kind: Kind) -> &'static str {
-    let name = crate::pipeline::kind_name(kind);
+    let name = kind.name();
     media_probe::Kind::ALL
         .iter()
         .find(|k| k.name() == name)

@@ -1,6 +1,7 @@
 //! Every way a video upload can fail on the ffmpeg path, each with a stable code and a class.
 
 use crate::error::{Class, Code, ErrorCode};
+use crate::jail::{JailError, Killed};
 
 /// Which video limit an upload went over. Checked on ffprobe's reading of the container,
 /// before the transcode starts.
@@ -33,22 +34,16 @@ impl VideoLimit {
     }
 }
 
-/// A failure on the video path. `Clone` so a start-up failure (no ffmpeg, a required sandbox
+/// A failure on the video path. `Clone` so a start-up failure (no ffmpeg, a required jail
 /// layer missing) can be kept and returned to every video job.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum VideoError {
     /// ffmpeg or ffprobe is not installed where the configuration says.
     #[error("{0}")]
     ToolMissing(String),
-    /// A sandbox layer the configured mode requires is missing on this machine.
-    #[error("the ffmpeg sandbox is unavailable: {0}")]
-    SandboxUnavailable(String),
-    /// The sandboxed process could not be started (a confinement step failed in the child).
-    #[error("{step}: could not start the sandboxed process: {reason}")]
-    Spawn { step: &'static str, reason: String },
-    /// The wall-clock deadline passed; the process group was killed.
-    #[error("{step} ran past its {limit_ms} ms deadline; its process group was killed")]
-    Timeout { step: &'static str, limit_ms: u128 },
+    /// The jail could not be built, or a run in it did not end on its own (its deadline).
+    #[error(transparent)]
+    Jail(#[from] JailError),
     /// The seccomp filter killed the process: it made a system call outside the allow-list.
     #[error("{step} made a forbidden system call and was killed by the sandbox")]
     Violation { step: &'static str },
@@ -73,9 +68,6 @@ pub enum VideoError {
         actual: u64,
         max: u64,
     },
-    /// A real type that is not transcoded (only the containers on the allow-list are).
-    #[error("{kind} is not a container attachd transcodes")]
-    UnsupportedContainer { kind: &'static str },
     /// ffmpeg exited 0 but an output is missing or is not what was asked for.
     #[error("ffmpeg's output is unusable: {0}")]
     BadOutput(String),
@@ -93,10 +85,7 @@ impl ErrorCode for VideoError {
     fn error_code(&self) -> Code {
         match self {
             VideoError::ToolMissing(_) => Code::VideoUnavailable,
-            VideoError::SandboxUnavailable(_) | VideoError::Spawn { .. } => {
-                Code::VideoSandboxUnavailable
-            }
-            VideoError::Timeout { .. } => Code::SandboxTimeout,
+            VideoError::Jail(e) => e.error_code(),
             // Both are a sandboxed program doing what the sandbox forbids.
             VideoError::Violation { .. } | VideoError::UnsafeOutput { .. } => {
                 Code::SandboxViolation
@@ -107,7 +96,6 @@ impl ErrorCode for VideoError {
             VideoError::TranscodeFailed { .. } => Code::TranscodeFailed,
             VideoError::NoVideoStream => Code::NoVideoStream,
             VideoError::Limit { limit, .. } => limit.error_code(),
-            VideoError::UnsupportedContainer { .. } => Code::UnsupportedType,
             VideoError::BadOutput(_) => Code::TranscodeFailed,
             VideoError::Io(_) => Code::VideoIoFailed,
         }
@@ -115,12 +103,10 @@ impl ErrorCode for VideoError {
 
     fn class(&self) -> Class {
         match self {
-            // This worker's environment: another worker (or this one once ffmpeg is installed
-            // or the kernel allows the sandbox) can succeed with the same bytes.
-            VideoError::ToolMissing(_)
-            | VideoError::SandboxUnavailable(_)
-            | VideoError::Spawn { .. }
-            | VideoError::Io(_) => Class::Retryable,
+            VideoError::Jail(e) => e.class(),
+            // This worker's environment: another worker (or this one once ffmpeg is
+            // installed) can succeed with the same bytes.
+            VideoError::ToolMissing(_) | VideoError::Io(_) => Class::Retryable,
             // The input drove ffmpeg there: the same bytes do it again.
             _ => Class::Permanent,
         }
@@ -128,15 +114,24 @@ impl ErrorCode for VideoError {
 }
 
 impl VideoError {
-    /// Refused by policy (a limit, a container not accepted, nothing to transcode) rather
-    /// than failed.
+    /// Refused by policy (a limit, nothing to transcode) rather than failed.
     pub fn is_rejection(&self) -> bool {
-        matches!(
-            self,
-            VideoError::Limit { .. }
-                | VideoError::UnsupportedContainer { .. }
-                | VideoError::NoVideoStream
-        )
+        matches!(self, VideoError::Limit { .. } | VideoError::NoVideoStream)
+    }
+
+    /// What a signal that killed `step` means for the video path. `max_output` names the
+    /// file-size cap for a [`Killed::FileSize`].
+    pub fn killed(step: &'static str, killed: Killed, max_output: u64) -> VideoError {
+        match killed {
+            Killed::Forbidden => VideoError::Violation { step },
+            Killed::FileSize => VideoError::Limit {
+                limit: VideoLimit::OutputBytes,
+                actual: max_output.saturating_add(1),
+                max: max_output,
+            },
+            Killed::ResourceLimit(signal) => VideoError::ResourceLimit { step, signal },
+            Killed::Crashed(signal) => VideoError::Crashed { step, signal },
+        }
     }
 }
 
@@ -148,17 +143,17 @@ mod tests {
     fn environment_faults_retry_and_input_faults_do_not() {
         let retry = [
             VideoError::ToolMissing("ffmpeg".into()),
-            VideoError::SandboxUnavailable("landlock".into()),
+            VideoError::Jail(JailError::Unavailable("landlock".into())),
             VideoError::Io("disk full".into()),
         ];
         for e in retry {
             assert_eq!(e.class(), Class::Retryable, "{e}");
         }
         let permanent = [
-            VideoError::Timeout {
+            VideoError::Jail(JailError::Timeout {
                 step: "ffmpeg",
                 limit_ms: 1,
-            },
+            }),
             VideoError::Violation { step: "ffmpeg" },
             VideoError::Limit {
                 limit: VideoLimit::Pixels,
@@ -173,12 +168,12 @@ mod tests {
 
     #[test]
     fn codes_are_kebab_case() {
+        let timeout = VideoError::Jail(JailError::Timeout {
+            step: "x",
+            limit_ms: 1,
+        });
         let all = [
-            VideoError::Timeout {
-                step: "x",
-                limit_ms: 1,
-            }
-            .code(),
+            timeout.code(),
             VideoLimit::Duration.code(),
             VideoLimit::FrameRate.code(),
             VideoError::NoVideoStream.code(),
@@ -189,13 +184,15 @@ mod tests {
                 "{c}"
             );
         }
-        assert_eq!(
-            VideoError::Timeout {
-                step: "x",
-                limit_ms: 1
-            }
-            .code(),
-            "sandbox-timeout"
-        );
+        assert_eq!(timeout.code(), "sandbox-timeout");
+    }
+
+    #[test]
+    fn each_killing_signal_keeps_its_code() {
+        let code = |k| VideoError::killed("ffmpeg", k, 10).code();
+        assert_eq!(code(Killed::Forbidden), "sandbox-violation");
+        assert_eq!(code(Killed::FileSize), "output-too-large");
+        assert_eq!(code(Killed::ResourceLimit(9)), "sandbox-resource-limit");
+        assert_eq!(code(Killed::Crashed(11)), "transcoder-crashed");
     }
 }

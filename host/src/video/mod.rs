@@ -1,7 +1,8 @@
 //! Video uploads: ffprobe and ffmpeg in a locked-down subprocess. This module owns the native
-//! path of the pipeline: the sandbox around the process ([`sandbox`]), reading the container
-//! ([`ffprobe`]), the limits checked before any transcode, and the transcode itself
-//! ([`transcode`]) into an MP4 and a poster frame. The poster frame then goes to the
+//! path of the pipeline: reading the container ([`ffprobe`]), the limits checked before any
+//! transcode, and the transcode itself ([`transcode`]) into an MP4 and a poster frame. Both
+//! programs run in the [`crate::jail`], which this module configures per run ([`Spec`]): the
+//! files each may touch, its limits, what to keep of its output. The poster frame then goes to the
 //! thumbnail guest like any image, and the MP4 to the probe and scan guests: everything
 //! ffmpeg writes is untrusted too (see `pipeline.rs`).
 //!
@@ -9,7 +10,7 @@
 //! |---|---|---|
 //! | on/off | on | `ATTACH_VIDEO` |
 //! | ffmpeg, ffprobe | from `PATH` | `ATTACH_FFMPEG`, `ATTACH_FFPROBE` |
-//! | missing sandbox layer | refuse | `ATTACH_VIDEO_SANDBOX` (`strict`, `best-effort`) |
+//! | missing jail layer | refuse | `ATTACH_VIDEO_SANDBOX` (`strict`, `best-effort`) |
 //! | input bytes | 256 MiB | `ATTACH_VIDEO_MAX_INPUT_BYTES` |
 //! | duration | 5 min | `ATTACH_VIDEO_MAX_DURATION` |
 //! | pixels per frame | 4096×2160 | `ATTACH_VIDEO_MAX_PIXELS` |
@@ -31,14 +32,14 @@
 
 pub mod error;
 pub mod ffprobe;
-pub mod probe;
-pub mod sandbox;
 pub mod transcode;
 
+/// What a missing jail layer means, as [`VideoConfig::mode`] sets it.
+pub use crate::jail::Mode;
 pub use error::{VideoError, VideoLimit};
 pub use ffprobe::VideoInfo;
-pub use sandbox::{Jail, Layers, Mode, Rlimits, Support};
 
+use crate::jail::{Captured, Finished, Jail, Keep, Layers, Rlimits, Spec, Support};
 use crate::sandbox::Kind;
 use std::ffi::OsString;
 use std::fs::File;
@@ -98,7 +99,7 @@ pub const OPEN_FILES: u64 = 64;
 /// the maximum: 2 to 5 times what was measured, room for libgomp's pool (one thread per
 /// core, if a filter ever starts it), and still a sliver of the host's pids (`pid_max` is
 /// 32768 by default) per jail for the whole deadline, whatever the program does. Per jail,
-/// not per uid: see the sandbox's `confine`.
+/// not per uid: see the jail's `confine`.
 pub const TASKS_BASE: u64 = 32;
 pub const TASKS_PER_THREAD: u64 = 4;
 /// Bytes a PNG of up to `pixels` RGB pixels can take beyond its raw pixels: one filter byte
@@ -289,7 +290,7 @@ struct Ready {
 }
 
 impl Video {
-    /// Finds the tools, probes the machine's sandbox support and applies the configured
+    /// Finds the tools, detects the machine's jail support and applies the configured
     /// [`Mode`]. Never fails: a video path that cannot run keeps its reason and returns it
     /// (retryable) to every video job, and says so loudly in the log now.
     pub fn new(cfg: VideoConfig) -> Video {
@@ -305,6 +306,7 @@ impl Video {
     }
 
     /// A video path with exactly `layers` (tests use it to prove one layer alone).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn with_layers(cfg: VideoConfig, layers: Layers) -> Video {
         Video::build(cfg, Support::detect(), Ok(layers), vec![])
     }
@@ -312,7 +314,7 @@ impl Video {
     fn build(
         cfg: VideoConfig,
         support: Support,
-        layers: Result<Layers, VideoError>,
+        layers: Result<Layers, crate::jail::JailError>,
         warnings: Vec<String>,
     ) -> Video {
         let ready = (|| -> Result<Ready, VideoError> {
@@ -369,20 +371,21 @@ impl Video {
         self.ready.as_ref().map_err(Clone::clone)
     }
 
-    /// The sandbox every ffprobe and ffmpeg run uses.
+    /// The jail every ffprobe and ffmpeg run uses.
     pub fn jail(&self) -> Result<&Jail, VideoError> {
         self.tools().map(|r| &r.jail)
     }
 
+    /// The ffmpeg the jail runs (the benchmark runs the same binary bare, to compare).
+    #[cfg(any(test, feature = "test-hooks"))]
     pub fn ffmpeg(&self) -> Result<&Path, VideoError> {
         self.tools().map(|r| r.ffmpeg.as_path())
     }
 
-    /// Probes, checks the limits, transcodes. Blocking: call it from a blocking thread.
-    pub fn process(&self, data: &[u8], kind: Kind) -> Result<Transcoded, VideoError> {
-        let container = Container::for_kind(kind).ok_or(VideoError::UnsupportedContainer {
-            kind: crate::pipeline::kind_name(kind),
-        })?;
+    /// Reads the container with ffprobe, checks the limits, transcodes. `container` is the
+    /// demuxer the caller chose from the sniffed kind ([`Container::for_kind`]). Blocking:
+    /// call it from a blocking thread.
+    pub fn process(&self, data: &[u8], container: Container) -> Result<Transcoded, VideoError> {
         let cfg = &self.cfg;
         if data.len() as u64 > cfg.max_input_bytes {
             return Err(VideoError::Limit {
@@ -394,7 +397,7 @@ impl Video {
         let jail = self.jail()?;
         let work = WorkDir::create(&cfg.work_dir, jail.run_as())?;
         work.write_input(data)?;
-        let info = self.probe(&work, container)?;
+        let info = self.ffprobe(&work, container)?;
         check_limits(&info, cfg)?;
         let plan = transcode::plan(&info, cfg);
         let args = transcode::args(cfg, container, work.input(), work.out(), &plan);
@@ -423,12 +426,12 @@ impl Video {
         // `work` is dropped here and on every early return: the directory goes with it.
     }
 
-    /// ffprobe on the work directory's input, in the sandbox.
-    pub fn probe(&self, work: &WorkDir, container: Container) -> Result<VideoInfo, VideoError> {
+    /// ffprobe on the work directory's input, in the jail.
+    pub fn ffprobe(&self, work: &WorkDir, container: Container) -> Result<VideoInfo, VideoError> {
         let tools = self.tools()?;
         let cfg = &self.cfg;
         let args = ffprobe::args(container, work.input(), cfg.max_pixels, cfg.threads);
-        let finished = tools.jail.run(sandbox::Spec {
+        let finished = tools.jail.run(Spec {
             step: "ffprobe",
             program: &tools.ffprobe,
             args: &args,
@@ -437,10 +440,10 @@ impl Video {
             cwd: work.root(),
             timeout: cfg.probe_timeout,
             rlimits: self.rlimits(cfg.probe_timeout, MAX_PROBE_REPORT_BYTES),
-            stdout: sandbox::Keep::Head(MAX_PROBE_REPORT_BYTES as usize),
-            stderr: sandbox::Keep::Tail(STDERR_KEPT_BYTES),
+            stdout: Keep::Head(MAX_PROBE_REPORT_BYTES as usize),
+            stderr: Keep::Tail(STDERR_KEPT_BYTES),
         })?;
-        finished.signal_error("ffprobe", MAX_PROBE_REPORT_BYTES)?;
+        signal_error(&finished, "ffprobe", MAX_PROBE_REPORT_BYTES)?;
         if finished.stdout.total > MAX_PROBE_REPORT_BYTES {
             return Err(VideoError::Limit {
                 limit: VideoLimit::OutputBytes,
@@ -464,18 +467,14 @@ impl Video {
         ffprobe::parse(&finished.stdout.bytes)
     }
 
-    /// Runs ffmpeg with `args` in the sandbox: it may read the work directory's input and
+    /// Runs ffmpeg with `args` in the jail: it may read the work directory's input and
     /// write its output directory.
-    pub fn run_ffmpeg(
-        &self,
-        work: &WorkDir,
-        args: &[OsString],
-    ) -> Result<sandbox::Finished, VideoError> {
+    pub fn run_ffmpeg(&self, work: &WorkDir, args: &[OsString]) -> Result<Finished, VideoError> {
         let tools = self.tools()?;
         let cfg = &self.cfg;
         let outputs = work.create_outputs(transcode::OUTPUT_NAMES)?;
         let outputs: Vec<&Path> = outputs.iter().map(PathBuf::as_path).collect();
-        let finished = tools.jail.run(sandbox::Spec {
+        let finished = tools.jail.run(Spec {
             step: "ffmpeg",
             program: &tools.ffmpeg,
             args,
@@ -485,10 +484,10 @@ impl Video {
             timeout: cfg.transcode_timeout,
             rlimits: self.rlimits(cfg.transcode_timeout, cfg.max_output_bytes),
             // attachd reads nothing ffmpeg prints on stdout (its outputs are files).
-            stdout: sandbox::Keep::Nothing,
-            stderr: sandbox::Keep::Tail(STDERR_KEPT_BYTES),
+            stdout: Keep::Nothing,
+            stderr: Keep::Tail(STDERR_KEPT_BYTES),
         })?;
-        finished.signal_error("ffmpeg", cfg.max_output_bytes)?;
+        signal_error(&finished, "ffmpeg", cfg.max_output_bytes)?;
         if work.output_at_cap(cfg.max_output_bytes) {
             return Err(output_over(cfg.max_output_bytes));
         }
@@ -513,6 +512,19 @@ impl Video {
             open_files: OPEN_FILES,
             tasks: max_tasks(self.cfg.threads),
         }
+    }
+}
+
+/// The error a run that a signal ended means (see [`VideoError::killed`]); `Ok` for a normal
+/// exit, whatever its code. `max_output` names the file-size cap of the run.
+fn signal_error(
+    finished: &Finished,
+    step: &'static str,
+    max_output: u64,
+) -> Result<(), VideoError> {
+    match finished.killed() {
+        Some(killed) => Err(VideoError::killed(step, killed, max_output)),
+        None => Ok(()),
     }
 }
 
@@ -611,7 +623,7 @@ fn find_tool(name: &Path, env: &str) -> Result<PathBuf, VideoError> {
 
 /// A private directory for one job: the input under a fixed name and an output directory
 /// holding the files the sandboxed program may write ([`WorkDir::create_outputs`]); its
-/// stdout and stderr are never files here (see [`sandbox::Keep`]). Removed when dropped, so
+/// stdout and stderr are never files here (see [`Keep`]). Removed when dropped, so
 /// every path out of a job (errors and panics included) removes it.
 ///
 /// When the sandboxed programs run as another uid (a root worker's `nobody`), only `out/` is
@@ -821,7 +833,7 @@ fn read_capture(mut f: File, what: &str, max: u64) -> Result<Vec<u8>, VideoError
 }
 
 /// The last lines of a process's stderr (what the host kept of it), for the error message.
-fn stderr_tail(stderr: &sandbox::Captured) -> String {
+fn stderr_tail(stderr: &Captured) -> String {
     let tail = String::from_utf8_lossy(&stderr.bytes);
     let tail = tail.trim();
     if tail.is_empty() {

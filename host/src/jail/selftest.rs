@@ -1,6 +1,6 @@
-//! The sandbox probe: `attachd __sandbox-probe <action> [arg]`, a small program the tests run
-//! inside the same sandbox as ffmpeg to show what it blocks. It prints one line per attempt
-//! on stdout, so a test can tell "the sandbox stopped it at this call" from "it never got
+//! The jail's self-test: `attachd __jail-selftest <action> [arg]`, a small program the tests
+//! run inside the same jail as ffmpeg to show what it blocks. It prints one line per attempt
+//! on stdout, so a test can tell "the jail stopped it at this call" from "it never got
 //! there". It runs before the async runtime and logging start, so it makes only the system
 //! calls a plain Rust program makes.
 //!
@@ -23,22 +23,24 @@
 //! | `threads N` | starting up to N idle threads (64 KiB stacks, so memory is not what stops it), held for a second | `threads: ok N`, or `threads: error <errno> after <started>` |
 //! | `flood N` | writing N bytes to stdout and N to stderr, 64 KiB at a time, alternating | the bytes (`o` on stdout, `e` on stderr), then exit 0, or exit 1 when a write fails |
 //! | `fds` | which fds 0–4095 are open (`fcntl(F_GETFD)`) | `fd: N` per open fd, then `fds: done` |
-//! | `support MODE` | (not sandboxed) the layer detection and the decision for a mode | one line per fact |
+//! | `support MODE` | (not jailed) the layer detection and the decision for a mode | one line per fact |
 //!
 //! Every attempt but `self`'s and `support`'s (which report facts) prints `<action>: trying`
-//! before the call, so a test can tell a kill by the sandbox at that call from the program
+//! before the call, so a test can tell a kill by the jail at that call from the program
 //! never getting there.
 
+use super::{Jail, Layers, Mode, Support};
+use crate::error::ErrorCode;
 use std::io::Write;
 
-/// The first argument that selects the probe instead of the CLI.
-pub const PROBE_ARG: &str = "__sandbox-probe";
+/// The first argument that selects the self-test instead of the CLI.
+pub const SELFTEST_ARG: &str = "__jail-selftest";
 
-/// Runs the probe when the process was started as one; `None` otherwise. Call it first in
-/// `main`.
-pub fn main_if_probe() -> Option<i32> {
+/// Runs the self-test when the process was started as one; `None` otherwise. Call it first
+/// in `main`.
+pub fn main_if_selftest() -> Option<i32> {
     let mut args = std::env::args_os().skip(1);
-    if args.next()? != PROBE_ARG {
+    if args.next()? != SELFTEST_ARG {
         return None;
     }
     let action = args.next().unwrap_or_default();
@@ -332,29 +334,24 @@ fn run(action: &str, arg: &std::path::Path, arg2: &std::path::Path) -> i32 {
             0
         }
         "support" => {
-            // What the sandbox would run with in this process, under `arg` (a mode): the
+            // What the jail would run with in this process, under `arg` (a mode): the
             // detection, then the decision. Used by the tests to see the detection in a
             // process where layers are missing, and handy on a new host.
-            let mode = arg.to_string_lossy().parse().unwrap_or(super::Mode::Strict);
-            let cfg = super::VideoConfig {
-                mode,
-                ..super::VideoConfig::default()
-            };
-            let video = super::Video::new(cfg);
-            let s = video.support();
+            let mode = arg.to_string_lossy().parse().unwrap_or(Mode::Strict);
+            let s = Support::detect();
             say(&format!(
                 "landlock_abi: {:?}\nnamespaces: {}\npid_namespace: {}\nseccomp: {}\nroot: {}",
                 s.landlock_abi, s.namespaces, s.pid_namespace, s.seccomp, s.root
             ));
-            for w in video.warnings() {
-                say(&format!("warning: {w}"));
-            }
-            match video.jail() {
+            let jail = Layers::choose(&s, mode).and_then(|(layers, warnings)| {
+                for w in warnings {
+                    say(&format!("warning: {w}"));
+                }
+                Jail::new(layers)
+            });
+            match jail {
                 Ok(j) => say(&format!("ready: ok {:?}", j.layers())),
-                Err(e) => say(&format!(
-                    "ready: error {} {e}",
-                    crate::error::ErrorCode::code(&e)
-                )),
+                Err(e) => say(&format!("ready: error {} {e}", e.code())),
             }
             0
         }
