@@ -5,7 +5,7 @@ use crate::cleanup::{self, CleanupOptions};
 use crate::config::{self, GuestPaths, InputLimits, SandboxLimits};
 use crate::db::{Db, NewAttachment};
 use crate::error::ErrorCode;
-use crate::job::{Handler, ProcessPayload};
+use crate::job::{Handler, HandlerDeps, ProcessPayload};
 use crate::pipeline::{self, Outcome, Pipeline, Status};
 use crate::sandbox::{Sandbox, VariantSpec};
 use crate::storage::{self, Storage, StorageConfig};
@@ -649,7 +649,7 @@ pub struct EnqueueArgs {
 }
 
 async fn enqueue(args: EnqueueArgs) -> anyhow::Result<i32> {
-    use crate::queue::{EnqueueOptions, QueueBackend, QueueName};
+    use crate::queue::{Enqueue, EnqueueOptions, QueueName};
     let payload = ProcessPayload {
         file_key: args.file_key,
         mime_type: args.mime,
@@ -721,7 +721,7 @@ pub struct RequeueArgs {
 /// and the row's claim count, so running the command again before the job has run adds
 /// nothing (BullMQ keeps one job per id), while a row that failed again is sent once more.
 async fn requeue(args: RequeueArgs) -> anyhow::Result<i32> {
-    use crate::queue::{EnqueueOptions, QueueBackend, QueueName};
+    use crate::queue::{Enqueue, EnqueueOptions, QueueName};
     let status = match args.status {
         RequeueStatus::Failed => crate::db::Status::Failed,
         RequeueStatus::Uploaded => crate::db::Status::Uploaded,
@@ -801,7 +801,7 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         args.security
             .policy(&args.upload_prefix, args.orphan_max_age)?,
     );
-    let metrics = crate::metrics::Metrics::new();
+    let metrics = crate::metrics::Metrics::new(&QueueName::labels());
     let listener = tokio::net::TcpListener::bind(&args.metrics_addr)
         .await
         .with_context(|| format!("binding ATTACH_METRICS_ADDR {}", args.metrics_addr))?;
@@ -837,17 +837,23 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<i32> {
         on_signal.cancel();
     });
 
-    let mut handler = Handler::new(pipeline, storage.clone(), db.clone());
-    handler.lease = args.claim_lease;
-    handler.policy = policy.clone();
-    handler.queue = Some(backend.clone());
-    handler.metrics = metrics.clone();
-    let max_upload = handler.pipeline.max_read_bytes();
-    announce_security(&policy, &handler.audit, &metrics, max_upload).await;
+    let audit = crate::audit::Audit::new(Some(db.clone()));
+    let max_upload = pipeline.max_read_bytes();
+    let handler = Handler::new(HandlerDeps {
+        pipeline,
+        storage: storage.clone(),
+        db: db.clone(),
+        default_variants: variant::defaults(),
+        lease: args.claim_lease,
+        policy: policy.clone(),
+        queue: Some(backend.clone()),
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+    });
+    announce_security(&policy, &audit, &metrics, max_upload).await;
     if let Some(warning) = missing_scanner_warning(&policy) {
         tracing::warn!("security setting: {warning}");
-        handler
-            .audit
+        audit
             .record_best_effort(crate::audit::Event::new(
                 crate::audit::Decision::ConfigWeakened,
                 warning,
@@ -982,21 +988,30 @@ async fn process_store(args: ProcessArgs) -> anyhow::Result<i32> {
         args.store_args.db().await?,
         args.store_args.storage().await?,
     );
-    let mut handler = Handler::new(pipeline, storage, db.clone());
     let upload_prefix = std::env::var("ATTACH_UPLOAD_PREFIX")
         .unwrap_or_else(|_| config::DEFAULT_UPLOAD_PREFIX.to_string());
     // The cleanup's default orphan age: `process --store` does not run cleanup itself.
-    handler.policy = Arc::new(
+    let policy = Arc::new(
         args.security
             .policy(&upload_prefix, Duration::from_secs(2 * 60 * 60))?,
     );
-    announce_security(
-        &handler.policy,
-        &handler.audit,
-        &handler.metrics,
-        handler.pipeline.max_read_bytes(),
-    )
-    .await;
+    let (audit, metrics) = (
+        crate::audit::Audit::new(Some(db.clone())),
+        crate::metrics::Metrics::new(&crate::queue::QueueName::labels()),
+    );
+    let max_upload = pipeline.max_read_bytes();
+    let handler = Handler::new(HandlerDeps {
+        pipeline,
+        storage,
+        db: db.clone(),
+        default_variants: variant::defaults(),
+        lease: crate::job::DEFAULT_CLAIM_LEASE,
+        policy: policy.clone(),
+        queue: None,
+        metrics: metrics.clone(),
+        audit: audit.clone(),
+    });
+    announce_security(&policy, &audit, &metrics, max_upload).await;
     let mut code = 0;
     for key in &args.files {
         let key = key.to_string_lossy().into_owned();
