@@ -174,7 +174,7 @@ async fn run(system: System, concurrency: usize, jobs: usize) -> f64 {
                 backend,
                 vec![(QueueName::Process, Arc::new(Noop) as Arc<dyn Processor>)],
                 Arc::new(AlwaysHealthy),
-                Metrics::new(),
+                Metrics::new(&QueueName::labels()),
                 cfg,
                 || {},
                 shutdown.clone(),

@@ -5,15 +5,15 @@
 use crate::audit::{self, Audit};
 use crate::cleanup::{self, CleanupOptions};
 use crate::db::Db;
-use crate::job::Handler;
+use crate::job::{Handler, HandlerDeps};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::bullmq::BullBackend;
-use crate::queue::{Processor, QueueBackend, QueueName, RetryPolicy};
+use crate::queue::{Enqueue, Processor, QueueBackend, QueueName, RetryPolicy};
 use crate::sandbox::Sandbox;
 use crate::settings::{QueueSettings, Settings, StoreSettings};
 use crate::storage::{self, Storage};
-use crate::worker;
+use crate::{variant, worker};
 use anyhow::Context;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -87,22 +87,24 @@ pub async fn handler(
     pipeline: Pipeline,
     storage: Arc<dyn Storage>,
     db: Db,
-    queue: Option<Arc<dyn QueueBackend>>,
+    queue: Option<Arc<dyn Enqueue>>,
     metrics: Arc<Metrics>,
-) -> Handler {
-    let mut handler = Handler::new(pipeline, storage, db);
-    handler.lease = settings.worker.claim_lease;
-    handler.policy = Arc::new(settings.vscan.clone());
-    handler.queue = queue;
-    handler.metrics = metrics;
-    announce_security(
-        &handler.policy,
-        &handler.audit,
-        &handler.metrics,
-        handler.pipeline.max_read_bytes(),
-    )
-    .await;
-    handler
+) -> (Handler, Audit) {
+    let audit = Audit::new(Some(db.clone()));
+    let policy = Arc::new(settings.vscan.clone());
+    announce_security(&policy, &audit, &metrics, pipeline.max_read_bytes()).await;
+    let handler = Handler::new(HandlerDeps {
+        pipeline,
+        storage,
+        db,
+        default_variants: variant::defaults(),
+        lease: settings.worker.claim_lease,
+        policy,
+        queue,
+        metrics,
+        audit: audit.clone(),
+    });
+    (handler, audit)
 }
 
 /// Logs (and audits) every setting that weakens security, and asks clamd whether it is up,
@@ -168,7 +170,7 @@ pub struct Worker {
 
 impl Worker {
     pub async fn build(settings: &Settings) -> anyhow::Result<Worker> {
-        let metrics = Metrics::new();
+        let metrics = Metrics::new(&QueueName::labels());
         let addr = &settings.worker.metrics_addr;
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -188,7 +190,7 @@ impl Worker {
             backend: backend.clone(),
             storage_prefix: upload_prefix.clone(),
         });
-        let handler = handler(
+        let (handler, audit) = handler(
             settings,
             pipeline,
             storage.clone(),
@@ -198,7 +200,7 @@ impl Worker {
         )
         .await;
         if let Some(warning) = missing_scanner_warning(&settings.vscan) {
-            warn_weakened(&handler.audit, warning).await;
+            warn_weakened(&audit, warning).await;
         }
         let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
             db,

@@ -11,7 +11,7 @@
 //! published without its event. The reverse is not promised: a job that stops after the event
 //! and before its row change leaves an event whose retry records another.
 
-use crate::db::{Db, DbError, NewEvent};
+use crate::db::{Db, DbError, NewEvent, ScanVerdict};
 
 /// The tracing target of audit events. `main` routes it to the JSON audit stream only.
 pub const TARGET: &str = "attachd::audit";
@@ -94,6 +94,17 @@ impl Audit {
         let decision = event.decision.as_str();
         if let Err(e) = self.record(event).await {
             tracing::warn!(decision, error = %e, "could not store an audit event (it was logged)");
+        }
+    }
+}
+
+/// The event that records a scan guest's verdict.
+impl From<ScanVerdict> for Decision {
+    fn from(verdict: ScanVerdict) -> Decision {
+        match verdict {
+            ScanVerdict::Clean => Decision::ScanClean,
+            ScanVerdict::Suspicious => Decision::ScanSuspicious,
+            ScanVerdict::Reject => Decision::ScanReject,
         }
     }
 }

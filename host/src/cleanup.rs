@@ -43,8 +43,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The job name of the repeatable cleanup job.
-pub const CLEANUP_JOB: &str = "attachments.cleanup.orphan";
 /// `error_code` of a row whose worker died mid-job and that no job took over.
 pub const ABANDONED_CODE: &str = Code::ProcessingAbandoned.as_str();
 /// The seed's rule: uploads still `uploaded` after 2 h are orphans.

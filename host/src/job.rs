@@ -14,30 +14,35 @@
 //! lists them. A failure before step 5 leaves the row `uploaded` (retryable) or `failed`
 //! (permanent) and removes the variants this attempt wrote.
 //!
-//! Security decisions (the antivirus re-check between steps 2 and 3, quarantine, the scanner
-//! retry schedule, the audit events) are in [`security`].
+//! One claimed attempt is an [`Attempt`]: what the job knows and has done so far, which the
+//! failure path reads to undo and record. The security decisions between steps 2 and 5 (the
+//! antivirus re-check, the scan guest's verdict by policy) come from [`Antivirus`] as values,
+//! and the job carries them out: a quarantine ([`quarantine`]), a wait for the scanner (an
+//! `attachments.vscan.retry` job), or a failure.
 
-mod security;
-
-pub use security::{ScanRetryPayload, QUARANTINE_CODE_VIRUS, WAITING_ON_SCANNER};
+mod quarantine;
 
 use crate::audit::{self, Audit};
-use crate::db::{Attachment, Claim, Db, DbError, NewAttachment, Ready, ScanFields, VariantRecord};
+use crate::db::{
+    Attachment, Claim, Db, DbError, Finding, NewAttachment, Ready, ScanFields, ScanVerdict, Status,
+    VariantRecord,
+};
 use crate::error::{Class, Code, ErrorCode};
 use crate::metrics::Metrics;
-use crate::pipeline::{self, Pipeline, PipelineError};
-use crate::queue::{QueueBackend, QueueError};
-use crate::sandbox::VariantSpec;
+use crate::pipeline::{Outcome, Pipeline, PipelineError};
+use crate::queue::{Enqueue, EnqueueOptions, QueueError, QueueName};
+use crate::sandbox::{self, VariantSpec};
 use crate::storage::{self, Storage, StorageError};
-use crate::variant;
-use crate::vscan::{self, VscanError};
+use crate::variant::{self, VariantFile};
+use crate::vscan::{self, Antivirus, Cause, Decision, Refusal, Stop, Subject, VscanError, Wait};
+use quarantine::Quarantine;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The job name BullMQ producers use.
-pub const PROCESS_JOB: &str = "attachments.process";
+/// A summary's `waitingOn` while the upload waits for the scanner.
+pub const WAITING_ON_SCANNER: &str = "scanner";
 /// How long a claim holds before another worker may take the upload over unless renewed (a
 /// running job renews it every [`RENEW_FRACTION`]th, so a long video transcode keeps it):
 /// comfortably more than the slowest renewal gap plus storage round trips, yet short enough
@@ -54,7 +59,7 @@ pub fn check_derived_keys(
     specs: &[VariantSpec],
     quarantine_prefix: &str,
 ) -> Result<(), JobError> {
-    let video = storage::variant_key(file_key, pipeline::VIDEO_VARIANT, "mp4");
+    let video = storage::variant_key(file_key, crate::pipeline::VIDEO_VARIANT, "mp4");
     // `auto` renders JPEG or PNG: `jpg` and `png` are the same length.
     let variants = specs
         .iter()
@@ -105,11 +110,12 @@ pub struct ProcessPayload {
 #[serde(rename_all = "camelCase")]
 pub struct Summary {
     pub file_key: String,
-    pub status: String,
+    pub status: Status,
     pub mime: Option<String>,
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub checksum: Option<String>,
+    /// The row's `scan_verdict` as stored (a [`ScanVerdict`] name when attachd wrote it).
     pub verdict: Option<String>,
     /// ThumbHash (base64) of the displayed image.
     pub placeholder: Option<String>,
@@ -128,6 +134,17 @@ pub struct Summary {
     pub quarantine_key: Option<String>,
 }
 
+/// The payload of an `attachments.vscan.retry` job: the upload's process payload and how many
+/// scanner tries came before.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ScanRetryPayload {
+    #[serde(flatten)]
+    pub upload: ProcessPayload,
+    #[serde(default)]
+    pub scan_tries: u32,
+}
+
 /// Facts about the queue job running the handler, for the audit log and the scanner retries.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct JobMeta {
@@ -141,7 +158,7 @@ impl Summary {
     fn from_row(row: &Attachment, already_done: bool) -> Self {
         Summary {
             file_key: row.file_key.clone(),
-            status: row.status.as_str().to_string(),
+            status: row.status,
             mime: row.sniffed_mime.clone(),
             width: row.width,
             height: row.height,
@@ -193,6 +210,16 @@ pub enum JobError {
     /// before had ended the same way: see [`Code::GuestTimeoutRepeated`].
     #[error("{0}; the previous attempt timed out too, so the upload is failed")]
     TimedOutAgain(Box<JobError>),
+}
+
+impl From<Refusal> for JobError {
+    fn from(refusal: Refusal) -> JobError {
+        match refusal {
+            Refusal::Scanner(e) => JobError::Vscan(e),
+            Refusal::Exhausted { tries, message } => JobError::ScannerExhausted { tries, message },
+            Refusal::Suspicious { rules } => JobError::ScanSuspicious { rules },
+        }
+    }
 }
 
 /// A starved deadline hit (`guest-timeout`) on an upload whose previous attempt ended the same
@@ -254,36 +281,71 @@ impl ErrorCode for JobError {
     }
 }
 
-/// Everything a process job needs. Cheap to clone.
-#[derive(Clone)]
-pub struct Handler {
+/// Everything a [`Handler`] works with, built by its caller (the worker, `process --store`, a
+/// test) and handed over whole: the handler creates none of it.
+pub struct HandlerDeps {
     pub pipeline: Pipeline,
     pub storage: Arc<dyn Storage>,
     pub db: Db,
-    pub default_variants: Arc<Vec<VariantSpec>>,
+    /// What a payload that names no variants gets (usually [`variant::defaults`]).
+    pub default_variants: Vec<VariantSpec>,
+    /// How long a claim holds unless renewed (usually [`DEFAULT_CLAIM_LEASE`]).
     pub lease: Duration,
-    /// The antivirus re-check and what the job does with verdicts (defaults: no scanner,
-    /// quarantine on a guest `reject`, publish on `suspicious`).
+    /// The antivirus re-check and what the job does with verdicts.
     pub policy: Arc<vscan::Policy>,
     /// Where scanner retries and quarantine reviews are enqueued. `None` (the CLI): a scanner
     /// outage is a retryable error and no review job is added.
-    pub queue: Option<Arc<dyn QueueBackend>>,
+    pub queue: Option<Arc<dyn Enqueue>>,
     pub metrics: Arc<Metrics>,
     pub audit: Audit,
 }
 
+/// Runs process jobs. Cheap to clone.
+#[derive(Clone)]
+pub struct Handler {
+    pipeline: Pipeline,
+    storage: Arc<dyn Storage>,
+    db: Db,
+    default_variants: Arc<Vec<VariantSpec>>,
+    lease: Duration,
+    queue: Option<Arc<dyn Enqueue>>,
+    metrics: Arc<Metrics>,
+    audit: Audit,
+    antivirus: Antivirus,
+    quarantine: Quarantine,
+}
+
 impl Handler {
-    pub fn new(pipeline: Pipeline, storage: Arc<dyn Storage>, db: Db) -> Self {
-        Handler {
+    pub fn new(deps: HandlerDeps) -> Self {
+        let HandlerDeps {
             pipeline,
             storage,
-            default_variants: Arc::new(variant::defaults()),
-            lease: DEFAULT_CLAIM_LEASE,
-            policy: Arc::new(vscan::Policy::default()),
-            queue: None,
-            metrics: Metrics::new(),
-            audit: Audit::new(Some(db.clone())),
             db,
+            default_variants,
+            lease,
+            policy,
+            queue,
+            metrics,
+            audit,
+        } = deps;
+        Handler {
+            antivirus: Antivirus::new(policy.clone(), metrics.clone(), audit.clone()),
+            quarantine: Quarantine {
+                storage: storage.clone(),
+                db: db.clone(),
+                queue: queue.clone(),
+                metrics: metrics.clone(),
+                audit: audit.clone(),
+                policy,
+            },
+            pipeline,
+            storage,
+            db,
+            default_variants: Arc::new(default_variants),
+            lease,
+            queue,
+            metrics,
+            audit,
         }
     }
 
@@ -318,19 +380,7 @@ impl Handler {
         payload: &ProcessPayload,
         meta: &JobMeta,
     ) -> Result<Summary, JobError> {
-        storage::validate_key(&payload.file_key)
-            .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
-        let specs = self.variants(&payload.variants)?;
-        check_derived_keys(&payload.file_key, &specs, &self.policy.quarantine_key(""))?;
-        let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
-        if checksum
-            .as_ref()
-            .is_some_and(|c| c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(JobError::InvalidPayload(
-                "checksum must be 64 hex digits (sha256)".into(),
-            ));
-        }
+        let (specs, declared_checksum) = self.check_payload(payload)?;
         let size = i64::try_from(payload.size)
             .map_err(|_| JobError::InvalidPayload("size out of range".into()))?;
         self.db
@@ -338,7 +388,7 @@ impl Handler {
                 file_key: payload.file_key.clone(),
                 mime_type: payload.mime_type.clone(),
                 size,
-                checksum: checksum.clone(),
+                checksum: declared_checksum.clone(),
             })
             .await?;
 
@@ -357,74 +407,69 @@ impl Handler {
                 })
             }
         };
-
-        let mut written = Vec::new();
-        let result = {
-            let work = self.run_claimed(
-                payload,
-                &row,
-                &token,
-                &specs,
-                checksum.as_deref(),
-                meta,
-                &mut written,
-            );
-            tokio::pin!(work);
-            // The lease is renewed while the job runs. If renewing finds the claim lost, the
-            // job goes on without it: every write that settles the row (publish, fail,
-            // release, quarantine) is conditional on the token, so it then changes nothing
-            // and the job ends `claim-lost`; stopping it midway instead could delete variants
-            // the worker that took over has just written under the same keys.
-            tokio::select! {
-                r = &mut work => r,
-                () = self.keep_claim(&payload.file_key, &token) => work.await,
-            }
+        let mut attempt = Attempt {
+            payload,
+            meta,
+            specs,
+            declared_checksum,
+            row,
+            token,
+            sha256: None,
+            scan: None,
+            written: Vec::new(),
         };
-        match result {
+        match self.run_keeping_claim(&mut attempt).await {
             Ok(summary) => Ok(summary),
-            Err((err, scan)) => {
-                let err = escalate_repeated_timeout(err, row.error_code.as_deref());
-                // Nothing half-published: the row never listed these, and a later attempt
-                // writes them again under the same keys. If another worker took the upload
-                // over and published the same keys meanwhile, they are its now: leave them.
-                let taken_over = matches!(
-                    self.db.get(&payload.file_key).await,
-                    Ok(Some(r)) if r.status == crate::db::Status::Ready
-                );
-                for key in written.iter().filter(|_| !taken_over) {
-                    if let Err(e) = self.storage.delete(key).await {
-                        tracing::warn!(key = %key, error = %e, "could not remove an unpublished variant");
-                    }
-                }
-                let (code, message) = (err.code(), err.to_string());
-                let settled = match err.class() {
-                    Class::Permanent => {
-                        self.db
-                            .mark_failed(&payload.file_key, &token, code, &message, scan.as_ref())
-                            .await
-                    }
-                    Class::Retryable => {
-                        self.db
-                            .release(&payload.file_key, &token, code, &message)
-                            .await
-                    }
-                };
-                if let Err(e) = settled {
-                    // The lease expires on its own; the job's own error is what matters.
-                    tracing::warn!(error = %e, "could not record the job's failure on its row");
-                }
-                if let Some(decision) = err.error_code().audit_decision() {
-                    let event = audit::Event::new(decision, &message).about(
-                        &payload.file_key,
-                        meta.job_id.as_deref(),
-                        checksum.as_deref(),
-                    );
-                    self.audit
-                        .record_best_effort(event.details(serde_json::json!({ "code": code })))
-                        .await;
-                }
-                Err(err)
-            }
+            Err(err) => Err(self.fail(&mut attempt, err).await),
+        }
+    }
+
+    /// Everything about the payload that can be refused before touching the row: its key, its
+    /// variants (resolved), the keys derived from it, its checksum (lowercased).
+    fn check_payload(
+        &self,
+        payload: &ProcessPayload,
+    ) -> Result<(Vec<VariantSpec>, Option<String>), JobError> {
+        storage::validate_key(&payload.file_key)
+            .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
+        let specs = self.variants(&payload.variants)?;
+        let quarantine_prefix = self.quarantine.key("");
+        check_derived_keys(&payload.file_key, &specs, &quarantine_prefix)?;
+        let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
+        if checksum
+            .as_ref()
+            .is_some_and(|c| c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Err(JobError::InvalidPayload(
+                "checksum must be 64 hex digits (sha256)".into(),
+            ));
+        }
+        Ok((specs, checksum))
+    }
+
+    /// A job that finds its row finished: a quarantined row gets its quarantine completed (a
+    /// crash may have stopped the first job between the row and the moves).
+    async fn finished(&self, row: Attachment) -> Result<Summary, JobError> {
+        let mut summary = Summary::from_row(&row, true);
+        if row.status == Status::Quarantined {
+            self.quarantine.settle(&row).await?;
+            summary.quarantine_key = Some(self.quarantine.key(&row.file_key));
+        }
+        Ok(summary)
+    }
+
+    /// [`Handler::run`] while renewing the claim. If renewing finds the claim lost, the job
+    /// goes on without it: every write that settles the row (publish, fail, release,
+    /// quarantine) is conditional on the token, so it then changes nothing and the job ends
+    /// `claim-lost`; stopping it midway instead could delete variants the worker that took
+    /// over has just written under the same keys.
+    async fn run_keeping_claim(&self, attempt: &mut Attempt<'_>) -> Result<Summary, JobError> {
+        let (file_key, token) = (attempt.payload.file_key.clone(), attempt.token.clone());
+        let work = self.run(attempt);
+        tokio::pin!(work);
+        tokio::select! {
+            r = &mut work => r,
+            () = self.keep_claim(&file_key, &token) => work.await,
         }
     }
 
@@ -451,19 +496,60 @@ impl Handler {
         }
     }
 
-    // One claimed attempt's whole context; bundling it in a struct would only rename it.
-    #[allow(clippy::too_many_arguments)]
-    async fn run_claimed(
-        &self,
-        payload: &ProcessPayload,
-        row: &Attachment,
-        token: &str,
-        specs: &[VariantSpec],
-        checksum: Option<&str>,
-        meta: &JobMeta,
-        written: &mut Vec<String>,
-    ) -> Result<Summary, (JobError, Option<ScanFields>)> {
-        let plain = |e: JobError| (e, None);
+    /// Steps 2 to 5 on the claimed row.
+    async fn run(&self, a: &mut Attempt<'_>) -> Result<Summary, JobError> {
+        let data = self.read_checked(a).await?;
+        // The antivirus re-check, before any guest parses the bytes: an upload clamd has not
+        // called clean is never rendered, written or published.
+        let check = self
+            .antivirus
+            .check(&a.subject(), &data, a.meta.scan_tries, self.queue.is_some())
+            .await?;
+        let skipped = match check {
+            Decision::Proceed { skipped } => skipped,
+            Decision::Stop(stop) => return self.stop(a, stop).await,
+        };
+
+        let outcome = self.render(a, data).await?;
+        a.scan = vscan::with_skipped(outcome.scan.as_ref().map(scan_fields), skipped);
+        self.antivirus
+            .audit_guest_verdict(&a.subject(), a.scan.as_ref())
+            .await?;
+        let thumbs = match outcome.result {
+            Ok(thumbs) => thumbs,
+            // A `reject` is hostile content: held for review, not just refused.
+            Err(PipelineError::ScanRejected { rules }) => {
+                return self.quarantine(a, Cause::ScanGuest { rules }).await
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Decision::Stop(stop) = self.antivirus.judge_guest_scan(a.scan.as_ref()) {
+            return self.stop(a, stop).await;
+        }
+        let variants = self
+            .write_variants(a, variant::files(thumbs.variants, outcome.video))
+            .await?;
+        let probe = outcome.probe.as_ref();
+        // Orientations 5..=8 swap the axes of the displayed image.
+        let swapped = probe.is_some_and(|p| (5..=8).contains(&p.orientation));
+        let (w, h) = probe.map_or((0, 0), |p| (p.width, p.height));
+        let (width, height) = if swapped { (h, w) } else { (w, h) };
+        let ready = Ready {
+            sniffed_mime: probe.map(|p| p.mime.clone()).unwrap_or_default(),
+            checksum: a.sha256.clone().unwrap_or_default(),
+            width: width.into(),
+            height: height.into(),
+            placeholder: thumbs.placeholder,
+            variants,
+            scan: a.scan.clone().unwrap_or_else(ScanFields::clean),
+        };
+        self.publish(a, &ready).await
+    }
+
+    /// Step 2: the object, read with a byte cap, must be the size and sha256 the payload and
+    /// the row say. Records the sha256 on the attempt.
+    async fn read_checked(&self, a: &mut Attempt<'_>) -> Result<Vec<u8>, JobError> {
+        let payload = a.payload;
         // Videos may be larger than images; the pipeline applies each kind's own limit. Below
         // that, no more than the declared size is read (the store reads one byte beyond to
         // tell a larger object apart): the bytes-in-flight cap counts declared bytes, so a
@@ -473,180 +559,259 @@ impl Handler {
         let data = match self.storage.get(&payload.file_key, limit).await {
             Ok(data) => data,
             Err(StorageError::TooLarge { size, .. }) if limit < max => {
-                return Err(plain(JobError::SizeMismatch {
+                return Err(JobError::SizeMismatch {
                     expected: payload.size,
                     actual: size,
-                }))
+                })
             }
-            Err(e) => return Err(plain(e.into())),
+            Err(e) => return Err(e.into()),
         };
-
         let actual_size = data.len() as u64;
-        for expected in [payload.size, u64::try_from(row.size).unwrap_or(u64::MAX)] {
+        for expected in [payload.size, u64::try_from(a.row.size).unwrap_or(u64::MAX)] {
             if actual_size != expected {
-                return Err(plain(JobError::SizeMismatch {
+                return Err(JobError::SizeMismatch {
                     expected,
                     actual: actual_size,
-                }));
+                });
             }
         }
-        let actual_sum = crate::sandbox::hex(&Sha256::digest(&data));
-        for expected in [checksum, row.checksum.as_deref()].into_iter().flatten() {
+        let actual_sum = sandbox::hex(&Sha256::digest(&data));
+        let declared = [a.declared_checksum.as_deref(), a.row.checksum.as_deref()];
+        for expected in declared.into_iter().flatten() {
             if !expected.eq_ignore_ascii_case(&actual_sum) {
-                return Err(plain(JobError::ChecksumMismatch {
+                return Err(JobError::ChecksumMismatch {
                     expected: expected.to_string(),
                     actual: actual_sum.clone(),
-                }));
+                });
             }
         }
+        a.sha256 = Some(actual_sum);
+        Ok(data)
+    }
 
-        // The antivirus re-check, before any guest parses the bytes: an upload clamd has not
-        // called clean is never rendered, written or published.
-        let skipped_av = match self
-            .antivirus(payload, row, token, &actual_sum, &data, meta)
-            .await?
-        {
-            security::Av::Proceed(skipped) => skipped,
-            security::Av::Settled(summary) => return Ok(*summary),
-        };
-
+    /// Step 3: probe → scan → thumbnail in the sandbox, off the async threads.
+    async fn render(&self, a: &Attempt<'_>, data: Vec<u8>) -> Result<Outcome, JobError> {
         let pipeline = self.pipeline.clone();
-        let (mime, owned_specs) = (payload.mime_type.clone(), specs.to_vec());
-        let outcome = tokio::task::spawn_blocking(move || pipeline.run(&data, &mime, &owned_specs))
+        let (mime, specs) = (a.payload.mime_type.clone(), a.specs.clone());
+        tokio::task::spawn_blocking(move || pipeline.run(&data, &mime, &specs))
             .await
-            .map_err(|e| plain(JobError::Task(e.to_string())))?;
-        let scan = outcome.scan.as_ref().map(|r| ScanFields {
-            verdict: r.verdict.name().to_string(),
-            findings: serde_json::Value::Array(
-                r.findings
-                    .iter()
-                    .map(|f| {
-                        serde_json::json!({
-                            "rule": f.rule,
-                            "verdict": f.verdict.name(),
-                            "detail": f.detail,
-                        })
-                    })
-                    .collect(),
-            ),
-        });
-        let scan = security::with_skipped_av(scan, skipped_av);
-        self.audit_guest_verdict(payload, &actual_sum, meta, scan.as_ref())
-            .await
-            .map_err(|e| (e.into(), scan.clone()))?;
-        let thumbs = match outcome.result {
-            Ok(t) => t,
-            // A `reject` is hostile content: held for review, not just refused.
-            Err(PipelineError::ScanRejected { rules }) => {
-                let cause = security::Cause::ScanGuest { rules };
-                return self
-                    .quarantine(payload, token, &actual_sum, meta, cause, scan)
-                    .await;
-            }
-            Err(e) => return Err((e.into(), scan)),
-        };
-        if let Some(settled) = self
-            .apply_suspicious_policy(payload, token, &actual_sum, meta, scan.as_ref())
-            .await?
-        {
-            return Ok(settled);
-        }
-        let probe = outcome.probe.as_ref();
-        let swapped = probe.is_some_and(|p| (5..=8).contains(&p.orientation));
-        let (w, h) = probe.map_or((0, 0), |p| (p.width, p.height));
-        let (width, height) = if swapped { (h, w) } else { (w, h) };
+            .map_err(|e| JobError::Task(e.to_string()))
+    }
 
-        let mut variants = Vec::with_capacity(thumbs.variants.len());
-        for v in thumbs.variants {
-            let ext = variant::extension(v.format);
-            let key = storage::variant_key(&payload.file_key, &v.name, ext);
-            let bytes = v.data.len() as u64;
+    /// Step 4: every variant under its deterministic key, each recorded on the attempt as
+    /// soon as it is written (a failure removes them).
+    async fn write_variants(
+        &self,
+        a: &mut Attempt<'_>,
+        files: Vec<VariantFile>,
+    ) -> Result<Vec<VariantRecord>, JobError> {
+        let mut variants = Vec::with_capacity(files.len());
+        for file in files {
+            let key = storage::variant_key(&a.payload.file_key, &file.name, file.extension);
+            let bytes = file.bytes();
             self.storage
-                .put(&key, v.data.into(), variant::content_type(v.format))
-                .await
-                .map_err(|e| (e.into(), scan.clone()))?;
-            written.push(key.clone());
+                .put(&key, file.data.into(), file.content_type)
+                .await?;
+            a.written.push(key.clone());
             variants.push(VariantRecord {
-                name: v.name,
+                name: file.name,
                 key,
-                format: variant::format_name(v.format).to_string(),
-                width: v.width,
-                height: v.height,
+                format: file.format.to_string(),
+                width: file.width,
+                height: file.height,
                 bytes,
             });
         }
-        if let Some(mp4) = outcome.video {
-            let key = storage::variant_key(&payload.file_key, pipeline::VIDEO_VARIANT, "mp4");
-            let bytes = mp4.data.len() as u64;
-            self.storage
-                .put(&key, mp4.data.into(), "video/mp4")
-                .await
-                .map_err(|e| (e.into(), scan.clone()))?;
-            written.push(key.clone());
-            variants.push(VariantRecord {
-                name: pipeline::VIDEO_VARIANT.to_string(),
-                key,
-                format: "mp4".to_string(),
-                width: mp4.width,
-                height: mp4.height,
-                bytes,
-            });
-        }
-        let ready = Ready {
-            sniffed_mime: probe.map(|p| p.mime.clone()).unwrap_or_default(),
-            checksum: actual_sum,
-            width: width.into(),
-            height: height.into(),
-            placeholder: thumbs.placeholder,
-            variants,
-            scan: scan.clone().unwrap_or(ScanFields {
-                verdict: "clean".into(),
-                findings: serde_json::Value::Array(vec![]),
-            }),
-        };
+        Ok(variants)
+    }
+
+    /// Step 5: the row goes `ready` with its variants, after the decision is audited.
+    async fn publish(&self, a: &mut Attempt<'_>, ready: &Ready) -> Result<Summary, JobError> {
+        let key = &a.payload.file_key;
         let event = audit::Event::new(
             audit::Decision::Published,
             format!("{} variants published", ready.variants.len()),
         )
-        .about(
-            &payload.file_key,
-            meta.job_id.as_deref(),
-            Some(&ready.checksum),
-        )
+        .about(key, a.meta.job_id.as_deref(), Some(&ready.checksum))
         .details(serde_json::json!({ "verdict": ready.scan.verdict }));
-        self.audit
-            .record(event)
-            .await
-            .map_err(|e| (e.into(), scan.clone()))?;
-        let published = self
-            .db
-            .publish_ready(&payload.file_key, token, &ready)
-            .await
-            .map_err(|e| (e.into(), scan.clone()))?;
+        self.audit.record(event).await?;
+        let published = self.db.publish_ready(key, &a.token, ready).await?;
+        // Published, or another worker took the upload over after our lease ran out and
+        // publishes the same keys: our objects are identical, so leave them either way.
+        a.written.clear();
         if !published {
-            // Another worker took the upload over after our lease ran out; it publishes the
-            // same keys. Our objects are identical, so leave them.
-            written.clear();
-            return Err((
-                JobError::ClaimLost {
-                    file_key: payload.file_key.clone(),
-                },
-                scan,
-            ));
+            return Err(JobError::ClaimLost {
+                file_key: key.clone(),
+            });
         }
-        written.clear();
-        let row = self
-            .db
-            .get(&payload.file_key)
-            .await
-            .map_err(|e| (e.into(), None))?
-            .ok_or_else(|| {
-                plain(JobError::Missing {
-                    file_key: payload.file_key.clone(),
-                })
-            })?;
+        let row = self.db.get(key).await?.ok_or_else(|| JobError::Missing {
+            file_key: key.clone(),
+        })?;
         Ok(Summary::from_row(&row, false))
     }
+
+    /// Carries out a decision that stops the upload short of publication.
+    async fn stop(&self, a: &mut Attempt<'_>, stop: Stop) -> Result<Summary, JobError> {
+        match stop {
+            Stop::Quarantine(cause) => self.quarantine(a, cause).await,
+            Stop::WaitForScanner(wait) => self.wait_for_scanner(a, wait).await,
+            Stop::Fail(refusal) => Err(refusal.into()),
+        }
+    }
+
+    /// Moves the upload to quarantine; the summary says where its original now is.
+    async fn quarantine(&self, a: &mut Attempt<'_>, cause: Cause) -> Result<Summary, JobError> {
+        let row = self
+            .quarantine
+            .apply(&a.subject(), &a.token, &cause, a.scan.clone())
+            .await?;
+        let mut summary = Summary::from_row(&row, false);
+        summary.quarantine_key = Some(self.quarantine.key(&row.file_key));
+        Ok(summary)
+    }
+
+    /// The scanner gave no verdict: the row goes back to `uploaded` saying it waits on the
+    /// scanner, and an `attachments.vscan.retry` job is scheduled for the next try. The job
+    /// itself completes: waiting is not failing.
+    async fn wait_for_scanner(&self, a: &mut Attempt<'_>, wait: Wait) -> Result<Summary, JobError> {
+        let key = &a.payload.file_key;
+        let Some(queue) = &self.queue else {
+            // The antivirus only waits when told the job can.
+            return Err(JobError::Task("no queue to wait for the scanner on".into()));
+        };
+        // The row first: it says it waits on the scanner before the retry job can run.
+        let released = self
+            .db
+            .release(key, &a.token, "scanner-unavailable", &wait.message)
+            .await?;
+        if !released {
+            return Err(JobError::ClaimLost {
+                file_key: key.clone(),
+            });
+        }
+        let retry = ScanRetryPayload {
+            upload: a.payload.clone(),
+            scan_tries: wait.tries,
+        };
+        let data = serde_json::to_value(&retry).map_err(|e| JobError::Task(e.to_string()))?;
+        // One id per claim of the row: a process job retried after this point adds its own.
+        let opts = EnqueueOptions {
+            delay: Some(wait.delay),
+            job_id: Some(format!("vscan-{}-{}", key_digest(key), a.row.attempts)),
+            ..EnqueueOptions::default()
+        };
+        let job_id = queue.enqueue(QueueName::VscanRetry, data, &opts).await?;
+        self.metrics.vscan_retries.inc();
+        let delay_ms = u64::try_from(wait.delay.as_millis()).unwrap_or(u64::MAX);
+        tracing::warn!(file_key = %key, tries = wait.tries, delay_ms, retry_job = %job_id, "virus scanner unavailable; scan retry scheduled");
+        let row = self.db.get(key).await?.ok_or_else(|| JobError::Missing {
+            file_key: key.clone(),
+        })?;
+        let mut summary = Summary::from_row(&row, false);
+        summary.waiting_on = Some(WAITING_ON_SCANNER.into());
+        summary.next_try_in_ms = Some(delay_ms);
+        Ok(summary)
+    }
+
+    /// The attempt failed with `err`: nothing half-published stays, the row records the
+    /// failure (given back if retryable, `failed` with the scan if not), and a security
+    /// decision is audited. Returns the job's error.
+    async fn fail(&self, a: &mut Attempt<'_>, err: JobError) -> JobError {
+        let key = &a.payload.file_key;
+        let err = escalate_repeated_timeout(err, a.row.error_code.as_deref());
+        // The row never listed the variants written, and a later attempt writes them again
+        // under the same keys. If another worker took the upload over and published the same
+        // keys meanwhile, they are its now: leave them.
+        let taken_over = matches!(
+            self.db.get(key).await,
+            Ok(Some(r)) if r.status == Status::Ready
+        );
+        for written in a.written.iter().filter(|_| !taken_over) {
+            if let Err(e) = self.storage.delete(written).await {
+                tracing::warn!(key = %written, error = %e, "could not remove an unpublished variant");
+            }
+        }
+        let (code, message) = (err.code(), err.to_string());
+        let settled = match err.class() {
+            Class::Permanent => {
+                self.db
+                    .mark_failed(key, &a.token, code, &message, a.scan.as_ref())
+                    .await
+            }
+            Class::Retryable => self.db.release(key, &a.token, code, &message).await,
+        };
+        if let Err(e) = settled {
+            // The lease expires on its own; the job's own error is what matters.
+            tracing::warn!(error = %e, "could not record the job's failure on its row");
+        }
+        if let Some(decision) = err.error_code().audit_decision() {
+            let event = audit::Event::new(decision, &message).about(
+                key,
+                a.meta.job_id.as_deref(),
+                a.declared_checksum.as_deref(),
+            );
+            self.audit
+                .record_best_effort(event.details(serde_json::json!({ "code": code })))
+                .await;
+        }
+        err
+    }
+}
+
+/// One claimed attempt at an upload: what the job knows and has done so far.
+struct Attempt<'a> {
+    payload: &'a ProcessPayload,
+    meta: &'a JobMeta,
+    /// The payload's variants, resolved.
+    specs: Vec<VariantSpec>,
+    /// The payload's checksum, lowercased.
+    declared_checksum: Option<String>,
+    /// The row as the claim left it.
+    row: Attachment,
+    token: String,
+    /// sha256 of the object, once read and checked.
+    sha256: Option<String>,
+    /// The scan guest's verdict and findings, once the guests ran: a failure records them.
+    scan: Option<ScanFields>,
+    /// Variant keys written and not published: a failure removes them.
+    written: Vec<String>,
+}
+
+impl Attempt<'_> {
+    /// Who the security decisions are about.
+    fn subject(&self) -> Subject<'_> {
+        Subject {
+            file_key: &self.payload.file_key,
+            job_id: self.meta.job_id.as_deref(),
+            checksum: self.sha256.as_deref(),
+        }
+    }
+}
+
+/// The scan guest's report in the row's vocabulary.
+fn scan_fields(report: &sandbox::Report) -> ScanFields {
+    ScanFields {
+        verdict: scan_verdict(report.verdict),
+        findings: report
+            .findings
+            .iter()
+            .map(|f| Finding::new(f.rule.clone(), scan_verdict(f.verdict), f.detail.clone()))
+            .collect(),
+    }
+}
+
+fn scan_verdict(v: sandbox::Verdict) -> ScanVerdict {
+    match v {
+        sandbox::Verdict::Clean => ScanVerdict::Clean,
+        sandbox::Verdict::Suspicious => ScanVerdict::Suspicious,
+        sandbox::Verdict::Reject => ScanVerdict::Reject,
+    }
+}
+
+/// A short, stable name for a key in queue job ids (BullMQ ids cannot hold every character a
+/// key can).
+fn key_digest(key: &str) -> String {
+    sandbox::hex(&Sha256::digest(key.as_bytes()))[..32].to_string()
 }
 
 #[cfg(test)]
@@ -720,5 +885,52 @@ mod tests {
         let key = key_of_len(990);
         assert!(check_derived_keys(&key, &short, "quarantine/").is_ok());
         assert!(check_derived_keys(&key, &long_name, "quarantine/").is_err());
+    }
+
+    #[test]
+    fn retry_payload_is_the_process_payload_plus_the_tries() {
+        let p: ScanRetryPayload = serde_json::from_value(serde_json::json!({
+            "fileKey": "uploads/a.jpg", "mimeType": "image/jpeg", "size": 3, "scanTries": 2,
+        }))
+        .unwrap();
+        assert_eq!(p.scan_tries, 2);
+        assert_eq!(p.upload.file_key, "uploads/a.jpg");
+        // A retry job a Node producer added without the count starts from zero.
+        let p: ScanRetryPayload = serde_json::from_value(serde_json::json!({
+            "fileKey": "k", "mimeType": "image/png", "size": 1,
+        }))
+        .unwrap();
+        assert_eq!(p.scan_tries, 0);
+    }
+
+    #[test]
+    fn key_digests_are_short_stable_and_colon_free() {
+        let d = key_digest("uploads/a:b.jpg");
+        assert_eq!(d.len(), 32);
+        assert_eq!(d, key_digest("uploads/a:b.jpg"));
+        assert!(!d.contains(':'));
+    }
+
+    #[test]
+    fn a_summary_says_its_status_as_the_row_stores_it() {
+        let summary = Summary {
+            file_key: "k".into(),
+            status: Status::Quarantined,
+            mime: None,
+            width: None,
+            height: None,
+            checksum: None,
+            verdict: Some("reject".into()),
+            placeholder: None,
+            variants: vec![],
+            already_done: false,
+            waiting_on: None,
+            next_try_in_ms: None,
+            quarantine_key: Some("quarantine/k".into()),
+        };
+        let json = serde_json::to_value(&summary).unwrap();
+        assert_eq!(json["status"], "quarantined");
+        assert_eq!(json["quarantineKey"], "quarantine/k");
+        assert_eq!(serde_json::from_value::<Summary>(json).unwrap(), summary);
     }
 }

@@ -4,8 +4,10 @@
 //! The counters are the seed's (`attachmentsJobsCompleted`, `…Failed`, `…Retried`,
 //! `attachmentsCleanupRuns`) in Prometheus form, labelled by queue and, for failures, by the
 //! stable error code. One private registry, so nothing else in the process can add to it.
+//!
+//! Labels come in as plain strings (queue names, error codes): this module knows the metric
+//! families, not the queues or jobs that feed them.
 
-use crate::queue::{Depth, QueueName};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Request, Response, StatusCode};
@@ -102,10 +104,11 @@ pub struct Metrics {
     pub uploads_abandoned: prometheus::IntCounter,
     /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
     /// and a lock per series, which shows at thousands of jobs a second.
-    per_queue: Vec<QueueSeries>,
+    per_queue: Vec<(String, QueueSeries)>,
 }
 
 /// One queue's per-job series (see [`Metrics::queue`]).
+#[derive(Clone)]
 pub struct QueueSeries {
     pub processed: prometheus::IntCounter,
     pub completed_duration: prometheus::Histogram,
@@ -113,8 +116,22 @@ pub struct QueueSeries {
     pub failed_duration: prometheus::Histogram,
 }
 
+impl QueueSeries {
+    fn resolve(processed: &IntCounterVec, duration: &HistogramVec, queue: &str) -> Self {
+        let d = |o: &str| duration.with_label_values(&[queue, o]);
+        QueueSeries {
+            processed: processed.with_label_values(&[queue]),
+            completed_duration: d("completed"),
+            retried_duration: d("retried"),
+            failed_duration: d("failed"),
+        }
+    }
+}
+
 impl Metrics {
-    pub fn new() -> Arc<Metrics> {
+    /// A registry with every family, and every series of `queues` (the `queue` label values)
+    /// created at zero.
+    pub fn new(queues: &[&str]) -> Arc<Metrics> {
         /// The registry, and the name of every family registered in it (a family with no
         /// series yet is missing from what the registry gathers).
         struct Registering {
@@ -276,15 +293,15 @@ impl Metrics {
         }
         // Every series exists from the start, so dashboards and alerts see zeros rather than
         // gaps before the first job.
-        for q in QueueName::ALL {
-            jobs_processed.with_label_values(&[q.as_str()]);
-            jobs_stalled.with_label_values(&[q.as_str()]);
-            queue_errors.with_label_values(&[q.as_str()]);
+        for &q in queues {
+            jobs_processed.with_label_values(&[q]);
+            jobs_stalled.with_label_values(&[q]);
+            queue_errors.with_label_values(&[q]);
             for state in ["waiting", "active", "delayed"] {
-                queue_depth.with_label_values(&[q.as_str(), state]);
+                queue_depth.with_label_values(&[q, state]);
             }
             for outcome in ["completed", "retried", "failed"] {
-                job_duration.with_label_values(&[q.as_str(), outcome]);
+                job_duration.with_label_values(&[q, outcome]);
             }
         }
         for outcome in ["ok", "error"] {
@@ -294,16 +311,11 @@ impl Metrics {
             circuit_open.with_label_values(&[dep]);
             circuit_trips.with_label_values(&[dep]);
         }
-        let per_queue = QueueName::ALL
+        let per_queue = queues
             .iter()
-            .map(|q| {
-                let d = |o: &str| job_duration.with_label_values(&[q.as_str(), o]);
-                QueueSeries {
-                    processed: jobs_processed.with_label_values(&[q.as_str()]),
-                    completed_duration: d("completed"),
-                    retried_duration: d("retried"),
-                    failed_duration: d("failed"),
-                }
+            .map(|&q| {
+                let series = QueueSeries::resolve(&jobs_processed, &job_duration, q);
+                (q.to_string(), series)
             })
             .collect();
         Arc::new(Metrics {
@@ -337,25 +349,31 @@ impl Metrics {
         &self.family_names
     }
 
-    /// The per-job series of `queue`.
-    pub fn queue(&self, queue: QueueName) -> &QueueSeries {
-        // Built for every QueueName, in `QueueName::ALL` order.
-        let i = QueueName::ALL.iter().position(|q| *q == queue).unwrap_or(0);
-        &self.per_queue[i]
+    /// The per-job series of `queue`: those resolved at start for a queue named to
+    /// [`Metrics::new`], else resolved now (slower, never wrong).
+    pub fn queue(&self, queue: &str) -> std::borrow::Cow<'_, QueueSeries> {
+        match self.per_queue.iter().find(|(name, _)| name == queue) {
+            Some((_, series)) => std::borrow::Cow::Borrowed(series),
+            None => std::borrow::Cow::Owned(QueueSeries::resolve(
+                &self.jobs_processed,
+                &self.job_duration,
+                queue,
+            )),
+        }
     }
 
-    pub fn set_depth(&self, queue: QueueName, depth: Depth) {
-        let q = queue.as_str();
+    /// The jobs of `queue` per state, read just now.
+    pub fn set_depth(&self, queue: &str, waiting: u64, active: u64, delayed: u64) {
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        self.queue_depth
-            .with_label_values(&[q, "waiting"])
-            .set(clamp(depth.waiting));
-        self.queue_depth
-            .with_label_values(&[q, "active"])
-            .set(clamp(depth.active));
-        self.queue_depth
-            .with_label_values(&[q, "delayed"])
-            .set(clamp(depth.delayed));
+        for (state, n) in [
+            ("waiting", waiting),
+            ("active", active),
+            ("delayed", delayed),
+        ] {
+            self.queue_depth
+                .with_label_values(&[queue, state])
+                .set(clamp(n));
+        }
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
@@ -613,7 +631,7 @@ mod tests {
         let stop = CancellationToken::new();
         tokio::spawn(serve_with(
             listener,
-            Metrics::new(),
+            Metrics::new(&[]),
             readiness.clone(),
             stop.clone(),
             limits,
@@ -740,18 +758,11 @@ mod tests {
 
     #[test]
     fn exposition_has_the_seed_counters_from_the_start() {
-        let m = Metrics::new();
+        let m = Metrics::new(&["attachments.process", "attachments.cleanup.orphan"]);
         m.jobs_failed
             .with_label_values(&["attachments.process", "object-not-found"])
             .inc();
-        m.set_depth(
-            QueueName::Cleanup,
-            Depth {
-                waiting: 0,
-                active: 1,
-                delayed: 1,
-            },
-        );
+        m.set_depth("attachments.cleanup.orphan", 0, 1, 1);
         let text = m.render();
         for line in [
             "attachments_jobs_processed_total{queue=\"attachments.process\"} 0",

@@ -1,7 +1,8 @@
 //! Variant specs: what the thumbnail guest renders for each upload. Parsed from
 //! `name:WxH[:format[:quality[:fit]]]`, e.g. `thumb:256x256:webp:80:contain`.
 
-use crate::sandbox::{Fit, Format, VariantSpec};
+use crate::pipeline::{VideoVariant, VIDEO_VARIANT};
+use crate::sandbox::{Fit, Format, Rendered, VariantSpec};
 
 /// Most variants one upload may ask for: each is a resize and an encode.
 pub const MAX_VARIANTS: usize = 8;
@@ -161,6 +162,60 @@ pub fn format_name(format: Format) -> &'static str {
     }
 }
 
+/// One output of an upload, ready to be written: to the object store by the job, to a folder
+/// by `attachd process`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VariantFile {
+    /// The variant's name (`thumb`, `preview`, [`VIDEO_VARIANT`], …).
+    pub name: String,
+    /// File extension, without the dot (`webp`, `jpg`, `png`, `mp4`).
+    pub extension: &'static str,
+    /// What the variant records as its format (`webp`, `jpeg`, `png`, `mp4`).
+    pub format: &'static str,
+    pub content_type: &'static str,
+    pub width: u32,
+    pub height: u32,
+    pub data: Vec<u8>,
+}
+
+impl VariantFile {
+    /// `<name>.<extension>`.
+    pub fn file_name(&self) -> String {
+        format!("{}.{}", self.name, self.extension)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.data.len() as u64
+    }
+}
+
+/// The files to write for what the pipeline produced: every rendered thumbnail, in order, then
+/// the video's MP4 if there is one.
+pub fn files(rendered: Vec<Rendered>, video: Option<VideoVariant>) -> Vec<VariantFile> {
+    let mut files: Vec<VariantFile> = rendered
+        .into_iter()
+        .map(|v| VariantFile {
+            name: v.name,
+            extension: extension(v.format),
+            format: format_name(v.format),
+            content_type: content_type(v.format),
+            width: v.width,
+            height: v.height,
+            data: v.data,
+        })
+        .collect();
+    files.extend(video.map(|mp4| VariantFile {
+        name: VIDEO_VARIANT.to_string(),
+        extension: "mp4",
+        format: "mp4",
+        content_type: "video/mp4",
+        width: mp4.width,
+        height: mp4.height,
+        data: mp4.data,
+    }));
+    files
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +271,38 @@ mod tests {
         assert!(parse_all(&["a:1x1", "a:2x2"]).is_err());
         let many: Vec<String> = (0..=MAX_VARIANTS).map(|i| format!("v{i}:8x8")).collect();
         assert!(parse_all(&many).is_err());
+    }
+
+    #[test]
+    fn files_list_the_thumbnails_in_order_then_the_video() {
+        let rendered = |name: &str, format| Rendered {
+            name: name.into(),
+            format,
+            width: 4,
+            height: 3,
+            data: vec![1, 2],
+        };
+        let video = VideoVariant {
+            data: vec![0; 5],
+            width: 640,
+            height: 360,
+        };
+        let files = files(
+            vec![rendered("t", Format::Webp), rendered("p", Format::Jpeg)],
+            Some(video),
+        );
+        let seen: Vec<_> = files
+            .iter()
+            .map(|f| (f.file_name(), f.format, f.content_type, f.bytes()))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("t.webp".to_string(), "webp", "image/webp", 2),
+                ("p.jpg".to_string(), "jpeg", "image/jpeg", 2),
+                ("video.mp4".to_string(), "mp4", "video/mp4", 5),
+            ]
+        );
+        assert_eq!((files[2].width, files[2].height), (640, 360));
     }
 }

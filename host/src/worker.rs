@@ -324,7 +324,7 @@ fn record(
         } => {
             // The job reached Redis and back: Redis works.
             breaker.reset(Dependency::Redis);
-            let series = metrics.queue(*queue);
+            let series = metrics.queue(queue.as_str());
             let secs = duration.as_secs_f64();
             match outcome {
                 Outcome::Completed => {
@@ -382,7 +382,7 @@ async fn refresh_depth(
     loop {
         for q in QueueName::ALL {
             match backend.depth(q).await {
-                Ok(depth) => metrics.set_depth(q, depth),
+                Ok(d) => metrics.set_depth(q.as_str(), d.waiting, d.active, d.delayed),
                 Err(e) => tracing::debug!(queue = %q, error = %e, "could not read queue depth"),
             }
         }

@@ -5,8 +5,8 @@
 mod common;
 
 use attachd::db::{
-    Attachment, Backend, Claim, Db, DbError, NewAttachment, Ready, ScanFields, Status,
-    VariantRecord, ACQUIRE_TIMEOUT, MAX_ERROR_MESSAGE_BYTES,
+    Attachment, Backend, Claim, Db, DbError, Finding, NewAttachment, Ready, ScanFields,
+    ScanVerdict, Status, VariantRecord, ACQUIRE_TIMEOUT, MAX_ERROR_MESSAGE_BYTES,
 };
 use attachd::error::{Class, ErrorCode};
 use chrono::{Duration as Age, Utc};
@@ -98,8 +98,8 @@ fn ready() -> Ready {
             },
         ],
         scan: ScanFields {
-            verdict: "clean".to_owned(),
-            findings: serde_json::json!([{"rule": "none", "detail": {"n": 1, "ok": true}}]),
+            verdict: ScanVerdict::Clean,
+            findings: vec![Finding::new("none", ScanVerdict::Clean, "größe \"L\" ✓")],
         },
     }
 }
@@ -135,8 +135,8 @@ async fn row_in(db: &Db, key: &str, status: Status) -> Attachment {
             .expect("fail"),
         Status::Quarantined => {
             let scan = ScanFields {
-                verdict: "hostile".into(),
-                findings: serde_json::json!([]),
+                verdict: ScanVerdict::Reject,
+                findings: vec![],
             };
             db.mark_quarantined(key, &token, "q", "y", &scan)
                 .await
@@ -286,7 +286,10 @@ async fn claim_then_publish_ready_round_trips_variants_exactly(backend: Backend)
     assert_eq!((done.width, done.height), (Some(4000), Some(3000)));
     assert_eq!(done.placeholder, Some(r.placeholder.clone()));
     assert_eq!(done.scan_verdict.as_deref(), Some("clean"));
-    assert_eq!(done.scan_findings, Some(r.scan.findings.clone()));
+    assert_eq!(
+        done.scan_findings,
+        Some(serde_json::to_value(&r.scan.findings).unwrap())
+    );
     assert_eq!((done.error_code, done.error_message), (None, None));
     assert_eq!(done.claimed_until, None);
     assert!(done.processed_at.is_some());
@@ -388,7 +391,7 @@ async fn a_deleted_row_never_moves_again(backend: Backend) {
 async fn a_quarantined_row_only_moves_to_deleted(backend: Backend) {
     let t = TestDb::migrated(backend).await;
     let q = row_in(&t.db, "k", Status::Quarantined).await;
-    assert_eq!(q.scan_verdict.as_deref(), Some("hostile"));
+    assert_eq!(q.scan_verdict.as_deref(), Some("reject"));
     assert_eq!(q.error_code.as_deref(), Some("q"));
     assert!(q.processed_at.is_some());
     assert!(matches!(
@@ -522,8 +525,8 @@ async fn mark_failed_records_the_verdict_ends_the_claim_and_allows_a_retry(backe
     t.db.upsert_uploaded(&upload("k")).await.expect("upsert");
     claimed(t.db.claim("k", "w1", LEASE).await.expect("claim"));
     let scan = ScanFields {
-        verdict: "suspicious".into(),
-        findings: serde_json::json!({"n": 2}),
+        verdict: ScanVerdict::Suspicious,
+        findings: vec![Finding::new("n", ScanVerdict::Suspicious, "2")],
     };
     let long = "é".repeat(MAX_ERROR_MESSAGE_BYTES); // twice the limit in bytes
     assert!(t
@@ -541,7 +544,10 @@ async fn mark_failed_records_the_verdict_ends_the_claim_and_allows_a_retry(backe
         "cut at the limit, on a char boundary"
     );
     assert_eq!(failed.scan_verdict.as_deref(), Some("suspicious"));
-    assert_eq!(failed.scan_findings, Some(serde_json::json!({"n": 2})));
+    assert_eq!(
+        failed.scan_findings,
+        Some(serde_json::json!([{"detail": "2", "rule": "n", "verdict": "suspicious"}]))
+    );
     assert_eq!(failed.claimed_until, None);
     assert!(failed.processed_at.is_some());
     // Same token again: the claim is over.

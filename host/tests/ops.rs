@@ -73,7 +73,7 @@ fn metric_names(text: &str, histograms: &BTreeSet<String>) -> BTreeSet<String> {
 
 #[test]
 fn rules_and_dashboard_use_only_metrics_the_worker_exports() {
-    let metrics = attachd::metrics::Metrics::new();
+    let metrics = attachd::metrics::Metrics::new(&attachd::queue::QueueName::labels());
     let exported: BTreeSet<String> = metrics.family_names().iter().cloned().collect();
     let histograms: BTreeSet<String> = exported
         .iter()

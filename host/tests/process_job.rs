@@ -8,7 +8,7 @@ use attach_fixtures as fx;
 use attachd::cleanup::{self, CleanupOptions, QueueCheck};
 use attachd::db::{Backend, Claim, Db, NewAttachment, Status};
 use attachd::error::{Class, ErrorCode};
-use attachd::job::{Handler, JobError, ProcessPayload};
+use attachd::job::{Handler, HandlerDeps, JobError, ProcessPayload};
 use attachd::sandbox::Format;
 use attachd::storage::{self, ObjectMeta, S3Storage, Storage};
 use common::db::TestDb;
@@ -65,7 +65,11 @@ impl World {
     }
 
     fn handler(&self) -> Handler {
-        Handler::new(common::pipeline(), self.storage.clone(), self.db.db.clone())
+        Handler::new(common::handler_deps(
+            common::pipeline(),
+            self.storage.clone(),
+            self.db.db.clone(),
+        ))
     }
 
     /// Puts an upload in storage as a client would and returns its job payload.
@@ -103,7 +107,7 @@ async fn jpeg_upload_ends_ready_with_its_variants_in_storage(w: World) {
     let data = photo_jpeg();
     let payload = w.upload("uploads/a/photo.jpg", &data, "image/jpeg").await;
     let summary = w.handler().process(&payload).await.expect("processed");
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
     assert!(!summary.already_done);
     assert_eq!((summary.width, summary.height), (Some(640), Some(480)));
 
@@ -183,7 +187,7 @@ async fn two_concurrent_runs_publish_once(w: World) {
     assert_eq!(fresh, 1, "exactly one run published: {a:?} / {b:?}");
     for r in [&a, &b] {
         match r {
-            Ok(s) => assert_eq!(s.status, "ready"),
+            Ok(s) => assert_eq!(s.status, Status::Ready),
             // The loser saw the other's live claim: retryable, and a retry finds it done.
             Err(e) => assert_eq!((e.code(), e.class()), ("attachment-busy", Class::Retryable)),
         }
@@ -262,7 +266,11 @@ async fn storage_failing_mid_job_is_retryable_and_publishes_nothing(w: World) {
         w.storage.clone(),
         |_, before| before == 1,
     ));
-    let handler = Handler::new(common::pipeline(), flaky, w.db.db.clone());
+    let handler = Handler::new(common::handler_deps(
+        common::pipeline(),
+        flaky,
+        w.db.db.clone(),
+    ));
     let e = handler.process(&payload).await.unwrap_err();
     assert_eq!(
         (e.code(), e.class()),
@@ -281,7 +289,7 @@ async fn storage_failing_mid_job_is_retryable_and_publishes_nothing(w: World) {
     );
     // The retry, with the store back, publishes normally.
     let summary = w.handler().process(&payload).await.unwrap();
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
 }
 
 async fn unreachable_database_is_retryable_and_leaves_the_row_alone(w: World) {
@@ -299,7 +307,11 @@ async fn unreachable_database_is_retryable_and_leaves_the_row_alone(w: World) {
         .unwrap();
     let gone = Db::connect(&w.db.url).await.unwrap();
     gone.close().await;
-    let handler = Handler::new(common::pipeline(), w.storage.clone(), gone);
+    let handler = Handler::new(common::handler_deps(
+        common::pipeline(),
+        w.storage.clone(),
+        gone,
+    ));
     let e: JobError = handler.process(&payload).await.unwrap_err();
     assert_eq!(
         (e.code(), e.class()),
@@ -539,7 +551,7 @@ async fn a_processing_row_nobody_took_over_is_marked_failed_and_stays_claimable(
     .unwrap();
     assert_eq!(again.abandoned, 0);
     let summary = w.handler().process(&payloads[0]).await.unwrap();
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
     assert!(!summary.variants.is_empty());
 }
 
@@ -569,7 +581,11 @@ async fn a_tiny_declared_size_on_a_big_object_fails_size_mismatch_reading_at_mos
     payload.size = 1;
     payload.checksum = None;
     let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
-    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let handler = Handler::new(common::handler_deps(
+        common::pipeline(),
+        watched.clone(),
+        w.db.db.clone(),
+    ));
     let e = handler.process(&payload).await.unwrap_err();
     assert_eq!((e.code(), e.class()), ("size-mismatch", Class::Permanent));
     // The job asked the store for the declared byte (the store reads one more to see the
@@ -604,7 +620,11 @@ async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anythi
         checksum: None,
     };
     let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
-    let handler = Handler::new(common::pipeline(), watched.clone(), w.db.db.clone());
+    let handler = Handler::new(common::handler_deps(
+        common::pipeline(),
+        watched.clone(),
+        w.db.db.clone(),
+    ));
     let e = handler.process(&payload).await.unwrap_err();
     assert_eq!((e.code(), e.class()), ("invalid-payload", Class::Permanent));
     assert!(e.to_string().contains("1024"), "{e}");
@@ -622,8 +642,10 @@ async fn a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_
         common::store::Watched::recording(w.storage.clone())
             .with_get_delay(Duration::from_millis(2500)),
     );
-    let mut handler = Handler::new(common::pipeline(), slow, w.db.db.clone());
-    handler.lease = Duration::from_secs(1);
+    let handler = Handler::new(HandlerDeps {
+        lease: Duration::from_secs(1),
+        ..common::handler_deps(common::pipeline(), slow, w.db.db.clone())
+    });
     let key = payload.file_key.clone();
     let (done, other) = tokio::join!(handler.process(&payload), async {
         // Well past the one-second lease the job started with, while it still runs.
@@ -635,7 +657,7 @@ async fn a_job_outlasting_its_lease_renews_the_claim_so_no_one_takes_the_upload_
     });
     assert!(matches!(other, Claim::Busy(_)), "{other:?}");
     let summary = done.unwrap();
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
     assert_eq!(w.db.db.get(&key).await.unwrap().unwrap().attempts, 1);
 }
 

@@ -81,7 +81,7 @@ fn video(work: &Path, tweak: impl FnOnce(&mut VideoConfig)) -> Arc<Video> {
 struct World {
     storage: Arc<LocalStorage>,
     handler: Handler,
-    _db: TestDb,
+    db: TestDb,
     _dir: tempfile::TempDir,
 }
 
@@ -90,11 +90,15 @@ impl World {
         let (storage, dir) = common::job::temp_store().await;
         let db = TestDb::migrated(Backend::Sqlite).await;
         let pipeline = common::pipeline().with_video(video);
-        let handler = Handler::new(pipeline, storage.clone(), db.db.clone());
+        let handler = Handler::new(common::handler_deps(
+            pipeline,
+            storage.clone(),
+            db.db.clone(),
+        ));
         World {
             storage,
             handler,
-            _db: db,
+            db,
             _dir: dir,
         }
     }
@@ -116,7 +120,7 @@ impl World {
     }
 
     async fn row_status(&self, summary_or_key: &str) -> Status {
-        self.handler
+        self.db
             .db
             .get(summary_or_key)
             .await
@@ -131,7 +135,7 @@ impl World {
 async fn assert_refused(world: &World, result: Result<Summary, JobError>) {
     match result {
         Ok(s) => {
-            assert_ne!(s.status, "ready");
+            assert_ne!(s.status, Status::Ready);
             let status = world.row_status(&s.file_key).await;
             assert!(
                 matches!(status, Status::Quarantined | Status::Failed),
@@ -226,7 +230,7 @@ async fn h264_and_vp9_clips_become_an_mp4_ffprobe_reads_back_and_a_poster_thumbn
             .process(name, &data, mime)
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(summary.status, "ready", "{name}");
+        assert_eq!(summary.status, Status::Ready, "{name}");
         assert_eq!(
             (summary.width, summary.height),
             (Some(320), Some(240)),
@@ -317,7 +321,7 @@ async fn a_one_frame_clip_still_gets_its_poster() {
     let work = tempfile::tempdir().unwrap();
     let world = World::new(video(work.path(), |_| {})).await;
     let summary = world.process("one.mp4", &one, "video/mp4").await.unwrap();
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
     assert_eq!(summary.variants.len(), 3);
 }
 

@@ -9,7 +9,9 @@ mod common;
 use attach_fixtures as fx;
 use attachd::db::{Backend, NewEvent, Status};
 use attachd::error::{Class, ErrorCode};
-use attachd::job::{Handler, ProcessPayload};
+use attachd::job::{Handler, HandlerDeps, ProcessPayload};
+use attachd::metrics::Metrics;
+use attachd::queue::QueueName;
 use attachd::storage::{self, LocalStorage, ObjectMeta, Storage};
 use attachd::vscan::{self, OversizePolicy, Policy, SuspiciousPolicy};
 use common::clamd::{sha256_signature, Clamd, EICAR, EICAR_REPORTED};
@@ -47,6 +49,8 @@ fn scanner(endpoint: &str, max_stream: u64) -> vscan::Clamd {
 struct Lib {
     storage: Arc<Watched>,
     db: TestDb,
+    /// Every handler of the test reports here.
+    metrics: Arc<Metrics>,
     _dir: tempfile::TempDir,
 }
 
@@ -56,14 +60,17 @@ impl Lib {
         Lib {
             storage: Arc::new(Watched::recording(local)),
             db: TestDb::migrated(backend).await,
+            metrics: Metrics::new(&QueueName::labels()),
             _dir: dir,
         }
     }
 
     fn handler(&self, policy: Policy) -> Handler {
-        let mut h = Handler::new(common::pipeline(), self.storage.clone(), self.db.db.clone());
-        h.policy = Arc::new(policy);
-        h
+        Handler::new(HandlerDeps {
+            policy: Arc::new(policy),
+            metrics: self.metrics.clone(),
+            ..common::handler_deps(common::pipeline(), self.storage.clone(), self.db.db.clone())
+        })
     }
 
     async fn upload(&self, key: &str, data: &[u8], mime: &str) -> ProcessPayload {
@@ -145,7 +152,7 @@ async fn clean_image_is_scanned_by_clamd_then_published_ready() {
         .await;
     let handler = w.handler(with_scanner(&clamd, ROOMY_STREAM));
     let summary = handler.process(&payload).await.expect("processed");
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
     let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
     assert_eq!(row.status, Status::Ready);
     assert!(!row.variants.is_empty());
@@ -161,7 +168,7 @@ async fn clean_image_is_scanned_by_clamd_then_published_ready() {
     let events = w.db.db.events(&payload.file_key).await.unwrap();
     assert_eq!(events[0].checksum.as_deref(), Some(sha256(&data).as_str()));
     assert_eq!(events[0].details["bytes"], data.len() as u64);
-    let metrics = handler.metrics.render();
+    let metrics = w.metrics.render();
     assert!(metrics.contains("attachments_vscan_scans_total{outcome=\"clean\"} 1"));
     assert!(metrics.contains("attachments_vscan_up 1"));
     assert!(metrics.contains("attachments_vscan_duration_seconds_count 1"));
@@ -177,8 +184,10 @@ async fn uploads_on_s3_are_streamed_to_clamd_and_quarantined_within_the_bucket()
             .unwrap(),
     );
     let db = TestDb::migrated(Backend::Sqlite).await;
-    let mut handler = Handler::new(common::pipeline(), s3.clone(), db.db.clone());
-    handler.policy = Arc::new(with_scanner(&clamd, ROOMY_STREAM));
+    let handler = Handler::new(HandlerDeps {
+        policy: Arc::new(with_scanner(&clamd, ROOMY_STREAM)),
+        ..common::handler_deps(common::pipeline(), s3.clone(), db.db.clone())
+    });
 
     let clean = photo_jpeg();
     s3.put("uploads/s3/clean.jpg", clean.clone().into(), "image/jpeg")
@@ -191,7 +200,10 @@ async fn uploads_on_s3_are_streamed_to_clamd_and_quarantined_within_the_bucket()
         variants: vec![],
         checksum: Some(sha256(&clean)),
     };
-    assert_eq!(handler.process(&payload).await.unwrap().status, "ready");
+    assert_eq!(
+        handler.process(&payload).await.unwrap().status,
+        Status::Ready
+    );
 
     let infected = jpeg_with_eicar();
     let key = "uploads/s3/eicar.jpg";
@@ -206,7 +218,7 @@ async fn uploads_on_s3_are_streamed_to_clamd_and_quarantined_within_the_bucket()
         checksum: None,
     };
     let summary = handler.process(&payload).await.unwrap();
-    assert_eq!(summary.status, "quarantined");
+    assert_eq!(summary.status, Status::Quarantined);
     assert!(s3.head(key).await.unwrap().is_none());
     assert_eq!(
         s3.get(&format!("quarantine/{key}"), 1 << 20).await.unwrap(),
@@ -242,7 +254,7 @@ async fn nothing_is_published_before_clamd_calls_the_upload_clean() {
         .process(&payload)
         .await
         .expect("quarantine is an outcome, not an error");
-    assert_eq!(summary.status, "quarantined");
+    assert_eq!(summary.status, Status::Quarantined);
     assert!(w.variant_puts().is_empty(), "no variant was ever written");
     assert!(w.variants(key).await.is_empty(), "earlier variants removed");
     let row = w.db.db.get(key).await.unwrap().unwrap();
@@ -267,7 +279,7 @@ async fn nothing_is_published_before_clamd_calls_the_upload_clean() {
         .upload("uploads/no-av/photo.jpg", &data, "image/jpeg")
         .await;
     let ready = w.handler(Policy::default()).process(&other).await.unwrap();
-    assert_eq!(ready.status, "ready");
+    assert_eq!(ready.status, Status::Ready);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -278,10 +290,10 @@ async fn a_later_job_for_a_quarantined_upload_changes_nothing_and_stays_quaranti
     let payload = w.upload(key, &jpeg_with_eicar(), "image/jpeg").await;
     let handler = w.handler(with_scanner(&clamd, ROOMY_STREAM));
     let first = handler.process(&payload).await.unwrap();
-    assert_eq!(first.status, "quarantined");
+    assert_eq!(first.status, Status::Quarantined);
     let before = w.db.db.get(key).await.unwrap().unwrap();
     let again = handler.process(&payload).await.unwrap();
-    assert_eq!(again.status, "quarantined");
+    assert_eq!(again.status, Status::Quarantined);
     assert!(again.already_done);
     assert_eq!(again.quarantine_key, first.quarantine_key);
     assert_eq!(w.db.db.get(key).await.unwrap().unwrap(), before);
@@ -341,7 +353,7 @@ async fn upload_over_the_stream_limit_fails_closed_with_scan_too_large() {
         ..with_scanner(&clamd, limit)
     };
     let summary = w.handler(policy).process(&held).await.unwrap();
-    assert_eq!(summary.status, "quarantined");
+    assert_eq!(summary.status, Status::Quarantined);
     let row = w.db.db.get(&held.file_key).await.unwrap().unwrap();
     assert_eq!(row.error_code.as_deref(), Some("scan-too-large"));
     assert!(w.storage.head(&held.file_key).await.unwrap().is_none());
@@ -365,11 +377,11 @@ async fn scanner_down_without_a_queue_is_retryable_and_publishes_nothing() {
     assert_eq!(row.status, Status::Uploaded, "given back, not failed");
     assert_eq!(row.error_code.as_deref(), Some("scanner-unavailable"));
     assert!(w.variant_puts().is_empty());
-    assert!(handler.metrics.render().contains("attachments_vscan_up 0"));
+    assert!(w.metrics.render().contains("attachments_vscan_up 0"));
     // Back up: the same job now completes.
     clamd.run();
     let summary = handler.process(&payload).await.unwrap();
-    assert_eq!(summary.status, "ready");
+    assert_eq!(summary.status, Status::Ready);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -382,7 +394,7 @@ async fn a_reject_from_the_scan_guest_quarantines_the_upload() {
         .process(&payload)
         .await
         .unwrap();
-    assert_eq!(summary.status, "quarantined");
+    assert_eq!(summary.status, Status::Quarantined);
     let row = w.db.db.get(key).await.unwrap().unwrap();
     assert_eq!(row.status, Status::Quarantined);
     assert_eq!(row.error_code.as_deref(), Some("scan-rejected"));
@@ -421,7 +433,7 @@ async fn suspicious_uploads_follow_the_configured_policy() {
         ..Policy::default()
     };
     let summary = w.handler(policy).process(&quarantine).await.unwrap();
-    assert_eq!(summary.status, "quarantined");
+    assert_eq!(summary.status, Status::Quarantined);
 
     let fail = w.upload("uploads/s/fail.png", &png, "image/jpeg").await;
     let policy = Policy {

@@ -86,7 +86,7 @@ async fn storage_outage_pauses_intake_instead_of_burning_attempts_and_resumes_wh
         calls: AtomicUsize::new(0),
         probes: AtomicUsize::new(0),
     });
-    let metrics = Metrics::new();
+    let metrics = Metrics::new(&QueueName::labels());
     let shutdown = CancellationToken::new();
     let cfg = WorkerConfig {
         concurrency: 1,

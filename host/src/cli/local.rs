@@ -193,9 +193,12 @@ pub fn process_file(
             return FileReport::failed(file, &e, Status::Failed);
         }
     };
-    let outcome = pipeline.run(&data, declared_mime, specs);
-    let published = match &outcome.result {
-        Ok(thumbs) => publish(dir, thumbs, outcome.video.as_ref()),
+    let mut outcome = pipeline.run(&data, declared_mime, specs);
+    let published = match &mut outcome.result {
+        Ok(thumbs) => {
+            let files = variant::files(std::mem::take(&mut thumbs.variants), outcome.video.take());
+            publish(dir, files)
+        }
         Err(_) => remove_stale(dir).map(|()| vec![]),
     };
     match published {
@@ -228,11 +231,7 @@ fn read_bounded(file: &Path, max: u64) -> std::io::Result<Result<Vec<u8>, u64>> 
 
 /// Writes every variant into a staging directory, then renames it into place: a reader sees
 /// all of a file's variants or none, never a partial set.
-fn publish(
-    dir: &Path,
-    thumbs: &crate::sandbox::Thumbnails,
-    video: Option<&pipeline::VideoVariant>,
-) -> std::io::Result<Vec<VariantReport>> {
+fn publish(dir: &Path, files: Vec<variant::VariantFile>) -> std::io::Result<Vec<VariantReport>> {
     let parent = dir.parent().unwrap_or(Path::new("."));
     let name = dir
         .file_name()
@@ -241,29 +240,17 @@ fn publish(
     let staging = parent.join(format!(".{name}.staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     std::fs::create_dir_all(&staging)?;
-    let mut out = Vec::with_capacity(thumbs.variants.len());
-    for v in &thumbs.variants {
-        let file_name = format!("{}.{}", v.name, variant::extension(v.format));
-        std::fs::write(staging.join(&file_name), &v.data)?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let file_name = file.file_name();
+        std::fs::write(staging.join(&file_name), &file.data)?;
         out.push(VariantReport {
-            name: v.name.clone(),
             path: dir.join(&file_name).display().to_string(),
-            format: variant::format_name(v.format),
-            width: v.width,
-            height: v.height,
-            bytes: v.data.len() as u64,
-        });
-    }
-    if let Some(v) = video {
-        let file_name = format!("{}.mp4", pipeline::VIDEO_VARIANT);
-        std::fs::write(staging.join(&file_name), &v.data)?;
-        out.push(VariantReport {
-            name: pipeline::VIDEO_VARIANT.to_string(),
-            path: dir.join(&file_name).display().to_string(),
-            format: "mp4",
-            width: v.width,
-            height: v.height,
-            bytes: v.data.len() as u64,
+            bytes: file.bytes(),
+            name: file.name,
+            format: file.format,
+            width: file.width,
+            height: file.height,
         });
     }
     remove_stale(dir)?;

@@ -3,7 +3,7 @@
 
 use crate::app;
 use crate::job::ProcessPayload;
-use crate::queue::{Backoff, EnqueueOptions, QueueBackend, QueueName};
+use crate::queue::{Backoff, Enqueue, EnqueueOptions, QueueName};
 use crate::settings::Settings;
 use crate::storage;
 use clap::Args;

@@ -7,7 +7,8 @@ use crate::cleanup::{self, CleanupOptions};
 use crate::db::NewAttachment;
 use crate::error::ErrorCode;
 use crate::job::{JobError, ProcessPayload};
-use crate::queue::{Backoff, EnqueueOptions, QueueBackend, QueueName};
+use crate::metrics::Metrics;
+use crate::queue::{Backoff, Enqueue, EnqueueOptions, QueueName};
 use crate::settings::Settings;
 use crate::storage;
 use anyhow::Context;
@@ -99,15 +100,8 @@ pub async fn process(args: ProcessArgs, settings: &Settings) -> anyhow::Result<i
         app::database(&settings.store).await?,
         app::object_store(&settings.store).await?,
     );
-    let handler = app::handler(
-        settings,
-        pipeline,
-        storage,
-        db.clone(),
-        None,
-        crate::metrics::Metrics::new(),
-    )
-    .await;
+    let metrics = Metrics::new(&QueueName::labels());
+    let (handler, _) = app::handler(settings, pipeline, storage, db.clone(), None, metrics).await;
     let mut code = 0;
     for key in &args.files {
         let key = key.to_string_lossy().into_owned();

@@ -45,7 +45,10 @@ mod sqlite;
 
 pub use error::DbError;
 pub use events::{Event, NewEvent, MAX_REASON_BYTES};
-pub use model::{Attachment, Claim, NewAttachment, Ready, ScanFields, Status, VariantRecord};
+pub use model::{
+    Attachment, Claim, Finding, NewAttachment, Ready, ScanFields, ScanVerdict, Status,
+    VariantRecord,
+};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};

@@ -115,11 +115,102 @@ pub struct Attachment {
     pub processed_at: Option<DateTime<Utc>>,
 }
 
-/// The scanner's verdict as stored on the row.
-#[derive(Debug, Clone, PartialEq)]
+/// How bad a scan found an upload, as stored in `scan_verdict` and in each finding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ScanVerdict {
+    Clean,
+    /// Published by default (`ATTACH_SCAN_SUSPICIOUS`), with the findings on the row.
+    Suspicious,
+    /// Hostile content: the upload is quarantined.
+    Reject,
+}
+
+impl ScanVerdict {
+    pub const ALL: [ScanVerdict; 3] = [
+        ScanVerdict::Clean,
+        ScanVerdict::Suspicious,
+        ScanVerdict::Reject,
+    ];
+
+    /// The value stored in the `scan_verdict` column and a finding's `verdict`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ScanVerdict::Clean => "clean",
+            ScanVerdict::Suspicious => "suspicious",
+            ScanVerdict::Reject => "reject",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ScanVerdict> {
+        ScanVerdict::ALL.into_iter().find(|v| v.as_str() == s)
+    }
+}
+
+impl fmt::Display for ScanVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One rule that fired, as stored in the row's `scan_findings` JSON array.
+///
+/// The fields are in alphabetical order on purpose: the findings used to be built as
+/// `serde_json` objects, which serialize their keys sorted, and SQLite stores the JSON text as
+/// written; this order keeps the stored text byte for byte what it was.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Finding {
+    pub detail: String,
+    /// The antivirus engine that reported `signature` (`clamd`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// A stable rule name: a scan guest rule (`mime-mismatch`, `svg-script`, …),
+    /// `antivirus`, or `antivirus-skipped`.
+    pub rule: String,
+    /// The antivirus signature, as the engine names it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    pub verdict: ScanVerdict,
+}
+
+impl Finding {
+    /// A finding with no antivirus signature (a guest rule, or a note the job adds).
+    pub fn new(rule: impl Into<String>, verdict: ScanVerdict, detail: impl Into<String>) -> Self {
+        Finding {
+            detail: detail.into(),
+            engine: None,
+            rule: rule.into(),
+            signature: None,
+            verdict,
+        }
+    }
+}
+
+/// The scan's verdict and findings as stored on the row.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanFields {
-    pub verdict: String,
-    pub findings: serde_json::Value,
+    pub verdict: ScanVerdict,
+    pub findings: Vec<Finding>,
+}
+
+impl ScanFields {
+    /// No scan said anything: what a row published without a guest scan records.
+    pub fn clean() -> Self {
+        ScanFields {
+            verdict: ScanVerdict::Clean,
+            findings: vec![],
+        }
+    }
+
+    /// The rules of the findings with `verdict`, comma-separated.
+    pub fn rules_with(&self, verdict: ScanVerdict) -> String {
+        self.findings
+            .iter()
+            .filter(|f| f.verdict == verdict)
+            .map(|f| f.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 /// Everything `publish_ready` writes, in one statement.

@@ -142,7 +142,7 @@ pub(super) async fn publish_ready(
     .bind(&r.checksum)
     .bind(r.width)
     .bind(r.height)
-    .bind(&r.scan.verdict)
+    .bind(r.scan.verdict.as_str())
     .bind(Json(&r.scan.findings))
     .bind(&r.placeholder)
     .execute(pool)
@@ -172,7 +172,7 @@ pub(super) async fn finish_with_error(
     .bind(status.as_str())
     .bind(code)
     .bind(message)
-    .bind(scan.map(|s| &s.verdict))
+    .bind(scan.map(|s| s.verdict.as_str()))
     .bind(scan.map(|s| Json(&s.findings)))
     .execute(pool)
     .await?;

@@ -32,9 +32,9 @@
 //! plain fixed/exponential delay; stack traces are not stored.
 
 use super::{
-    Backoff, Consumer, ConsumerSettings, Depth, EnqueueOptions, EventSink, Failure, Job, Outcome,
-    PendingUploads, Processor, QueueBackend, QueueError, QueueEvent, QueueName, RetryPolicy,
-    Schedule, ScheduleChange, MAX_DEFAULT_BACKOFF, PENDING_SCAN_PAGE,
+    Backoff, Consumer, ConsumerSettings, Depth, Enqueue, EnqueueOptions, EventSink, Failure, Job,
+    Outcome, PendingUploads, Processor, QueueBackend, QueueError, QueueEvent, QueueName,
+    RetryPolicy, Schedule, ScheduleChange, MAX_DEFAULT_BACKOFF, PENDING_SCAN_PAGE,
 };
 use crate::error::Class;
 use ::bullmq::job_scheduler::RepeatOptions;
@@ -133,6 +133,24 @@ impl BullBackend {
 }
 
 #[async_trait::async_trait]
+impl Enqueue for BullBackend {
+    async fn enqueue(
+        &self,
+        queue: QueueName,
+        data: serde_json::Value,
+        opts: &EnqueueOptions,
+    ) -> Result<String, QueueError> {
+        let job = self
+            .queue(queue)
+            .add(queue.job_name(), data)
+            .options(job_options(opts))
+            .await
+            .map_err(map_err)?;
+        Ok(job.id().to_string())
+    }
+}
+
+#[async_trait::async_trait]
 impl QueueBackend for BullBackend {
     async fn consumer(
         &self,
@@ -174,21 +192,6 @@ impl QueueBackend for BullBackend {
             worker,
             drain: std::sync::Mutex::new(Some(drain)),
         }))
-    }
-
-    async fn enqueue(
-        &self,
-        queue: QueueName,
-        data: serde_json::Value,
-        opts: &EnqueueOptions,
-    ) -> Result<String, QueueError> {
-        let job = self
-            .queue(queue)
-            .add(queue.job_name(), data)
-            .options(job_options(opts))
-            .await
-            .map_err(map_err)?;
-        Ok(job.id().to_string())
     }
 
     async fn ensure_schedule(

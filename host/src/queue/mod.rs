@@ -67,9 +67,9 @@ impl QueueName {
     /// The BullMQ queue name (and the name of the one job it carries).
     pub const fn as_str(self) -> &'static str {
         match self {
-            QueueName::Process => crate::job::PROCESS_JOB,
+            QueueName::Process => "attachments.process",
             QueueName::VscanRetry => "attachments.vscan.retry",
-            QueueName::Cleanup => crate::cleanup::CLEANUP_JOB,
+            QueueName::Cleanup => "attachments.cleanup.orphan",
             QueueName::Quarantine => "attachments.quarantine",
         }
     }
@@ -77,6 +77,11 @@ impl QueueName {
     /// The job name producers use on this queue.
     pub const fn job_name(self) -> &'static str {
         self.as_str()
+    }
+
+    /// Every queue's name, in [`QueueName::ALL`] order: the `queue` labels of the metrics.
+    pub fn labels() -> [&'static str; 4] {
+        QueueName::ALL.map(QueueName::as_str)
     }
 }
 
@@ -368,9 +373,22 @@ pub trait Consumer: Send + Sync {
     async fn close(&self, grace: Duration) -> usize;
 }
 
+/// Adding a job: all the process job needs of a queue (scanner retries, quarantine reviews),
+/// so it depends on this port rather than on the whole [`QueueBackend`].
+#[async_trait::async_trait]
+pub trait Enqueue: Send + Sync {
+    /// Adds a job; returns its id.
+    async fn enqueue(
+        &self,
+        queue: QueueName,
+        data: serde_json::Value,
+        opts: &EnqueueOptions,
+    ) -> Result<String, QueueError>;
+}
+
 /// The queue backend the worker drives.
 #[async_trait::async_trait]
-pub trait QueueBackend: Send + Sync {
+pub trait QueueBackend: Enqueue {
     /// A consumer for `queue` that runs `processor` on each job and reports to `events`. It does
     /// not take jobs until [`Consumer::start`].
     async fn consumer(
@@ -380,14 +398,6 @@ pub trait QueueBackend: Send + Sync {
         processor: Arc<dyn Processor>,
         events: EventSink,
     ) -> Result<Box<dyn Consumer>, QueueError>;
-
-    /// Adds a job; returns its id.
-    async fn enqueue(
-        &self,
-        queue: QueueName,
-        data: serde_json::Value,
-        opts: &EnqueueOptions,
-    ) -> Result<String, QueueError>;
 
     /// Registers the repeatable job `id` on `queue`, once however many workers call this.
     async fn ensure_schedule(
@@ -421,13 +431,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queue_names_are_the_job_names_and_valid_bullmq_names() {
+    fn queue_names_are_the_ones_node_producers_use_distinct_and_valid_bullmq_names() {
+        // The contract with the Node API and the dashboards (see the table in the module docs).
+        let expected = [
+            "attachments.process",
+            "attachments.vscan.retry",
+            "attachments.cleanup.orphan",
+            "attachments.quarantine",
+        ];
+        assert_eq!(QueueName::labels(), expected);
+        let distinct: std::collections::HashSet<_> = QueueName::labels().into_iter().collect();
+        assert_eq!(
+            distinct.len(),
+            QueueName::ALL.len(),
+            "two queues share a name"
+        );
         for q in QueueName::ALL {
-            assert_eq!(q.as_str(), q.job_name());
+            // BullMQ builds its Redis keys as `prefix:queue:…`: a `:` in the name breaks them.
             assert!(!q.as_str().contains(':'), "{q}");
         }
-        assert_eq!(QueueName::Process.as_str(), "attachments.process");
-        assert_eq!(QueueName::Cleanup.as_str(), "attachments.cleanup.orphan");
     }
 
     #[test]

@@ -2,7 +2,7 @@ use crate::error::{Class, Code, ErrorCode};
 
 /// What went wrong asking clamd for a verdict. None of these is a verdict: only
 /// [`super::Verdict`] says clean or infected, so no error path can let an upload through.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VscanError {
     /// clamd could not be reached, or stopped answering: refused or reset connection, no
     /// connection within the connect timeout, no progress within the I/O timeout.

@@ -1,8 +1,8 @@
-//! The antivirus re-check: a clamd client ([`Clamd`], INSTREAM over TCP or a Unix socket) and
-//! the policy the job applies to its answers ([`Policy`]). The job handler (`job/security.rs`)
-//! runs the scan on every stored upload, after its size and checksum are checked and before any
-//! guest sees it, so nothing is rendered, written or published for an upload clamd has not
-//! called clean.
+//! The antivirus re-check: a clamd client ([`Clamd`], INSTREAM over TCP or a Unix socket), the
+//! policy for its answers ([`Policy`]) and the component that applies it ([`Antivirus`], which
+//! returns a [`Decision`] the job carries out). The job runs the scan on every stored upload,
+//! after its size and checksum are checked and before any guest sees it, so nothing is
+//! rendered, written or published for an upload clamd has not called clean.
 //!
 //! | Variable                         | Default        | Meaning                                          |
 //! |----------------------------------|----------------|--------------------------------------------------|
@@ -22,9 +22,14 @@
 //! that waits on the scanner is not a failing job: the process job completes (its summary says
 //! it waits on the scanner), and each retry job computes its own capped delay.
 
+mod antivirus;
 mod clamd;
 mod error;
 
+pub use antivirus::{
+    with_skipped, Antivirus, Cause, Decision, Refusal, ScanOutcome, Stop, Subject, Wait,
+    QUARANTINE_CODE_VIRUS, SKIPPED_RULE, VIRUS_RULE,
+};
 pub use clamd::{parse_reply, Clamd, Scan, CHUNK_BYTES, MAX_REPLY_BYTES, MAX_SIGNATURE_CHARS};
 pub use error::VscanError;
 

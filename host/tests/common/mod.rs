@@ -2,9 +2,16 @@
 //! sandbox per test binary, and decoders to check what the guests wrote.
 #![allow(dead_code)]
 
+use attachd::audit::Audit;
 use attachd::config::{GuestPaths, InputLimits, SandboxLimits};
+use attachd::db::Db;
+use attachd::job::{HandlerDeps, DEFAULT_CLAIM_LEASE};
+use attachd::metrics::Metrics;
 use attachd::pipeline::Pipeline;
+use attachd::queue::QueueName;
 use attachd::sandbox::{Format, Limits, Sandbox};
+use attachd::storage::Storage;
+use attachd::{variant, vscan};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -63,6 +70,23 @@ pub fn roomy_limits() -> Limits {
 
 pub fn pipeline() -> Pipeline {
     Pipeline::new(sandbox(), InputLimits::default())
+}
+
+/// A job handler's dependencies as `process --store` has them (no scanner, no queue, the
+/// default variants and lease, a fresh metrics registry), on `storage` and `db`: a test
+/// replaces what it is about with struct update syntax.
+pub fn handler_deps(pipeline: Pipeline, storage: Arc<dyn Storage>, db: Db) -> HandlerDeps {
+    HandlerDeps {
+        pipeline,
+        storage,
+        audit: Audit::new(Some(db.clone())),
+        db,
+        default_variants: variant::defaults(),
+        lease: DEFAULT_CLAIM_LEASE,
+        policy: Arc::new(vscan::Policy::default()),
+        queue: None,
+        metrics: Metrics::new(&QueueName::labels()),
+    }
 }
 
 /// A decoded variant: RGB8 pixels.
