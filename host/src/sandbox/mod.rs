@@ -95,8 +95,11 @@ pub const CPU_SHARE_FOR_PERMANENT: f64 = 0.5;
 /// of 10,000, against 13,000 per µs for real guest work, so it is 50,000. The real guests
 /// enter the host under 20 times per call (`make bench-fuel`), so this costs them nothing.
 pub const HOST_CALL_FUEL: u64 = 50_000;
-/// Fuel charged per microsecond spent in the host, when a call into the host takes longer
-/// than [`HOST_CALL_FUEL`] covers: about the rate the guests burn fuel here (a 24 MP JPEG
+/// Fuel charged per microsecond of this thread's CPU time spent in the host, when a call into
+/// the host takes longer than [`HOST_CALL_FUEL`] covers. CPU time, not wall-clock time: on a
+/// busy machine a host call can wait milliseconds for a core, and charging that wait would
+/// fail small uploads with a permanent `guest-fuel-exhausted` whenever the worker is loaded.
+/// The rate is about the rate the guests burn fuel here (a 24 MP JPEG
 /// thumbnail burns 2.6 × 10⁹ in some 0.2 s, 13,000 per µs). A bulk operation on a large
 /// region (one `memory.fill` of a GiB takes tens of milliseconds) is then paid like the guest
 /// work it replaces; this part depends on the machine, but only a guest that spends long in
@@ -430,16 +433,18 @@ impl Sandbox {
                 .expect("the engine is configured to consume fuel");
         }
         let metered = self.metered;
-        let mut entered: Option<Instant> = None;
+        let mut entered: Option<Duration> = None;
         store.call_hook(move |mut ctx, hook| {
             let cost = match hook {
                 CallHook::CallingHost => {
                     ctx.data_mut().host_calls += 1;
-                    entered = Some(Instant::now());
+                    entered = Some(thread_cpu_time());
                     HOST_CALL_FUEL
                 }
                 CallHook::ReturningFromHost => {
-                    let spent = entered.take().map_or(0, |t| t.elapsed().as_micros() as u64);
+                    let spent = entered.take().map_or(0, |t| {
+                        thread_cpu_time().saturating_sub(t).as_micros() as u64
+                    });
                     // The first microsecond is in the entry charge.
                     HOST_FUEL_PER_MICROSECOND.saturating_mul(spent.saturating_sub(1))
                 }
