@@ -200,7 +200,7 @@ impl Dialect for Sqlite {
         t.format(SQLITE_TIME_FORMAT).to_string()
     }
 
-    fn keys<'k>(&self, keys: &'k [String]) -> Result<String, DbError> {
+    fn keys(&self, keys: &[String]) -> Result<String, DbError> {
         serde_json::to_string(keys).map_err(|e| DbError::query(e.to_string()))
     }
 }
