@@ -2,10 +2,9 @@
 //! are only ever inserted; both databases' triggers refuse UPDATE and DELETE (PostgreSQL also
 //! TRUNCATE) whoever asks.
 
-use super::{Db, DbError, Pool};
+use super::{Db, DbError};
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
-use sqlx::Row;
 
 /// `reason` is cut to this many bytes, like a row's `error_message`: a reason that quotes
 /// hostile input cannot inflate the log.
@@ -25,7 +24,7 @@ pub struct NewEvent {
 }
 
 /// One stored event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, sqlx::FromRow)]
 pub struct Event {
     pub id: i64,
     pub at: DateTime<Utc>,
@@ -34,6 +33,7 @@ pub struct Event {
     pub checksum: Option<String>,
     pub decision: String,
     pub reason: String,
+    #[sqlx(json)]
     pub details: serde_json::Value,
 }
 
@@ -46,85 +46,32 @@ impl Db {
         } else {
             serde_json::json!({ "value": e.details })
         };
-        let id = match &self.pool {
-            Pool::Postgres(p) => {
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO attachment_events (file_key, job_id, checksum, decision, reason, details)
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(&e.file_key)
-                .bind(&e.job_id)
-                .bind(&e.checksum)
-                .bind(&e.decision)
-                .bind(reason)
-                .bind(Json(&details))
-                .fetch_one(p)
-                .await?
-            }
-            Pool::Sqlite(p) => {
-                sqlx::query_scalar::<_, i64>(
-                    "INSERT INTO attachment_events (file_key, job_id, checksum, decision, reason, details)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
-                )
-                .bind(&e.file_key)
-                .bind(&e.job_id)
-                .bind(&e.checksum)
-                .bind(&e.decision)
-                .bind(reason)
-                .bind(Json(&details))
-                .fetch_one(p)
-                .await?
-            }
-        };
-        Ok(id)
+        on_pool!(self, |pool, _d| {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO attachment_events (file_key, job_id, checksum, decision, reason, details)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(&e.file_key)
+            .bind(&e.job_id)
+            .bind(&e.checksum)
+            .bind(&e.decision)
+            .bind(reason)
+            .bind(Json(&details))
+            .fetch_one(pool)
+            .await?)
+        })
     }
 
     /// Every event about `file_key`, oldest first.
     pub async fn events(&self, file_key: &str) -> Result<Vec<Event>, DbError> {
-        const SELECT_PG: &str =
-            "SELECT id, at, file_key, job_id, checksum, decision, reason, details
-                                 FROM attachment_events WHERE file_key = $1 ORDER BY id";
-        const SELECT_SQLITE: &str =
-            "SELECT id, at, file_key, job_id, checksum, decision, reason, details
-                                     FROM attachment_events WHERE file_key = ?1 ORDER BY id";
-        match &self.pool {
-            Pool::Postgres(p) => {
-                let rows = sqlx::query(SELECT_PG).bind(file_key).fetch_all(p).await?;
-                rows.iter()
-                    .map(|r| -> Result<Event, DbError> {
-                        Ok(Event {
-                            id: r.try_get("id")?,
-                            at: r.try_get("at")?,
-                            file_key: r.try_get("file_key")?,
-                            job_id: r.try_get("job_id")?,
-                            checksum: r.try_get("checksum")?,
-                            decision: r.try_get("decision")?,
-                            reason: r.try_get("reason")?,
-                            details: r.try_get::<Json<serde_json::Value>, _>("details")?.0,
-                        })
-                    })
-                    .collect()
-            }
-            Pool::Sqlite(p) => {
-                let rows = sqlx::query(SELECT_SQLITE)
-                    .bind(file_key)
-                    .fetch_all(p)
-                    .await?;
-                rows.iter()
-                    .map(|r| -> Result<Event, DbError> {
-                        Ok(Event {
-                            id: r.try_get("id")?,
-                            at: r.try_get("at")?,
-                            file_key: r.try_get("file_key")?,
-                            job_id: r.try_get("job_id")?,
-                            checksum: r.try_get("checksum")?,
-                            decision: r.try_get("decision")?,
-                            reason: r.try_get("reason")?,
-                            details: r.try_get::<Json<serde_json::Value>, _>("details")?.0,
-                        })
-                    })
-                    .collect()
-            }
-        }
+        on_pool!(self, |pool, _d| {
+            Ok(sqlx::query_as(
+                "SELECT id, at, file_key, job_id, checksum, decision, reason, details
+                 FROM attachment_events WHERE file_key = $1 ORDER BY id",
+            )
+            .bind(file_key)
+            .fetch_all(pool)
+            .await?)
+        })
     }
 }

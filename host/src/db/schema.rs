@@ -1,6 +1,7 @@
 //! The migrations this binary carries, and the check that a database holds exactly them.
 
-use super::DbError;
+use super::dialect::Dialect;
+use super::{Db, DbError};
 use sqlx::migrate::Migrator;
 use std::collections::BTreeMap;
 
@@ -10,18 +11,54 @@ pub(super) static POSTGRES: Migrator = sqlx::migrate!("../migrations/postgres");
 pub(super) static SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// The migrations table sqlx keeps (its default name).
-pub(super) const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
 
 /// One row of the migrations table.
-pub(super) struct Applied {
-    pub version: i64,
-    pub checksum: Vec<u8>,
-    pub success: bool,
+#[derive(sqlx::FromRow)]
+struct Applied {
+    version: i64,
+    checksum: Vec<u8>,
+    success: bool,
+}
+
+impl Db {
+    /// Applies the migrations this binary carries that the database lacks. Safe to run from
+    /// several workers at once (the migrator takes a lock). Fails with [`DbError::Schema`] if
+    /// the database has a migration this binary does not know, or one that was changed.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        on_pool!(self, |pool, d| d.migrator().run(pool).await).map_err(DbError::from_migrate)
+    }
+
+    /// The worker refuses to start on a schema it does not know: [`DbError::Schema`] if the
+    /// database is not migrated, lacks some of this binary's migrations, has migrations this
+    /// binary does not know (a newer attachd migrated it), has a half-applied one, or one
+    /// whose text changed since it was applied.
+    pub async fn check_schema(&self) -> Result<(), DbError> {
+        on_pool!(self, |pool, d| {
+            let exists: bool = sqlx::query_scalar(sql!(d: table_exists("$1")))
+                .bind(MIGRATIONS_TABLE)
+                .fetch_one(pool)
+                .await?;
+            // No migrations table: the database was never migrated.
+            let applied = if exists {
+                Some(
+                    sqlx::query_as(
+                        "SELECT version, checksum, success FROM _sqlx_migrations ORDER BY version",
+                    )
+                    .fetch_all(pool)
+                    .await?,
+                )
+            } else {
+                None
+            };
+            compare(d.migrator(), applied)
+        })
+    }
 }
 
 /// Accepts `applied` only if it is exactly the set of migrations `known` carries, each
 /// applied successfully and unchanged since.
-pub(super) fn compare(known: &Migrator, applied: Option<Vec<Applied>>) -> Result<(), DbError> {
+fn compare(known: &Migrator, applied: Option<Vec<Applied>>) -> Result<(), DbError> {
     let Some(applied) = applied else {
         return Err(DbError::schema(
             "the database is not migrated (no migrations table); apply the migrations first",
