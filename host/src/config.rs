@@ -222,7 +222,10 @@ const UNITS: [(&str, u64); 5] = [
 /// how the settings print their defaults.
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis() as u64;
-    match UNITS.iter().find(|(_, size)| ms > 0 && ms % size == 0) {
+    match UNITS
+        .iter()
+        .find(|(_, size)| ms > 0 && ms.is_multiple_of(*size))
+    {
         Some((unit, size)) => format!("{}{unit}", ms / size),
         None => "0s".to_owned(),
     }

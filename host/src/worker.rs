@@ -15,7 +15,7 @@
 //! database is unavailable, or the queue backend reports as many Redis errors in a row, the
 //! worker stops taking jobs (in-flight ones finish), logs one error line naming the
 //! dependency and sets `attachments_circuit_open{dependency}`. Every
-//! [`BREAKER_PROBE_INTERVAL`] it asks that dependency directly; once it answers, intake
+//! [`BREAKER_RECHECK_INTERVAL`] it asks that dependency directly; once it answers, intake
 //! resumes. Jobs wait in Redis meanwhile instead of each burning an attempt.
 //!
 //! **Shutdown** follows mini-redis: a [`CancellationToken`] is the signal, a [`TaskTracker`]
@@ -76,9 +76,9 @@ pub const CLEANUP_ATTEMPTS: u32 = 1;
 /// object; five in a row across jobs is an outage.
 pub const BREAKER_THRESHOLD: u32 = 5;
 /// How often an open breaker asks the failing dependency whether it is back.
-pub const BREAKER_PROBE_INTERVAL: Duration = Duration::from_secs(5);
-/// A probe slower than this counts as a failure.
-pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+pub const BREAKER_RECHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// A health check slower than this counts as a failure.
+pub const RECHECK_TIMEOUT: Duration = Duration::from_secs(3);
 /// Queue depth is re-read after job events, at most this often: at thousands of jobs a
 /// second, reading it after each one would double the load on Redis.
 pub const DEPTH_REFRESH_MIN_INTERVAL: Duration = Duration::from_millis(250);
@@ -248,8 +248,8 @@ pub async fn run(
     ready();
 
     let mut open = BTreeSet::new();
-    let mut probe = tokio::time::interval(BREAKER_PROBE_INTERVAL);
-    probe.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut recheck = tokio::time::interval(BREAKER_RECHECK_INTERVAL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -262,12 +262,12 @@ pub async fn run(
                     if open.len() == 1 {
                         consumers.iter().for_each(|c| c.pause());
                     }
-                    probe.reset();
+                    recheck.reset();
                 }
             }
-            _ = probe.tick(), if !open.is_empty() => {
+            _ = recheck.tick(), if !open.is_empty() => {
                 for dependency in open.clone() {
-                    let answer = tokio::time::timeout(PROBE_TIMEOUT, health.check(dependency)).await;
+                    let answer = tokio::time::timeout(RECHECK_TIMEOUT, health.check(dependency)).await;
                     match answer {
                         Ok(Ok(())) => {
                             open.remove(&dependency);
@@ -276,7 +276,7 @@ pub async fn run(
                             tracing::warn!(%dependency, "circuit breaker closed: {dependency} answers again");
                         }
                         Ok(Err(why)) => tracing::debug!(%dependency, %why, "still failing"),
-                        Err(_) => tracing::debug!(%dependency, "probe timed out"),
+                        Err(_) => tracing::debug!(%dependency, "health check timed out"),
                     }
                 }
                 if open.is_empty() {

@@ -11,7 +11,7 @@ mod store;
 
 pub use local::{mime_from_extension, process_file, FileReport};
 
-use crate::settings::{self, Layers, Settings};
+use crate::settings::{self, Flags, Layers, Settings};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -81,7 +81,7 @@ pub fn command() -> clap::Command {
 }
 
 /// Parses `args` (the first is the program): the command, and the settings given as flags.
-pub fn parse_from<I, T>(args: I) -> Result<(Cli, Vec<(&'static str, String)>), clap::Error>
+pub fn parse_from<I, T>(args: I) -> Result<(Cli, Flags), clap::Error>
 where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
@@ -102,7 +102,7 @@ where
 }
 
 /// Parses this process's arguments; prints help or the error and exits as clap does.
-pub fn parse() -> (Cli, Vec<(&'static str, String)>) {
+pub fn parse() -> (Cli, Flags) {
     parse_from(std::env::args_os()).unwrap_or_else(|e| e.exit())
 }
 

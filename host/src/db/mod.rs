@@ -222,12 +222,12 @@ impl Db {
     }
 }
 
-/// Proves the database reachable ([`probe`]), then makes the pool, which connects as it is
+/// Proves the database reachable ([`connect_once`]), then makes the pool, which connects as it is
 /// used.
 async fn open<DB: Database>(
     options: <DB::Connection as Connection>::Options,
 ) -> Result<sqlx::Pool<DB>, DbError> {
-    probe::<DB::Connection>(&options).await?;
+    connect_once::<DB::Connection>(&options).await?;
     Ok(PoolOptions::<DB>::new()
         .max_connections(POOL_MAX_CONNECTIONS)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -237,7 +237,7 @@ async fn open<DB: Database>(
 /// Opens and closes one connection, so that an unreachable database fails `connect` now and
 /// with its real cause (the pool would retry a refused connection until its timeout, and
 /// report only the timeout).
-async fn probe<C: Connection>(options: &C::Options) -> Result<(), DbError>
+async fn connect_once<C: Connection>(options: &C::Options) -> Result<(), DbError>
 where
     C::Options: ConnectOptions<Connection = C>,
 {

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// small enough that a wrong path (a disk image, /dev/zero) is refused, not read.
 pub const MAX_CONFIG_FILE_BYTES: u64 = 1024 * 1024;
 
+/// Settings given as flags: each setting's name and the value the command line gave it.
+pub type Flags = Vec<(&'static str, String)>;
+
 /// Where a setting's value came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -47,7 +50,7 @@ impl Layers {
     pub fn resolve(
         env: impl Fn(&str) -> Option<String>,
         config_file: Option<PathBuf>,
-        flags: Vec<(&'static str, String)>,
+        flags: Flags,
     ) -> Result<Layers, SettingsError> {
         let given = |v: Option<String>| v.filter(|v| !v.is_empty());
         let config_file = config_file.or_else(|| given(env(CONFIG_VAR)).map(PathBuf::from));

@@ -10,7 +10,7 @@
 mod layers;
 pub mod vars;
 
-pub use layers::{Layers, Source};
+pub use layers::{Flags, Layers, Source};
 pub use vars::{Area, Var};
 
 pub use crate::config::{format_duration, parse_duration};
@@ -109,7 +109,7 @@ impl Settings {
     /// `flags` (setting name → value, as the command line gave them).
     pub fn load(
         config_file: Option<PathBuf>,
-        flags: Vec<(&'static str, String)>,
+        flags: Flags,
     ) -> Result<(Settings, Layers), SettingsError> {
         let layers = Layers::resolve(|name| std::env::var(name).ok(), config_file, flags)?;
         let settings = Settings::from_layers(&layers)?;
