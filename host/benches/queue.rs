@@ -11,7 +11,7 @@
 //! ATTACH_REDIS_URL.
 
 use attachd::metrics::Metrics;
-use attachd::queue::bullmq::BullBackend;
+use attachd::queue::BullBackend;
 use attachd::queue::{Failure, Job, Processor, QueueBackend, QueueName};
 use attachd::worker::{self, Dependency, Health, WorkerConfig};
 use serde_json::json;

@@ -8,7 +8,7 @@ use crate::db::Db;
 use crate::job::{Handler, HandlerDeps};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
-use crate::queue::bullmq::BullBackend;
+use crate::queue::BullBackend;
 use crate::queue::{Enqueue, Processor, QueueBackend, QueueName, RetryPolicy};
 use crate::sandbox::Sandbox;
 use crate::settings::{QueueSettings, Settings, StoreSettings};

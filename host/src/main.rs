@@ -6,7 +6,7 @@ use tracing_subscriber::prelude::*;
 fn main() -> anyhow::Result<()> {
     // The jail's self-test runs inside the ffmpeg jail: before logging and the runtime, so
     // it makes only the system calls a plain program makes (see jail/selftest.rs).
-    if let Some(code) = attachd::jail::selftest::main_if_selftest() {
+    if let Some(code) = attachd::jail::main_if_selftest() {
         std::process::exit(code);
     }
     // Before any thread, secret or ffmpeg run: a same-uid process (ffmpeg's sandboxed child

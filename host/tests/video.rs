@@ -15,7 +15,7 @@ mod common;
 use attach_fixtures as fx;
 use attachd::db::{Backend, Status};
 use attachd::error::ErrorCode;
-use attachd::jail::selftest::SELFTEST_ARG;
+use attachd::jail::SELFTEST_ARG;
 use attachd::jail::{Finished, Jail, JailError, Keep, Killed, Layers, Rlimits, Spec, Support};
 use attachd::job::{Handler, JobError, ProcessPayload, Summary};
 use attachd::storage::{LocalStorage, Storage};

@@ -4,8 +4,8 @@
 
 use attachd::error::{Class, Code};
 use attachd::metrics::Metrics;
-use attachd::queue::bullmq::BullBackend;
 use attachd::queue::Backoff;
+use attachd::queue::BullBackend;
 use attachd::queue::{EnqueueOptions, Failure, Job, Processor, QueueBackend, QueueName};
 use attachd::worker::{self, Dependency, Health, WorkerConfig, BREAKER_THRESHOLD};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

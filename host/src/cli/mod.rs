@@ -57,9 +57,9 @@ const SETTINGS_HEADING: &str = "Settings (each also an ATTACH_… variable)";
 
 /// The command line: [`Cli`] and one flag per setting, on every command.
 pub fn command() -> clap::Command {
-    settings::vars::all()
+    settings::all()
         .iter()
-        .filter(|var| var.name != settings::vars::CONFIG_VAR)
+        .filter(|var| var.name != settings::CONFIG_VAR)
         .fold(Cli::command(), |cmd, var| {
             // clap keeps `&'static str` names; the table is built once per process.
             let long: &'static str = Box::leak(var.flag().into_boxed_str());
@@ -90,9 +90,9 @@ where
     let cli = Cli::from_arg_matches(&matches)?;
     // Global flags are copied into the subcommand's matches, where they were given.
     let sub = matches.subcommand().map_or(&matches, |(_, m)| m);
-    let flags = settings::vars::all()
+    let flags = settings::all()
         .iter()
-        .filter(|var| var.name != settings::vars::CONFIG_VAR)
+        .filter(|var| var.name != settings::CONFIG_VAR)
         .filter_map(|var| {
             sub.get_one::<String>(var.name)
                 .map(|value| (var.name, value.clone()))

@@ -1,14 +1,9 @@
-//! The migrations this binary carries, and the check that a database holds exactly them.
+//! Applying the migrations each dialect carries, and the check that a database holds exactly them.
 
 use super::dialect::Dialect;
 use super::{Db, DbError};
 use sqlx::migrate::Migrator;
 use std::collections::BTreeMap;
-
-/// Embedded at build time. Adding a migration file needs a rebuild of this crate to be seen
-/// (the macro tracks the files it read, not new files in the folder).
-pub(super) static POSTGRES: Migrator = sqlx::migrate!("../migrations/postgres");
-pub(super) static SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 /// The migrations table sqlx keeps (its default name).
 const MIGRATIONS_TABLE: &str = "_sqlx_migrations";

@@ -54,15 +54,16 @@
 //! forks and waits on the same thread, so that thread outlives the child.
 
 mod confine;
-pub mod error;
+mod error;
 mod landlock;
 mod seccomp;
-pub mod selftest;
+mod selftest;
 mod stdio;
 mod support;
 
 pub use confine::{Rlimits, NOBODY};
 pub use error::JailError;
+pub use selftest::{main_if_selftest, SELFTEST_ARG};
 pub use stdio::{Captured, Keep};
 pub use support::{Layers, Mode, Support};
 

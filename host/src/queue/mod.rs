@@ -16,7 +16,9 @@
 //! also let a dashboard stack process depth against cleanup depth, and let one kind of job
 //! never wait behind another.
 
-pub mod bullmq;
+mod bullmq;
+
+pub use bullmq::BullBackend;
 
 use crate::error::{Class, Code, ErrorCode};
 use std::sync::Arc;

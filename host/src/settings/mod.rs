@@ -8,10 +8,15 @@
 //! the first job that needs it.
 
 mod layers;
-pub mod vars;
+mod vars;
 
 pub use layers::{Flags, Layers, Source};
-pub use vars::{Area, Var};
+pub use vars::{Area, Var, CONFIG_VAR};
+
+/// Every setting, in the order `attachd config --env-example` prints them.
+pub fn all() -> &'static [Var] {
+    vars::all()
+}
 
 pub use crate::config::{format_duration, parse_duration};
 use crate::config::{FuelBudget, GuestPaths, InputLimits, SandboxLimits};

@@ -30,8 +30,8 @@
 //! the rulesets itself or test each layer; the layers here are a few hundred lines over
 //! `landlock`, `seccompiler` and `rustix`.
 
-pub mod error;
-pub mod ffprobe;
+mod error;
+mod ffprobe;
 pub mod transcode;
 
 /// What a missing jail layer means, as [`VideoConfig::mode`] sets it.
