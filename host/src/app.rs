@@ -80,8 +80,9 @@ pub fn pipeline(settings: &Settings) -> anyhow::Result<Pipeline> {
     })
 }
 
-/// The process job's handler with every part it uses. Says at start what weakens security
-/// (see [`announce_security`]).
+/// The process job's handler with every part it uses. Refuses an antivirus policy that
+/// collides with the cleanup settings, and says at start what weakens security (see
+/// [`announce_security`]).
 pub async fn handler(
     settings: &Settings,
     pipeline: Pipeline,
@@ -89,9 +90,9 @@ pub async fn handler(
     db: Db,
     queue: Option<Arc<dyn Enqueue>>,
     metrics: Arc<Metrics>,
-) -> (Handler, Audit) {
+) -> anyhow::Result<(Handler, Audit)> {
+    let policy = Arc::new(settings.job_policy()?);
     let audit = Audit::new(Some(db.clone()));
-    let policy = Arc::new(settings.vscan.clone());
     announce_security(&policy, &audit, &metrics, pipeline.max_read_bytes()).await;
     let handler = Handler::new(HandlerDeps {
         pipeline,
@@ -104,7 +105,7 @@ pub async fn handler(
         metrics,
         audit: audit.clone(),
     });
-    (handler, audit)
+    Ok((handler, audit))
 }
 
 /// Logs (and audits) every setting that weakens security, and asks clamd whether it is up,
@@ -198,7 +199,7 @@ impl Worker {
             Some(backend.clone()),
             metrics.clone(),
         )
-        .await;
+        .await?;
         if let Some(warning) = missing_scanner_warning(&settings.vscan) {
             warn_weakened(&audit, warning).await;
         }

@@ -14,7 +14,14 @@ fn main() -> anyhow::Result<()> {
     attachd::jail::make_worker_non_dumpable()
         .context("making the worker non-dumpable (PR_SET_DUMPABLE)")?;
     let (cli, flags) = attachd::cli::parse();
-    let (settings, layers) = Settings::load(cli.config.clone(), flags)?;
+    let (settings, layers) = match Settings::load(cli.config.clone(), flags) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            // A usage error, as clap reports a malformed flag: exit 2, nothing started.
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
     init_logging(&settings.log)?;
     let runtime = tokio::runtime::Runtime::new()?;
     let code = runtime.block_on(attachd::cli::run(cli, settings, layers))?;

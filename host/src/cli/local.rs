@@ -37,7 +37,7 @@ pub struct ProcessArgs {
 /// What went wrong around the pipeline, on this machine rather than in the file's bytes.
 #[derive(Debug, thiserror::Error)]
 pub enum LocalError {
-    #[error("reading {path}: {source}")]
+    #[error("opening {path}: {source}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

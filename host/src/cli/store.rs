@@ -101,17 +101,18 @@ pub async fn process(args: ProcessArgs, settings: &Settings) -> anyhow::Result<i
         app::object_store(&settings.store).await?,
     );
     let metrics = Metrics::new(&QueueName::labels());
-    let (handler, _) = app::handler(settings, pipeline, storage, db.clone(), None, metrics).await;
+    let (handler, _) = app::handler(settings, pipeline, storage, db.clone(), None, metrics).await?;
     let mut code = 0;
     for key in &args.files {
         let key = key.to_string_lossy().into_owned();
         let Some(row) = db.get(&key).await? else {
-            let e = JobError::Missing {
+            let missing = JobError::Missing {
                 file_key: key.clone(),
-            };
+            }
+            .code();
             println!(
                 "{}",
-                serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": e.code(), "error": format!("{e}: ingest it first") })
+                serde_json::json!({ "fileKey": key, "status": "failed", "errorCode": missing, "error": "no attachments row: ingest it first" })
             );
             code = 1;
             continue;

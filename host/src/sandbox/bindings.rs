@@ -30,34 +30,42 @@ pub use thumbnailer::exports::attach::media::thumbnail::{
 };
 
 impl Kind {
+    /// The probe library's kind, which holds each kind's name and MIME type once. The guest
+    /// maps the other way; a kind added to the WIT enum fails to compile here until it is
+    /// mapped.
+    pub fn library(self) -> media_probe::Kind {
+        use media_probe::Kind as K;
+        match self {
+            Kind::Jpeg => K::Jpeg,
+            Kind::Png => K::Png,
+            Kind::Gif => K::Gif,
+            Kind::Webp => K::Webp,
+            Kind::Tiff => K::Tiff,
+            Kind::Bmp => K::Bmp,
+            Kind::Ico => K::Ico,
+            Kind::Avif => K::Avif,
+            Kind::Heic => K::Heic,
+            Kind::Svg => K::Svg,
+            Kind::Pdf => K::Pdf,
+            Kind::Html => K::Html,
+            Kind::Zip => K::Zip,
+            Kind::Gzip => K::Gzip,
+            Kind::Mp4 => K::Mp4,
+            Kind::Quicktime => K::Quicktime,
+            Kind::Webm => K::Webm,
+            Kind::Matroska => K::Matroska,
+            Kind::Avi => K::Avi,
+            Kind::Hls => K::Hls,
+            Kind::Elf => K::Elf,
+            Kind::Pe => K::Pe,
+            Kind::Unknown => K::Unknown,
+        }
+    }
+
     /// The kind's name as the WIT enum spells it (`quicktime`, `webm`, …): the `kind` of a
     /// report and the probe library's name for the same kind.
     pub fn name(self) -> &'static str {
-        match self {
-            Kind::Jpeg => "jpeg",
-            Kind::Png => "png",
-            Kind::Gif => "gif",
-            Kind::Webp => "webp",
-            Kind::Tiff => "tiff",
-            Kind::Bmp => "bmp",
-            Kind::Ico => "ico",
-            Kind::Avif => "avif",
-            Kind::Heic => "heic",
-            Kind::Svg => "svg",
-            Kind::Pdf => "pdf",
-            Kind::Html => "html",
-            Kind::Zip => "zip",
-            Kind::Gzip => "gzip",
-            Kind::Mp4 => "mp4",
-            Kind::Quicktime => "quicktime",
-            Kind::Webm => "webm",
-            Kind::Matroska => "matroska",
-            Kind::Avi => "avi",
-            Kind::Hls => "hls",
-            Kind::Elf => "elf",
-            Kind::Pe => "pe",
-            Kind::Unknown => "unknown",
-        }
+        self.library().name()
     }
 }
 

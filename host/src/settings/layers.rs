@@ -47,13 +47,23 @@ pub struct Layers {
 impl Layers {
     /// Stacks the layers: `flags` over `env` over the config file over the defaults. The
     /// config file is `config_file` (the `--config` flag), else `ATTACH_CONFIG` from `env`.
+    ///
+    /// A value given empty is given: it hides the layers below it. For most settings it is
+    /// then refused when read (an empty `ATTACH_DATABASE_URL` must not quietly mean the
+    /// embedded SQLite); for those whose meaning says empty is unset ([`Var::empty_is_unset`])
+    /// it stands for the default.
     pub fn resolve(
         env: impl Fn(&str) -> Option<String>,
         config_file: Option<PathBuf>,
         flags: Flags,
     ) -> Result<Layers, SettingsError> {
-        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
-        let config_file = config_file.or_else(|| given(env(CONFIG_VAR)).map(PathBuf::from));
+        let (config_file, config_source) = match config_file {
+            Some(path) => (Some(path), Source::Flag),
+            None => (
+                env(CONFIG_VAR).filter(|p| !p.is_empty()).map(PathBuf::from),
+                Source::Env,
+            ),
+        };
         let file = match &config_file {
             Some(path) => read_file(path)?,
             None => BTreeMap::new(),
@@ -61,18 +71,26 @@ impl Layers {
         let mut flags: BTreeMap<&'static str, String> = flags.into_iter().collect();
         let mut values = BTreeMap::new();
         for var in vars::all() {
-            let chosen = if let Some(v) = given(flags.remove(var.name)) {
-                Some((v, Source::Flag))
-            } else if let Some(v) = given(env(var.name)) {
-                Some((v, Source::Env))
-            } else if var.name == CONFIG_VAR {
+            let given = if var.name == CONFIG_VAR {
                 config_file
                     .as_ref()
-                    .map(|p| (p.display().to_string(), Source::Flag))
-            } else if let Some(v) = given(file.get(var.name).cloned()) {
-                Some((v, Source::File(config_file.clone().unwrap_or_default())))
+                    .map(|p| (p.display().to_string(), config_source.clone()))
+            } else if let Some(v) = flags.remove(var.name) {
+                Some((v, Source::Flag))
+            } else if let Some(v) = env(var.name) {
+                Some((v, Source::Env))
             } else {
-                var.default.clone().map(|v| (v, Source::Default))
+                file.get(var.name).map(|v| {
+                    let path = config_file.clone().unwrap_or_default();
+                    (v.clone(), Source::File(path))
+                })
+            };
+            let chosen = match given {
+                Some((v, source)) if v.is_empty() && var.empty_is_unset => {
+                    var.default.clone().map(|d| (d, source))
+                }
+                Some(given) => Some(given),
+                None => var.default.clone().map(|v| (v, Source::Default)),
             };
             if let Some(chosen) = chosen {
                 values.insert(var.name, chosen);
@@ -116,7 +134,12 @@ impl Layers {
         })?;
         f(value).map_err(|message| SettingsError::Invalid {
             var: name,
-            value: value.to_owned(),
+            // An error message must not carry a password either.
+            value: if vars::find(name).is_some_and(|v| v.secret) {
+                redact(value)
+            } else {
+                value.to_owned()
+            },
             message,
         })
     }
@@ -134,11 +157,12 @@ impl Layers {
         self.with(name, parse_duration)
     }
 
-    /// `1`/`0` (also `true`/`false`, `yes`/`no`, `on`/`off`).
+    /// `1`/`0`, and the other spellings the flags always took: `true`/`false`, `yes`/`no`,
+    /// `on`/`off`, `y`/`n`, `t`/`f`, in any case.
     pub fn flag(&self, name: &'static str) -> Result<bool, SettingsError> {
-        self.with(name, |s| match s.trim().to_ascii_lowercase().as_str() {
-            "1" | "true" | "yes" | "on" => Ok(true),
-            "0" | "false" | "no" | "off" => Ok(false),
+        self.with(name, |s| match s.to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" | "y" | "t" => Ok(true),
+            "0" | "false" | "no" | "off" | "n" | "f" => Ok(false),
             _ => Err("expected 1 or 0".to_owned()),
         })
     }
@@ -195,44 +219,84 @@ fn read_file(path: &Path) -> Result<BTreeMap<String, String>, SettingsError> {
             continue;
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
+        // The line is not echoed: a value pasted without its name may hold a password.
         let (name, value) = line
             .split_once('=')
-            .ok_or_else(|| fail(format!("line {}: expected NAME=value", i + 1)))?;
+            .filter(|(name, _)| is_setting_name(name.trim()))
+            .ok_or_else(|| fail(format!("line {}: expected ATTACH_NAME=value", i + 1)))?;
         let name = name.trim();
         if name == CONFIG_VAR || vars::find(name).is_none() {
             return Err(fail(format!("line {}: {name} is not a setting", i + 1)));
         }
-        let value = value.trim();
-        let value = [('"', '"'), ('\'', '\'')]
-            .iter()
-            .find_map(|(open, close)| {
-                value
-                    .strip_prefix(*open)
-                    .and_then(|v| v.strip_suffix(*close))
-            })
-            .unwrap_or(value);
-        values.insert(name.to_owned(), value.to_owned());
+        let value = unquote(value.trim());
+        if values.insert(name.to_owned(), value.to_owned()).is_some() {
+            return Err(fail(format!("line {}: {name} is set twice", i + 1)));
+        }
     }
     Ok(values)
 }
 
-/// A URL's password replaced by `***` (`redis://user:***@host`); anything else unchanged.
+fn is_setting_name(name: &str) -> bool {
+    name.starts_with("ATTACH_")
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// A value inside matching quotes is taken as it is; an unquoted one ends at ` #`, where a
+/// comment begins, as in `.env` files.
+fn unquote(value: &str) -> &str {
+    for quote in ['"', '\''] {
+        if let Some(inner) = value
+            .strip_prefix(quote)
+            .and_then(|v| v.strip_suffix(quote))
+        {
+            return inner;
+        }
+    }
+    value.split_once(" #").map_or(value, |(v, _)| v.trim_end())
+}
+
+/// Query parameters that carry a secret in the URLs attachd takes (`password` for PostgreSQL,
+/// `pass` for Redis over a socket, and the like): matched as a part of the name.
+const SECRET_PARAMETERS: [&str; 4] = ["pass", "secret", "token", "key"];
+
+/// A URL with its password hidden: in the user information (`redis://user:***@host`) and in
+/// any query parameter named like one (`?password=***`); anything else unchanged.
 pub fn redact(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
         return value.to_owned();
     };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            let hidden = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                // `redis://secret@host`: Redis reads a lone userinfo as the password.
-                "***".to_owned()
-            };
-            format!("{scheme}://{hidden}@{host}{tail}")
-        }
-        None => value.to_owned(),
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            // `redis://secret@host`: Redis reads a lone user information as the password.
+            None => format!("***@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let mut out = format!("{scheme}://{authority}{path}");
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _))
+                    if SECRET_PARAMETERS
+                        .iter()
+                        .any(|s| name.to_ascii_lowercase().contains(s)) =>
+                {
+                    format!("{name}=***")
+                }
+                _ => param.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }

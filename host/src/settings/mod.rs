@@ -116,6 +116,16 @@ impl Settings {
         config_file: Option<PathBuf>,
         flags: Flags,
     ) -> Result<(Settings, Layers), SettingsError> {
+        // A value that is not UTF-8 is refused, not read as unset.
+        for var in vars::all() {
+            if let Err(std::env::VarError::NotUnicode(_)) = std::env::var(var.name) {
+                return Err(SettingsError::Invalid {
+                    var: var.name,
+                    value: String::new(),
+                    message: "not valid UTF-8".into(),
+                });
+            }
+        }
         let layers = Layers::resolve(|name| std::env::var(name).ok(), config_file, flags)?;
         let settings = Settings::from_layers(&layers)?;
         Ok((settings, layers))
@@ -191,10 +201,9 @@ impl Settings {
             },
         };
         let video = video(l)?;
+        // Checked against the cleanup settings by the commands that run jobs
+        // ([`Settings::job_policy`]).
         let vscan = antivirus(l)?;
-        vscan
-            .check(&cleanup.upload_prefix, cleanup.orphan_max_age)
-            .map_err(SettingsError::Rule)?;
         let log = LogSettings {
             level: l.parse("ATTACH_WORKER_LOG_LEVEL")?,
             json: l.with("ATTACH_LOG_FORMAT", |s| match s {
@@ -222,6 +231,18 @@ impl Settings {
             log,
             process_jobs,
         })
+    }
+}
+
+impl Settings {
+    /// The antivirus policy, refused if it collides with the cleanup settings (a quarantine
+    /// inside the swept prefix, a scanner wait longer than the orphan age): what the commands
+    /// that run jobs (`worker`, `process --store`) check before their first job.
+    pub fn job_policy(&self) -> Result<vscan::Policy, SettingsError> {
+        self.vscan
+            .check(&self.cleanup.upload_prefix, self.cleanup.orphan_max_age)
+            .map_err(SettingsError::Rule)?;
+        Ok(self.vscan.clone())
     }
 }
 

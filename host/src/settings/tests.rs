@@ -87,15 +87,13 @@ fn a_flag_wins_over_the_environment_over_the_file_over_the_default() {
     std::fs::write(
         &file,
         "# comment\n\nATTACH_QUEUE_PREFIX=from-file\nexport ATTACH_ORPHAN_MAX_AGE=\"3h\"\n\
-         ATTACH_CLAIM_LEASE='7m'\nATTACH_QUEUE_CONCURRENCY=9\n",
+         ATTACH_CLAIM_LEASE='7m'\nATTACH_QUEUE_CONCURRENCY=9\nATTACH_SHUTDOWN_GRACE=45s  # a comment\n",
     )
     .unwrap();
     let l = layers(
         &[
             ("ATTACH_ORPHAN_MAX_AGE", "4h"),
             ("ATTACH_QUEUE_CONCURRENCY", "5"),
-            // Empty is not given: the file's value stays.
-            ("ATTACH_CLAIM_LEASE", ""),
         ],
         Some(&file),
         &[("ATTACH_QUEUE_CONCURRENCY", "6")],
@@ -105,6 +103,7 @@ fn a_flag_wins_over_the_environment_over_the_file_over_the_default() {
     assert_eq!(s.worker.claim_lease, Duration::from_secs(7 * 60));
     assert_eq!(s.cleanup.orphan_max_age, Duration::from_secs(4 * 3600));
     assert_eq!(s.queue.concurrency, 6);
+    assert_eq!(s.worker.shutdown_grace, Duration::from_secs(45));
     assert_eq!(l.source("ATTACH_QUEUE_PREFIX"), Some(&Source::File(file)));
     assert_eq!(l.source("ATTACH_ORPHAN_MAX_AGE"), Some(&Source::Env));
     assert_eq!(l.source("ATTACH_QUEUE_CONCURRENCY"), Some(&Source::Flag));
@@ -120,8 +119,11 @@ fn the_config_file_comes_from_attach_config_unless_a_flag_names_one() {
     std::fs::write(&b, "ATTACH_QUEUE_PREFIX=b\n").unwrap();
     let from_env = layers(&[(vars::CONFIG_VAR, a.to_str().unwrap())], None, &[]);
     assert_eq!(from_env.get("ATTACH_QUEUE_PREFIX"), Some("a"));
+    assert_eq!(from_env.source(vars::CONFIG_VAR), Some(&Source::Env));
     let from_flag = layers(&[(vars::CONFIG_VAR, a.to_str().unwrap())], Some(&b), &[]);
     assert_eq!(from_flag.get("ATTACH_QUEUE_PREFIX"), Some("b"));
+    assert_eq!(from_flag.get(vars::CONFIG_VAR), b.to_str());
+    assert_eq!(from_flag.source(vars::CONFIG_VAR), Some(&Source::Flag));
 }
 
 #[test]
@@ -134,8 +136,17 @@ fn a_config_file_naming_no_setting_is_refused_with_its_line() {
         err.to_string().contains("line 2: ATTACH_QUEUE_PERFIX"),
         "{err}"
     );
-    std::fs::write(&file, "not a setting line\n").unwrap();
-    assert!(Layers::resolve(|_| None, Some(file.clone()), vec![]).is_err());
+    // A line that is not NAME=value is refused without being echoed: it may hold a password.
+    std::fs::write(&file, "postgres://u:s3cret@db/x?sslmode=require\n").unwrap();
+    let err = Layers::resolve(|_| None, Some(file.clone()), vec![]).unwrap_err();
+    assert!(!err.to_string().contains("s3cret"), "{err}");
+    std::fs::write(&file, "ATTACH_QUEUE_PREFIX=a\nATTACH_QUEUE_PREFIX=b\n").unwrap();
+    let err = Layers::resolve(|_| None, Some(file.clone()), vec![]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("line 2: ATTACH_QUEUE_PREFIX is set twice"),
+        "{err}"
+    );
     let missing = dir.path().join("missing.env");
     assert!(Layers::resolve(|_| None, Some(missing), vec![]).is_err());
 }
@@ -158,10 +169,44 @@ fn a_malformed_value_is_refused_naming_its_variable() {
             .to_string();
         assert!(err.contains(name), "{name}={value}: {err}");
     }
-    // A rule across settings: the scanner's backoff must end before the orphan age.
-    let err = Settings::from_layers(&layers(&[("ATTACH_VSCAN_RETRY_CAP", "3h")], None, &[]))
-        .expect_err("cap over the orphan age");
+}
+
+#[test]
+fn the_commands_that_run_jobs_refuse_a_scanner_wait_longer_than_the_orphan_age() {
+    let s = Settings::from_layers(&layers(&[("ATTACH_VSCAN_RETRY_CAP", "3h")], None, &[]))
+        .expect("a command that runs no job does not check it");
+    let err = s.job_policy().expect_err("cap over the orphan age");
     assert!(err.to_string().contains("ATTACH_ORPHAN_MAX_AGE"), "{err}");
+    assert!(defaults().job_policy().is_ok());
+}
+
+#[test]
+fn an_empty_value_is_refused_unless_empty_means_the_default() {
+    for name in [
+        "ATTACH_CLAIM_LEASE",
+        "ATTACH_QUEUE_ENABLED",
+        "ATTACH_GUEST_MEMORY",
+    ] {
+        let err = Settings::from_layers(&layers(&[(name, "")], None, &[]))
+            .expect_err(name)
+            .to_string();
+        assert!(err.contains(name), "{err}");
+    }
+    // Given empty, a URL is not replaced by the default: connecting to it fails, loudly.
+    let s = Settings::from_layers(&layers(&[("ATTACH_DATABASE_URL", "")], None, &[])).unwrap();
+    assert_eq!(s.store.database_url.as_deref(), Some(""));
+    // Empty means the default for these, and hides a config file's value.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("attachd.env");
+    std::fs::write(&file, "ATTACH_VSCAN_ENDPOINT=tcp://127.0.0.1:3310\n").unwrap();
+    let l = layers(
+        &[("ATTACH_VSCAN_ENDPOINT", ""), ("ATTACH_S3_REGION", "")],
+        Some(&file),
+        &[],
+    );
+    let s = Settings::from_layers(&l).unwrap();
+    assert!(s.vscan.scanner.is_none());
+    assert_eq!(l.get("ATTACH_S3_REGION"), Some("us-east-1"));
 }
 
 #[test]

@@ -51,6 +51,9 @@ pub struct Var {
     pub secret: bool,
     /// Earlier flag names, still accepted.
     pub aliases: &'static [&'static str],
+    /// An empty value means the default (these have always read empty as unset); for the
+    /// others an empty value is refused.
+    pub empty_is_unset: bool,
 }
 
 impl Var {
@@ -89,6 +92,7 @@ fn var(
         meaning,
         secret: false,
         aliases: &[],
+        empty_is_unset: false,
     }
 }
 
@@ -104,6 +108,13 @@ fn secret(v: Var) -> Var {
     Var { secret: true, ..v }
 }
 
+fn blank_is_default(v: Var) -> Var {
+    Var {
+        empty_is_unset: true,
+        ..v
+    }
+}
+
 fn alias(v: Var, aliases: &'static [&'static str]) -> Var {
     Var { aliases, ..v }
 }
@@ -114,13 +125,13 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
     vec![
         var(CONFIG_VAR, Settings, None, "A file of NAME=value lines (this file's format) read under the environment and the flags. Unset: none. Environment or --config only"),
         // Store
-        var("ATTACH_DATA_DIR", Store, n(config::DEFAULT_DATA_DIR), "Data directory of the embedded default: the SQLite database (attachd.db) and the local objects (objects/)"),
+        blank_is_default(var("ATTACH_DATA_DIR", Store, n(config::DEFAULT_DATA_DIR), "Data directory of the embedded default: the SQLite database (attachd.db) and the local objects (objects/)")),
         secret(var("ATTACH_DATABASE_URL", Store, None, "postgres://… in production, or sqlite://…. Unset: SQLite at <data dir>/attachd.db")),
-        var("ATTACH_STORAGE", Store, None, "Object store: local or s3. Unset: s3 if ATTACH_S3_BUCKET is set, else local (under the data directory)"),
-        var("ATTACH_S3_BUCKET", Store, None, "S3 bucket of the uploads; credentials come from the standard AWS chain"),
-        var("ATTACH_S3_REGION", Store, n(storage::DEFAULT_REGION), "S3 region"),
-        var("ATTACH_S3_ENDPOINT", Store, None, "An S3-compatible server's URL. Unset: AWS"),
-        var("ATTACH_S3_FORCE_PATH_STYLE", Store, None, "1 or 0: path-style bucket addressing. Unset: on with ATTACH_S3_ENDPOINT, off without"),
+        blank_is_default(var("ATTACH_STORAGE", Store, None, "Object store: local or s3. Unset: s3 if ATTACH_S3_BUCKET is set, else local (under the data directory)")),
+        blank_is_default(var("ATTACH_S3_BUCKET", Store, None, "S3 bucket of the uploads; credentials come from the standard AWS chain")),
+        blank_is_default(var("ATTACH_S3_REGION", Store, n(storage::DEFAULT_REGION), "S3 region")),
+        blank_is_default(var("ATTACH_S3_ENDPOINT", Store, None, "An S3-compatible server's URL. Unset: AWS")),
+        blank_is_default(var("ATTACH_S3_FORCE_PATH_STYLE", Store, None, "1 or 0: path-style bucket addressing. Unset: on with ATTACH_S3_ENDPOINT, off without")),
         // Queue
         var("ATTACH_QUEUE_ENABLED", Queue, n(1), "0: this deployment runs no queue; attachd worker refuses to start (exit 2) and attachd cleanup deletes stale uploads without reading the queues"),
         secret(var("ATTACH_REDIS_URL", Queue, n(queue::DEFAULT_REDIS_URL), "redis://[user:password@]host:port[/db], or rediss:// for TLS")),
@@ -176,7 +187,7 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_VIDEO_TIMEOUT", Video, d(video::DEFAULT_TRANSCODE_TIMEOUT), "Deadline for ffmpeg"),
         var("ATTACH_VIDEO_MEMORY", Video, n(video::DEFAULT_MEMORY_BYTES), "Address space of ffmpeg and ffprobe, in bytes"),
         // Antivirus
-        var("ATTACH_VSCAN_ENDPOINT", Antivirus, None, "clamd to re-scan every stored upload with: tcp://host:port or unix:///path. Unset: no antivirus re-check (warned at start)"),
+        blank_is_default(var("ATTACH_VSCAN_ENDPOINT", Antivirus, None, "clamd to re-scan every stored upload with: tcp://host:port or unix:///path. Unset: no antivirus re-check (warned at start)")),
         var("ATTACH_VSCAN_CONNECT_TIMEOUT", Antivirus, d(vscan::DEFAULT_CONNECT_TIMEOUT), "Bound on connecting to clamd"),
         var("ATTACH_VSCAN_TIMEOUT", Antivirus, d(vscan::DEFAULT_IO_TIMEOUT), "Bound on each write to clamd, each read of the upload, and the wait for the verdict"),
         var("ATTACH_VSCAN_MAX_STREAM", Antivirus, n(vscan::DEFAULT_MAX_STREAM), "clamd's StreamMaxLength in bytes: larger uploads get the ATTACH_VSCAN_OVERSIZE outcome"),
@@ -188,9 +199,9 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_QUARANTINE_PREFIX", Antivirus, n(vscan::DEFAULT_QUARANTINE_PREFIX), "Where quarantined originals go, in the same store (outside ATTACH_UPLOAD_PREFIX and variants/)"),
         var("ATTACH_SCAN_SUSPICIOUS", Antivirus, n("publish"), "A suspicious scan verdict: publish, quarantine or fail (scan-suspicious)"),
         // Logging
-        var("ATTACH_WORKER_LOG_LEVEL", Logging, n("warn"), "Log filter: error, warn, info, debug, or per module (attachd::worker=debug)"),
-        var("ATTACH_LOG_FORMAT", Logging, n("text"), "text, or json: one JSON object per log line on stderr"),
-        var("ATTACH_AUDIT_LOG", Logging, n("stderr"), "Where the JSON audit stream goes: stderr, or a file to append to"),
+        blank_is_default(var("ATTACH_WORKER_LOG_LEVEL", Logging, n("warn"), "Log filter: error, warn, info, debug, or per module (attachd::worker=debug)")),
+        blank_is_default(var("ATTACH_LOG_FORMAT", Logging, n("text"), "text, or json: one JSON object per log line on stderr")),
+        blank_is_default(var("ATTACH_AUDIT_LOG", Logging, n("stderr"), "Where the JSON audit stream goes: stderr, or a file to append to")),
         // Commands
         alias(var("ATTACH_PROCESS_JOBS", Commands, None, "attachd process: files processed at once. Unset: the number of CPUs"), &["jobs"]),
     ]
