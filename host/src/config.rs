@@ -8,7 +8,7 @@ use std::time::Duration;
 /// 64 MiB: far above any photo a phone or a DSLR writes as JPEG (typically 3-15 MB) and the
 /// largest image upload common web apps accept; anything larger is rejected unread.
 pub const DEFAULT_MAX_INPUT_BYTES: u64 = 64 * 1024 * 1024;
-/// See [`media limits`](Limits): 50 MP keeps a full RGBA decode under 200 MB.
+/// See [`media_probe::Limits`]: 50 MP keeps a full RGBA decode under 200 MB.
 pub const DEFAULT_MAX_PIXELS: u64 = 50_000_000;
 /// Animations with more frames than this are refused at the probe.
 pub const DEFAULT_MAX_FRAMES: u32 = 1_000;

@@ -1,7 +1,7 @@
-//! The command line. Each family of commands has its file: [`local`] works on local files
-//! (`process`), [`store`] on uploads in the configured database and object store (`ingest`,
-//! `process --store`, `migrate`, `cleanup`, `requeue`), [`queue`] on the queues (`worker`,
-//! `enqueue`), and [`config`] prints the settings. Every setting is also a flag on every
+//! The command line. Each family of commands has its file: `local` works on local files
+//! (`process`), `store` on uploads in the configured database and object store (`ingest`,
+//! `process --store`, `migrate`, `cleanup`, `requeue`), `queue` on the queues (`worker`,
+//! `enqueue`), and `config` prints the settings. Every setting is also a flag on every
 //! command (see [`crate::settings`]); the arguments here are what a command acts on.
 
 mod config;

@@ -1,6 +1,6 @@
 //! What PostgreSQL and SQLite spell differently, and only that. Every statement is written once,
-//! in `Db`'s methods, with named holes ([`sql!`]) that the two tables below fill in; the one
-//! statement shape the databases need differently as a whole is [`take_batch!`]; and the values
+//! in `Db`'s methods, with named holes (`sql!`) that the two tables below fill in; the one
+//! statement shape the databases need differently as a whole is `take_batch!`; and the values
 //! the two store differently (times, key lists) are encoded by each [`Dialect`].
 //!
 //! Placeholders are `$1`, `$2`, … for both: sqlx binds SQLite's `$NNN` by its number, as
@@ -22,7 +22,7 @@ macro_rules! sql {
     };
 }
 
-/// PostgreSQL's spelling of [`sql!`]'s named parts. Times are `timestamptz` from the server's
+/// PostgreSQL's spelling of `sql!`'s named parts. Times are `timestamptz` from the server's
 /// `now()`.
 macro_rules! postgres_part {
     (now) => {
@@ -45,7 +45,7 @@ macro_rules! postgres_part {
     };
 }
 
-/// SQLite's spelling of [`sql!`]'s named parts. Times are TEXT in one fixed format (see
+/// SQLite's spelling of `sql!`'s named parts. Times are TEXT in one fixed format (see
 /// [`SQLITE_TIME_FORMAT`]) so that string order is time order, from SQLite's own clock.
 macro_rules! sqlite_part {
     (now) => {

@@ -1,6 +1,6 @@
 //! The jail: the native sandbox ffprobe and ffmpeg run in (every other parser runs in a
 //! WebAssembly guest, see [`crate::sandbox`]). It runs one program (ffprobe, ffmpeg, or the
-//! jail's own self-test, [`selftest`]) in a child process that the host locks down between
+//! jail's own self-test, `selftest`) in a child process that the host locks down between
 //! `fork` and `exec`. It knows nothing of video: the caller names the program, its arguments,
 //! the files it may read and write, its limits and what to keep of its output ([`Spec`]).
 //!

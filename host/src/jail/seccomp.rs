@@ -37,7 +37,7 @@ impl Filters {
 /// [`ALLOWED_PRCTL`].
 ///
 /// No call here takes a pid, so none reaches another process: every call that names a
-/// process or thread by number ([`REACH_OTHER_PROCESSES`]: `kill`, `tgkill`, `tkill`,
+/// process or thread by number (the tests' catalogue `REACH_OTHER_PROCESSES`: `kill`, `tgkill`, `tkill`,
 /// `pidfd_open`, `process_vm_readv`, `kcmp`, the `sched_*` and priority setters, …) is
 /// absent, and an `abort()` (glibc's `tgkill` to itself) ends as a seccomp kill, which is as
 /// final. The calls that take a pid and that ffmpeg needs are allowed by [`compile_filters`]

@@ -315,7 +315,7 @@ pub struct PendingUploads {
     pub complete: bool,
 }
 
-/// Producer-side options for [`QueueBackend::enqueue`].
+/// Producer-side options for [`Enqueue::enqueue`].
 #[derive(Debug, Clone, Default)]
 pub struct EnqueueOptions {
     pub attempts: Option<u32>,
