@@ -383,3 +383,43 @@ fn check(limit: Limit, actual: u64, max: u64) -> Result<(), PipelineError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use media_probe::Limit as L;
+
+    /// The guests' library names its codes itself (it cannot import the host's registry):
+    /// the codes the host records for the same failures must be those very strings.
+    #[test]
+    fn the_media_librarys_codes_are_the_registrys() {
+        let limits = [
+            (L::InputBytes, Limit::InputBytes),
+            (L::Pixels, Limit::Pixels),
+            (L::Frames, Limit::Frames),
+            (L::FrameArea, Limit::FrameArea),
+            (L::OutputBytes, Limit::OutputBytes),
+            (L::Structure, Limit::Structure),
+        ];
+        for (library, wit) in limits {
+            assert_eq!(library.code(), limit_code(wit).as_str(), "{library:?}");
+        }
+        let errors = [
+            (
+                media_probe::MediaError::malformed("x"),
+                MediaError::Malformed("x".into()),
+            ),
+            (
+                media_probe::MediaError::unsupported("x"),
+                MediaError::Unsupported("x".into()),
+            ),
+            (
+                media_probe::MediaError::EncodeFailed("x".into()),
+                MediaError::EncodeFailed("x".into()),
+            ),
+        ];
+        for (library, wit) in errors {
+            assert_eq!(library.code(), media_code(&wit).as_str(), "{library:?}");
+        }
+    }
+}
