@@ -9,7 +9,7 @@ use crate::job::{Handler, HandlerDeps};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::BullBackend;
-use crate::queue::{Enqueue, Processor, QueueBackend, QueueName, RetryPolicy};
+use crate::queue::{Enqueue, Processor, QueueBackend, QueueName};
 use crate::sandbox::Sandbox;
 use crate::settings::{QueueSettings, Settings, StoreSettings};
 use crate::storage::{self, Storage};
@@ -232,10 +232,7 @@ impl Worker {
             concurrency: q.concurrency,
             lock_duration: q.lock_duration,
             stalled_interval: q.stalled_interval,
-            default_retry: RetryPolicy {
-                attempts: q.default_retry.attempts,
-                backoff: q.default_retry.backoff,
-            },
+            default_retry: q.default_retry,
             shutdown_grace: settings.worker.shutdown_grace,
             cleanup_schedule: settings.worker.cleanup_schedule.clone(),
             max_bytes_in_flight: settings.worker.max_bytes_in_flight,

@@ -295,30 +295,25 @@ fn video(l: &Layers) -> Result<Option<VideoConfig>, SettingsError> {
 }
 
 fn antivirus(l: &Layers) -> Result<vscan::Policy, SettingsError> {
+    // Every value is read whether or not a scanner is set, so a typo is refused either way.
+    let connect_timeout = l.duration("ATTACH_VSCAN_CONNECT_TIMEOUT")?;
+    let io_timeout = l.duration("ATTACH_VSCAN_TIMEOUT")?;
+    let max_stream = l.parse("ATTACH_VSCAN_MAX_STREAM")?;
     let scanner = match l.get("ATTACH_VSCAN_ENDPOINT").map(str::trim) {
         None | Some("") => None,
         Some(_) => Some(vscan::Clamd {
             endpoint: l.parse("ATTACH_VSCAN_ENDPOINT")?,
-            connect_timeout: l.duration("ATTACH_VSCAN_CONNECT_TIMEOUT")?,
-            io_timeout: l.duration("ATTACH_VSCAN_TIMEOUT")?,
-            max_stream: l.parse("ATTACH_VSCAN_MAX_STREAM")?,
+            connect_timeout,
+            io_timeout,
+            max_stream,
         }),
     };
     Ok(vscan::Policy {
-        // Read even without a scanner, so a typo is refused whether or not one is set.
+        scanner,
         retry: vscan::RetryPolicy {
             attempts: l.parse("ATTACH_VSCAN_RETRY_ATTEMPTS")?,
             base: l.duration("ATTACH_VSCAN_RETRY_BASE")?,
             cap: l.duration("ATTACH_VSCAN_RETRY_CAP")?,
-        },
-        scanner: match scanner {
-            Some(s) => Some(s),
-            None => {
-                l.duration("ATTACH_VSCAN_CONNECT_TIMEOUT")?;
-                l.duration("ATTACH_VSCAN_TIMEOUT")?;
-                l.parse::<u64>("ATTACH_VSCAN_MAX_STREAM")?;
-                None
-            }
         },
         fail_open: l.flag("ATTACH_VSCAN_FAIL_OPEN")?,
         oversize: l.with("ATTACH_VSCAN_OVERSIZE", value_enum)?,

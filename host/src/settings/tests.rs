@@ -321,3 +321,18 @@ fn the_readme_tables_list_every_setting_with_its_default() {
         }
     }
 }
+
+#[test]
+fn an_error_about_a_secret_setting_hides_its_password() {
+    let l = layers(
+        &[("ATTACH_REDIS_URL", "redis://u:s3cret@cache:6379")],
+        None,
+        &[],
+    );
+    let err = l
+        .with("ATTACH_REDIS_URL", |_| Err::<(), _>("refused".to_owned()))
+        .unwrap_err()
+        .to_string();
+    assert!(!err.contains("s3cret"), "{err}");
+    assert!(err.contains("redis://u:***@cache:6379"), "{err}");
+}
