@@ -12,8 +12,8 @@
 use crate::config::InputLimits;
 use crate::error::{Class, Code, ErrorCode};
 use crate::sandbox::{
-    Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError, Thumbnails,
-    VariantSpec, Verdict,
+    GuestRef, Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError,
+    Thumbnails, VariantSpec, Verdict,
 };
 use crate::video::{Container, Video, VideoError};
 use std::sync::Arc;
@@ -132,6 +132,8 @@ pub struct Outcome {
     pub result: Result<Thumbnails, PipelineError>,
     /// For a video upload that succeeded: the MP4 (`result` holds the poster's thumbnails).
     pub video: Option<VideoVariant>,
+    /// The guest releases that ran this upload's steps.
+    pub guests: Vec<GuestRef>,
 }
 
 /// The MP4 a video upload produced.
@@ -213,6 +215,7 @@ impl Pipeline {
             scan,
             result,
             video,
+            guests: self.sandbox.loaded().to_vec(),
         }
     }
 

@@ -21,8 +21,19 @@ pub const WIT_VERSION: &str = "0.1.0";
 struct Manifest {
     name: String,
     world: String,
+    #[serde(default)]
+    version: Option<String>,
     file: String,
     sha256: String,
+}
+
+/// Which release of a guest did a piece of work: recorded with every upload it processed, so a
+/// bad release can be traced to the uploads it touched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GuestRef {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
 }
 
 /// Loads guest `name` from `dir`, checking it implements `world` (e.g. `prober`).
@@ -32,7 +43,7 @@ pub fn load(
     cache_dir: Option<&Path>,
     name: &'static str,
     world: &str,
-) -> Result<(Component, CacheOrigin), SandboxError> {
+) -> Result<(Component, CacheOrigin, GuestRef), SandboxError> {
     let fail = |message: String| SandboxError::Load {
         guest: name,
         message,
@@ -70,9 +81,14 @@ pub fn load(
         )));
     }
 
+    let guest_ref = GuestRef {
+        name: name.to_string(),
+        version: manifest.version.unwrap_or_else(|| "unversioned".into()),
+        sha256: digest.clone(),
+    };
     let Some(cache_dir) = cache_dir else {
         let component = Component::new(engine, &bytes).map_err(|e| fail(format!("{e:#}")))?;
-        return Ok((component, CacheOrigin::Uncached));
+        return Ok((component, CacheOrigin::Uncached, guest_ref));
     };
     let artifact = cache_dir.join(format!("{digest}-{}.cwasm", engine_key(engine)));
     let refused = match cache::read_verified(cache_dir, &artifact) {
@@ -86,7 +102,7 @@ pub fn load(
             // and the engine's compatibility hash, and wasmtime checks the artifact's header
             // and version too.
             match unsafe { Component::deserialize(engine, &compiled) } {
-                Ok(component) => return Ok((component, CacheOrigin::Cache)),
+                Ok(component) => return Ok((component, CacheOrigin::Cache, guest_ref)),
                 Err(e) => format!("wasmtime refused it: {e}"),
             }
         }
@@ -101,7 +117,11 @@ pub fn load(
         tracing::warn!(guest = name, path = %artifact.display(), error = %e,
             "could not cache the compiled component");
     }
-    Ok((component, CacheOrigin::Compiled { reason: refused }))
+    Ok((
+        component,
+        CacheOrigin::Compiled { reason: refused },
+        guest_ref,
+    ))
 }
 
 /// Where a guest's compiled code came from when it was loaded.

@@ -42,7 +42,7 @@ pub use bindings::{
     Thumbnails, VariantSpec, Verdict,
 };
 pub use error::SandboxError;
-pub use guests::{hex, CacheOrigin, WIT_VERSION};
+pub use guests::{hex, CacheOrigin, GuestRef, WIT_VERSION};
 pub use untrusted::GUEST_STRING_MAX;
 
 use crate::config::{GuestPaths, SandboxLimits};
@@ -185,6 +185,7 @@ pub struct Sandbox {
     thumbnail: ThumbnailerPre<CallState>,
     ticker_stop: Arc<AtomicBool>,
     origins: Vec<(&'static str, CacheOrigin)>,
+    loaded: Vec<GuestRef>,
     metered: bool,
 }
 
@@ -226,9 +227,11 @@ impl Sandbox {
         })?;
         let cache = paths.cache_dir.as_deref();
         let mut origins = Vec::new();
+        let mut loaded = Vec::new();
         let mut pre = |name: &'static str, world: &str| {
-            let (component, origin) = guests::load(&engine, &paths.dir, cache, name, world)?;
+            let (component, origin, guest) = guests::load(&engine, &paths.dir, cache, name, world)?;
             origins.push((name, origin));
+            loaded.push(guest);
             wasi::check_imports(&engine, &component).map_err(|message| SandboxError::Load {
                 guest: name,
                 message,
@@ -266,6 +269,7 @@ impl Sandbox {
             thumbnail,
             ticker_stop,
             origins,
+            loaded,
             metered,
         })
     }
@@ -274,6 +278,11 @@ impl Sandbox {
     /// compile (and why the cache was not used).
     pub fn origins(&self) -> &[(&'static str, CacheOrigin)] {
         &self.origins
+    }
+
+    /// The guest releases this sandbox runs: what an upload processed here records.
+    pub fn loaded(&self) -> &[GuestRef] {
+        &self.loaded
     }
 
     pub fn limits(&self) -> &SandboxLimits {
