@@ -2,26 +2,32 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 GUEST_DIR ?= target/guests
+# The development release key `make guests` signs with (made on first use, never committed),
+# and what the host is told to trust for the demo, the tests and the benchmarks.
+GUEST_KEY_DIR ?= target/guest-keys
+TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
 .PHONY: demo test setup guests check bench bench-fuel bench-queue bench-video
 
 setup:
 	scripts/setup.sh
 
-# Builds the guest components (wasm32-wasip2) with their manifests into $(GUEST_DIR).
+# Builds the guest components (wasm32-wasip2) with their manifests into $(GUEST_DIR), and
+# signs them with the development key.
 guests: setup
 	scripts/build-guests.sh $(GUEST_DIR)
+	scripts/sign-dev-guests.sh $(GUEST_DIR) $(GUEST_KEY_DIR)
 
 # Processes the bundled samples into ./out and prints one JSON line per file.
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
-	ATTACH_GUEST_DIR=$(GUEST_DIR) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
 
 # Every test: the media libraries natively, and the host against the real guests.
 test: guests
 	cd tests/interop && npm ci --no-audit --no-fund
-	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) test --locked --no-fail-fast --workspace --exclude guest-probe \
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) test --locked --no-fail-fast --workspace --exclude guest-probe \
 		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest
 
 # Lints the native crates and the guests.
@@ -37,13 +43,13 @@ check: guests
 bench: guests
 	cd tests/bench && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench thumbnail --no-run
-	ATTACH_GUEST_DIR=$(GUEST_DIR) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail
 
 # Fuel benchmark: what each guest call burns on the fixtures next to its default budget (the
 # numbers the fuel defaults in host/src/config.rs come from); prints a table.
 bench-fuel: guests
 	$(CARGO) bench --locked -p attachd --bench fuel --no-run
-	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) bench --locked -p attachd --bench fuel
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) bench --locked -p attachd --bench fuel
 
 # Queue benchmark: no-op jobs/s through `attachd worker`'s queue path vs the bare
 # bullmq-official Worker vs a Node bullmq Worker, on the same Redis; prints a table.

@@ -102,6 +102,13 @@ fn main() {
     let paths = GuestPaths {
         dir: guests,
         cache_dir: GuestPaths::default_cache_dir(),
+        trust: attachd::release::Trust::parse(
+            &std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
+                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
+            }),
+            false,
+        )
+        .expect("the trusted release keys read"),
     };
     let sandbox =
         Sandbox::load(&paths, SandboxLimits::default()).expect("load guests (run `make guests`)");

@@ -13,6 +13,7 @@ use crate::queue::{Enqueue, Processor, QueueBackend, QueueName};
 use crate::sandbox::Sandbox;
 use crate::settings::{QueueSettings, Settings, StoreSettings};
 use crate::storage::{self, Storage};
+use crate::swap::Swapper;
 use crate::{variant, worker};
 use anyhow::Context;
 use std::sync::Arc;
@@ -67,6 +68,13 @@ pub async fn queue(queue: &QueueSettings) -> anyhow::Result<BullBackend> {
 /// builds the pipeline, with video when it is on.
 pub fn pipeline(settings: &Settings) -> anyhow::Result<Pipeline> {
     let guests = &settings.guests;
+    if !guests.paths.trust.can_load_anything() {
+        anyhow::bail!(
+            "no guest release key is trusted: set ATTACH_GUEST_TRUSTED_KEYS to the release \
+             public key (`make guests` writes a development key to target/guest-keys/dev.pub), \
+             or ATTACH_GUEST_ALLOW_UNSIGNED=1 for development"
+        );
+    }
     let sandbox = Sandbox::load(&guests.paths, guests.limits).with_context(|| {
         format!(
             "loading guests from {} (build them with `make guests`, or set ATTACH_GUEST_DIR)",
@@ -94,6 +102,9 @@ pub async fn handler(
     let policy = Arc::new(settings.job_policy()?);
     let audit = Audit::new(Some(db.clone()));
     announce_security(&policy, &audit, &metrics, pipeline.max_read_bytes()).await;
+    if settings.guests.paths.trust.allow_unsigned {
+        warn_weakened(&audit, UNSIGNED_GUESTS_WARNING).await;
+    }
     let handler = Handler::new(HandlerDeps {
         pipeline,
         storage,
@@ -147,6 +158,11 @@ async fn warn_weakened(audit: &Audit, weakening: &str) {
         .await;
 }
 
+/// What every command that runs jobs says at start under `ATTACH_GUEST_ALLOW_UNSIGNED`.
+pub const UNSIGNED_GUESTS_WARNING: &str = "ATTACH_GUEST_ALLOW_UNSIGNED=1: guests without a \
+     signature load, so whoever can write the guest directory chooses the code that parses \
+     uploads; for development only";
+
 /// What the worker says at start when no antivirus endpoint is set: every upload is then
 /// published on the scan guest's verdict alone. Not a refusal (a scanner is optional, as in
 /// the seed), but an operator must see it at start, and the audit log must hold it, the same
@@ -166,6 +182,8 @@ pub struct Worker {
     metrics: Arc<Metrics>,
     config: worker::WorkerConfig,
     listener: tokio::net::TcpListener,
+    swapper: Swapper,
+    guest_watch: Option<std::time::Duration>,
     pub metrics_addr: std::net::SocketAddr,
 }
 
@@ -182,7 +200,20 @@ impl Worker {
             object_store(&settings.store).await?,
         );
         let for_pipeline = settings.clone();
-        let pipeline = tokio::task::spawn_blocking(move || pipeline(&for_pipeline)).await??;
+        let pipeline = match tokio::task::spawn_blocking(move || pipeline(&for_pipeline)).await? {
+            Ok(p) => p,
+            Err(e) => {
+                // Refused at start: nothing serves, and the audit log says why.
+                Audit::new(Some(db.clone()))
+                    .record_best_effort(audit::Event::new(
+                        audit::Decision::GuestRefused,
+                        format!("{e:#}"),
+                    ))
+                    .await;
+                return Err(e);
+            }
+        };
+        let sandbox = pipeline.sandbox().clone();
         let backend: Arc<dyn QueueBackend> = Arc::new(queue(&settings.queue).await?);
         let upload_prefix = settings.cleanup.upload_prefix.clone();
         let health = Arc::new(worker::HealthChecks {
@@ -203,6 +234,8 @@ impl Worker {
         if let Some(warning) = missing_scanner_warning(&settings.vscan) {
             warn_weakened(&audit, warning).await;
         }
+        let swapper = Swapper::new(sandbox, metrics.clone(), audit.clone());
+        swapper.announce();
         let cleanup: Arc<dyn Processor> = Arc::new(worker::CleanupJobs {
             db,
             storage,
@@ -251,12 +284,15 @@ impl Worker {
             metrics,
             config,
             listener,
+            swapper,
+            guest_watch: settings.guests.watch_interval,
             metrics_addr,
         })
     }
 
     /// Serves `/metrics`, `/healthz` and `/readyz`, takes jobs until SIGTERM or SIGINT, then
-    /// drains. `ready` runs once jobs are being taken.
+    /// drains. Meanwhile it swaps in new guest releases (on SIGHUP, or when the guest
+    /// directory changes). `ready` runs once jobs are being taken.
     pub async fn run(self, ready: impl FnOnce()) -> anyhow::Result<worker::RunReport> {
         let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
@@ -266,6 +302,7 @@ impl Worker {
             self.health.clone(),
             shutdown.clone(),
         ));
+        tasks.spawn(self.swapper.watch(self.guest_watch, shutdown.clone()));
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let on_signal = shutdown.clone();

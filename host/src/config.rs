@@ -149,11 +149,13 @@ impl Default for SandboxLimits {
     }
 }
 
-/// Where guests are loaded from, and where their compiled form is cached.
+/// Where guests are loaded from, whose signatures they must carry, and where their compiled
+/// form is cached.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GuestPaths {
     pub dir: PathBuf,
     pub cache_dir: Option<PathBuf>,
+    pub trust: crate::release::Trust,
 }
 
 impl GuestPaths {
@@ -164,7 +166,7 @@ impl GuestPaths {
         if let Some(beside) = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(|p| p.join("guests")))
-            .filter(|p| p.join("probe.json").is_file())
+            .filter(|p| p.join("probe.json").is_file() || p.join("current").is_dir())
         {
             return beside;
         }

@@ -110,8 +110,25 @@ codes! {
     GuestOutputInvalid = "guest-output-invalid",
     /// A guest crashed (its panic message is in the error).
     GuestTrap = "guest-trap",
-    /// A guest file is missing, fails its digest, or implements another interface.
+    /// A guest file is missing or unreadable, or the component does not compile or link.
     GuestUnavailable = "guest-unavailable",
+    // A guest release refused at load (the running set keeps serving): metric and audit
+    // reasons, never a job's code.
+    /// A guest's manifest is malformed, another guest's, or names a file outside its
+    /// directory.
+    GuestManifestInvalid = "guest-manifest-invalid",
+    /// A guest implements another world, or a version outside this host's series.
+    GuestWorldIncompatible = "guest-world-incompatible",
+    /// A component's sha256 is not the one its signed manifest names.
+    GuestDigestMismatch = "guest-digest-mismatch",
+    /// A guest's manifest has no signature (and unsigned guests are not allowed).
+    GuestSignatureMissing = "guest-signature-missing",
+    /// A guest's signature does not verify over its manifest.
+    GuestSignatureInvalid = "guest-signature-invalid",
+    /// A guest is signed by a key not in `ATTACH_GUEST_TRUSTED_KEYS`.
+    GuestKeyUntrusted = "guest-key-untrusted",
+    /// A trusted key or a signing key cannot be read or used.
+    GuestKeyInvalid = "guest-key-invalid",
     /// No free guest instance slot.
     SandboxUnavailable = "sandbox-unavailable",
 
@@ -334,10 +351,17 @@ pub enum Decision {
     SandboxKill,
     /// A setting that makes attachd less strict than its defaults (logged at start).
     ConfigWeakened,
+    /// The worker switched to a new set of guest releases.
+    GuestSwapped,
+    /// A guest release was refused (signature, key, digest, world, or it did not compile);
+    /// the guests already running kept serving.
+    GuestRefused,
+    /// `attachd guests rollback` put the previous release back.
+    GuestRolledBack,
 }
 
 impl Decision {
-    pub const ALL: [Decision; 14] = [
+    pub const ALL: [Decision; 17] = [
         Decision::VscanClean,
         Decision::VscanInfected,
         Decision::VscanTooLarge,
@@ -352,6 +376,9 @@ impl Decision {
         Decision::LimitHit,
         Decision::SandboxKill,
         Decision::ConfigWeakened,
+        Decision::GuestSwapped,
+        Decision::GuestRefused,
+        Decision::GuestRolledBack,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -370,6 +397,9 @@ impl Decision {
             Decision::LimitHit => "limit-hit",
             Decision::SandboxKill => "sandbox-kill",
             Decision::ConfigWeakened => "config-weakened",
+            Decision::GuestSwapped => "guest-swapped",
+            Decision::GuestRefused => "guest-refused",
+            Decision::GuestRolledBack => "guest-rolled-back",
         }
     }
 
@@ -377,7 +407,10 @@ impl Decision {
     pub fn is_warning(self) -> bool {
         !matches!(
             self,
-            Decision::VscanClean | Decision::ScanClean | Decision::Published
+            Decision::VscanClean
+                | Decision::ScanClean
+                | Decision::Published
+                | Decision::GuestSwapped
         )
     }
 }

@@ -102,6 +102,14 @@ pub struct Metrics {
     /// `attachments_uploads_abandoned_total`: `processing` rows cleanup marked failed because
     /// their worker died and no job took them over.
     pub uploads_abandoned: prometheus::IntCounter,
+    /// `attachments_guest_info{name,world,version,sha256}`: 1 for each guest release serving
+    /// now (the series of a swapped-out release is removed).
+    pub guest_info: IntGaugeVec,
+    /// `attachments_guest_swaps_total`: times the worker switched to a new guest set.
+    pub guest_swaps: prometheus::IntCounter,
+    /// `attachments_guest_refusals_total{reason}`: guest releases refused (the error code:
+    /// `guest-signature-invalid`, `guest-key-untrusted`, …); the running set kept serving.
+    pub guest_refusals: IntCounterVec,
     /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
     /// and a lock per series, which shows at thousands of jobs a second.
     per_queue: Vec<(String, QueueSeries)>,
@@ -285,6 +293,36 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let guest_info = reg(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "attachments_guest_info",
+                    "1 for each guest release serving now: its name, world, version and sha256.",
+                ),
+                &["name", "world", "version", "sha256"],
+            )
+            .expect("valid metric"),
+        );
+        let guest_swaps = reg(
+            &registry,
+            prometheus::IntCounter::new(
+                "attachments_guest_swaps_total",
+                "Times the worker switched to a new set of guest releases without a restart.",
+            )
+            .expect("valid metric"),
+        );
+        let guest_refusals = reg(
+            &registry,
+            IntCounterVec::new(
+                Opts::new(
+                    "attachments_guest_refusals_total",
+                    "Guest releases refused at load or reload, by reason; the running guests kept serving.",
+                ),
+                &["reason"],
+            )
+            .expect("valid metric"),
+        );
         for outcome in ["clean", "infected", "too-large", "unavailable", "error"] {
             vscan_scans.with_label_values(&[outcome]);
         }
@@ -340,6 +378,9 @@ impl Metrics {
             vscan_up,
             vscan_retries,
             uploads_abandoned,
+            guest_info,
+            guest_swaps,
+            guest_refusals,
         })
     }
 

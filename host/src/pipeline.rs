@@ -12,7 +12,7 @@
 use crate::config::InputLimits;
 use crate::error::{Class, Code, ErrorCode};
 use crate::sandbox::{
-    GuestRef, Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError,
+    GuestRef, Kind, Limit, Limits, MediaError, ProbeInfo, Report, Sandbox, SandboxError, Session,
     Thumbnails, VariantSpec, Verdict,
 };
 use crate::video::{Container, Video, VideoError};
@@ -180,6 +180,11 @@ impl Pipeline {
         self
     }
 
+    /// The sandbox, for the worker's hot swap of guest releases.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     pub fn limits(&self) -> &InputLimits {
         &self.limits
     }
@@ -200,9 +205,14 @@ impl Pipeline {
 
     /// Runs probe → scan → thumbnail on `data`. Blocking (each step runs a guest on this
     /// thread): call it from `spawn_blocking` in async code.
+    ///
+    /// Every step runs on the guest set that was current when the run began, even if a new
+    /// release is swapped in meanwhile, and the outcome records that set.
     pub fn run(&self, data: &[u8], declared_mime: &str, specs: &[VariantSpec]) -> Outcome {
         let (mut probe, mut scan, mut video) = (None, None, None);
+        let session = self.sandbox.session();
         let result = self.steps(
+            &session,
             data,
             declared_mime,
             specs,
@@ -215,12 +225,14 @@ impl Pipeline {
             scan,
             result,
             video,
-            guests: self.sandbox.loaded().to_vec(),
+            guests: session.guests().refs(),
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn steps(
         &self,
+        guests: &Session<'_>,
         data: &[u8],
         declared_mime: &str,
         specs: &[VariantSpec],
@@ -247,7 +259,7 @@ impl Pipeline {
             max_output_bytes: l.max_output_bytes,
         };
 
-        let (probe, _) = self.sandbox.probe(data, limits)?;
+        let (probe, _) = guests.probe(data, limits)?;
         let probe = probe.map_err(|error| PipelineError::Media {
             step: "probe",
             error,
@@ -279,7 +291,7 @@ impl Pipeline {
         }
         *probe_out = Some(probe);
 
-        let (report, _) = self.sandbox.scan(data, declared_mime, limits)?;
+        let (report, _) = guests.scan(data, declared_mime, limits)?;
         let report = report.map_err(|error| PipelineError::Media {
             step: "scan",
             error,
@@ -298,12 +310,14 @@ impl Pipeline {
         }
 
         if let Some((video, container)) = video {
-            return self.video_steps(video, container, data, specs, limits, probe_out, video_out);
+            return self.video_steps(
+                guests, video, container, data, specs, limits, probe_out, video_out,
+            );
         }
         if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp) {
             return Err(PipelineError::UnsupportedType { kind: kind.name() });
         }
-        let (thumbs, _) = self.sandbox.thumbnail(data, specs, limits, pixels)?;
+        let (thumbs, _) = guests.thumbnail(data, specs, limits, pixels)?;
         thumbs.map_err(|error| PipelineError::Media {
             step: "thumbnail",
             error,
@@ -317,6 +331,7 @@ impl Pipeline {
     #[allow(clippy::too_many_arguments)]
     fn video_steps(
         &self,
+        guests: &Session<'_>,
         video: &Video,
         container: Container,
         data: &[u8],
@@ -339,13 +354,13 @@ impl Pipeline {
             p.total_frame_area = u64::from(w) * u64::from(h) * u64::from(frames.max(1));
         }
         let bad = |why: String| PipelineError::Video(VideoError::BadOutput(why));
-        let (mp4_probe, _) = self.sandbox.probe(&t.mp4, limits)?;
+        let (mp4_probe, _) = guests.probe(&t.mp4, limits)?;
         match mp4_probe {
             Ok(p) if p.kind == Kind::Mp4 => {}
             Ok(p) => return Err(bad(format!("the MP4 sniffs as {}", p.kind.name()))),
             Err(e) => return Err(bad(format!("the MP4: {}", describe_media(&e)))),
         }
-        let (report, _) = self.sandbox.scan(&t.mp4, "video/mp4", limits)?;
+        let (report, _) = guests.scan(&t.mp4, "video/mp4", limits)?;
         let report =
             report.map_err(|e| bad(format!("scanning the MP4: {}", describe_media(&e))))?;
         if report.verdict == Verdict::Reject {

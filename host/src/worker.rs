@@ -66,6 +66,9 @@ pub const DEFAULT_MAX_BYTES_IN_FLIGHT: u64 = 4 * 1024 * 1024 * 1024;
 /// and the variants it renders from it (bounded by `ATTACH_MAX_OUTPUT_BYTES`) may be as large
 /// again. Charging the output cap in full instead would make every thumbnail job cost 32 MiB.
 pub const UPLOAD_CHARGE_FACTOR: u64 = 2;
+/// How often the worker looks at the guest directory for a new release: a few `stat` calls,
+/// so cheap enough to do often; 2 s makes a new release serve within seconds of its install.
+pub const DEFAULT_GUEST_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 /// The seed's cleanup period.
 pub const DEFAULT_CLEANUP_SCHEDULE: &str = "15m";
 /// The job scheduler's id: one per Redis prefix, whatever the number of workers.

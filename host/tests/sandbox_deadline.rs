@@ -21,6 +21,7 @@ fn hostile_sandbox(fuel: FuelBudget) -> (tempfile::TempDir, Sandbox) {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: Some(common::cache_dir()),
+        trust: common::trust(),
     };
     let limits = SandboxLimits {
         deadline: DEADLINE,

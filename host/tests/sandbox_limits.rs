@@ -47,6 +47,7 @@ fn load(dir: &Path, limits: SandboxLimits) -> Sandbox {
     let paths = GuestPaths {
         dir: dir.to_path_buf(),
         cache_dir: Some(common::cache_dir()),
+        trust: common::trust(),
     };
     Sandbox::load(&paths, limits).expect("load the guests")
 }
@@ -328,6 +329,7 @@ fn guest_whose_digest_does_not_match_its_manifest_is_refused() {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
+        trust: common::trust(),
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
@@ -352,6 +354,7 @@ fn guest_implementing_another_world_is_refused() {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
+        trust: common::trust(),
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
@@ -369,6 +372,7 @@ fn a_guest_that_imports_the_network_is_refused_at_load() {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
+        trust: common::trust(),
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
@@ -386,6 +390,7 @@ mod compile_cache {
         let paths = GuestPaths {
             dir: guests.to_path_buf(),
             cache_dir: Some(cache.to_path_buf()),
+            trust: common::trust(),
         };
         Sandbox::load(&paths, SandboxLimits::default()).expect("load")
     }

@@ -5,6 +5,7 @@
 //! command (see [`crate::settings`]); the arguments here are what a command acts on.
 
 mod config;
+mod guests;
 mod local;
 mod queue;
 mod store;
@@ -50,6 +51,8 @@ pub enum Command {
     Requeue(store::RequeueArgs),
     /// Print the effective settings (secrets redacted) and where each came from.
     Config(config::ConfigArgs),
+    /// Guest releases: keygen and sign (for release builders).
+    Guests(guests::GuestsArgs),
 }
 
 /// Help heading of the setting flags.
@@ -118,6 +121,7 @@ pub async fn run(cli: Cli, settings: Settings, layers: Layers) -> anyhow::Result
         Command::Enqueue(args) => queue::enqueue(args, &settings).await,
         Command::Requeue(args) => store::requeue(args, &settings).await,
         Command::Config(args) => config::print(args, &layers),
+        Command::Guests(args) => guests::run(args, &settings).await,
     }
 }
 

@@ -53,6 +53,11 @@ pub enum SandboxError {
         guest: &'static str,
         message: String,
     },
+    #[error("guest `{guest}` release refused: {error}")]
+    Release {
+        guest: &'static str,
+        error: crate::release::ReleaseError,
+    },
     #[error("guest `{guest}` could not be loaded: {message}")]
     Load {
         guest: &'static str,
@@ -81,6 +86,7 @@ impl ErrorCode for SandboxError {
             }
             SandboxError::Trap { .. } => Code::GuestTrap,
             SandboxError::Load { .. } => Code::GuestUnavailable,
+            SandboxError::Release { error, .. } => error.error_code(),
             SandboxError::Instantiate { .. } => Code::SandboxUnavailable,
         }
     }
@@ -106,6 +112,7 @@ impl ErrorCode for SandboxError {
             // wall-clock backstop depends on the machine's load, not only on the bytes: the
             // same call on a quieter worker may finish (fuel is what bounds the CPU).
             SandboxError::Load { .. }
+            | SandboxError::Release { .. }
             | SandboxError::Instantiate { .. }
             | SandboxError::Timeout { .. } => Class::Retryable,
         }

@@ -1,31 +1,23 @@
-//! Finding, verifying and compiling guest components. Guests ship on their own, so the host
-//! loads them at run time from a directory: `<name>.wasm` beside a `<name>.json` manifest
-//! that names the WIT world the guest implements and the file's sha256. The host refuses a
-//! guest whose digest or world does not match, and caches Cranelift's output on disk keyed by
-//! that digest and the engine's configuration, so a restart does not compile again. The cache
-//! is native code the host will run, so it is trusted only after the checks in [`cache`].
+//! Compiling verified guest components. What may run is decided in [`crate::release`]
+//! (signature, key, manifest, digest, world); this module turns a verified component into
+//! wasmtime's compiled form, caching Cranelift's output on disk keyed by the component's
+//! digest and the engine's configuration, so a restart does not compile again. The cache is
+//! native code the host will run, so it is trusted only after the checks in [`cache`].
 
 mod cache;
 
 use super::SandboxError;
-use sha2::{Digest, Sha256};
+use crate::release::Verified;
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-/// The version of the `attach:media` WIT package this host binds.
-pub const WIT_VERSION: &str = "0.1.0";
+pub use crate::release::hex;
 
-#[derive(Debug, serde::Deserialize)]
-struct Manifest {
-    name: String,
-    world: String,
-    #[serde(default)]
-    version: Option<String>,
-    file: String,
-    sha256: String,
-}
+/// The version of the `attach:media` WIT package this host binds. Guests of the same
+/// series (`0.1.x`) serve it: see [`crate::release::Version::serves`].
+pub const WIT_VERSION: &str = "0.1.0";
 
 /// Which release of a guest did a piece of work: recorded with every upload it processed, so a
 /// bad release can be traced to the uploads it touched.
@@ -36,61 +28,23 @@ pub struct GuestRef {
     pub sha256: String,
 }
 
-/// Loads guest `name` from `dir`, checking it implements `world` (e.g. `prober`).
-pub fn load(
+/// Compiles guest `name`'s verified component (or takes it from the checked cache).
+pub fn compile(
     engine: &Engine,
-    dir: &Path,
     cache_dir: Option<&Path>,
     name: &'static str,
-    world: &str,
-) -> Result<(Component, CacheOrigin, GuestRef), SandboxError> {
+    verified: &Verified,
+) -> Result<(Component, CacheOrigin), SandboxError> {
     let fail = |message: String| SandboxError::Load {
         guest: name,
         message,
     };
-    let manifest_path = dir.join(format!("{name}.json"));
-    let manifest: Manifest = std::fs::read(&manifest_path)
-        .map_err(|e| fail(format!("{}: {e}", manifest_path.display())))
-        .and_then(|raw| {
-            serde_json::from_slice(&raw)
-                .map_err(|e| fail(format!("{}: {e}", manifest_path.display())))
-        })?;
-    let expected_world = format!("attach:media/{world}@{WIT_VERSION}");
-    if manifest.name != name || manifest.world != expected_world {
-        return Err(fail(format!(
-            "manifest says {} implementing {}, this host needs {name} implementing {expected_world}",
-            manifest.name, manifest.world
-        )));
-    }
-    // The manifest names a file beside it, never a path elsewhere.
-    if manifest.file.contains(['/', '\\']) || manifest.file.starts_with('.') {
-        return Err(fail(format!(
-            "manifest file name {:?} is not a plain file name",
-            manifest.file
-        )));
-    }
-    let wasm_path = dir.join(&manifest.file);
-    let bytes =
-        std::fs::read(&wasm_path).map_err(|e| fail(format!("{}: {e}", wasm_path.display())))?;
-    let digest = hex(&Sha256::digest(&bytes));
-    if !digest.eq_ignore_ascii_case(&manifest.sha256) {
-        return Err(fail(format!(
-            "{} has sha256 {digest}, the manifest says {}",
-            wasm_path.display(),
-            manifest.sha256
-        )));
-    }
-
-    let guest_ref = GuestRef {
-        name: name.to_string(),
-        version: manifest.version.unwrap_or_else(|| "unversioned".into()),
-        sha256: digest.clone(),
-    };
+    let bytes = &verified.component;
     let Some(cache_dir) = cache_dir else {
-        let component = Component::new(engine, &bytes).map_err(|e| fail(format!("{e:#}")))?;
-        return Ok((component, CacheOrigin::Uncached, guest_ref));
+        let component = Component::new(engine, bytes).map_err(|e| fail(format!("{e:#}")))?;
+        return Ok((component, CacheOrigin::Uncached));
     };
-    let artifact = cache_dir.join(format!("{digest}-{}.cwasm", engine_key(engine)));
+    let artifact = cache_dir.join(format!("{}-{}.cwasm", verified.sha256, engine_key(engine)));
     let refused = match cache::read_verified(cache_dir, &artifact) {
         Ok(compiled) => {
             // SAFETY: `deserialize` runs native code from these bytes, so they must be what
@@ -102,7 +56,7 @@ pub fn load(
             // and the engine's compatibility hash, and wasmtime checks the artifact's header
             // and version too.
             match unsafe { Component::deserialize(engine, &compiled) } {
-                Ok(component) => return Ok((component, CacheOrigin::Cache, guest_ref)),
+                Ok(component) => return Ok((component, CacheOrigin::Cache)),
                 Err(e) => format!("wasmtime refused it: {e}"),
             }
         }
@@ -112,16 +66,12 @@ pub fn load(
         tracing::warn!(guest = name, path = %artifact.display(), reason = %refused,
             "not using the cached compiled guest; compiling again");
     }
-    let component = Component::new(engine, &bytes).map_err(|e| fail(format!("{e:#}")))?;
+    let component = Component::new(engine, bytes).map_err(|e| fail(format!("{e:#}")))?;
     if let Err(e) = cache::write(cache_dir, &artifact, &component) {
         tracing::warn!(guest = name, path = %artifact.display(), error = %e,
             "could not cache the compiled component");
     }
-    Ok((
-        component,
-        CacheOrigin::Compiled { reason: refused },
-        guest_ref,
-    ))
+    Ok((component, CacheOrigin::Compiled { reason: refused }))
 }
 
 /// Where a guest's compiled code came from when it was loaded.
@@ -142,15 +92,4 @@ fn engine_key(engine: &Engine) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     format!("{:016x}", h.finish())
-}
-
-/// Lowercase hex of a digest.
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }

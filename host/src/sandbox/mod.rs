@@ -37,6 +37,7 @@ mod limiter;
 mod untrusted;
 mod wasi;
 
+pub use crate::release::ReleaseError;
 pub use bindings::{
     Finding, Fit, Format, Kind, Limit, LimitHit, Limits, MediaError, ProbeInfo, Rendered, Report,
     Thumbnails, VariantSpec, Verdict,
@@ -50,9 +51,10 @@ use bindings::prober::ProberPre;
 use bindings::scanner::ScannerPre;
 use bindings::thumbnailer::ThumbnailerPre;
 use limiter::CallLimiter;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{
     CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
@@ -174,19 +176,84 @@ pub struct CallStats {
     pub host_calls: u64,
 }
 
-/// One engine and the three pre-linked guests. Cheap to share (`Arc`), safe to call from many
-/// threads at once: each call gets its own store and instance.
+/// One engine and the guests it runs. Cheap to share (`Arc`), safe to call from many threads
+/// at once: each call gets its own store and instance.
+///
+/// The guests are one [`Guests`] set at a time, replaced whole by [`Sandbox::reload`]. A job
+/// takes the set once ([`Sandbox::session`]) and runs every step on it, so a job in flight
+/// finishes on the releases it started with; the old set's compiled code is dropped when the
+/// last job holding it ends.
 pub struct Sandbox {
     engine: Engine,
+    linker: Linker<CallState>,
     limits: SandboxLimits,
+    paths: GuestPaths,
     deadline_ticks: u64,
+    current: RwLock<Arc<Guests>>,
+    /// One reload at a time (a SIGHUP and the directory watch may ask together).
+    reloading: Mutex<()>,
+    ticker_stop: Arc<AtomicBool>,
+    metered: bool,
+}
+
+/// One set of verified, compiled and pre-linked guest releases.
+pub struct Guests {
     probe: ProberPre<CallState>,
     scan: ScannerPre<CallState>,
     thumbnail: ThumbnailerPre<CallState>,
-    ticker_stop: Arc<AtomicBool>,
-    origins: Vec<(&'static str, CacheOrigin)>,
-    loaded: Vec<GuestRef>,
-    metered: bool,
+    loaded: Vec<LoadedGuest>,
+    release: PathBuf,
+    since: SystemTime,
+}
+
+/// What is known about one loaded guest release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadedGuest {
+    pub guest: GuestRef,
+    /// The world its manifest declares (`attach:media/prober@0.1.0`).
+    pub world: String,
+    /// The id of the key that signed it; `None`: loaded unsigned (development switch).
+    pub key_id: Option<String>,
+    pub origin: CacheOrigin,
+}
+
+impl Guests {
+    /// The releases in this set: what an upload processed on it records.
+    pub fn refs(&self) -> Vec<GuestRef> {
+        self.loaded.iter().map(|g| g.guest.clone()).collect()
+    }
+
+    pub fn loaded(&self) -> &[LoadedGuest] {
+        &self.loaded
+    }
+
+    /// The release directory the set was read from.
+    pub fn release(&self) -> &std::path::Path {
+        &self.release
+    }
+
+    /// When this set started serving.
+    pub fn since(&self) -> SystemTime {
+        self.since
+    }
+}
+
+/// What a [`Sandbox::reload`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The directory holds the releases already running.
+    Unchanged,
+    /// A new set serves the next jobs.
+    Swapped {
+        from: Vec<GuestRef>,
+        to: Vec<GuestRef>,
+    },
+}
+
+/// The guests one job runs on: the set that was current when the job began.
+pub struct Session<'a> {
+    sandbox: &'a Sandbox,
+    guests: Arc<Guests>,
 }
 
 impl Drop for Sandbox {
@@ -225,35 +292,7 @@ impl Sandbox {
             guest: "wasi",
             message: format!("{e:#}"),
         })?;
-        let cache = paths.cache_dir.as_deref();
-        let mut origins = Vec::new();
-        let mut loaded = Vec::new();
-        let mut pre = |name: &'static str, world: &str| {
-            let (component, origin, guest) = guests::load(&engine, &paths.dir, cache, name, world)?;
-            origins.push((name, origin));
-            loaded.push(guest);
-            wasi::check_imports(&engine, &component).map_err(|message| SandboxError::Load {
-                guest: name,
-                message,
-            })?;
-            linker
-                .instantiate_pre(&component)
-                .map_err(|e| SandboxError::Load {
-                    guest: name,
-                    message: format!("does not fit attach:media/{world}@{WIT_VERSION}: {e:#}"),
-                })
-        };
-        let incompatible = |name: &'static str| {
-            move |e: wasmtime::Error| SandboxError::Load {
-                guest: name,
-                message: format!("exports do not match this host's bindings: {e:#}"),
-            }
-        };
-        let probe = ProberPre::new(pre("probe", "prober")?).map_err(incompatible("probe"))?;
-        let scan = ScannerPre::new(pre("scan", "scanner")?).map_err(incompatible("scan"))?;
-        let thumbnail = ThumbnailerPre::new(pre("thumbnail", "thumbnailer")?)
-            .map_err(incompatible("thumbnail"))?;
-
+        let guests = load_guests(&engine, &linker, paths)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone()).map_err(|e| SandboxError::Load {
             guest: "engine",
@@ -262,31 +301,183 @@ impl Sandbox {
         let deadline_ticks = (limits.deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         Ok(Sandbox {
             engine,
+            linker,
             limits,
+            paths: paths.clone(),
             deadline_ticks,
-            probe,
-            scan,
-            thumbnail,
+            current: RwLock::new(Arc::new(guests)),
+            reloading: Mutex::new(()),
             ticker_stop,
-            origins,
-            loaded,
             metered,
         })
     }
 
-    /// Where each guest's compiled code came from at load: the verified cache, or a fresh
-    /// compile (and why the cache was not used).
-    pub fn origins(&self) -> &[(&'static str, CacheOrigin)] {
-        &self.origins
+    /// The guests serving now. A job holds the returned set for its whole run.
+    pub fn guests(&self) -> Arc<Guests> {
+        // A poisoned lock means a thread panicked while swapping an `Arc`: the value is
+        // still a whole set.
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
-    /// The guest releases this sandbox runs: what an upload processed here records.
-    pub fn loaded(&self) -> &[GuestRef] {
-        &self.loaded
+    /// The guests one job runs on: the current set, held until the session is dropped.
+    pub fn session(&self) -> Session<'_> {
+        Session {
+            sandbox: self,
+            guests: self.guests(),
+        }
+    }
+
+    /// Reads, verifies and compiles the releases in the guest directory again, and if they
+    /// differ from the running set, makes them current for the jobs that start from now on.
+    /// Blocking (it may compile for seconds): run it off the async threads. On an error
+    /// nothing changes: the running set keeps serving.
+    pub fn reload(&self) -> Result<Reload, SandboxError> {
+        let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
+        let next = load_guests(&self.engine, &self.linker, &self.paths)?;
+        let from = self.guests().refs();
+        let to = next.refs();
+        if from == to {
+            return Ok(Reload::Unchanged);
+        }
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        Ok(Reload::Swapped { from, to })
+    }
+
+    /// Where the guests are read from, and whom they must be signed by.
+    pub fn paths(&self) -> &GuestPaths {
+        &self.paths
+    }
+
+    /// Where each guest's compiled code came from at load: the verified cache, or a fresh
+    /// compile (and why the cache was not used).
+    pub fn origins(&self) -> Vec<(String, CacheOrigin)> {
+        self.guests()
+            .loaded
+            .iter()
+            .map(|g| (g.guest.name.clone(), g.origin.clone()))
+            .collect()
+    }
+
+    /// The guest releases serving now.
+    pub fn loaded(&self) -> Vec<GuestRef> {
+        self.guests().refs()
     }
 
     pub fn limits(&self) -> &SandboxLimits {
         &self.limits
+    }
+
+    /// [`Session::probe`] on the current guests.
+    pub fn probe(
+        &self,
+        data: &[u8],
+        limits: Limits,
+    ) -> Result<(Result<ProbeInfo, MediaError>, CallStats), SandboxError> {
+        self.session().probe(data, limits)
+    }
+
+    /// [`Session::scan`] on the current guests.
+    pub fn scan(
+        &self,
+        data: &[u8],
+        declared_mime: &str,
+        limits: Limits,
+    ) -> Result<(Result<Report, MediaError>, CallStats), SandboxError> {
+        self.session().scan(data, declared_mime, limits)
+    }
+
+    /// [`Session::thumbnail`] on the current guests.
+    pub fn thumbnail(
+        &self,
+        data: &[u8],
+        specs: &[VariantSpec],
+        limits: Limits,
+        source_pixels: u64,
+    ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        self.session().thumbnail(data, specs, limits, source_pixels)
+    }
+}
+
+/// The three guests the host runs: name, world.
+const GUESTS: [(&str, &str); 3] = [
+    ("probe", "prober"),
+    ("scan", "scanner"),
+    ("thumbnail", "thumbnailer"),
+];
+
+/// Verifies, compiles and pre-links one set of guests from the release `paths` name.
+fn load_guests(
+    engine: &Engine,
+    linker: &Linker<CallState>,
+    paths: &GuestPaths,
+) -> Result<Guests, SandboxError> {
+    let release = crate::release::layout::release_dir(&paths.dir);
+    let cache = paths.cache_dir.as_deref();
+    let mut loaded = Vec::new();
+    let mut pre = |name: &'static str, world: &str| {
+        let verified = crate::release::verify(&release, name, world, &paths.trust)
+            .map_err(|error| SandboxError::Release { guest: name, error })?;
+        let (component, origin) = guests::compile(engine, cache, name, &verified)?;
+        wasi::check_imports(engine, &component).map_err(|message| SandboxError::Load {
+            guest: name,
+            message,
+        })?;
+        let pre = linker
+            .instantiate_pre(&component)
+            .map_err(|e| SandboxError::Load {
+                guest: name,
+                message: format!("does not link: {e:#}"),
+            })?;
+        loaded.push(LoadedGuest {
+            guest: GuestRef {
+                name: name.to_string(),
+                version: verified.manifest.version_or_unversioned(),
+                sha256: verified.sha256.clone(),
+            },
+            world: verified.manifest.world.clone(),
+            key_id: verified.key_id.clone(),
+            origin,
+        });
+        Ok::<_, SandboxError>(pre)
+    };
+    // The bindings look each export up by this host's version; wasmtime matches any
+    // semver-compatible one (a 0.1.1 guest's `probe@0.1.1` for `probe@0.1.0`) and checks
+    // every function the host calls, by name and type.
+    let incompatible = |name: &'static str, world: &str| {
+        let needs = format!(
+            "{}/{world}@{}",
+            crate::release::PACKAGE,
+            crate::release::host_version().series()
+        );
+        move |e: wasmtime::Error| SandboxError::Load {
+            guest: name,
+            message: format!(
+                "its exports do not serve this host, which needs {needs} with every function \
+                 it calls: {e:#}"
+            ),
+        }
+    };
+    let [(p, pw), (s, sw), (t, tw)] = GUESTS;
+    let probe = ProberPre::new(pre(p, pw)?).map_err(incompatible(p, pw))?;
+    let scan = ScannerPre::new(pre(s, sw)?).map_err(incompatible(s, sw))?;
+    let thumbnail = ThumbnailerPre::new(pre(t, tw)?).map_err(incompatible(t, tw))?;
+    Ok(Guests {
+        probe,
+        scan,
+        thumbnail,
+        loaded,
+        release,
+        since: SystemTime::now(),
+    })
+}
+
+impl Session<'_> {
+    /// The releases this session runs on.
+    pub fn guests(&self) -> &Guests {
+        &self.guests
     }
 
     /// Reads the headers of `data` in the probe guest.
@@ -295,12 +486,12 @@ impl Sandbox {
         data: &[u8],
         limits: Limits,
     ) -> Result<(Result<ProbeInfo, MediaError>, CallStats), SandboxError> {
-        let budget = self.limits.fuel.for_call(data.len() as u64, 0, 0);
-        let (info, stats) = self.call(
+        let budget = self.sandbox.limits.fuel.for_call(data.len() as u64, 0, 0);
+        let (info, stats) = self.sandbox.call(
             "probe",
             budget,
             REPORT_COPY_BYTES,
-            |store| self.probe.instantiate(store),
+            |store| self.guests.probe.instantiate(store),
             |store, guest| guest.attach_media_probe().call_probe(store, data, limits),
         )?;
         Ok((untrusted::probe(info)?, stats))
@@ -313,12 +504,12 @@ impl Sandbox {
         declared_mime: &str,
         limits: Limits,
     ) -> Result<(Result<Report, MediaError>, CallStats), SandboxError> {
-        let budget = self.limits.fuel.for_call(data.len() as u64, 0, 0);
-        let (report, stats) = self.call(
+        let budget = self.sandbox.limits.fuel.for_call(data.len() as u64, 0, 0);
+        let (report, stats) = self.sandbox.call(
             "scan",
             budget,
             REPORT_COPY_BYTES,
-            |store| self.scan.instantiate(store),
+            |store| self.guests.scan.instantiate(store),
             |store, guest| {
                 guest
                     .attach_media_scan()
@@ -344,18 +535,19 @@ impl Sandbox {
             .iter()
             .map(|s| source_pixels.min(u64::from(s.max_width) * u64::from(s.max_height)))
             .fold(0u64, u64::saturating_add);
-        let budget = self
-            .limits
-            .fuel
-            .for_call(data.len() as u64, source_pixels, output_pixels);
+        let budget =
+            self.sandbox
+                .limits
+                .fuel
+                .for_call(data.len() as u64, source_pixels, output_pixels);
         let copy_cap = usize::try_from(max_output)
             .unwrap_or(usize::MAX)
             .saturating_add(RECORD_COPY_BYTES);
-        let (thumbs, stats) = self.call(
+        let (thumbs, stats) = self.sandbox.call(
             "thumbnail",
             budget,
             copy_cap,
-            |store| self.thumbnail.instantiate(store),
+            |store| self.guests.thumbnail.instantiate(store),
             |store, guest| {
                 guest
                     .attach_media_thumbnail()
@@ -398,12 +590,15 @@ impl Sandbox {
         }
         Ok((Ok(thumbs), stats))
     }
+}
 
+impl Sandbox {
     /// Instantiates the thumbnail guest and drops it: what a fresh instance per call costs.
     pub fn instantiate_thumbnail_only(&self) -> Result<Duration, SandboxError> {
         let mut store = self.store(self.limits.fuel.base, REPORT_COPY_BYTES);
         let t = Instant::now();
-        self.thumbnail
+        self.guests()
+            .thumbnail
             .instantiate(&mut store)
             .map_err(|e| SandboxError::Instantiate {
                 guest: "thumbnail",

@@ -21,6 +21,7 @@ pub fn all() -> &'static [Var] {
 pub use crate::config::{format_duration, parse_duration};
 use crate::config::{FuelBudget, GuestPaths, InputLimits, SandboxLimits};
 use crate::queue::{Backoff, RetryPolicy, Schedule};
+use crate::release::Trust;
 use crate::storage::StorageConfig;
 use crate::video::VideoConfig;
 use crate::vscan;
@@ -97,6 +98,8 @@ pub struct CleanupSettings {
 #[derive(Debug, Clone)]
 pub struct GuestSettings {
     pub paths: GuestPaths,
+    /// How often the worker looks for a new release; `None`: only on SIGHUP.
+    pub watch_interval: Option<Duration>,
     pub limits: SandboxLimits,
     pub input: InputLimits,
 }
@@ -178,7 +181,21 @@ impl Settings {
                     Some(p) => Some(PathBuf::from(p)),
                     None => GuestPaths::default_cache_dir(),
                 },
+                trust: {
+                    let allow_unsigned = l.flag("ATTACH_GUEST_ALLOW_UNSIGNED")?;
+                    match l.get("ATTACH_GUEST_TRUSTED_KEYS") {
+                        None => Trust {
+                            keys: vec![],
+                            allow_unsigned,
+                        },
+                        Some(_) => l.with("ATTACH_GUEST_TRUSTED_KEYS", |keys| {
+                            Trust::parse(keys, allow_unsigned).map_err(|e| e.to_string())
+                        })?,
+                    }
+                },
             },
+            watch_interval: Some(l.duration("ATTACH_GUEST_WATCH_INTERVAL")?)
+                .filter(|d| !d.is_zero()),
             limits: SandboxLimits {
                 memory_bytes: l.parse("ATTACH_GUEST_MEMORY")?,
                 deadline: Duration::from_millis(l.parse("ATTACH_GUEST_TIMEOUT_MS")?),

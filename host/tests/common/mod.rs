@@ -41,9 +41,24 @@ pub fn cache_dir() -> PathBuf {
 }
 
 pub fn paths() -> GuestPaths {
+    paths_in(guest_dir())
+}
+
+/// The release keys the tests trust: `ATTACH_GUEST_TRUSTED_KEYS` (which `make test` sets to
+/// the development key `make guests` signs with), else that key where `make guests` writes it.
+pub fn trust() -> attachd::release::Trust {
+    let keys = std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").to_string()
+    });
+    attachd::release::Trust::parse(&keys, false).expect("the trusted release keys read")
+}
+
+/// Guests in `dir`, trusted as the tests trust them, compiled into the shared cache.
+pub fn paths_in(dir: PathBuf) -> GuestPaths {
     GuestPaths {
-        dir: guest_dir(),
+        dir,
         cache_dir: Some(cache_dir()),
+        trust: trust(),
     }
 }
 

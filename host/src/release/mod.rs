@@ -1,0 +1,326 @@
+//! Guest releases: how the host decides that a component may run.
+//!
+//! A release of one guest is three files in one directory: the component (`<name>.wasm`), its
+//! manifest (`<name>.json`: name, world, version, sha256, build facts) and a detached minisign
+//! signature over the manifest (`<name>.json.minisig`). The host loads a guest only when the
+//! signature verifies under a key in `ATTACH_GUEST_TRUSTED_KEYS`, the manifest is that guest's
+//! and names a world of this host's series, and the component's sha256 is the manifest's. The
+//! keys live outside the guest directory: whoever can write the directory can replace the
+//! files, but not sign them.
+//!
+//! The guest directory holds either the files themselves (what `make guests` writes), or
+//! releases side by side under `releases/` with `current` (and `previous`) symlinks naming one
+//! (what `attachd guests install` writes): see [`layout`].
+
+pub mod layout;
+mod manifest;
+mod trust;
+
+pub use manifest::{host_version, Manifest, Version, MAX_MANIFEST_BYTES, PACKAGE};
+pub use trust::{key_id, read_key_file, Trust, TrustedKey};
+
+use crate::error::{Class, Code, ErrorCode};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Largest component read: the real guests are a few MiB; the bound keeps a planted file from
+/// making the host read without limit before its digest is known.
+pub const MAX_COMPONENT_BYTES: u64 = 256 * 1024 * 1024;
+/// Largest signature file read: a minisign signature is four short lines.
+const MAX_SIGNATURE_BYTES: u64 = 4096;
+/// The signature file's suffix, after the manifest's name (minisign's own default).
+pub const SIGNATURE_SUFFIX: &str = ".minisig";
+
+/// Why a guest release was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error("cannot read {path}: {message}")]
+    Unreadable { path: PathBuf, message: String },
+    #[error("manifest refused: {reason}")]
+    ManifestInvalid { reason: String },
+    #[error("world {declared:?} refused ({why}); this host needs {needed}")]
+    WorldIncompatible {
+        declared: String,
+        needed: String,
+        why: String,
+    },
+    #[error("{file} has sha256 {actual}, the signed manifest says {expected}")]
+    DigestMismatch {
+        file: String,
+        actual: String,
+        expected: String,
+    },
+    #[error("no signature {path} (sign the release, or set ATTACH_GUEST_ALLOW_UNSIGNED=1 for development)")]
+    SignatureMissing { path: PathBuf },
+    #[error("signature {path} does not verify: {reason}")]
+    SignatureInvalid { path: PathBuf, reason: String },
+    #[error("signed by key {key_id}, which is not in ATTACH_GUEST_TRUSTED_KEYS")]
+    KeyUntrusted { key_id: String },
+    #[error("public key {origin}: {reason}")]
+    KeyInvalid { origin: String, reason: String },
+    #[error("signing failed: {reason}")]
+    SignFailed { reason: String },
+}
+
+impl ErrorCode for ReleaseError {
+    fn error_code(&self) -> Code {
+        match self {
+            ReleaseError::Unreadable { .. } => Code::GuestUnavailable,
+            ReleaseError::ManifestInvalid { .. } => Code::GuestManifestInvalid,
+            ReleaseError::WorldIncompatible { .. } => Code::GuestWorldIncompatible,
+            ReleaseError::DigestMismatch { .. } => Code::GuestDigestMismatch,
+            ReleaseError::SignatureMissing { .. } => Code::GuestSignatureMissing,
+            ReleaseError::SignatureInvalid { .. } => Code::GuestSignatureInvalid,
+            ReleaseError::KeyUntrusted { .. } => Code::GuestKeyUntrusted,
+            ReleaseError::KeyInvalid { .. } | ReleaseError::SignFailed { .. } => {
+                Code::GuestKeyInvalid
+            }
+        }
+    }
+
+    /// A refused release is refused until someone replaces it; a file that could not be
+    /// read may be mid-copy.
+    fn class(&self) -> Class {
+        match self {
+            ReleaseError::Unreadable { .. } => Class::Retryable,
+            _ => Class::Permanent,
+        }
+    }
+}
+
+/// A guest whose release checked: what the sandbox compiles, and what it reports.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    pub manifest: Manifest,
+    /// The component's bytes, read once: the bytes hashed are the bytes compiled.
+    pub component: Vec<u8>,
+    /// sha256 of `component`, lowercase hex (equal to the manifest's).
+    pub sha256: String,
+    /// The minisign id of the key that signed it; `None` for an unsigned guest loaded under
+    /// `ATTACH_GUEST_ALLOW_UNSIGNED`.
+    pub key_id: Option<String>,
+}
+
+/// Reads and checks guest `name` (implementing `world`, e.g. `prober`) in release directory
+/// `dir`, in the order that gives the truest reason: the signature over the manifest's bytes
+/// first (an edited manifest is a bad signature, not a bad digest), then the manifest, then
+/// the component against the digest the signature vouches for.
+pub fn verify(
+    dir: &Path,
+    name: &str,
+    world: &str,
+    trust: &Trust,
+) -> Result<Verified, ReleaseError> {
+    let manifest_path = dir.join(format!("{name}.json"));
+    let raw = read_capped(&manifest_path, MAX_MANIFEST_BYTES)?;
+    let sig_path = signature_path(&manifest_path);
+    let key_id = match read_capped(&sig_path, MAX_SIGNATURE_BYTES) {
+        Ok(sig) => Some(check_signature(&sig_path, &sig, &raw, trust)?),
+        Err(ReleaseError::Unreadable { .. }) if !sig_path.exists() && trust.allow_unsigned => None,
+        Err(ReleaseError::Unreadable { .. }) if !sig_path.exists() => {
+            return Err(ReleaseError::SignatureMissing { path: sig_path })
+        }
+        Err(e) => return Err(e),
+    };
+    let manifest = Manifest::parse(&raw, name, world)?;
+    let component_path = dir.join(&manifest.file);
+    let component = read_capped(&component_path, MAX_COMPONENT_BYTES)?;
+    let sha256 = hex(&Sha256::digest(&component));
+    if !sha256.eq_ignore_ascii_case(&manifest.sha256) {
+        return Err(ReleaseError::DigestMismatch {
+            file: manifest.file.clone(),
+            actual: sha256,
+            expected: manifest.sha256.clone(),
+        });
+    }
+    Ok(Verified {
+        manifest,
+        component,
+        sha256,
+        key_id,
+    })
+}
+
+/// Where the signature of the manifest at `manifest` lives.
+pub fn signature_path(manifest: &Path) -> PathBuf {
+    let mut p = manifest.as_os_str().to_owned();
+    p.push(SIGNATURE_SUFFIX);
+    PathBuf::from(p)
+}
+
+/// Verifies minisign signature `sig` over `data`; returns the signing key's id.
+fn check_signature(
+    path: &Path,
+    sig: &[u8],
+    data: &[u8],
+    trust: &Trust,
+) -> Result<String, ReleaseError> {
+    let invalid = |reason: String| ReleaseError::SignatureInvalid {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let text = std::str::from_utf8(sig).map_err(|_| invalid("not text".into()))?;
+    let sig_box = minisign::SignatureBox::from_string(text).map_err(|e| invalid(e.to_string()))?;
+    let id = key_id(sig_box.keynum());
+    let key = trust
+        .find(&id)
+        .ok_or_else(|| ReleaseError::KeyUntrusted { key_id: id.clone() })?;
+    // Prehashed (BLAKE2b) signatures only, what minisign writes by default since 0.8: the
+    // legacy form signs the raw bytes and is refused by current minisign too.
+    minisign::verify(
+        &key.key,
+        &sig_box,
+        std::io::Cursor::new(data),
+        true,
+        false,
+        false,
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    Ok(id)
+}
+
+/// Reads at most `max` bytes of `path`; more is an error (never a silently short read).
+fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReleaseError> {
+    let unreadable = |message: String| ReleaseError::Unreadable {
+        path: path.to_path_buf(),
+        message,
+    };
+    let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| unreadable(e.to_string()))?;
+    if bytes.len() as u64 > max {
+        return Err(unreadable(format!("larger than {max} bytes")));
+    }
+    Ok(bytes)
+}
+
+/// Lowercase hex of a digest.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A new minisign key pair for signing releases: the secret key is written owner-only and
+/// never over an existing file; the public key is what operators put in
+/// `ATTACH_GUEST_TRUSTED_KEYS`. With a password the secret key is encrypted (minisign's
+/// scrypt box), as `minisign -G` does.
+pub fn keygen(
+    secret: &Path,
+    public: &Path,
+    password: Option<String>,
+) -> Result<String, ReleaseError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |reason: String| ReleaseError::SignFailed { reason };
+    let pair = match password {
+        Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)),
+        None => minisign::KeyPair::generate_unencrypted_keypair(),
+    }
+    .map_err(|e| failed(e.to_string()))?;
+    let id = key_id(pair.pk.keynum());
+    let sk_text = pair
+        .sk
+        .to_box(Some(&format!("attachd guest release secret key {id}")))
+        .map_err(|e| failed(e.to_string()))?
+        .into_string();
+    let pk_text = pair
+        .pk
+        .to_box()
+        .map_err(|e| failed(e.to_string()))?
+        .into_string();
+    let write = |path: &Path, text: &str, mode: u32| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(|e| failed(format!("{}: {e}", path.display())))
+    };
+    write(secret, &sk_text, 0o600)?;
+    write(public, &pk_text, 0o644)?;
+    Ok(id)
+}
+
+/// Reads a secret key written by [`keygen`] or `minisign -G`; `password` for an encrypted
+/// one (never prompted: this runs in release pipelines).
+pub fn read_secret_key(
+    path: &Path,
+    password: Option<String>,
+) -> Result<minisign::SecretKey, ReleaseError> {
+    let failed = |reason: String| ReleaseError::SignFailed {
+        reason: format!("{}: {reason}", path.display()),
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| failed(e.to_string()))?;
+    let sk_box = minisign::SecretKeyBox::from_string(&text).map_err(|e| failed(e.to_string()))?;
+    match password {
+        Some(p) => sk_box.into_secret_key(Some(p)),
+        None => sk_box.into_unencrypted_secret_key(),
+    }
+    .map_err(|e| failed(format!("{e} (an encrypted key needs its password)")))
+}
+
+/// Signs every guest manifest in `dir` (each `*.json` whose component's sha256 is the one it
+/// names: a stale manifest is refused, not signed). Returns the manifests signed.
+pub fn sign_dir(dir: &Path, key: &minisign::SecretKey) -> Result<Vec<String>, ReleaseError> {
+    let unreadable = |e: std::io::Error| ReleaseError::Unreadable {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut names = std::fs::read_dir(dir)
+        .map_err(unreadable)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect::<Vec<_>>();
+    names.sort();
+    let mut signed = Vec::new();
+    for file in names {
+        let path = dir.join(&file);
+        let raw = read_capped(&path, MAX_MANIFEST_BYTES)?;
+        let manifest: Manifest =
+            serde_json::from_slice(&raw).map_err(|e| ReleaseError::ManifestInvalid {
+                reason: format!("{file}: {e}"),
+            })?;
+        let component = read_capped(&dir.join(&manifest.file), MAX_COMPONENT_BYTES)?;
+        let actual = hex(&Sha256::digest(&component));
+        if actual != manifest.sha256.to_ascii_lowercase() {
+            return Err(ReleaseError::DigestMismatch {
+                file: manifest.file,
+                actual,
+                expected: manifest.sha256,
+            });
+        }
+        let comment = format!(
+            "attachd guest {} {} {} sha256:{}",
+            manifest.name,
+            manifest.world,
+            manifest.version_or_unversioned(),
+            manifest.sha256
+        );
+        let sig = minisign::sign(
+            None,
+            key,
+            std::io::Cursor::new(&raw),
+            Some(&comment),
+            Some("signature from attachd guests sign"),
+        )
+        .map_err(|e| ReleaseError::SignFailed {
+            reason: e.to_string(),
+        })?;
+        let sig_path = signature_path(&path);
+        std::fs::write(&sig_path, sig.into_string()).map_err(|e| ReleaseError::SignFailed {
+            reason: format!("{}: {e}", sig_path.display()),
+        })?;
+        signed.push(file);
+    }
+    Ok(signed)
+}
