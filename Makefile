@@ -28,7 +28,7 @@ demo: guests
 test: guests
 	cd tests/interop && npm ci --no-audit --no-fund
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) test --locked --no-fail-fast --workspace --exclude guest-probe \
-		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest
+		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest --exclude next-guest
 
 # Lints the native crates and the guests.
 check: guests
@@ -36,7 +36,10 @@ check: guests
 	$(CARGO) clippy --locked --all-targets -- -D warnings
 	. scripts/wasi-cc-env.sh && CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
 		$(CARGO) clippy --locked --profile guest --target wasm32-wasip2 -p guest-probe -p guest-scan \
-		-p guest-thumbnail -p hostile-guest -- -D warnings
+		-p guest-thumbnail -p hostile-guest -p next-guest -- -D warnings
+	. scripts/wasi-cc-env.sh && CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
+		$(CARGO) clippy --locked --profile guest --target wasm32-wasip2 -p next-guest --features major \
+		-- -D warnings
 
 # Thumbnail benchmark: sandbox vs the same library native vs sharp; prints a table.
 # Built first on every core, then run pinned to one core.

@@ -2,7 +2,8 @@
 # Builds the guest components for wasm32-wasip2 and installs them, each with a manifest, into
 # a guest directory the host loads at run time:
 #   scripts/build-guests.sh [OUT_DIR]        (default: target/guests)
-# The hostile test guest goes to OUT_DIR/test/, never beside the real ones.
+# The test guests (hostile, and the probe built against newer WITs) go to OUT_DIR/test/, never
+# beside the real ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-target/guests}
@@ -14,29 +15,52 @@ source scripts/wasi-cc-env.sh
 
 # simd128: fast_image_resize and libwebp have wasm SIMD paths; wasmtime supports it.
 export CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128"
-cargo build --locked --profile guest --target wasm32-wasip2 \
-    -p guest-probe -p guest-thumbnail -p guest-scan -p hostile-guest
+build() { cargo build --locked --profile guest --target wasm32-wasip2 "$@"; }
 
-version=$(sed -n 's/^package attach:media@\(.*\);/\1/p' wit/media.wit)
-install_guest() { # name world crate dir
-    local name=$1 world=$2 crate=$3 dir=$4
+# The WIT package version a WIT file declares (`package attach:media@X;`).
+wit_version() { sed -n 's/^package attach:media@\(.*\);/\1/p' "$1"; }
+# A workspace crate's version, as cargo resolves it (`…#name@0.1.0` or `…#0.1.0`).
+crate_version() { local id; id=$(cargo pkgid --locked -p "$1"); echo "${id##*[#@]}"; }
+
+wit=$(wit_version wit/media.wit)
+# What built every guest: recorded in each manifest, so a release can be traced to its source.
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+rustc_version=$(rustc -V)
+
+install_guest() { # name world crate dir wit-version [release-version, default the crate's]
+    local name=$1 world=$2 crate=$3 dir=$4 wit_ver=$5 release=${6:-}
+    [[ -n $release ]] || release=$(crate_version "$crate")
     mkdir -p "$dir"
     cp "$target_dir/wasm32-wasip2/guest/${crate//-/_}.wasm" "$dir/$name.wasm"
     local sum
     sum=$(sha256sum "$dir/$name.wasm" | cut -d' ' -f1)
     cat > "$dir/$name.json" <<JSON
-{"name":"$name","world":"attach:media/$world@$version","file":"$name.wasm","sha256":"$sum"}
+{"name":"$name","version":"$release","world":"attach:media/$world@$wit_ver","file":"$name.wasm","sha256":"$sum","build":{"commit":"$commit","rustc":"$rustc_version","profile":"guest"}}
 JSON
 }
-install_guest probe prober guest-probe "$out"
-install_guest thumbnail thumbnailer guest-thumbnail "$out"
-install_guest scan scanner guest-scan "$out"
+
+# The probe built against attach:media@0.2.0: a release a 0.1.x host must refuse. Built before
+# the plain build below, which is left as the crate's artifact.
+next_major=$(wit_version tests/next-guest/wit/major/media.wit)
+build -p next-guest --features major
+install_guest probe prober next-guest "$out/test/next-major" "$next_major" "$next_major"
+
+build -p guest-probe -p guest-thumbnail -p guest-scan -p hostile-guest -p next-guest
+install_guest probe prober guest-probe "$out" "$wit"
+install_guest thumbnail thumbnailer guest-thumbnail "$out" "$wit"
+install_guest scan scanner guest-scan "$out" "$wit"
 # One hostile component exports both interfaces: the tests put it in place of either guest.
-install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile"
-install_guest probe prober hostile-guest "$out/test/hostile"
-# The same component importing the network, which the host must refuse to load.
-cargo build --locked --profile guest --target wasm32-wasip2 -p hostile-guest --features sockets
-install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile-sockets"
+install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile" "$wit"
+install_guest probe prober hostile-guest "$out/test/hostile" "$wit"
+# The probe built against attach:media@0.1.1, whose probe interface has one more function: a
+# release a 0.1.0 host must still bind. Its release is the WIT version it was built against.
+next_minor=$(wit_version tests/next-guest/wit/minor/media.wit)
+install_guest probe prober next-guest "$out/test/next-minor" "$next_minor" "$next_minor"
+# The same hostile component importing the network, which the host must refuse to load.
+build -p hostile-guest --features sockets
+install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile-sockets" "$wit"
 # Leave the plain build as the crate's artifact, so a rebuild starts from it.
-cargo build --locked --profile guest --target wasm32-wasip2 -p hostile-guest
+build -p hostile-guest
+# Signing is a separate step with the release key: scripts/sign-dev-guests.sh (make guests) or
+# `attachd guests sign DIR --secret-key KEY` (README "Releasing and updating guests").
 echo "guests installed in $out"
