@@ -334,7 +334,7 @@ fn guest_whose_digest_does_not_match_its_manifest_is_refused() {
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
         .expect("tampered guest refused");
-    assert_eq!(e.code(), "guest-unavailable");
+    assert_eq!(e.code(), "guest-digest-mismatch");
     assert!(e.to_string().contains("sha256"), "{e}");
 }
 
@@ -351,22 +351,26 @@ fn guest_implementing_another_world_is_refused() {
         .replace("scan.wasm", "probe.wasm")
         .replace("scanner", "prober");
     std::fs::write(dir.path().join("probe.json"), manifest).unwrap();
+    // Signed by a trusted key, so only the component itself can give it away.
+    let (_keys, key, trust) = common::release_key();
+    attachd::release::sign_dir(dir.path(), &key).unwrap();
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
-        trust: common::trust(),
+        trust,
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
         .expect("wrong world refused");
     assert_eq!(e.code(), "guest-unavailable", "{e}");
+    assert!(e.to_string().contains("attach:media/prober@0.1.x"), "{e}");
 }
 
 #[test]
 fn a_guest_that_imports_the_network_is_refused_at_load() {
     let dir = guest_dir_with(&[]);
     let sockets = common::guest_dir().join("test/hostile-sockets");
-    for f in ["thumbnail.json", "thumbnail.wasm"] {
+    for f in ["thumbnail.json", "thumbnail.json.minisig", "thumbnail.wasm"] {
         std::fs::copy(sockets.join(f), dir.path().join(f)).unwrap();
     }
     let paths = GuestPaths {

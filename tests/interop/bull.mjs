@@ -12,10 +12,12 @@
 //            ids of completed jobs (with completed)
 //   pause    {queue}                                        pause the queue for every worker
 //   resume   {queue}                                        resume it
+//   stream   {queue, name, payloads, intervalMs, opts?}     add one job per payload, intervalMs
+//            apart (a steady stream); prints their ids
 //   fill     {queue, name, data, count}                     addBulk `count` jobs (the bench)
 //   jobs     {queue}                                        every job of the queue, any state, oldest
 //            first: id, name, data, state, delay (0 once promoted), opts, timestamp, attempts,
-//            failedReason, returnvalue
+//            failedReason, returnvalue, processedOn, finishedOn
 //   worker   {queue, concurrency}                           a reference Node Worker (the bench):
 //            prints {"ready":true}, starts on a line on stdin, runs until killed
 // Common args: prefix (default "attach"); Redis from ATTACH_REDIS_URL.
@@ -151,11 +153,23 @@ async function main() {
             id: job.id, name: job.name, data: job.data, state: await job.getState(),
             delay: job.delay, opts: job.opts, timestamp: job.timestamp, attemptsMade: job.attemptsMade,
             attemptsStarted: job.attemptsStarted, failedReason: job.failedReason ?? null,
-            returnvalue: job.returnvalue ?? null, finishedOn: job.finishedOn ?? null,
+            returnvalue: job.returnvalue ?? null, processedOn: job.processedOn ?? null,
+            finishedOn: job.finishedOn ?? null,
           });
         }
         out.sort((a, b) => a.timestamp - b.timestamp);
         print({ jobs: out });
+        break;
+      }
+      case 'stream': {
+        // One job per payload, `intervalMs` apart: a steady stream, as an API adds uploads.
+        const ids = [];
+        for (const data of args.payloads) {
+          const job = await queue.add(args.name, data, args.opts || {});
+          ids.push(job.id);
+          await new Promise((r) => setTimeout(r, args.intervalMs));
+        }
+        print({ ids });
         break;
       }
       case 'fill': {

@@ -200,12 +200,29 @@ pub fn guest_dir_with(hostile: &[&str]) -> tempfile::TempDir {
         } else {
             real.clone()
         };
-        for ext in ["json", "wasm"] {
+        for ext in ["json", "json.minisig", "wasm"] {
             let f = format!("{name}.{ext}");
             std::fs::copy(from.join(&f), dir.path().join(&f)).unwrap();
         }
     }
     dir
+}
+
+/// A release key of a test's own (in the returned directory) and the trust in it alone: for
+/// tests that must sign a release they changed.
+pub fn release_key() -> (
+    tempfile::TempDir,
+    minisign::SecretKey,
+    attachd::release::Trust,
+) {
+    let keys = tempfile::tempdir().unwrap();
+    let (secret, public) = (keys.path().join("test.key"), keys.path().join("test.pub"));
+    attachd::release::keygen(&secret, &public, None).expect("a test key pair");
+    let key = attachd::release::read_secret_key(&secret, None).expect("the test key reads");
+    let trust = attachd::release::Trust::keys(
+        attachd::release::read_key_file(&public).expect("the test public key reads"),
+    );
+    (keys, key, trust)
 }
 
 /// Runs `f` while twice as many threads as there are cores spin.
