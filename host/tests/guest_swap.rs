@@ -221,6 +221,28 @@ fn a_guest_of_wit_0_2_whose_manifest_claims_0_1_is_refused_by_its_exports() {
 }
 
 #[test]
+fn a_guest_that_changes_a_type_the_host_reads_is_refused_at_load_and_on_reload() {
+    let releases = Releases::new();
+    releases.add("good", None, Some("1.0.0-test"), None);
+    releases.add("retyped", Some("test/next-retyped"), None, None);
+    releases.switch("retyped");
+    let e = Sandbox::load(&releases.paths(), SandboxLimits::default())
+        .err()
+        .expect("a changed record is refused at load");
+    assert_eq!(e.code(), "guest-unavailable", "{e}");
+    assert!(e.to_string().contains("types"), "{e}");
+    releases.switch("good");
+    let sandbox = Sandbox::load(&releases.paths(), SandboxLimits::default()).unwrap();
+    releases.switch("retyped");
+    assert_eq!(
+        sandbox.reload().err().map(|e| e.code()),
+        Some("guest-unavailable")
+    );
+    assert_eq!(probe_version(&sandbox), "1.0.0-test");
+    assert_serves(&sandbox);
+}
+
+#[test]
 fn a_reload_serves_new_sessions_while_a_session_in_flight_keeps_its_release_until_it_ends() {
     let releases = Releases::new();
     releases.add("v1", None, Some("1.0.0-test"), None);

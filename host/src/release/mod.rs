@@ -115,13 +115,17 @@ pub fn verify(
     let manifest_path = dir.join(format!("{name}.json"));
     let raw = read_capped(&manifest_path, MAX_MANIFEST_BYTES)?;
     let sig_path = signature_path(&manifest_path);
-    let key_id = match read_capped(&sig_path, MAX_SIGNATURE_BYTES) {
-        Ok(sig) => Some(check_signature(&sig_path, &sig, &raw, trust)?),
-        Err(ReleaseError::Unreadable { .. }) if !sig_path.exists() && trust.allow_unsigned => None,
-        Err(ReleaseError::Unreadable { .. }) if !sig_path.exists() => {
-            return Err(ReleaseError::SignatureMissing { path: sig_path })
+    let key_id = match std::fs::symlink_metadata(&sig_path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if !trust.allow_unsigned {
+                return Err(ReleaseError::SignatureMissing { path: sig_path });
+            }
+            None
         }
-        Err(e) => return Err(e),
+        _ => {
+            let sig = read_capped(&sig_path, MAX_SIGNATURE_BYTES)?;
+            Some(check_signature(&sig_path, &sig, &raw, trust)?)
+        }
     };
     let manifest = Manifest::parse(&raw, name, world)?;
     let component_path = dir.join(&manifest.file);
@@ -180,14 +184,25 @@ fn check_signature(
     Ok(id)
 }
 
-/// Reads at most `max` bytes of `path`; more is an error (never a silently short read).
+/// Reads at most `max` bytes of the regular file `path`; more is an error (never a silently
+/// short read). Opened non-blocking and checked to be a regular file before any read: a FIFO
+/// or a device planted in the guest directory must not hang or flood a reload.
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReleaseError> {
+    use std::os::unix::fs::OpenOptionsExt;
     let unreadable = |message: String| ReleaseError::Unreadable {
         path: path.to_path_buf(),
         message,
     };
-    let file = std::fs::File::open(path).map_err(|e| unreadable(e.to_string()))?;
-    let mut bytes = Vec::new();
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let meta = file.metadata().map_err(|e| unreadable(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(unreadable("not a regular file".into()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
     file.take(max + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| unreadable(e.to_string()))?;

@@ -310,6 +310,39 @@ impl Sandbox {
             ticker_stop,
             metered,
         })
+        .and_then(|sandbox| {
+            sandbox.check_instantiates(&sandbox.guests())?;
+            Ok(sandbox)
+        })
+    }
+
+    /// Instantiates each guest of `guests` once, in a store of its own. wasmtime checks the
+    /// types of a guest's exports when an instance is made, not when it is linked, so a guest
+    /// that claims this host's series but changed a record the host reads is refused here,
+    /// at load or reload, rather than by every job after a swap.
+    fn check_instantiates(&self, guests: &Guests) -> Result<(), SandboxError> {
+        let fail = |guest: &'static str, world: &str| {
+            let needs = needs(world);
+            move |e: wasmtime::Error| SandboxError::Load {
+                guest,
+                message: format!(
+                    "its exports do not have the types this host calls them with (it needs \
+                     {needs}): {e:#}"
+                ),
+            }
+        };
+        let store = || self.store(self.limits.fuel.base, REPORT_COPY_BYTES);
+        let [(p, pw), (s, sw), (t, tw)] = GUESTS;
+        guests
+            .probe
+            .instantiate(&mut store())
+            .map_err(fail(p, pw))?;
+        guests.scan.instantiate(&mut store()).map_err(fail(s, sw))?;
+        guests
+            .thumbnail
+            .instantiate(&mut store())
+            .map_err(fail(t, tw))?;
+        Ok(())
     }
 
     /// The guests serving now. A job holds the returned set for its whole run.
@@ -337,6 +370,7 @@ impl Sandbox {
     pub fn reload(&self) -> Result<Reload, SandboxError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
         let next = load_guests(&self.engine, &self.linker, &self.paths)?;
+        self.check_instantiates(&next)?;
         let from = self.guests().refs();
         let to = next.refs();
         if from == to {
@@ -408,6 +442,15 @@ const GUESTS: [(&str, &str); 3] = [
     ("thumbnail", "thumbnailer"),
 ];
 
+/// What a guest implementing `world` must be, as people write it: `attach:media/prober@0.1.x`.
+fn needs(world: &str) -> String {
+    format!(
+        "{}/{world}@{}",
+        crate::release::PACKAGE,
+        crate::release::host_version().series()
+    )
+}
+
 /// Verifies, compiles and pre-links one set of guests from the release `paths` name.
 fn load_guests(
     engine: &Engine,
@@ -447,11 +490,7 @@ fn load_guests(
     // semver-compatible one (a 0.1.1 guest's `probe@0.1.1` for `probe@0.1.0`) and checks
     // every function the host calls, by name and type.
     let incompatible = |name: &'static str, world: &str| {
-        let needs = format!(
-            "{}/{world}@{}",
-            crate::release::PACKAGE,
-            crate::release::host_version().series()
-        );
+        let needs = needs(world);
         move |e: wasmtime::Error| SandboxError::Load {
             guest: name,
             message: format!(

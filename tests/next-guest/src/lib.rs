@@ -6,12 +6,18 @@
 //!   `capabilities`. A semver-compatible release: a 0.1.0 host must still bind it.
 //! - feature `major`: `wit/major`, `attach:media@0.2.0`, otherwise unchanged. An incompatible
 //!   release: a 0.1.x host must refuse it and say what it needs.
+//! - feature `retyped`: `wit/retyped`, `attach:media@0.1.2`, whose `probe-info` record gains a
+//!   field. It claims the host's series but breaks a type the host reads: the host must refuse
+//!   it when it loads the release, before any job instantiates it.
 //!
 //! The copies live in this crate, not in `wit/`, because the host binds `wit/` and must never
 //! see them.
 
-#[cfg(not(feature = "major"))]
+#[cfg(not(any(feature = "major", feature = "retyped")))]
 wit_bindgen::generate!({ world: "prober", path: "wit/minor" });
+
+#[cfg(feature = "retyped")]
+wit_bindgen::generate!({ world: "prober", path: "wit/retyped" });
 
 #[cfg(feature = "major")]
 wit_bindgen::generate!({ world: "prober", path: "wit/major" });
@@ -39,6 +45,8 @@ impl Guest for Component {
             has_alpha: info.has_alpha,
             progressive: info.progressive,
             scans: info.scans,
+            #[cfg(feature = "retyped")]
+            bits_per_sample: 8,
         })
     }
 
