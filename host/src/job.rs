@@ -390,7 +390,11 @@ impl Handler {
         payload: &ProcessPayload,
         meta: &JobMeta,
     ) -> Result<Summary, JobError> {
-        let (specs, declared_checksum, reprocess) = self.check_payload(payload)?;
+        let CheckedPayload {
+            specs,
+            declared_checksum,
+            reprocess,
+        } = self.check_payload(payload)?;
         let size = i64::try_from(payload.size)
             .map_err(|_| JobError::InvalidPayload("size out of range".into()))?;
         self.db
@@ -457,10 +461,7 @@ impl Handler {
     /// Everything about the payload that can be refused before touching the row: its key, its
     /// variants (resolved), the keys derived from it, its checksum (lowercased), its
     /// re-process digest.
-    fn check_payload(
-        &self,
-        payload: &ProcessPayload,
-    ) -> Result<(Vec<VariantSpec>, Option<String>, Option<GuestDigest>), JobError> {
+    fn check_payload(&self, payload: &ProcessPayload) -> Result<CheckedPayload, JobError> {
         storage::validate_key(&payload.file_key)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let specs = self.variants(&payload.variants)?;
@@ -481,7 +482,11 @@ impl Handler {
             .map(GuestDigest::parse)
             .transpose()
             .map_err(|e| JobError::InvalidPayload(format!("reprocessGuestDigest: {e}")))?;
-        Ok((specs, checksum, reprocess))
+        Ok(CheckedPayload {
+            specs,
+            declared_checksum: checksum,
+            reprocess,
+        })
     }
 
     /// Records that a re-process job re-opened the row, and for which release, before anything
@@ -872,6 +877,16 @@ impl Handler {
         }
         err
     }
+}
+
+/// What [`Handler::check_payload`] makes of a payload it accepts.
+struct CheckedPayload {
+    /// The payload's variants, resolved.
+    specs: Vec<VariantSpec>,
+    /// The payload's checksum, lowercased.
+    declared_checksum: Option<String>,
+    /// A re-process job's guest digest.
+    reprocess: Option<GuestDigest>,
 }
 
 /// One claimed attempt at an upload: what the job knows and has done so far.
