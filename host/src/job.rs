@@ -785,6 +785,11 @@ impl Handler {
             // The antivirus only waits when told the job can.
             return Err(JobError::Task("no queue to wait for the scanner on".into()));
         };
+        // A re-opened row's old variants go before the row is given back listing none: the
+        // retry renders them again, and may never get to (the scanner stays down).
+        for old in &a.row.variants {
+            self.storage.delete(&old.key).await?;
+        }
         // The row first: it says it waits on the scanner before the retry job can run.
         let released = self
             .db

@@ -8,9 +8,11 @@ mod common;
 use attach_fixtures as fx;
 use attachd::db::{Attachment, Backend, Db, GuestDigest, Status};
 use attachd::error::{Class, ErrorCode};
-use attachd::job::{Handler, ProcessPayload, Summary};
+use attachd::job::{Handler, HandlerDeps, ProcessPayload, Summary};
+use attachd::queue::BullBackend;
 use attachd::sandbox::GuestRef;
 use attachd::storage::{self, LocalStorage, Storage};
+use attachd::vscan;
 use common::db::TestDb;
 use common::job::{photo_jpeg, sha256};
 use common::worker::{runtime, wait_for, WorkerProcess, WAIT};
@@ -171,6 +173,7 @@ on_both_databases!(
     a_reprocess_that_now_fails_leaves_no_variant_listed_or_stored,
     a_reprocess_with_fewer_variants_removes_the_ones_it_no_longer_renders,
     a_reprocess_payload_with_an_invalid_digest_is_refused_before_the_row_is_touched,
+    a_reprocess_that_waits_for_the_scanner_leaves_no_variant_listed_or_stored,
 );
 
 async fn rows_and_summaries_record_the_three_guests_whatever_the_verdict(w: World) {
@@ -409,6 +412,47 @@ async fn a_reprocess_payload_with_an_invalid_digest_is_refused_before_the_row_is
     assert_eq!(w.row(&payload.file_key).await, before);
 }
 
+async fn a_reprocess_that_waits_for_the_scanner_leaves_no_variant_listed_or_stored(w: World) {
+    let payload = w
+        .upload("uploads/a/photo.jpg", &photo_jpeg(), "image/jpeg")
+        .await;
+    w.handler().process(&payload).await.expect("processed");
+    assert_eq!(w.stored_variants(&payload.file_key).await.len(), 2);
+
+    // The antivirus is configured now, and down: the re-process gives the row back to wait
+    // for it (a scanner retry job on the queue), with the old run's variants gone.
+    let prefix = Prefix(common::worker::redis_prefix());
+    let queue = BullBackend::connect(&common::worker::redis_url(), &prefix.0)
+        .await
+        .unwrap();
+    let dead = vscan::Clamd {
+        endpoint: "unix:///nonexistent-attachd-test/clamd.ctl"
+            .parse()
+            .unwrap(),
+        connect_timeout: Duration::from_secs(1),
+        io_timeout: Duration::from_secs(1),
+        max_stream: 1 << 30,
+    };
+    let handler = Handler::new(HandlerDeps {
+        policy: Arc::new(vscan::Policy {
+            scanner: Some(dead),
+            ..vscan::Policy::default()
+        }),
+        queue: Some(Arc::new(queue)),
+        ..common::handler_deps(common::pipeline(), w.storage.clone(), w.db.db.clone())
+    });
+    let summary = handler
+        .process(&reprocess(&payload, &probe_digest(12)))
+        .await
+        .expect("waiting is not failing");
+    assert_eq!(summary.waiting_on.as_deref(), Some("scanner"));
+    let row = w.row(&payload.file_key).await;
+    assert_eq!(row.status, Status::Uploaded);
+    assert!(w.stored_variants(&payload.file_key).await.is_empty());
+    w.assert_lists_exactly_what_is_stored(&payload.file_key)
+        .await;
+}
+
 #[test]
 fn guest_digests_are_12_to_64_lowercase_hex_digits() {
     for good in ["0123456789ab", &"f".repeat(64), &probe_digest(40)] {
@@ -461,12 +505,14 @@ fn redis<T: redis::FromRedisValue>(cmd: redis::Cmd) -> T {
     })
 }
 
-/// Removes the test's Redis keys when dropped.
+/// Removes the test's Redis keys when dropped (on a thread of its own: an async test's
+/// runtime cannot be blocked on).
 struct Prefix(String);
 
 impl Drop for Prefix {
     fn drop(&mut self) {
-        let _ = common::worker::remove_keys(&self.0);
+        let prefix = self.0.clone();
+        let _ = std::thread::spawn(move || common::worker::remove_keys(&prefix)).join();
     }
 }
 

@@ -120,7 +120,9 @@ impl Db {
     /// them. Such a row's worker died mid-job and no job took the upload over (BullMQ recovers
     /// a stalled job within a minute, but fails it once it has stalled too often, and a job
     /// can be lost with Redis): left alone it would say `processing` forever. `failed` is
-    /// visible to the API and still claimable, so a job that does turn up processes it.
+    /// visible to the API and still claimable, so a job that does turn up processes it. A
+    /// re-opened row keeps listing its old variants (still in storage): the next job to claim
+    /// it replaces or removes them.
     pub async fn fail_abandoned(
         &self,
         cutoff: DateTime<Utc>,

@@ -16,8 +16,9 @@
 //!   'processing' AND claim_token = <ours>`, so a worker whose lease was taken over (it hung,
 //!   or was presumed dead) cannot overwrite its successor, and a late duplicate job cannot touch
 //!   a finished row. A verdict (status, variants, checksum, scan, guests) is one statement: a
-//!   reader never sees `ready` without its variants. Only a `ready` row lists variants: the
-//!   other verdicts and a release empty the list.
+//!   reader never sees `ready` without its variants. The other verdicts and a release empty
+//!   the list (a re-opened row keeps its old one while `processing`, so that the job knows
+//!   which objects to replace or remove; so does one `fail_abandoned` fails).
 //! - **Cleanup takes rows before it deletes objects.** [`Db::claim_orphans`] moves stale
 //!   `uploaded` rows to `deleted` (so no job can claim them any more) and returns them;
 //!   the caller deletes their objects, then [`Db::purge`]s the rows. [`Db::deleted_rows`]
