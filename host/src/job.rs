@@ -447,8 +447,8 @@ impl Handler {
             guests: None,
             written: Vec::new(),
         };
-        if reopened {
-            if let Err(err) = self.audit_reopened(&attempt, reprocess.as_ref()).await {
+        if let (true, Some(digest)) = (reopened, &reprocess) {
+            if let Err(err) = self.audit_reopened(&attempt, digest).await {
                 return Err(self.fail(&mut attempt, err).await);
             }
         }
@@ -491,17 +491,9 @@ impl Handler {
 
     /// Records that a re-process job re-opened the row, and for which release, before anything
     /// else happens to it.
-    async fn audit_reopened(
-        &self,
-        a: &Attempt<'_>,
-        digest: Option<&GuestDigest>,
-    ) -> Result<(), JobError> {
-        let digest = digest.map(GuestDigest::as_str).unwrap_or_default();
-        let release = a
-            .row
-            .guests
-            .as_deref()
-            .and_then(|guests| GuestDigest::parse(digest).ok()?.find(guests).cloned());
+    async fn audit_reopened(&self, a: &Attempt<'_>, digest: &GuestDigest) -> Result<(), JobError> {
+        // The claim re-opened the row for having this release among its guests.
+        let release = digest.find(a.row.guests.as_deref().unwrap_or_default());
         let reason = match &release {
             Some(g) => format!(
                 "re-processed because guest {} {} (sha256 {}) processed it",
@@ -516,7 +508,7 @@ impl Handler {
                 a.row.checksum.as_deref(),
             )
             .details(serde_json::json!({
-                "guestDigest": digest,
+                "guestDigest": digest.as_str(),
                 "guest": release,
                 "previousGuests": a.row.guests,
                 "previousVariants": a.row.variants.len(),
