@@ -345,6 +345,9 @@ pub enum Decision {
     Quarantined,
     /// The row went `ready` with its variants.
     Published,
+    /// A re-process job re-opened a `ready` or `failed` row because a guest release it names
+    /// had processed the upload (`attachd requeue --guest-digest`).
+    Reprocessed,
     /// A size, pixel, frame or output limit stopped the upload.
     LimitHit,
     /// The sandbox stopped a guest (deadline, memory, stack).
@@ -361,7 +364,7 @@ pub enum Decision {
 }
 
 impl Decision {
-    pub const ALL: [Decision; 17] = [
+    pub const ALL: [Decision; 18] = [
         Decision::VscanClean,
         Decision::VscanInfected,
         Decision::VscanTooLarge,
@@ -373,6 +376,7 @@ impl Decision {
         Decision::ScanReject,
         Decision::Quarantined,
         Decision::Published,
+        Decision::Reprocessed,
         Decision::LimitHit,
         Decision::SandboxKill,
         Decision::ConfigWeakened,
@@ -394,6 +398,7 @@ impl Decision {
             Decision::ScanReject => "scan-reject",
             Decision::Quarantined => "quarantined",
             Decision::Published => "published",
+            Decision::Reprocessed => "reprocessed",
             Decision::LimitHit => "limit-hit",
             Decision::SandboxKill => "sandbox-kill",
             Decision::ConfigWeakened => "config-weakened",

@@ -24,14 +24,14 @@ mod quarantine;
 
 use crate::audit::{self, Audit};
 use crate::db::{
-    Attachment, Claim, Db, DbError, Finding, NewAttachment, Ready, ScanFields, ScanVerdict, Status,
-    VariantRecord,
+    Attachment, Claim, Db, DbError, Finding, GuestDigest, NewAttachment, Ready, ScanFields,
+    ScanVerdict, Status, VariantRecord,
 };
 use crate::error::{Class, Code, ErrorCode};
 use crate::metrics::Metrics;
 use crate::pipeline::{Outcome, Pipeline, PipelineError};
 use crate::queue::{Enqueue, EnqueueOptions, QueueError, QueueName};
-use crate::sandbox::{self, VariantSpec};
+use crate::sandbox::{self, GuestRef, VariantSpec};
 use crate::storage::{self, Storage, StorageError};
 use crate::variant::{self, VariantFile};
 use crate::vscan::{self, Antivirus, Cause, Decision, Refusal, Stop, Subject, VscanError, Wait};
@@ -103,6 +103,11 @@ pub struct ProcessPayload {
     /// sha256 (hex) the client computed, if the API forwards it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checksum: Option<String>,
+    /// A re-process job (`attachd requeue --guest-digest`): the sha256 (or a 12+ digit prefix)
+    /// of the guest release it re-processes for. Such a job may re-open a `ready` or `failed`
+    /// row, but only one whose recorded guests include that release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reprocess_guest_digest: Option<String>,
 }
 
 /// What a finished job returns (the BullMQ job's return value).
@@ -132,6 +137,10 @@ pub struct Summary {
     /// For a quarantined upload: where its original now is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quarantine_key: Option<String>,
+    /// The guest releases (`name`, `version`, `sha256`) that last ran the upload's steps, as
+    /// the row records them; empty if they never ran for it.
+    #[serde(default)]
+    pub guests: Vec<GuestRef>,
 }
 
 /// The payload of an `attachments.vscan.retry` job: the upload's process payload and how many
@@ -170,6 +179,7 @@ impl Summary {
             waiting_on: None,
             next_try_in_ms: None,
             quarantine_key: None,
+            guests: row.guests.clone().unwrap_or_default(),
         }
     }
 }
@@ -380,7 +390,11 @@ impl Handler {
         payload: &ProcessPayload,
         meta: &JobMeta,
     ) -> Result<Summary, JobError> {
-        let (specs, declared_checksum) = self.check_payload(payload)?;
+        let CheckedPayload {
+            specs,
+            declared_checksum,
+            reprocess,
+        } = self.check_payload(payload)?;
         let size = i64::try_from(payload.size)
             .map_err(|_| JobError::InvalidPayload("size out of range".into()))?;
         self.db
@@ -393,9 +407,23 @@ impl Handler {
             .await?;
 
         let token = uuid::Uuid::new_v4().to_string();
-        let row = match self.db.claim(&payload.file_key, &token, self.lease).await? {
-            Claim::Claimed(row) => row,
+        let claim = match &reprocess {
+            None => self.db.claim(&payload.file_key, &token, self.lease).await?,
+            Some(digest) => {
+                self.db
+                    .claim_reprocess(&payload.file_key, &token, self.lease, digest)
+                    .await?
+            }
+        };
+        let (row, reopened) = match claim {
+            Claim::Claimed(row) => (row, false),
+            Claim::Reopened(row) => (row, true),
             Claim::Finished(row) => return self.finished(row).await,
+            Claim::NotTouched(row) => {
+                tracing::info!(file_key = %row.file_key, status = %row.status,
+                    "re-process job for a row the named guest release did not process: nothing to do");
+                return Ok(Summary::from_row(&row, true));
+            }
             Claim::Busy(_) => {
                 return Err(JobError::Busy {
                     file_key: payload.file_key.clone(),
@@ -416,8 +444,14 @@ impl Handler {
             token,
             sha256: None,
             scan: None,
+            guests: None,
             written: Vec::new(),
         };
+        if let (true, Some(digest)) = (reopened, &reprocess) {
+            if let Err(err) = self.audit_reopened(&attempt, digest).await {
+                return Err(self.fail(&mut attempt, err).await);
+            }
+        }
         match self.run_keeping_claim(&mut attempt).await {
             Ok(summary) => Ok(summary),
             Err(err) => Err(self.fail(&mut attempt, err).await),
@@ -425,11 +459,9 @@ impl Handler {
     }
 
     /// Everything about the payload that can be refused before touching the row: its key, its
-    /// variants (resolved), the keys derived from it, its checksum (lowercased).
-    fn check_payload(
-        &self,
-        payload: &ProcessPayload,
-    ) -> Result<(Vec<VariantSpec>, Option<String>), JobError> {
+    /// variants (resolved), the keys derived from it, its checksum (lowercased), its
+    /// re-process digest.
+    fn check_payload(&self, payload: &ProcessPayload) -> Result<CheckedPayload, JobError> {
         storage::validate_key(&payload.file_key)
             .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
         let specs = self.variants(&payload.variants)?;
@@ -444,7 +476,45 @@ impl Handler {
                 "checksum must be 64 hex digits (sha256)".into(),
             ));
         }
-        Ok((specs, checksum))
+        let reprocess = payload
+            .reprocess_guest_digest
+            .as_deref()
+            .map(GuestDigest::parse)
+            .transpose()
+            .map_err(|e| JobError::InvalidPayload(format!("reprocessGuestDigest: {e}")))?;
+        Ok(CheckedPayload {
+            specs,
+            declared_checksum: checksum,
+            reprocess,
+        })
+    }
+
+    /// Records that a re-process job re-opened the row, and for which release, before anything
+    /// else happens to it.
+    async fn audit_reopened(&self, a: &Attempt<'_>, digest: &GuestDigest) -> Result<(), JobError> {
+        // The claim re-opened the row for having this release among its guests.
+        let release = digest.find(a.row.guests.as_deref().unwrap_or_default());
+        let reason = match &release {
+            Some(g) => format!(
+                "re-processed because guest {} {} (sha256 {}) processed it",
+                g.name, g.version, g.sha256
+            ),
+            None => format!("re-processed because of guest digest {digest}"),
+        };
+        let event = audit::Event::new(audit::Decision::Reprocessed, reason)
+            .about(
+                &a.payload.file_key,
+                a.meta.job_id.as_deref(),
+                a.row.checksum.as_deref(),
+            )
+            .details(serde_json::json!({
+                "guestDigest": digest.as_str(),
+                "guest": release,
+                "previousGuests": a.row.guests,
+                "previousVariants": a.row.variants.len(),
+            }));
+        self.audit.record(event).await?;
+        Ok(())
     }
 
     /// A job that finds its row finished: a quarantined row gets its quarantine completed (a
@@ -511,6 +581,10 @@ impl Handler {
         };
 
         let outcome = self.render(a, data).await?;
+        // From here the row records the releases that ran, whatever the ending: they are
+        // what a bad release is traced by (a hot swap may have changed them since the last
+        // job, so they come from this run's outcome and nowhere else).
+        a.guests = Some(outcome.guests.clone());
         a.scan = vscan::with_skipped(outcome.scan.as_ref().map(scan_fields), skipped);
         self.antivirus
             .audit_guest_verdict(&a.subject(), a.scan.as_ref())
@@ -529,6 +603,7 @@ impl Handler {
         let variants = self
             .write_variants(a, variant::files(thumbs.variants, outcome.video))
             .await?;
+        self.remove_superseded(a, &variants).await?;
         let probe = outcome.probe.as_ref();
         // Orientations 5..=8 swap the axes of the displayed image.
         let swapped = probe.is_some_and(|p| (5..=8).contains(&p.orientation));
@@ -542,8 +617,25 @@ impl Handler {
             placeholder: thumbs.placeholder,
             variants,
             scan: a.scan.clone().unwrap_or_else(ScanFields::clean),
+            guests: outcome.guests,
         };
         self.publish(a, &ready).await
+    }
+
+    /// A re-opened row's old variants that this run did not write again (the configured
+    /// variants changed since): removed before the row is published, while it is not `ready`,
+    /// so that the `ready` row lists exactly the variants in storage.
+    async fn remove_superseded(
+        &self,
+        a: &Attempt<'_>,
+        variants: &[VariantRecord],
+    ) -> Result<(), JobError> {
+        for old in &a.row.variants {
+            if !variants.iter().any(|v| v.key == old.key) {
+                self.storage.delete(&old.key).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Step 2: the object, read with a byte cap, must be the size and sha256 the payload and
@@ -633,7 +725,7 @@ impl Handler {
             format!("{} variants published", ready.variants.len()),
         )
         .about(key, a.meta.job_id.as_deref(), Some(&ready.checksum))
-        .details(serde_json::json!({ "verdict": ready.scan.verdict }));
+        .details(serde_json::json!({ "verdict": ready.scan.verdict, "guests": ready.guests }));
         self.audit.record(event).await?;
         let published = self.db.publish_ready(key, &a.token, ready).await?;
         // Published, or another worker took the upload over after our lease ran out and
@@ -663,7 +755,13 @@ impl Handler {
     async fn quarantine(&self, a: &mut Attempt<'_>, cause: Cause) -> Result<Summary, JobError> {
         let row = self
             .quarantine
-            .apply(&a.subject(), &a.token, &cause, a.scan.clone())
+            .apply(
+                &a.subject(),
+                &a.token,
+                &cause,
+                a.scan.clone(),
+                a.guests.as_deref(),
+            )
             .await?;
         let mut summary = Summary::from_row(&row, false);
         summary.quarantine_key = Some(self.quarantine.key(&row.file_key));
@@ -679,6 +777,11 @@ impl Handler {
             // The antivirus only waits when told the job can.
             return Err(JobError::Task("no queue to wait for the scanner on".into()));
         };
+        // A re-opened row's old variants go before the row is given back listing none: the
+        // retry renders them again, and may never get to (the scanner stays down).
+        for old in &a.row.variants {
+            self.storage.delete(&old.key).await?;
+        }
         // The row first: it says it waits on the scanner before the retry job can run.
         let released = self
             .db
@@ -720,13 +823,21 @@ impl Handler {
         let key = &a.payload.file_key;
         let err = escalate_repeated_timeout(err, a.row.error_code.as_deref());
         // The row never listed the variants written, and a later attempt writes them again
-        // under the same keys. If another worker took the upload over and published the same
-        // keys meanwhile, they are its now: leave them.
+        // under the same keys. A re-opened row's old variants go too: this attempt may have
+        // overwritten some of them, and the row will list none (only a `ready` row does). If
+        // another worker took the upload over and published the same keys meanwhile, they
+        // are its now: leave them.
         let taken_over = matches!(
             self.db.get(key).await,
             Ok(Some(r)) if r.status == Status::Ready
         );
-        for written in a.written.iter().filter(|_| !taken_over) {
+        let mut unlisted: Vec<&String> = a.written.iter().collect();
+        for old in &a.row.variants {
+            if !unlisted.contains(&&old.key) {
+                unlisted.push(&old.key);
+            }
+        }
+        for written in unlisted.into_iter().filter(|_| !taken_over) {
             if let Err(e) = self.storage.delete(written).await {
                 tracing::warn!(key = %written, error = %e, "could not remove an unpublished variant");
             }
@@ -735,7 +846,14 @@ impl Handler {
         let settled = match err.class() {
             Class::Permanent => {
                 self.db
-                    .mark_failed(key, &a.token, code, &message, a.scan.as_ref())
+                    .mark_failed(
+                        key,
+                        &a.token,
+                        code,
+                        &message,
+                        a.scan.as_ref(),
+                        a.guests.as_deref(),
+                    )
                     .await
             }
             Class::Retryable => self.db.release(key, &a.token, code, &message).await,
@@ -758,6 +876,16 @@ impl Handler {
     }
 }
 
+/// What [`Handler::check_payload`] makes of a payload it accepts.
+struct CheckedPayload {
+    /// The payload's variants, resolved.
+    specs: Vec<VariantSpec>,
+    /// The payload's checksum, lowercased.
+    declared_checksum: Option<String>,
+    /// A re-process job's guest digest.
+    reprocess: Option<GuestDigest>,
+}
+
 /// One claimed attempt at an upload: what the job knows and has done so far.
 struct Attempt<'a> {
     payload: &'a ProcessPayload,
@@ -773,6 +901,8 @@ struct Attempt<'a> {
     sha256: Option<String>,
     /// The scan guest's verdict and findings, once the guests ran: a failure records them.
     scan: Option<ScanFields>,
+    /// The guest releases that ran, once they did: every verdict records them.
+    guests: Option<Vec<GuestRef>>,
     /// Variant keys written and not published: a failure removes them.
     written: Vec<String>,
 }
@@ -927,10 +1057,16 @@ mod tests {
             waiting_on: None,
             next_try_in_ms: None,
             quarantine_key: Some("quarantine/k".into()),
+            guests: vec![GuestRef {
+                name: "probe".into(),
+                version: "1.2.0".into(),
+                sha256: "ab".repeat(32),
+            }],
         };
         let json = serde_json::to_value(&summary).unwrap();
         assert_eq!(json["status"], "quarantined");
         assert_eq!(json["quarantineKey"], "quarantine/k");
+        assert_eq!(json["guests"][0]["sha256"], "ab".repeat(32));
         assert_eq!(serde_json::from_value::<Summary>(json).unwrap(), summary);
     }
 }

@@ -5,10 +5,11 @@
 mod common;
 
 use attachd::db::{
-    Attachment, Backend, Claim, Db, DbError, Finding, NewAttachment, Ready, ScanFields,
-    ScanVerdict, Status, VariantRecord, ACQUIRE_TIMEOUT, MAX_ERROR_MESSAGE_BYTES,
+    Attachment, Backend, Claim, Db, DbError, Finding, GuestDigest, NewAttachment, Ready,
+    ScanFields, ScanVerdict, Status, VariantRecord, ACQUIRE_TIMEOUT, MAX_ERROR_MESSAGE_BYTES,
 };
 use attachd::error::{Class, ErrorCode};
+use attachd::sandbox::GuestRef;
 use chrono::{Duration as Age, Utc};
 use common::db::TestDb;
 use std::collections::HashSet;
@@ -58,6 +59,10 @@ on_both_databases!(
     rows_with_status_selects_by_status_and_code_oldest_change_first,
     renew_claim_extends_only_the_holders_live_claim,
     orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_uploaded_rows,
+    the_trigger_lets_a_ready_row_back_to_processing_only_as_a_claim,
+    claim_reprocess_reopens_only_ready_or_failed_rows_the_digest_touched,
+    verdicts_record_the_guests_and_only_a_ready_row_lists_variants,
+    rows_touched_by_selects_ready_and_failed_rows_by_digest_prefix,
 );
 
 // ---- helpers ----
@@ -101,7 +106,21 @@ fn ready() -> Ready {
             verdict: ScanVerdict::Clean,
             findings: vec![Finding::new("none", ScanVerdict::Clean, "größe \"L\" ✓")],
         },
+        guests: guests("1"),
     }
+}
+
+/// The three guests as a job records them, each release's sha256 `seed` repeated.
+fn guests(seed: &str) -> Vec<GuestRef> {
+    ["probe", "scan", "thumbnail"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| GuestRef {
+            name: (*name).to_owned(),
+            version: "1.0.0".to_owned(),
+            sha256: format!("{seed}{i}").repeat(64 / (seed.len() + 1)),
+        })
+        .collect()
 }
 
 fn claimed(c: Claim) -> Attachment {
@@ -130,7 +149,7 @@ async fn row_in(db: &Db, key: &str, status: Status) -> Attachment {
             .await
             .expect("publish"),
         Status::Failed => db
-            .mark_failed(key, &token, "x", "y", None)
+            .mark_failed(key, &token, "x", "y", None, None)
             .await
             .expect("fail"),
         Status::Quarantined => {
@@ -138,7 +157,7 @@ async fn row_in(db: &Db, key: &str, status: Status) -> Attachment {
                 verdict: ScanVerdict::Reject,
                 findings: vec![],
             };
-            db.mark_quarantined(key, &token, "q", "y", &scan)
+            db.mark_quarantined(key, &token, "q", "y", &scan, None)
                 .await
                 .expect("quarantine")
         }
@@ -338,7 +357,7 @@ async fn a_ready_row_is_finished_for_a_late_claim_and_the_trigger_refuses_moving
         .expect("release"));
     assert!(!t
         .db
-        .mark_failed("k", "setup-k", "c", "m", None)
+        .mark_failed("k", "setup-k", "c", "m", None, None)
         .await
         .expect("fail"));
     assert!(!t
@@ -447,7 +466,7 @@ async fn stale_token_cannot_publish_fail_or_release_and_changes_nothing(backend:
         .expect("publish"));
     assert!(!t
         .db
-        .mark_failed("k", "stale", "c", "m", None)
+        .mark_failed("k", "stale", "c", "m", None, None)
         .await
         .expect("fail"));
     assert!(!t.db.release("k", "stale", "c", "m").await.expect("release"));
@@ -488,7 +507,7 @@ async fn an_expired_lease_is_taken_over_and_the_old_token_cannot_publish(backend
         .expect("publish"));
     assert!(!t
         .db
-        .mark_failed("k", "crashed", "c", "m", None)
+        .mark_failed("k", "crashed", "c", "m", None, None)
         .await
         .expect("fail"));
     assert!(!t
@@ -531,7 +550,7 @@ async fn mark_failed_records_the_verdict_ends_the_claim_and_allows_a_retry(backe
     let long = "é".repeat(MAX_ERROR_MESSAGE_BYTES); // twice the limit in bytes
     assert!(t
         .db
-        .mark_failed("k", "w1", "decode-error", &long, Some(&scan))
+        .mark_failed("k", "w1", "decode-error", &long, Some(&scan), None)
         .await
         .expect("fail"));
     let failed = row(&t.db, "k").await;
@@ -553,7 +572,7 @@ async fn mark_failed_records_the_verdict_ends_the_claim_and_allows_a_retry(backe
     // Same token again: the claim is over.
     assert!(!t
         .db
-        .mark_failed("k", "w1", "x", "y", None)
+        .mark_failed("k", "w1", "x", "y", None, None)
         .await
         .expect("fail again"));
 
@@ -583,7 +602,7 @@ async fn rows_with_status_selects_by_status_and_code_oldest_change_first(backend
         claimed(t.db.claim(key, "w", LEASE).await.expect("claim"));
         assert!(t
             .db
-            .mark_failed(key, "w", code, "m", None)
+            .mark_failed(key, "w", code, "m", None, None)
             .await
             .expect("fail"));
     }
@@ -1039,5 +1058,303 @@ async fn orphan_candidates_page_by_key_and_claim_orphan_keys_takes_only_stale_up
         .claim_orphan_keys(cutoff, &keys)
         .await
         .expect("claim")
+        .is_empty());
+}
+
+// ---- guest releases and re-processing ----
+
+/// A digest naming the release whose sha256 is `guests(seed)[i]`'s, by its first `len` digits.
+fn digest_of(seed: &str, i: usize, len: usize) -> GuestDigest {
+    GuestDigest::parse(&guests(seed)[i].sha256[..len]).expect("valid digest")
+}
+
+async fn the_trigger_lets_a_ready_row_back_to_processing_only_as_a_claim(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    row_in(&t.db, "k", Status::Ready).await;
+    let lease_end = match backend {
+        Backend::Postgres => "now() + interval '1 minute'",
+        Backend::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+60 seconds')",
+    };
+    // Still refused: any other move, and `processing` without a lease.
+    for status in ["uploaded", "failed", "quarantined", "processing"] {
+        assert_conflict(
+            t.db.execute_unchecked(&format!(
+                "UPDATE attachments SET status = '{status}' WHERE file_key = 'k'"
+            ))
+            .await,
+        );
+    }
+    assert_eq!(row(&t.db, "k").await.status, Status::Ready);
+    // A claim (status, token and lease in one statement) may re-open it.
+    let reopened =
+        t.db.execute_unchecked(&format!(
+            "UPDATE attachments SET status = 'processing', claim_token = 'op', \
+             claimed_until = {lease_end} WHERE file_key = 'k'"
+        ))
+        .await
+        .expect("ready -> claimed processing allowed");
+    assert_eq!(reopened, 1);
+    // Out of quarantined and deleted, nothing changed.
+    row_in(&t.db, "q", Status::Quarantined).await;
+    row_in(&t.db, "d", Status::Deleted).await;
+    for key in ["q", "d"] {
+        assert_conflict(
+            t.db.execute_unchecked(&format!(
+                "UPDATE attachments SET status = 'processing', claim_token = 'op', \
+                 claimed_until = {lease_end} WHERE file_key = '{key}'"
+            ))
+            .await,
+        );
+    }
+    assert_conflict(
+        t.db.execute_unchecked("UPDATE attachments SET status = 'ready' WHERE file_key = 'd'")
+            .await,
+    );
+}
+
+async fn claim_reprocess_reopens_only_ready_or_failed_rows_the_digest_touched(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let db = &t.db;
+    // "a": ready, processed by releases "1"; "b": ready, by releases "2"; "c": failed by "1";
+    // "d": failed before any guest ran; "e": uploaded; "q": quarantined by "1".
+    let a = row_in(db, "a", Status::Ready).await;
+    let b = {
+        db.upsert_uploaded(&upload("b")).await.expect("upsert");
+        claimed(db.claim("b", "w", LEASE).await.expect("claim"));
+        let r = Ready {
+            guests: guests("2"),
+            ..ready()
+        };
+        assert!(db.publish_ready("b", "w", &r).await.expect("publish"));
+        row(db, "b").await
+    };
+    db.upsert_uploaded(&upload("c")).await.expect("upsert");
+    claimed(db.claim("c", "w", LEASE).await.expect("claim"));
+    assert!(db
+        .mark_failed("c", "w", "malformed-input", "m", None, Some(&guests("1")))
+        .await
+        .expect("fail"));
+    let d = row_in(db, "d", Status::Failed).await;
+    assert_eq!(d.guests, None, "no guest ran");
+    row_in(db, "e", Status::Uploaded).await;
+    db.upsert_uploaded(&upload("q")).await.expect("upsert");
+    claimed(db.claim("q", "w", LEASE).await.expect("claim"));
+    let reject = ScanFields {
+        verdict: ScanVerdict::Reject,
+        findings: vec![],
+    };
+    assert!(db
+        .mark_quarantined("q", "w", "scan-rejected", "m", &reject, Some(&guests("1")))
+        .await
+        .expect("quarantine"));
+
+    // The scan release of "1", by a 12-digit prefix.
+    let digest = digest_of("1", 1, 12);
+    match db
+        .claim_reprocess("a", "r", LEASE, &digest)
+        .await
+        .expect("claim")
+    {
+        Claim::Reopened(r) => {
+            assert_eq!(r.status, Status::Processing);
+            assert_eq!(r.attempts, a.attempts + 1);
+            assert_eq!(
+                r.variants, a.variants,
+                "the old variants stay listed until a verdict"
+            );
+            assert_eq!(r.guests, a.guests);
+        }
+        other => panic!("expected Reopened, got {other:?}"),
+    }
+    match db
+        .claim_reprocess("a", "r2", LEASE, &digest)
+        .await
+        .expect("claim")
+    {
+        Claim::Busy(_) => {}
+        other => panic!("a live re-opened claim is Busy for another job, got {other:?}"),
+    }
+    match db
+        .claim_reprocess("b", "r", LEASE, &digest)
+        .await
+        .expect("claim")
+    {
+        Claim::NotTouched(r) => assert_eq!(r, b),
+        other => panic!("expected NotTouched, got {other:?}"),
+    }
+    assert_eq!(
+        row(db, "b").await,
+        b,
+        "a row the release did not touch is unchanged"
+    );
+    assert!(matches!(
+        db.claim_reprocess("c", "r", LEASE, &digest).await,
+        Ok(Claim::Reopened(_))
+    ));
+    match db
+        .claim_reprocess("d", "r", LEASE, &digest)
+        .await
+        .expect("claim")
+    {
+        Claim::NotTouched(r) => assert_eq!(r, d),
+        other => panic!("a failed row the release did not touch stays failed, got {other:?}"),
+    }
+    assert_eq!(row(db, "d").await, d);
+    // Its own retry after a release, and any upload still to process, are claimed as usual.
+    assert!(matches!(
+        db.claim_reprocess("e", "r", LEASE, &digest).await,
+        Ok(Claim::Claimed(_))
+    ));
+    assert!(matches!(
+        db.claim_reprocess("q", "r", LEASE, &digest).await,
+        Ok(Claim::Finished(_))
+    ));
+    assert!(matches!(
+        db.claim_reprocess("none", "r", LEASE, &digest).await,
+        Ok(Claim::Missing)
+    ));
+    // Processed again by other releases: a late duplicate of the re-process job finds the
+    // row no longer touched by the digest, and leaves it.
+    let again = Ready {
+        guests: guests("3"),
+        ..ready()
+    };
+    assert!(db.publish_ready("a", "r", &again).await.expect("publish"));
+    let published = row(db, "a").await;
+    assert_eq!(published.guests, Some(guests("3")));
+    match db
+        .claim_reprocess("a", "late", LEASE, &digest)
+        .await
+        .expect("claim")
+    {
+        Claim::NotTouched(r) => assert_eq!(r, published),
+        other => panic!("expected NotTouched, got {other:?}"),
+    }
+    // A plain process job never re-opens a ready row.
+    assert!(matches!(
+        db.claim("a", "plain", LEASE).await,
+        Ok(Claim::Finished(_))
+    ));
+}
+
+async fn verdicts_record_the_guests_and_only_a_ready_row_lists_variants(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let db = &t.db;
+    let a = row_in(db, "a", Status::Ready).await;
+    assert_eq!(a.guests, Some(guests("1")));
+    assert_eq!(a.variants, ready().variants);
+    let digest = digest_of("1", 0, 64);
+    assert!(matches!(
+        db.claim_reprocess("a", "r", LEASE, &digest).await,
+        Ok(Claim::Reopened(_))
+    ));
+    // Failing without the guests having run keeps the row's; the variants are no longer listed.
+    assert!(db
+        .mark_failed("a", "r", "object-not-found", "m", None, None)
+        .await
+        .expect("fail"));
+    let failed = row(db, "a").await;
+    assert_eq!(failed.status, Status::Failed);
+    assert_eq!(failed.guests, Some(guests("1")));
+    assert!(failed.variants.is_empty());
+    // A release empties the list too, and keeps the guests.
+    assert!(matches!(
+        db.claim_reprocess("a", "r2", LEASE, &digest).await,
+        Ok(Claim::Reopened(_))
+    ));
+    assert!(db
+        .release("a", "r2", "storage-unavailable", "m")
+        .await
+        .expect("release"));
+    let released = row(db, "a").await;
+    assert_eq!(released.status, Status::Uploaded);
+    assert!(released.variants.is_empty());
+    assert_eq!(released.guests, Some(guests("1")));
+    // Failing after the guests ran records the ones that ran.
+    claimed(db.claim("a", "r3", LEASE).await.expect("claim"));
+    assert!(db
+        .mark_failed("a", "r3", "malformed-input", "m", None, Some(&guests("4")))
+        .await
+        .expect("fail"));
+    assert_eq!(row(db, "a").await.guests, Some(guests("4")));
+}
+
+async fn rows_touched_by_selects_ready_and_failed_rows_by_digest_prefix(backend: Backend) {
+    let t = TestDb::migrated(backend).await;
+    let db = &t.db;
+    // "old" and "new": ready by releases "1"; "other": ready by "2"; "failed": failed by "1";
+    // "none": failed before any guest ran; "q": quarantined by "1"; "up": uploaded.
+    for key in ["old", "new"] {
+        row_in(db, key, Status::Ready).await;
+    }
+    db.upsert_uploaded(&upload("other")).await.expect("upsert");
+    claimed(db.claim("other", "w", LEASE).await.expect("claim"));
+    let r = Ready {
+        guests: guests("2"),
+        ..ready()
+    };
+    assert!(db.publish_ready("other", "w", &r).await.expect("publish"));
+    db.upsert_uploaded(&upload("failed")).await.expect("upsert");
+    claimed(db.claim("failed", "w", LEASE).await.expect("claim"));
+    assert!(db
+        .mark_failed(
+            "failed",
+            "w",
+            "malformed-input",
+            "m",
+            None,
+            Some(&guests("1"))
+        )
+        .await
+        .expect("fail"));
+    row_in(db, "none", Status::Failed).await;
+    db.upsert_uploaded(&upload("q")).await.expect("upsert");
+    claimed(db.claim("q", "w", LEASE).await.expect("claim"));
+    let reject = ScanFields {
+        verdict: ScanVerdict::Reject,
+        findings: vec![],
+    };
+    assert!(db
+        .mark_quarantined("q", "w", "scan-rejected", "m", &reject, Some(&guests("1")))
+        .await
+        .expect("quarantine"));
+    row_in(db, "up", Status::Uploaded).await;
+    db.backdate("old", Utc::now() - Age::hours(2))
+        .await
+        .expect("backdate");
+
+    let keys = |rows: Vec<Attachment>| rows.into_iter().map(|r| r.file_key).collect::<Vec<_>>();
+    let mut by_prefix = keys(
+        db.rows_touched_by(&digest_of("1", 2, 12), 10)
+            .await
+            .expect("select"),
+    );
+    assert_eq!(by_prefix[0], "old", "least recently changed first");
+    by_prefix.sort();
+    assert_eq!(by_prefix, ["failed", "new", "old"]);
+    let whole = keys(
+        db.rows_touched_by(&digest_of("2", 0, 64), 10)
+            .await
+            .expect("select"),
+    );
+    assert_eq!(whole, ["other"]);
+    let limited = keys(
+        db.rows_touched_by(&digest_of("1", 2, 20), 1)
+            .await
+            .expect("select"),
+    );
+    assert_eq!(limited, ["old"]);
+    // A prefix of no recorded release, and a digest matching only in the middle of one.
+    let unknown = GuestDigest::parse("abcdefabcdef").unwrap();
+    assert!(db
+        .rows_touched_by(&unknown, 10)
+        .await
+        .expect("select")
+        .is_empty());
+    let middle = GuestDigest::parse(&guests("1")[0].sha256[1..13]).unwrap();
+    assert!(db
+        .rows_touched_by(&middle, 10)
+        .await
+        .expect("select")
         .is_empty());
 }

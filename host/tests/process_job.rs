@@ -251,6 +251,7 @@ async fn key_escaping_the_store_is_refused(w: World) {
         size: 10,
         variants: vec![],
         checksum: None,
+        reprocess_guest_digest: None,
     };
     let e = w.handler().process(&payload).await.unwrap_err();
     assert_eq!((e.code(), e.class()), ("invalid-payload", Class::Permanent));
@@ -618,6 +619,7 @@ async fn a_key_whose_variant_keys_would_pass_1024_bytes_is_refused_before_anythi
         size: 1234,
         variants: vec![],
         checksum: None,
+        reprocess_guest_digest: None,
     };
     let watched = Arc::new(common::store::Watched::recording(w.storage.clone()));
     let handler = Handler::new(common::handler_deps(

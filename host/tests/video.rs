@@ -115,6 +115,7 @@ impl World {
             size: data.len() as u64,
             variants: vec![],
             checksum: Some(attachd::sandbox::hex(&sha2::Sha256::digest(data))),
+            reprocess_guest_digest: None,
         };
         self.handler.process(&payload).await
     }

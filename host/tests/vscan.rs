@@ -199,6 +199,7 @@ async fn uploads_on_s3_are_streamed_to_clamd_and_quarantined_within_the_bucket()
         size: clean.len() as u64,
         variants: vec![],
         checksum: Some(sha256(&clean)),
+        reprocess_guest_digest: None,
     };
     assert_eq!(
         handler.process(&payload).await.unwrap().status,
@@ -216,6 +217,7 @@ async fn uploads_on_s3_are_streamed_to_clamd_and_quarantined_within_the_bucket()
         size: infected.len() as u64,
         variants: vec![],
         checksum: None,
+        reprocess_guest_digest: None,
     };
     let summary = handler.process(&payload).await.unwrap();
     assert_eq!(summary.status, Status::Quarantined);

@@ -79,6 +79,7 @@ pub async fn enqueue(args: EnqueueArgs, settings: &Settings) -> anyhow::Result<i
         size: args.size,
         variants: args.variants,
         checksum: args.checksum,
+        reprocess_guest_digest: None,
     };
     storage::validate_key(&payload.file_key)?;
     let queue = match args.queue {

@@ -4,7 +4,7 @@
 use super::local::{mime_from_extension, ProcessArgs};
 use crate::app;
 use crate::cleanup::{self, CleanupOptions};
-use crate::db::NewAttachment;
+use crate::db::{Attachment, GuestDigest, NewAttachment};
 use crate::error::ErrorCode;
 use crate::job::{JobError, ProcessPayload};
 use crate::metrics::Metrics;
@@ -123,6 +123,7 @@ pub async fn process(args: ProcessArgs, settings: &Settings) -> anyhow::Result<i
             size: u64::try_from(row.size).unwrap_or(0),
             variants: args.variants.clone(),
             checksum: None,
+            reprocess_guest_digest: None,
         };
         match handler.process(&payload).await {
             Ok(summary) => println!("{}", serde_json::to_string(&summary)?),
@@ -191,6 +192,10 @@ pub struct RequeueArgs {
     /// Only rows whose error code is this (`processing-abandoned`, `scanner-unavailable`, ...).
     #[arg(long)]
     pub code: Option<String>,
+    /// Instead: process again every `ready` or `failed` upload that the guest release with this
+    /// sha256 (12 to 64 lowercase hex digits of it) last processed.
+    #[arg(long, value_name = "HEX", value_parser = GuestDigest::parse, conflicts_with_all = ["status", "code"])]
+    pub guest_digest: Option<GuestDigest>,
     /// At most this many uploads per run, least recently changed first.
     #[arg(long, default_value_t = DEFAULT_REQUEUE_LIMIT)]
     pub limit: i64,
@@ -208,15 +213,24 @@ pub struct RequeueArgs {
 /// `attachd requeue`: one process job per selected row. The job id is derived from the key
 /// and the row's claim count, so running the command again before the job has run adds
 /// nothing (BullMQ keeps one job per id), while a row that failed again is sent once more.
+///
+/// With `--guest-digest`: the `ready` and `failed` rows the named guest release last processed,
+/// each as a re-process job (`reprocessGuestDigest`: the release's whole sha256), whose id is
+/// derived from the key and that sha256, so the command enqueues each upload once however
+/// often it runs (and whichever prefix named the release).
 pub async fn requeue(args: RequeueArgs, settings: &Settings) -> anyhow::Result<i32> {
     let status = match args.status {
         RequeueStatus::Failed => crate::db::Status::Failed,
         RequeueStatus::Uploaded => crate::db::Status::Uploaded,
     };
     let db = app::database(&settings.store).await?;
-    let rows = db
-        .rows_with_status(status, args.code.as_deref(), args.limit)
-        .await?;
+    let rows = match &args.guest_digest {
+        Some(digest) => db.rows_touched_by(digest, args.limit).await?,
+        None => {
+            db.rows_with_status(status, args.code.as_deref(), args.limit)
+                .await?
+        }
+    };
     let backend = if args.dry_run {
         None
     } else {
@@ -225,21 +239,27 @@ pub async fn requeue(args: RequeueArgs, settings: &Settings) -> anyhow::Result<i
     let retry = settings.queue.default_retry;
     let mut sent = 0u64;
     for row in &rows {
+        let release = args.guest_digest.as_ref().map(|d| touched_release(d, row));
         let payload = ProcessPayload {
             file_key: row.file_key.clone(),
             mime_type: row.mime_type.clone(),
             size: u64::try_from(row.size).unwrap_or(0),
             variants: vec![],
             checksum: row.checksum.clone(),
+            reprocess_guest_digest: release.clone(),
         };
         let digest = crate::sandbox::hex(&<sha2::Sha256 as sha2::Digest>::digest(
             row.file_key.as_bytes(),
         ));
+        let job_id = match &release {
+            Some(sha256) => format!("reprocess-{}-{sha256}", &digest[..32]),
+            None => format!("requeue-{}-{}", &digest[..32], row.attempts),
+        };
         let opts = EnqueueOptions {
             attempts: Some(args.attempts.unwrap_or(retry.attempts)),
             backoff: Some(args.backoff.unwrap_or(retry.backoff)),
             delay: None,
-            job_id: Some(format!("requeue-{}-{}", &digest[..32], row.attempts)),
+            job_id: Some(job_id),
         };
         let job_id = match &backend {
             Some(b) => {
@@ -251,19 +271,29 @@ pub async fn requeue(args: RequeueArgs, settings: &Settings) -> anyhow::Result<i
             }
             None => None,
         };
-        println!(
-            "{}",
-            serde_json::json!({
-                "fileKey": row.file_key,
-                "status": row.status.as_str(),
-                "errorCode": row.error_code,
-                "jobId": job_id,
-            })
-        );
+        let mut line = serde_json::json!({
+            "fileKey": row.file_key,
+            "status": row.status.as_str(),
+            "errorCode": row.error_code,
+            "jobId": job_id,
+        });
+        if let Some(sha256) = &release {
+            line["guestDigest"] = sha256.as_str().into();
+        }
+        println!("{line}");
     }
-    println!(
-        "{}",
-        serde_json::json!({ "event": "requeued", "found": rows.len(), "enqueued": sent, "dryRun": args.dry_run })
-    );
+    let mut summary = serde_json::json!({ "event": "requeued", "found": rows.len(), "enqueued": sent, "dryRun": args.dry_run });
+    if let Some(digest) = &args.guest_digest {
+        summary["guestDigest"] = digest.as_str().into();
+    }
+    println!("{summary}");
     Ok(0)
+}
+
+/// The whole sha256 of the release `digest` names among the guests that last processed
+/// `row` (the database selected the row for having one; the digest as given otherwise).
+fn touched_release(digest: &GuestDigest, row: &Attachment) -> String {
+    digest
+        .find(row.guests.as_deref().unwrap_or_default())
+        .map_or_else(|| digest.as_str().to_owned(), |g| g.sha256.clone())
 }

@@ -5,7 +5,7 @@
 
 use super::dialect::Dialect;
 use super::row::attachments;
-use super::{Attachment, Db, DbError, Status};
+use super::{Attachment, Db, DbError, GuestDigest, Status};
 use chrono::{DateTime, Utc};
 use std::collections::HashSet;
 
@@ -120,7 +120,9 @@ impl Db {
     /// them. Such a row's worker died mid-job and no job took the upload over (BullMQ recovers
     /// a stalled job within a minute, but fails it once it has stalled too often, and a job
     /// can be lost with Redis): left alone it would say `processing` forever. `failed` is
-    /// visible to the API and still claimable, so a job that does turn up processes it.
+    /// visible to the API and still claimable, so a job that does turn up processes it. A
+    /// re-opened row keeps listing its old variants (still in storage): the next job to claim
+    /// it replaces or removes them.
     pub async fn fail_abandoned(
         &self,
         cutoff: DateTime<Utc>,
@@ -219,6 +221,31 @@ impl Db {
                  ORDER BY updated_at LIMIT $3"))
             .bind(status.as_str())
             .bind(code)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            attachments(&rows)
+        })
+    }
+
+    /// Up to `limit` `ready` or `failed` rows whose recorded guests include a release whose
+    /// sha256 starts with `digest`, least recently changed first: what `attachd requeue
+    /// --guest-digest` sends back to be processed again. The match is one bound LIKE pattern
+    /// built from the validated digest alone.
+    pub async fn rows_touched_by(
+        &self,
+        digest: &GuestDigest,
+        limit: i64,
+    ) -> Result<Vec<Attachment>, DbError> {
+        if limit <= 0 {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, |pool, d| {
+            let rows = sqlx::query(sql!(d:
+                "SELECT ", columns, " FROM attachments
+                 WHERE status IN ('ready', 'failed') AND ", guests_match("$1"), "
+                 ORDER BY updated_at, id LIMIT $2"))
+            .bind(digest.like_pattern())
             .bind(limit)
             .fetch_all(pool)
             .await?;

@@ -40,6 +40,16 @@ macro_rules! postgres_part {
     (table_exists($name:literal)) => {
         concat!("SELECT to_regclass(", $name, ") IS NOT NULL")
     };
+    // The row's recorded guests include one whose sha256 is LIKE a bound pattern (a
+    // `GuestDigest`'s: hex digits and a trailing `%`). A NULL `guests` has no elements.
+    (guests_match($pattern:literal)) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM jsonb_array_elements(attachments.guests) AS g ",
+            "WHERE g ->> 'sha256' LIKE ",
+            $pattern,
+            ")"
+        )
+    };
     ($shared:tt) => {
         shared_part!($shared)
     };
@@ -72,6 +82,16 @@ macro_rules! sqlite_part {
             ")"
         )
     };
+    // As PostgreSQL's. SQLite's LIKE ignores ASCII case, which changes nothing here: the
+    // pattern and the stored digests are lowercase hex.
+    (guests_match($pattern:literal)) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM json_each(attachments.guests) AS g ",
+            "WHERE json_extract(g.value, '$.sha256') LIKE ",
+            $pattern,
+            ")"
+        )
+    };
     ($shared:tt) => {
         shared_part!($shared)
     };
@@ -86,7 +106,7 @@ macro_rules! shared_part {
         "id, file_key, mime_type, sniffed_mime, size, checksum, status, variants, \
          CAST(width AS BIGINT) AS width, CAST(height AS BIGINT) AS height, placeholder, \
          error_code, error_message, CAST(attempts AS BIGINT) AS attempts, scan_verdict, \
-         scan_findings, claimed_until, created_at, updated_at, processed_at"
+         scan_findings, claimed_until, created_at, updated_at, processed_at, guests"
     };
     ($text:literal) => {
         $text

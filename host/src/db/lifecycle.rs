@@ -5,11 +5,12 @@
 //! Every UPDATE sets `updated_at` itself: SQLite's RETURNING does not see what its AFTER
 //! trigger writes (PostgreSQL's trigger would set the same `now()`).
 
-use super::row::{scan_columns, AttachmentRow};
+use super::row::{guests_column, scan_columns, AttachmentRow};
 use super::{
-    truncate, Attachment, Claim, Db, DbError, NewAttachment, Ready, ScanFields, Status,
-    MAX_ERROR_MESSAGE_BYTES, MAX_LEASE,
+    truncate, Attachment, Claim, Db, DbError, GuestDigest, NewAttachment, Ready, ScanFields,
+    Status, MAX_ERROR_MESSAGE_BYTES, MAX_LEASE,
 };
+use crate::sandbox::GuestRef;
 use std::time::Duration;
 
 /// [`Db::claim`] and [`Db::upsert_uploaded`] re-read the row after a write that matched
@@ -116,6 +117,88 @@ impl Db {
         Ok(last.map_or(Claim::Missing, Claim::Busy))
     }
 
+    /// [`Db::claim`] for a re-process job, which names a guest release by `digest`: a `ready`
+    /// or `failed` row whose recorded guests include that release is re-opened (→
+    /// `processing`, [`Claim::Reopened`]); any other `ready` or `failed` row is left as it is
+    /// ([`Claim::NotTouched`]), so a late or duplicate re-process job cannot re-open a row the
+    /// release did not touch (or one already processed again by other releases). An
+    /// `uploaded` row, or a `processing` one whose lease ran out, is claimed as by
+    /// [`Db::claim`]: that is the job's own retry after a retryable error gave the row back, or
+    /// its takeover after a crash. Counts the attempt.
+    pub async fn claim_reprocess(
+        &self,
+        file_key: &str,
+        token: &str,
+        lease: Duration,
+        digest: &GuestDigest,
+    ) -> Result<Claim, DbError> {
+        let lease_ms = lease_ms(lease);
+        let pattern = digest.like_pattern();
+        let mut last = None;
+        for _ in 0..RACE_ROUNDS {
+            // The digest is checked in the same statement that re-opens the row, so the row's
+            // guests cannot change between the check and the claim (as in `claim`, PostgreSQL
+            // re-checks the WHERE on a row another writer changed meanwhile).
+            let reopened = on_pool!(self, |pool, d| {
+                sqlx::query(sql!(d:
+                    "UPDATE attachments
+                     SET status = 'processing', claim_token = $2,
+                         claimed_until = ", lease_end("$3"), ",
+                         attempts = attempts + 1, updated_at = ", now, "
+                     WHERE file_key = $1 AND status IN ('ready', 'failed')
+                       AND ", guests_match("$4"), "
+                     RETURNING ", columns))
+                .bind(file_key)
+                .bind(token)
+                .bind(lease_ms)
+                .bind(&pattern)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| row.attachment())
+                .transpose()
+            })?;
+            if let Some(row) = reopened {
+                return Ok(Claim::Reopened(row));
+            }
+            let claimed = on_pool!(self, |pool, d| {
+                sqlx::query(sql!(d:
+                    "UPDATE attachments
+                     SET status = 'processing', claim_token = $2,
+                         claimed_until = ", lease_end("$3"), ",
+                         attempts = attempts + 1, updated_at = ", now, "
+                     WHERE file_key = $1
+                       AND (status = 'uploaded'
+                            OR (status = 'processing' AND claimed_until < ", now, "))
+                     RETURNING ", columns))
+                .bind(file_key)
+                .bind(token)
+                .bind(lease_ms)
+                .fetch_optional(pool)
+                .await?
+                .map(|row| row.attachment())
+                .transpose()
+            })?;
+            if let Some(row) = claimed {
+                return Ok(Claim::Claimed(row));
+            }
+            match self.get(file_key).await? {
+                None => return Ok(Claim::Missing),
+                Some(row) if matches!(row.status, Status::Ready | Status::Failed) => {
+                    if !digest.touched(&row) {
+                        return Ok(Claim::NotTouched(row));
+                    }
+                    // Touched after all: the row got its verdict after our UPDATE looked.
+                    last = Some(row);
+                }
+                Some(row) if row.status.is_finished() => return Ok(Claim::Finished(row)),
+                Some(row) if row.status == Status::Processing => return Ok(Claim::Busy(row)),
+                // uploaded: it was released after our UPDATE looked.
+                Some(row) => last = Some(row),
+            }
+        }
+        Ok(last.map_or(Claim::Missing, Claim::Busy))
+    }
+
     /// Extends a live claim: the row's lease ends `lease` (at most [`MAX_LEASE`]) from now,
     /// if it is still `processing` under `token`. Returns false, changing nothing, if the
     /// claim was lost (the lease ran out and another worker took the upload over, or the row
@@ -142,8 +225,8 @@ impl Db {
         })
     }
 
-    /// Publishes the verdict `ready` with everything that goes with it, in one statement,
-    /// and ends the claim. Returns false, changing nothing, if the row is no longer
+    /// Publishes the verdict `ready` with everything that goes with it (the guests that ran
+    /// included), in one statement, and ends the claim. Returns false, changing nothing, if the row is no longer
     /// `processing` under `token` (the lease was taken over, or the row was finished).
     pub async fn publish_ready(
         &self,
@@ -159,7 +242,7 @@ impl Db {
                      width = CAST($6 AS INTEGER), height = CAST($7 AS INTEGER),
                      scan_verdict = $8, scan_findings = $9, placeholder = $10,
                      processed_at = ", now, ", updated_at = ", now, ",
-                     error_code = NULL, error_message = NULL,
+                     error_code = NULL, error_message = NULL, guests = $11,
                      claim_token = NULL, claimed_until = NULL
                  WHERE file_key = $1 AND status = 'processing' AND claim_token = $2"))
             .bind(file_key)
@@ -172,6 +255,7 @@ impl Db {
             .bind(scan_verdict)
             .bind(scan_findings)
             .bind(&r.placeholder)
+            .bind(guests_column(Some(&r.guests)))
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
@@ -179,8 +263,9 @@ impl Db {
     }
 
     /// The verdict `failed` (a permanent error: the same bytes fail the same way), with the
-    /// error's code and message and the scan if there was one; ends the claim. Returns false,
-    /// changing nothing, if the claim was lost.
+    /// error's code and message, the scan if there was one and the guests if they ran (`None`
+    /// keeps the row's); ends the claim and empties the variant list. Returns false, changing
+    /// nothing, if the claim was lost.
     pub async fn mark_failed(
         &self,
         file_key: &str,
@@ -188,13 +273,15 @@ impl Db {
         code: &str,
         message: &str,
         scan: Option<&ScanFields>,
+        guests: Option<&[GuestRef]>,
     ) -> Result<bool, DbError> {
-        self.finish_with_error(file_key, token, Status::Failed, code, message, scan)
+        self.finish_with_error(file_key, token, Status::Failed, code, message, scan, guests)
             .await
     }
 
     /// The verdict `quarantined` (the scanner judged the upload hostile), with the scan and
-    /// an error code/message saying why; ends the claim. Final: only deletion moves it on.
+    /// an error code/message saying why, and the guests if they ran (`None` keeps the row's);
+    /// ends the claim and empties the variant list. Final: only deletion moves it on.
     /// Returns false, changing nothing, if the claim was lost.
     pub async fn mark_quarantined(
         &self,
@@ -203,6 +290,7 @@ impl Db {
         code: &str,
         message: &str,
         scan: &ScanFields,
+        guests: Option<&[GuestRef]>,
     ) -> Result<bool, DbError> {
         self.finish_with_error(
             file_key,
@@ -211,11 +299,14 @@ impl Db {
             code,
             message,
             Some(scan),
+            guests,
         )
         .await
     }
 
-    /// `failed` or `quarantined`: a verdict with an error and maybe a scan.
+    /// `failed` or `quarantined`: a verdict with an error and maybe a scan and guests. Only a
+    /// `ready` row lists variants: a re-processed row that ends here lists none any more.
+    #[allow(clippy::too_many_arguments)]
     async fn finish_with_error(
         &self,
         file_key: &str,
@@ -224,6 +315,7 @@ impl Db {
         code: &str,
         message: &str,
         scan: Option<&ScanFields>,
+        guests: Option<&[GuestRef]>,
     ) -> Result<bool, DbError> {
         let message = truncate(message, MAX_ERROR_MESSAGE_BYTES);
         let (scan_verdict, scan_findings) = scan_columns(scan);
@@ -232,6 +324,7 @@ impl Db {
                 "UPDATE attachments
                  SET status = $3, error_code = $4, error_message = $5,
                      scan_verdict = $6, scan_findings = $7,
+                     guests = COALESCE($8, guests), variants = '[]',
                      processed_at = ", now, ", updated_at = ", now, ",
                      claim_token = NULL, claimed_until = NULL
                  WHERE file_key = $1 AND status = 'processing' AND claim_token = $2"))
@@ -242,6 +335,7 @@ impl Db {
             .bind(message)
             .bind(scan_verdict)
             .bind(scan_findings)
+            .bind(guests_column(guests))
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)
@@ -249,8 +343,9 @@ impl Db {
     }
 
     /// Gives the claim back without a verdict after a retryable error: the row returns to
-    /// `uploaded` (claimable by the job's next try) with the error recorded. Returns false,
-    /// changing nothing, if the claim was lost.
+    /// `uploaded` (claimable by the job's next try) with the error recorded and no variants
+    /// listed (a re-processed row's old ones are gone). Returns false, changing nothing, if
+    /// the claim was lost.
     pub async fn release(
         &self,
         file_key: &str,
@@ -262,7 +357,7 @@ impl Db {
         on_pool!(self, |pool, d| {
             let done = sqlx::query(sql!(d:
                 "UPDATE attachments
-                 SET status = 'uploaded', error_code = $3, error_message = $4,
+                 SET status = 'uploaded', error_code = $3, error_message = $4, variants = '[]',
                      claim_token = NULL, claimed_until = NULL, updated_at = ", now, "
                  WHERE file_key = $1 AND status = 'processing' AND claim_token = $2"))
             .bind(file_key)

@@ -7,15 +7,18 @@
 //! Correctness does not depend on attachd being the only writer, or on one worker per row:
 //!
 //! - **The status rules are in the database.** A trigger refuses any status change out of
-//!   `ready` or `quarantined` except to `deleted`, and any status change out of `deleted`
-//!   ([`DbError::Conflict`]).
+//!   `quarantined` except to `deleted`, out of `ready` except to `deleted` or to a claimed
+//!   `processing` (re-processing, [`Db::claim_reprocess`]), and any status change out of
+//!   `deleted` ([`DbError::Conflict`]).
 //! - **Processing is leased.** [`Db::claim`] moves a row to `processing` with a token and an
 //!   expiry in one conditional UPDATE; [`Db::publish_ready`], [`Db::mark_failed`],
 //!   [`Db::mark_quarantined`] and [`Db::release`] change the row only `WHERE status =
 //!   'processing' AND claim_token = <ours>`, so a worker whose lease was taken over (it hung,
 //!   or was presumed dead) cannot overwrite its successor, and a late duplicate job cannot touch
-//!   a finished row. A verdict (status, variants, checksum, scan) is one statement: a reader
-//!   never sees `ready` without its variants.
+//!   a finished row. A verdict (status, variants, checksum, scan, guests) is one statement: a
+//!   reader never sees `ready` without its variants. The other verdicts and a release empty
+//!   the list (a re-opened row keeps its old one while `processing`, so that the job knows
+//!   which objects to replace or remove; so does one `fail_abandoned` fails).
 //! - **Cleanup takes rows before it deletes objects.** [`Db::claim_orphans`] moves stale
 //!   `uploaded` rows to `deleted` (so no job can claim them any more) and returns them;
 //!   the caller deletes their objects, then [`Db::purge`]s the rows. [`Db::deleted_rows`]
@@ -65,8 +68,8 @@ mod schema;
 pub use error::DbError;
 pub use events::{Event, NewEvent, MAX_REASON_BYTES};
 pub use model::{
-    Attachment, Claim, Finding, NewAttachment, Ready, ScanFields, ScanVerdict, Status,
-    VariantRecord,
+    Attachment, Claim, Finding, GuestDigest, NewAttachment, Ready, ScanFields, ScanVerdict, Status,
+    VariantRecord, MAX_GUEST_DIGEST_LEN, MIN_GUEST_DIGEST_LEN,
 };
 
 use sqlx::pool::PoolOptions;

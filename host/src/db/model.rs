@@ -1,3 +1,4 @@
+use crate::sandbox::GuestRef;
 use chrono::{DateTime, Utc};
 use std::fmt;
 
@@ -5,13 +6,16 @@ use std::fmt;
 ///
 /// - `uploaded` → `processing` ([`claim`](super::Db::claim); also from `failed`, and from
 ///   `processing` whose lease ran out);
+/// - `ready` or `failed` → `processing` ([`claim_reprocess`](super::Db::claim_reprocess)), only
+///   for a row whose recorded guests include the release a re-process job names;
 /// - `processing` → `ready` | `failed` | `quarantined` (the verdicts) or back to `uploaded`
 ///   ([`release`](super::Db::release), a retryable error);
 /// - `uploaded` → `deleted` ([`claim_orphans`](super::Db::claim_orphans)), then the row is
 ///   purged.
 ///
-/// The database's trigger enforces the part that matters whoever writes: `ready` and
-/// `quarantined` may only move to `deleted`, and `deleted` never moves.
+/// The database's trigger enforces the part that matters whoever writes: `quarantined` may only
+/// move to `deleted`, `ready` only to `deleted` or to a claimed (leased) `processing`, and
+/// `deleted` never moves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -49,8 +53,8 @@ impl Status {
         Status::ALL.into_iter().find(|status| status.as_str() == s)
     }
 
-    /// True for the statuses a job has nothing left to do for (`ready`, `quarantined`,
-    /// `deleted`): the database refuses to move them anywhere but `deleted`.
+    /// True for the statuses a process job has nothing left to do for (`ready`, `quarantined`,
+    /// `deleted`): only a re-process job may take a `ready` row again.
     pub fn is_finished(self) -> bool {
         matches!(self, Status::Ready | Status::Quarantined | Status::Deleted)
     }
@@ -113,6 +117,73 @@ pub struct Attachment {
     pub updated_at: DateTime<Utc>,
     /// When the row got its verdict (ready, failed or quarantined).
     pub processed_at: Option<DateTime<Utc>>,
+    /// The guest releases that last ran the upload's steps; `None` if they never ran for it
+    /// (or the row is older than the column).
+    pub guests: Option<Vec<GuestRef>>,
+}
+
+/// Fewest hex digits of a guest release's sha256 that name it: 48 bits, so that among the few
+/// releases ever deployed two never share a prefix by chance, yet short enough to type.
+pub const MIN_GUEST_DIGEST_LEN: usize = 12;
+/// A whole sha256 in hex.
+pub const MAX_GUEST_DIGEST_LEN: usize = 64;
+
+/// A guest release named by its sha256 or a prefix of it: [`MIN_GUEST_DIGEST_LEN`] to
+/// [`MAX_GUEST_DIGEST_LEN`] lowercase hex digits. Only such text reaches a statement's LIKE
+/// pattern, so the pattern holds no wildcard but its trailing `%`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GuestDigest(String);
+
+impl GuestDigest {
+    /// Refuses anything but 12 to 64 lowercase hex digits, saying why.
+    pub fn parse(s: &str) -> Result<GuestDigest, String> {
+        if !(MIN_GUEST_DIGEST_LEN..=MAX_GUEST_DIGEST_LEN).contains(&s.len()) {
+            return Err(format!(
+                "a guest digest is {MIN_GUEST_DIGEST_LEN} to {MAX_GUEST_DIGEST_LEN} hex digits \
+                 of a guest release's sha256, not {} characters",
+                s.len()
+            ));
+        }
+        if !s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err("a guest digest is lowercase hex digits (0-9, a-f) only".into());
+        }
+        Ok(GuestDigest(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The LIKE pattern matching a sha256 that starts with this digest.
+    pub(super) fn like_pattern(&self) -> String {
+        format!("{}%", self.0)
+    }
+
+    /// The first of `guests` whose sha256 starts with this digest.
+    pub fn find<'g>(&self, guests: &'g [GuestRef]) -> Option<&'g GuestRef> {
+        guests.iter().find(|g| g.sha256.starts_with(&self.0))
+    }
+
+    /// Whether the row's recorded guests include a release with this digest.
+    pub fn touched(&self, row: &Attachment) -> bool {
+        row.guests
+            .as_deref()
+            .is_some_and(|guests| self.find(guests).is_some())
+    }
+}
+
+impl fmt::Display for GuestDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::str::FromStr for GuestDigest {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<GuestDigest, String> {
+        GuestDigest::parse(s)
+    }
 }
 
 /// How bad a scan found an upload, as stored in `scan_verdict` and in each finding.
@@ -223,6 +294,8 @@ pub struct Ready {
     pub placeholder: String,
     pub variants: Vec<VariantRecord>,
     pub scan: ScanFields,
+    /// The guest releases that ran the upload's steps.
+    pub guests: Vec<GuestRef>,
 }
 
 /// The outcome of [`Db::claim`](super::Db::claim).
@@ -234,6 +307,13 @@ pub enum Claim {
     Busy(Attachment),
     /// `ready`, `quarantined` or `deleted`: nothing to do (a duplicate or late job).
     Finished(Attachment),
+    /// A re-process claim took a `ready` or `failed` row that the named guest release had
+    /// processed (the row as it is after the claim: `processing`, still listing its variants
+    /// and guests).
+    Reopened(Attachment),
+    /// A re-process claim found a `ready` or `failed` row that the named guest release did not
+    /// process (the last run was by other releases): nothing to do.
+    NotTouched(Attachment),
     /// No row for this key.
     Missing,
 }

@@ -3,6 +3,7 @@
 //! gives every column one Rust type in both.
 
 use super::{Attachment, DbError, Finding, ScanFields, Status, VariantRecord};
+use crate::sandbox::GuestRef;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use sqlx::{ColumnIndex, Database, Decode, Row, Type};
@@ -25,6 +26,7 @@ where
     DateTime<Utc>: Column<R::Database>,
     Json<Vec<VariantRecord>>: Column<R::Database>,
     Json<serde_json::Value>: Column<R::Database>,
+    Json<Vec<GuestRef>>: Column<R::Database>,
 {
     fn attachment(&self) -> Result<Attachment, DbError> {
         let status: String = self.try_get("status")?;
@@ -55,6 +57,9 @@ where
             created_at: self.try_get("created_at")?,
             updated_at: self.try_get("updated_at")?,
             processed_at: self.try_get("processed_at")?,
+            guests: self
+                .try_get::<Option<Json<Vec<GuestRef>>>, _>("guests")?
+                .map(|j| j.0),
         })
     }
 }
@@ -74,6 +79,12 @@ pub(super) fn scan_columns(
         scan.map(|s| s.verdict.as_str()),
         scan.map(|s| Json(&s.findings)),
     )
+}
+
+/// The value bound to `guests`: the one place the guest releases are written to the
+/// database. `None` binds NULL, which the statements read as "keep what the row has".
+pub(super) fn guests_column(guests: Option<&[GuestRef]>) -> Option<Json<&[GuestRef]>> {
+    guests.map(Json)
 }
 
 /// A row's `scan_verdict` and `scan_findings`, as [`Attachment`] holds them.

@@ -10,6 +10,7 @@ use crate::audit::{self, Audit, Event};
 use crate::db::{Attachment, Db, ScanFields};
 use crate::metrics::Metrics;
 use crate::queue::{Enqueue, EnqueueOptions, QueueName};
+use crate::sandbox::GuestRef;
 use crate::storage::{self, Storage};
 use crate::vscan::{Cause, Policy, Subject};
 use std::sync::Arc;
@@ -34,13 +35,15 @@ impl Quarantine {
     }
 
     /// Moves the upload to quarantine and makes the row (claimed with `token`) say so, with
-    /// `scan` (the guests' verdict, if they ran) as the cause records it. Returns the row.
+    /// `scan` (the guests' verdict, if they ran) as the cause records it and the guest
+    /// releases that ran (`None` if they did not: the row keeps what it had). Returns the row.
     pub async fn apply(
         &self,
         subject: &Subject<'_>,
         token: &str,
         cause: &Cause,
         scan: Option<ScanFields>,
+        guests: Option<&[GuestRef]>,
     ) -> Result<Attachment, JobError> {
         let key = subject.file_key;
         let quarantine_key = self.key(key);
@@ -55,7 +58,7 @@ impl Quarantine {
         self.audit.record(event).await?;
         let marked = self
             .db
-            .mark_quarantined(key, token, cause.code(), &message, &fields)
+            .mark_quarantined(key, token, cause.code(), &message, &fields, guests)
             .await?;
         if !marked {
             return Err(JobError::ClaimLost {

@@ -34,5 +34,6 @@ pub async fn upload(storage: &dyn Storage, key: &str, data: &[u8], mime: &str) -
         size: data.len() as u64,
         variants: vec![],
         checksum: Some(sha256(data)),
+        reprocess_guest_digest: None,
     }
 }
