@@ -25,9 +25,6 @@ use std::time::{Duration, SystemTime};
 /// is wanted now (a bad release is serving), so an unreachable database delays it this much
 /// at most, and the event is still written to the audit log stream.
 const AUDIT_DATABASE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Where install and rollback take their lock, inside `releases/`: two installs at once
-/// would each point `previous` at the same old release and lose one of theirs.
-const LOCK_FILE: &str = ".lock";
 /// The prefix of a release being assembled under `releases/`: not a release id, so it is
 /// never listed nor pointed at, and an install interrupted midway leaves only such a name.
 const INCOMING_PREFIX: &str = ".incoming-";
@@ -230,11 +227,7 @@ impl Checked {
                     f.sha256,
                     f.key_id.as_deref().unwrap_or("none (unsigned)"),
                 )?,
-                Err(r) => writeln!(
-                    out,
-                    "  {:<10} {}: {}{source}",
-                    g.name, r.code, r.reason
-                )?,
+                Err(r) => writeln!(out, "  {:<10} {}: {}{source}", g.name, r.code, r.reason)?,
             }
         }
         if let Some(r) = &self.other {
@@ -344,8 +337,8 @@ fn copy_within(root: &Path, file: &str, dest: &Path) -> anyhow::Result<()> {
     if !exists(&path) {
         return Ok(());
     }
-    let resolved = std::fs::canonicalize(&path)
-        .with_context(|| format!("resolving {}", path.display()))?;
+    let resolved =
+        std::fs::canonicalize(&path).with_context(|| format!("resolving {}", path.display()))?;
     if !resolved.starts_with(root) {
         bail!(
             "{} leads out of {} (to {}): refused",
@@ -494,22 +487,38 @@ impl Drop for Scratch {
     }
 }
 
-/// The install/rollback lock on guest directory `dir`, held until dropped.
+/// The install/rollback lock on guest directory `dir`, held until dropped: two installs at
+/// once would each point `previous` at the same old release and lose one of theirs. An
+/// exclusive `flock` on the directory itself, so no lock file appears in it.
 fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
-    let releases = dir.join(RELEASES);
-    std::fs::create_dir_all(&releases)
-        .with_context(|| format!("creating {}", releases.display()))?;
-    let path = releases.join(LOCK_FILE);
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o644)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let file = std::fs::File::open(dir).with_context(|| format!("opening {}", dir.display()))?;
     rustix::fs::flock(&file, rustix::fs::FlockOperation::LockExclusive)
-        .with_context(|| format!("locking {}", path.display()))?;
+        .with_context(|| format!("locking {}", dir.display()))?;
     Ok(file)
+}
+
+/// `releases/` made by this install: removed again if the install leaves it empty (a
+/// refused first install leaves a flat directory as it found it).
+struct MadeDir(Option<PathBuf>);
+
+impl MadeDir {
+    fn create(path: PathBuf) -> anyhow::Result<MadeDir> {
+        if path.is_dir() {
+            return Ok(MadeDir(None));
+        }
+        std::fs::create_dir(&path).with_context(|| format!("creating {}", path.display()))?;
+        Ok(MadeDir(Some(path)))
+    }
+}
+
+impl Drop for MadeDir {
+    fn drop(&mut self) {
+        if let Some(path) = &self.0 {
+            // Fails, as it should, when the directory holds the new release.
+            let _ = std::fs::remove_dir(path);
+        }
+    }
 }
 
 /// The release id `link` names, if it is set: an error when it names something other than
@@ -530,10 +539,9 @@ fn linked_release(dir: &Path, link: &str) -> anyhow::Result<Option<String>> {
 
 async fn verify(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let dir = &settings.guests.paths.dir;
-    let scratch = Scratch::create(std::env::temp_dir().join(format!(
-        "attachd-verify-{}",
-        uuid::Uuid::new_v4().simple()
-    )))?;
+    let scratch = Scratch::create(
+        std::env::temp_dir().join(format!("attachd-verify-{}", uuid::Uuid::new_v4().simple())),
+    )?;
     let base = current_release(dir);
     let checked = assemble_and_check(src, base.as_deref(), &scratch.path, settings).await?;
     let mut out = std::io::stdout().lock();
@@ -553,6 +561,8 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let _lock = lock(dir)?;
     let old = linked_release(dir, CURRENT)?;
     let base = current_release(dir);
+    // Declared before the scratch directory, so dropped after it.
+    let _releases = MadeDir::create(dir.join(RELEASES))?;
     let mut scratch = Scratch::create(dir.join(RELEASES).join(format!(
         "{INCOMING_PREFIX}{}",
         uuid::Uuid::new_v4().simple()
@@ -577,7 +587,10 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let id = layout::release_id(chrono::Utc::now(), &manifests);
     let release = layout::release_path(dir, &id);
     if exists(&release) {
-        bail!("{} exists already: install again in a second", release.display());
+        bail!(
+            "{} exists already: install again in a second",
+            release.display()
+        );
     }
     std::fs::rename(&scratch.path, &release)
         .with_context(|| format!("renaming the new release to {}", release.display()))?;
@@ -594,7 +607,10 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     writeln!(out, "installed release {id} in {}", release.display())?;
     checked.print(&mut out)?;
     match &old {
-        Some(old) => writeln!(out, "previous: {old} (`attachd guests rollback` returns to it)")?,
+        Some(old) => writeln!(
+            out,
+            "previous: {old} (`attachd guests rollback` returns to it)"
+        )?,
         None => writeln!(
             out,
             "previous: none (the guest directory held no installed release)"
@@ -706,8 +722,7 @@ fn release_json(dir: &Path, settings: &Settings, verify: bool) -> serde_json::Va
     let guests = GUESTS
         .iter()
         .map(|&(name, world)| {
-            let (manifest, key_id): (Option<Manifest>, Option<String>) =
-                release::claims(dir, name);
+            let (manifest, key_id): (Option<Manifest>, Option<String>) = release::claims(dir, name);
             let mut g = serde_json::json!({
                 "name": name,
                 "world": manifest.as_ref().map(|m| m.world.clone()),
@@ -786,7 +801,12 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<i32> {
 
 fn print_list(out: &mut impl Write, r: &serde_json::Value) -> std::io::Result<()> {
     let s = |v: &serde_json::Value| v.as_str().unwrap_or("-").to_string();
-    writeln!(out, "guest directory {} ({})", s(&r["dir"]), s(&r["layout"]))?;
+    writeln!(
+        out,
+        "guest directory {} ({})",
+        s(&r["dir"]),
+        s(&r["layout"])
+    )?;
     let current = &r["current"];
     match current["id"].as_str() {
         Some(id) => writeln!(
