@@ -720,3 +720,18 @@ fn a_release_id_is_its_install_time_and_a_digest_of_its_manifests() {
         assert!(!layout::is_release_id(not_an_id), "{not_an_id}");
     }
 }
+
+#[test]
+fn a_current_link_naming_a_release_that_is_gone_is_reported_not_replaced_by_the_flat_files() {
+    let site = Site::new("1.0.0");
+    ok(site.install(site.new_release(&["probe"], "2.0.0").path()));
+    let current = site.link(layout::CURRENT).unwrap();
+    std::fs::remove_dir_all(layout::release_path(site.dir(), &current)).unwrap();
+    // The flat files of 1.0.0 are still at the top of the directory: install must not take
+    // them for the current release.
+    let out = site.install(site.new_release(&["probe"], "3.0.0").path());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("not in"), "{}", stderr(&out));
+    let out = site.attachd(&["guests", "list"]);
+    assert!(!out.status.success(), "list says so too");
+}

@@ -453,14 +453,35 @@ async fn check(dir: &Path, sources: &[(&'static str, Source)], settings: &Settin
     checked
 }
 
-/// The release the guest directory runs now: `current` resolved, or the directory itself
-/// (flat layout), if it holds any guest.
-fn current_release(dir: &Path) -> Option<PathBuf> {
-    let release = layout::release_dir(dir);
-    GUESTS
+/// The directory of the release the guest directory runs now: the release `current` names,
+/// or the directory itself (flat layout). A `current` naming a release that is gone is an
+/// error, never the flat files: those left at the top of a directory installed into since
+/// are stale.
+fn current_dir(dir: &Path) -> anyhow::Result<PathBuf> {
+    match linked_release(dir, CURRENT)? {
+        Some(id) => {
+            let release = layout::release_path(dir, &id);
+            if !release.is_dir() {
+                bail!(
+                    "{} names release {id}, which is not in {}: fix it by hand (point it at \
+                     a release there) first",
+                    dir.join(CURRENT).display(),
+                    dir.join(RELEASES).display()
+                );
+            }
+            Ok(release)
+        }
+        None => Ok(dir.to_path_buf()),
+    }
+}
+
+/// The current release's directory, if it holds any guest (a new guest directory has none).
+fn current_release(dir: &Path) -> anyhow::Result<Option<PathBuf>> {
+    let release = current_dir(dir)?;
+    Ok(GUESTS
         .iter()
         .any(|(g, _)| exists(&release.join(format!("{g}.json"))))
-        .then_some(release)
+        .then_some(release))
 }
 
 /// A directory removed when dropped, unless kept: a refused or failed install leaves no
@@ -542,7 +563,7 @@ async fn verify(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let scratch = Scratch::create(
         std::env::temp_dir().join(format!("attachd-verify-{}", uuid::Uuid::new_v4().simple())),
     )?;
-    let base = current_release(dir);
+    let base = current_release(dir)?;
     let checked = assemble_and_check(src, base.as_deref(), &scratch.path, settings).await?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "release in {}:", src.display())?;
@@ -560,7 +581,7 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let dir = &settings.guests.paths.dir;
     let _lock = lock(dir)?;
     let old = linked_release(dir, CURRENT)?;
-    let base = current_release(dir);
+    let base = current_release(dir)?;
     // Declared before the scratch directory, so dropped after it.
     let _releases = MadeDir::create(dir.join(RELEASES))?;
     let mut scratch = Scratch::create(dir.join(RELEASES).join(format!(
@@ -759,7 +780,7 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<i32> {
     let managed = layout::is_managed(dir);
     let current_id = linked_release(dir, CURRENT)?;
     let previous_id = linked_release(dir, PREVIOUS)?;
-    let current_path = layout::release_dir(dir);
+    let current_path = current_dir(dir)?;
     let since = if managed {
         layout::link_since(dir, CURRENT)
     } else {
