@@ -510,7 +510,14 @@ fn install_makes_a_release_switches_current_and_keeps_previous() {
 fn a_broken_release_is_refused_and_changes_nothing() {
     let site = Site::new("1.0.0");
     ok(site.install(site.new_release(&["probe"], "2.0.0").path()));
+    // What an install interrupted midway leaves: cleared by the next install.
+    std::fs::create_dir(site.dir().join(layout::RELEASES).join(".incoming-0")).unwrap();
+    ok(site.install(site.new_release(&["probe"], "2.1.0").path()));
     let before = site.state();
+    assert!(
+        before.2.iter().all(|e| layout::is_release_id(e)),
+        "{before:?}"
+    );
 
     let broken = site.new_release(&["probe"], "3.0.0");
     flip_byte(&broken.path().join("probe.wasm"));
@@ -567,7 +574,12 @@ fn rollback_restores_the_previous_release() {
     ok(site.install(site.new_release(&["probe"], "3.0.0").path()));
     let bad = site.link(layout::CURRENT).unwrap();
 
-    ok(site.attachd(&["guests", "rollback"]));
+    let out = ok(site.attachd(&["guests", "rollback"]));
+    assert!(
+        !stderr(&out).contains("audit log only"),
+        "the event is stored in the database too: {}",
+        stderr(&out)
+    );
     assert_eq!(site.link(layout::CURRENT).as_deref(), Some(good.as_str()));
     assert_eq!(site.link(layout::PREVIOUS).as_deref(), Some(bad.as_str()));
     let list = site.list();

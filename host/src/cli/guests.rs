@@ -519,6 +519,23 @@ fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     Ok(file)
 }
 
+/// Removes what interrupted installs left under `releases/` (called under the lock, so no
+/// install is still filling them).
+fn remove_interrupted(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir.join(RELEASES)) else {
+        return;
+    };
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.starts_with(INCOMING_PREFIX))
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}
+
 /// `releases/` made by this install: removed again if the install leaves it empty (a
 /// refused first install leaves a flat directory as it found it).
 struct MadeDir(Option<PathBuf>);
@@ -584,6 +601,7 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     let base = current_release(dir)?;
     // Declared before the scratch directory, so dropped after it.
     let _releases = MadeDir::create(dir.join(RELEASES))?;
+    remove_interrupted(dir);
     let mut scratch = Scratch::create(dir.join(RELEASES).join(format!(
         "{INCOMING_PREFIX}{}",
         uuid::Uuid::new_v4().simple()
