@@ -747,3 +747,41 @@ fn a_current_link_naming_a_release_that_is_gone_is_reported_not_replaced_by_the_
     let out = site.attachd(&["guests", "list"]);
     assert!(!out.status.success(), "list says so too");
 }
+
+#[test]
+fn a_first_install_into_an_empty_guest_directory_needs_every_guest() {
+    let builder = Builder::new();
+    let root = tempfile::tempdir().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let guests = root.path().join("guests");
+    let full = builder.release("1.0.0");
+    let only_probe = tempfile::tempdir().unwrap();
+    copy_guests(full.path(), only_probe.path(), &["probe"], true);
+
+    let install = |dir: &Path| {
+        attachd(
+            &["guests", "install", dir.to_str().unwrap()],
+            &guests,
+            &builder,
+            data.path(),
+        )
+    };
+    let out = install(only_probe.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("guest scan: guest-unavailable"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        std::fs::read_dir(&guests).unwrap().count(),
+        0,
+        "nothing left"
+    );
+
+    ok(install(full.path()));
+    let current = layout::link_target(&guests, layout::CURRENT).expect("current is set");
+    assert!(layout::release_of(&current).is_some(), "{current:?}");
+    assert!(layout::link_target(&guests, layout::PREVIOUS).is_none());
+    load(&guests, builder.trust()).expect("the worker's loader reads it");
+}

@@ -152,6 +152,8 @@ enum Source {
     Kept,
     /// An installed release checked whole (the one `rollback` returns to).
     Installed,
+    /// Neither the given directory nor the current release holds it.
+    Missing,
 }
 
 /// Why a guest (or the whole set) was refused: a stable code and the reason.
@@ -216,6 +218,7 @@ impl Checked {
                 Source::Given => " (from the new release)",
                 Source::Kept => " (kept from the current release)",
                 Source::Installed => "",
+                Source::Missing => " (in neither the new release nor the current one)",
             };
             match &g.outcome {
                 Ok(f) => writeln!(
@@ -394,7 +397,7 @@ async fn check(dir: &Path, sources: &[(&'static str, Source)], settings: &Settin
             let source = sources
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map_or(Source::Kept, |(_, s)| *s);
+                .map_or(Source::Missing, |(_, s)| *s);
             let outcome = release::verify(dir, name, world, trust)
                 .map(|v| Facts {
                     world: v.manifest.world.clone(),
