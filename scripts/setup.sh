@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
 # the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
-# inside the thumbnail guest, Node.js, ffmpeg, clamd, promtool and systemd-analyze for the
-# tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
+# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool and systemd-analyze for
+# the tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
 # it only installs or starts what is absent.
 set -euo pipefail
 
@@ -22,6 +22,9 @@ command -v node >/dev/null || pkgs+=(nodejs npm)
 # ffmpeg and ffprobe for video uploads and their tests (the tests generate their clips with
 # ffmpeg's lavfi sources at run time).
 { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; } || pkgs+=(ffmpeg)
+# The minisign tool, for the tests that check release signatures interoperate with it both
+# ways (host/tests/guest_releases.rs).
+command -v minisign >/dev/null || pkgs+=(minisign)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 # Packages whose services attachd's tests must not see running: clamd for the antivirus tests

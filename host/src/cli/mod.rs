@@ -51,7 +51,8 @@ pub enum Command {
     Requeue(store::RequeueArgs),
     /// Print the effective settings (secrets redacted) and where each came from.
     Config(config::ConfigArgs),
-    /// Guest releases: keygen and sign (for release builders).
+    /// Guest releases: keygen and sign (for release builders); verify, install, rollback
+    /// and list (for operators).
     Guests(guests::GuestsArgs),
 }
 

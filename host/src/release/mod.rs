@@ -32,6 +32,14 @@ const MAX_SIGNATURE_BYTES: u64 = 4096;
 /// The signature file's suffix, after the manifest's name (minisign's own default).
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
+/// The guests a release holds, by name, with the world each implements: the three the sandbox
+/// loads, and the only names `attachd guests install` takes.
+pub const GUESTS: [(&str, &str); 3] = [
+    ("probe", "prober"),
+    ("scan", "scanner"),
+    ("thumbnail", "thumbnailer"),
+];
+
 /// Why a guest release was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -144,6 +152,22 @@ pub fn verify(
         sha256,
         key_id,
     })
+}
+
+/// What guest `name`'s files in `dir` claim, read without checking them: its manifest if
+/// it parses, and the id of the key its signature names if there is one. For showing a
+/// release that may not verify ([`verify`] says whether it does).
+pub fn claims(dir: &Path, name: &str) -> (Option<Manifest>, Option<String>) {
+    let manifest_path = dir.join(format!("{name}.json"));
+    let manifest = read_capped(&manifest_path, MAX_MANIFEST_BYTES)
+        .ok()
+        .and_then(|raw| serde_json::from_slice::<Manifest>(&raw).ok());
+    let key = read_capped(&signature_path(&manifest_path), MAX_SIGNATURE_BYTES)
+        .ok()
+        .and_then(|sig| String::from_utf8(sig).ok())
+        .and_then(|text| minisign::SignatureBox::from_string(&text).ok())
+        .map(|sig_box| key_id(sig_box.keynum()));
+    (manifest, key)
 }
 
 /// Where the signature of the manifest at `manifest` lives.
