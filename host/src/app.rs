@@ -183,12 +183,17 @@ pub struct Worker {
     config: worker::WorkerConfig,
     listener: tokio::net::TcpListener,
     swapper: Swapper,
+    hangup: tokio::signal::unix::Signal,
     guest_watch: Option<std::time::Duration>,
     pub metrics_addr: std::net::SocketAddr,
 }
 
 impl Worker {
     pub async fn build(settings: &Settings) -> anyhow::Result<Worker> {
+        // Taken first: from here on a SIGHUP (`systemctl reload`) asks for a guest reload, even
+        // while the guests are still compiling, instead of ending the process.
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("listening for SIGHUP")?;
         let metrics = Metrics::new(&QueueName::labels());
         let addr = &settings.worker.metrics_addr;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -285,6 +290,7 @@ impl Worker {
             config,
             listener,
             swapper,
+            hangup,
             guest_watch: settings.guests.watch_interval,
             metrics_addr,
         })
@@ -302,7 +308,10 @@ impl Worker {
             self.health.clone(),
             shutdown.clone(),
         ));
-        tasks.spawn(self.swapper.watch(self.guest_watch, shutdown.clone()));
+        tasks.spawn(
+            self.swapper
+                .watch(self.hangup, self.guest_watch, shutdown.clone()),
+        );
         let mut sigterm =
             tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         let on_signal = shutdown.clone();

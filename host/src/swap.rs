@@ -110,20 +110,31 @@ impl Swapper {
             .await;
     }
 
-    /// Reloads on SIGHUP, and when the guest directory changes (looked at every `interval`;
-    /// `None`: on SIGHUP only), until `shutdown`.
-    pub async fn watch(self, interval: Option<Duration>, shutdown: CancellationToken) {
-        let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            .map_err(|e| tracing::error!(error = %e, "cannot listen for SIGHUP"))
-            .ok();
+    /// Reloads on `hangup` (SIGHUP), and when the guest directory changes (looked at every
+    /// `interval`; `None`: on SIGHUP only), until `shutdown`. The signal is taken by the
+    /// caller at start, so a SIGHUP that arrives while the worker starts reloads instead of
+    /// ending the process (its default action).
+    pub async fn watch(
+        self,
+        mut hangup: tokio::signal::unix::Signal,
+        interval: Option<Duration>,
+        shutdown: CancellationToken,
+    ) {
         let dir = self.sandbox.paths().dir.clone();
-        let mut seen = fingerprint(&dir);
-        let mut tick = interval.map(tokio::time::interval);
+        // Where the running set was read from: a release placed while the worker started
+        // differs from it and is loaded at the first look.
+        let mut seen = self.sandbox.guests().fingerprint().clone();
+        let mut tick = interval.map(|every| {
+            let mut t = tokio::time::interval(every);
+            // A look that took longer than the interval is not made up for in a burst.
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            t
+        });
         loop {
             let trigger = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                Some(()) = async { hangup.as_mut()?.recv().await } => {
-                    seen = fingerprint(&dir);
+                Some(()) = hangup.recv() => {
+                    seen = look(&dir).await;
                     "SIGHUP"
                 }
                 Some(now) = async {
@@ -151,13 +162,26 @@ impl Swapper {
     }
 }
 
+/// The directory's fingerprint, taken on a blocking thread (`stat` can block on a slow file
+/// system; a runtime thread must not).
+async fn look(dir: &std::path::Path) -> Fingerprint {
+    let dir = dir.to_path_buf();
+    let fallback = dir.clone();
+    tokio::task::spawn_blocking(move || fingerprint(&dir))
+        .await
+        .unwrap_or_else(|_| Fingerprint {
+            release: fallback,
+            files: vec![],
+        })
+}
+
 /// The directory's new fingerprint if it differs from `seen` and stays the same for
 /// [`SETTLE`].
 async fn settled_change(dir: &std::path::Path, seen: &Fingerprint) -> Option<Fingerprint> {
-    let now = fingerprint(dir);
+    let now = look(dir).await;
     if &now == seen {
         return None;
     }
     tokio::time::sleep(SETTLE).await;
-    (fingerprint(dir) == now).then_some(now)
+    (look(dir).await == now).then_some(now)
 }

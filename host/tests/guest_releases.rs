@@ -151,45 +151,8 @@ fn a_signed_release_loads_and_names_its_versions_and_digests() {
     }
 }
 
-#[test]
-fn a_flipped_byte_in_a_component_is_refused_as_a_digest_mismatch() {
-    let builder = Builder::new();
-    let dir = builder.release("1.0.0");
-    flip_byte(&dir.path().join("probe.wasm"));
-    let (code, message) = refusal(dir.path(), builder.trust());
-    assert_eq!(code, "guest-digest-mismatch", "{message}");
-    assert!(message.contains("probe"), "{message}");
-}
-
-#[test]
-fn a_manifest_edited_together_with_its_digest_is_refused_as_an_invalid_signature() {
-    let builder = Builder::new();
-    let dir = builder.release("1.0.0");
-    // Someone who can write the directory but not sign: a modified component, and the
-    // manifest pointed at it.
-    let wasm = dir.path().join("probe.wasm");
-    flip_byte(&wasm);
-    set_manifest(dir.path(), "probe", "sha256", &sha256_of(&wasm));
-    let (code, message) = refusal(dir.path(), builder.trust());
-    assert_eq!(code, "guest-signature-invalid", "{message}");
-}
-
-#[test]
-fn a_release_signed_by_an_untrusted_key_is_refused() {
-    let builder = Builder::new();
-    let someone_else = Builder::new();
-    let dir = someone_else.release("1.0.0");
-    let (code, message) = refusal(dir.path(), builder.trust());
-    assert_eq!(code, "guest-key-untrusted", "{message}");
-}
-
-#[test]
-fn a_release_without_signatures_is_refused() {
-    let builder = Builder::new();
-    let dir = unsigned_release();
-    let (code, message) = refusal(dir.path(), builder.trust());
-    assert_eq!(code, "guest-signature-missing", "{message}");
-}
+// Each way a release is broken (a flipped byte, an edited manifest, an untrusted key, no
+// signature) is refused at start and on reload: host/tests/guest_swap.rs.
 
 #[test]
 fn allowing_unsigned_guests_loads_an_unsigned_one_but_still_refuses_a_bad_signature() {

@@ -312,29 +312,6 @@ fn each_broken_release_is_refused_on_reload_and_the_running_release_keeps_servin
 }
 
 #[test]
-fn an_unsigned_guest_loads_only_under_the_development_switch_and_a_bad_signature_never() {
-    let releases = Releases::new();
-    releases.add("unsigned", None, None, Some(Broken::NoSignature));
-    releases.add("tampered", None, None, Some(Broken::EditedManifest));
-    let mut paths = releases.paths();
-    paths.trust.allow_unsigned = true;
-    releases.switch("unsigned");
-    let sandbox = Sandbox::load(&paths, SandboxLimits::default()).expect("the switch allows it");
-    let guests = sandbox.guests();
-    let probe = guests
-        .loaded()
-        .iter()
-        .find(|g| g.guest.name == "probe")
-        .unwrap();
-    assert_eq!(probe.key_id, None, "recorded as unsigned");
-    releases.switch("tampered");
-    let e = Sandbox::load(&paths, SandboxLimits::default())
-        .err()
-        .unwrap();
-    assert_eq!(e.code(), "guest-signature-invalid");
-}
-
-#[test]
 fn pointing_current_back_at_the_previous_release_rolls_back() {
     let releases = Releases::new();
     releases.add("v1", None, Some("1.0.0-test"), None);
@@ -378,8 +355,12 @@ fn job_probe_version(job: &Value) -> String {
 
 #[test]
 fn a_worker_under_a_stream_of_node_jobs_swaps_releases_without_failing_a_job() {
-    const JOBS: usize = 36;
+    // A stream that outlasts the refusal and the swap: 60 jobs, 150 ms apart (9 s).
+    const JOBS: usize = 60;
     const INTERVAL_MS: u64 = 150;
+    // The worker looks at its guest directory this often (the default is 2 s; shorter keeps
+    // the stream short).
+    const WATCH: &str = "500ms";
     const PROCESS: &str = "attachments.process";
     let releases = Releases::new();
     releases.add("v1", None, Some("1.0.0-test"), None);
@@ -406,6 +387,7 @@ fn a_worker_under_a_stream_of_node_jobs_swaps_releases_without_failing_a_job() {
     let worker = stack.start_worker(&[
         ("ATTACH_GUEST_DIR", &guest_dir),
         ("ATTACH_GUEST_TRUSTED_KEYS", &key),
+        ("ATTACH_GUEST_WATCH_INTERVAL", WATCH),
     ]);
     let stream = stack
         .node_command(
@@ -426,8 +408,8 @@ fn a_worker_under_a_stream_of_node_jobs_swaps_releases_without_failing_a_job() {
             .cloned()
             .collect()
     };
-    wait_for("a third of the jobs", WAIT, || {
-        (completed(&stack).len() >= JOBS / 3).then_some(())
+    wait_for("a sixth of the jobs", WAIT, || {
+        (completed(&stack).len() >= JOBS / 6).then_some(())
     });
 
     // A broken release dropped in changes nothing.
@@ -528,7 +510,7 @@ fn a_worker_under_a_stream_of_node_jobs_swaps_releases_without_failing_a_job() {
         v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
     };
     eprintln!(
-        "guest swap: release → swap {:.0} ms; release → first job done on it {:.0} ms; job \
+        "guest swap (watch every {WATCH}): release → swap {:.0} ms; release → first job done on it {:.0} ms; job \
          duration median {:.0} ms overlapping the swap ({} jobs) vs {:.0} ms otherwise ({} jobs)",
         swapped_after.as_secs_f64() * 1000.0,
         first_v2 - released_at,
@@ -552,4 +534,60 @@ fn a_worker_under_a_stream_of_node_jobs_swaps_releases_without_failing_a_job() {
     });
     assert_eq!(decisions, ["guest-refused", "guest-swapped"]);
     worker.stop();
+}
+
+#[test]
+fn a_worker_reloads_its_guests_on_sighup_and_a_flat_directory_too() {
+    // The flat layout (what `make guests` writes and a package installs): the files replaced
+    // in place, no `current` link; the directory is not watched, only SIGHUP reloads.
+    let releases = Releases::new();
+    releases.add("v1", None, Some("1.0.0-test"), None);
+    releases.add("v2", None, Some("2.0.0-test"), None);
+    let flat = tempfile::tempdir().unwrap();
+    let copy = |name: &str| {
+        for entry in std::fs::read_dir(releases.dir().join("releases").join(name)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), flat.path().join(entry.file_name())).unwrap();
+        }
+    };
+    copy("v1");
+    let stack = Stack::new();
+    let dir = flat.path().to_string_lossy().into_owned();
+    let key = releases.public_key();
+    let worker = stack.start_worker(&[
+        ("ATTACH_GUEST_DIR", &dir),
+        ("ATTACH_GUEST_TRUSTED_KEYS", &key),
+        ("ATTACH_GUEST_WATCH_INTERVAL", "0"),
+    ]);
+    assert_eq!(worker.metric("attachments_guest_swaps_total"), 0.0);
+    copy("v2");
+    worker.signal("-HUP");
+    worker.wait_metric("attachments_guest_swaps_total", 1.0);
+    let (_, metrics) = worker.http_get("/metrics");
+    assert!(metrics.contains("version=\"2.0.0-test\""), "{metrics}");
+    // The process is still the worker: SIGHUP did not end it.
+    assert_eq!(worker.http_get("/healthz").0, 200);
+    worker.stop();
+}
+
+#[test]
+fn no_test_guest_verifies_under_the_key_make_test_trusts() {
+    // The hostile guests are signed with the test key only: copied into a guest directory
+    // where the development key is trusted, they are refused.
+    let test_dirs = std::fs::read_dir(common::guest_dir().join("test")).unwrap();
+    let mut checked = 0;
+    for dir in test_dirs {
+        let dir = dir.unwrap().path();
+        for (name, world) in attachd::release::GUESTS {
+            if !dir.join(format!("{name}.json")).exists() {
+                continue;
+            }
+            let e = attachd::release::verify(&dir, name, world, &common::trust())
+                .err()
+                .unwrap_or_else(|| panic!("{} {name} verifies", dir.display()));
+            assert_eq!(e.code(), "guest-key-untrusted", "{}: {e}", dir.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "the test guests are there: {checked}");
 }

@@ -21,7 +21,7 @@ fn hostile_sandbox(fuel: FuelBudget) -> (tempfile::TempDir, Sandbox) {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: Some(common::cache_dir()),
-        trust: common::trust(),
+        trust: common::test_guest_trust(),
     };
     let limits = SandboxLimits {
         deadline: DEADLINE,

@@ -47,7 +47,7 @@ fn load(dir: &Path, limits: SandboxLimits) -> Sandbox {
     let paths = GuestPaths {
         dir: dir.to_path_buf(),
         cache_dir: Some(common::cache_dir()),
-        trust: common::trust(),
+        trust: common::test_guest_trust(),
     };
     Sandbox::load(&paths, limits).expect("load the guests")
 }
@@ -329,7 +329,7 @@ fn guest_whose_digest_does_not_match_its_manifest_is_refused() {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
-        trust: common::trust(),
+        trust: common::test_guest_trust(),
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
@@ -376,7 +376,7 @@ fn a_guest_that_imports_the_network_is_refused_at_load() {
     let paths = GuestPaths {
         dir: dir.path().to_path_buf(),
         cache_dir: None,
-        trust: common::trust(),
+        trust: common::test_guest_trust(),
     };
     let e = Sandbox::load(&paths, SandboxLimits::default())
         .err()
@@ -394,7 +394,7 @@ mod compile_cache {
         let paths = GuestPaths {
             dir: guests.to_path_buf(),
             cache_dir: Some(cache.to_path_buf()),
-            trust: common::trust(),
+            trust: common::test_guest_trust(),
         };
         Sandbox::load(&paths, SandboxLimits::default()).expect("load")
     }

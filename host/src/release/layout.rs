@@ -20,45 +20,64 @@ pub const CURRENT: &str = "current";
 /// The symlink naming the release before it, for rollback.
 pub const PREVIOUS: &str = "previous";
 
-/// The directory holding the release to run: `dir/current` resolved, if it exists; else
-/// `dir` itself (the flat layout). Resolved once per load, so every file of one load comes
-/// from one release even if `current` moves meanwhile.
+/// The directory holding the release to run: where `dir/current` leads, if `current`
+/// exists (even dangling: a release that is gone must be refused, never replaced by stale
+/// files beside it); else `dir` itself (the flat layout). Resolved once per load, so every
+/// file of one load comes from one release even if `current` moves meanwhile.
 pub fn release_dir(dir: &Path) -> PathBuf {
     let current = dir.join(CURRENT);
-    match std::fs::canonicalize(&current) {
-        Ok(resolved) if resolved.is_dir() => resolved,
-        _ => dir.to_path_buf(),
+    if std::fs::symlink_metadata(&current).is_err() {
+        return dir.to_path_buf();
     }
+    std::fs::canonicalize(&current).unwrap_or(current)
 }
 
 /// What the worker compares to notice a new release: the resolved release directory and,
-/// for every file in it, its name, size and modification time. Cheap (a few `stat` calls).
+/// for each file a load reads (every guest's manifest, signature and component), its inode,
+/// size and change time (a file replaced by one of the same size and modification time still
+/// has a new inode or change time). A few `stat` calls, however many other files the
+/// directory holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprint {
     pub release: PathBuf,
-    pub files: Vec<(String, u64, Option<SystemTime>)>,
+    pub files: Vec<(String, Option<FileStamp>)>,
 }
 
+/// A file's identity and last change, as `stat` gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStamp {
+    inode: u64,
+    size: u64,
+    changed: (i64, i64),
+    modified: (i64, i64),
+}
+
+/// The fingerprint of the release `dir` names now. Blocking (it calls `stat`): run it off
+/// the async threads.
 pub fn fingerprint(dir: &Path) -> Fingerprint {
+    use std::os::unix::fs::MetadataExt;
     let release = release_dir(dir);
-    let mut files = std::fs::read_dir(&release)
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| {
-                    let meta = e.metadata().ok()?;
-                    meta.is_file().then(|| {
-                        (
-                            e.file_name().to_string_lossy().into_owned(),
-                            meta.len(),
-                            meta.modified().ok(),
-                        )
-                    })
-                })
-                .collect::<Vec<_>>()
+    let files = super::GUESTS
+        .iter()
+        .flat_map(|(name, _)| {
+            [
+                format!("{name}.json"),
+                format!("{name}.json{}", super::SIGNATURE_SUFFIX),
+                format!("{name}.wasm"),
+            ]
         })
-        .unwrap_or_default();
-    files.sort();
+        .map(|file| {
+            let stamp = std::fs::metadata(release.join(&file))
+                .ok()
+                .map(|m| FileStamp {
+                    inode: m.ino(),
+                    size: m.size(),
+                    changed: (m.ctime(), m.ctime_nsec()),
+                    modified: (m.mtime(), m.mtime_nsec()),
+                });
+            (file, stamp)
+        })
+        .collect();
     Fingerprint { release, files }
 }
 

@@ -123,6 +123,7 @@ pub fn verify(
     let manifest_path = dir.join(format!("{name}.json"));
     let raw = read_capped(&manifest_path, MAX_MANIFEST_BYTES)?;
     let sig_path = signature_path(&manifest_path);
+    // Missing means no entry at all: a dangling symlink is a signature that does not read.
     let key_id = match std::fs::symlink_metadata(&sig_path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             if !trust.allow_unsigned {
@@ -209,8 +210,10 @@ fn check_signature(
 }
 
 /// Reads at most `max` bytes of the regular file `path`; more is an error (never a silently
-/// short read). Opened non-blocking and checked to be a regular file before any read: a FIFO
-/// or a device planted in the guest directory must not hang or flood a reload.
+/// short read). Opened without following a symlink (a link to a secret the worker can read
+/// would otherwise have its digest logged) and non-blocking, and checked to be a regular file
+/// no larger than `max` before any read: a FIFO, a device or a huge sparse file planted in
+/// the guest directory must not hang, flood or bloat a reload.
 fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReleaseError> {
     use std::os::unix::fs::OpenOptionsExt;
     let unreadable = |message: String| ReleaseError::Unreadable {
@@ -219,12 +222,18 @@ fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, ReleaseError> {
     };
     let file = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .map_err(|e| unreadable(e.to_string()))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => unreadable("a symlink, not a regular file".into()),
+            _ => unreadable(e.to_string()),
+        })?;
     let meta = file.metadata().map_err(|e| unreadable(e.to_string()))?;
     if !meta.is_file() {
         return Err(unreadable("not a regular file".into()));
+    }
+    if meta.len() > max {
+        return Err(unreadable(format!("larger than {max} bytes")));
     }
     let mut bytes = Vec::with_capacity(meta.len().min(max) as usize);
     file.take(max + 1)
@@ -259,6 +268,11 @@ pub fn keygen(
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let failed = |reason: String| ReleaseError::SignFailed { reason };
+    for path in [secret, public] {
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Err(failed(format!("{} exists already", path.display())));
+        }
+    }
     let pair = match password {
         Some(p) => minisign::KeyPair::generate_encrypted_keypair(Some(p)),
         None => minisign::KeyPair::generate_unencrypted_keypair(),

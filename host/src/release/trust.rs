@@ -46,8 +46,11 @@ pub struct Trust {
 
 impl Trust {
     /// Parses `ATTACH_GUEST_TRUSTED_KEYS`: entries separated by commas or new lines, each a
-    /// minisign public key (the base64 line, `RW…`) or the path of a file of such keys (a
-    /// `.pub` file as `minisign -G` writes it; `untrusted comment:` and `#` lines skipped).
+    /// minisign public key (the base64 line, `RW…`) or the absolute path of a file of such
+    /// keys (a `.pub` file as `minisign -G` writes it; `untrusted comment:` and `#` lines
+    /// skipped). An entry that decodes as a key is a key, even when it contains a `/` (base64
+    /// does); anything else must be an absolute path, so no entry is ever read relative to the
+    /// working directory, which may be one someone else can write.
     pub fn parse(setting: &str, allow_unsigned: bool) -> Result<Trust, ReleaseError> {
         let mut keys = Vec::new();
         for entry in setting
@@ -55,10 +58,17 @@ impl Trust {
             .map(str::trim)
             .filter(|e| !e.is_empty())
         {
-            if looks_like_key(entry) {
-                keys.push(parse_key(entry, "ATTACH_GUEST_TRUSTED_KEYS")?);
-            } else {
+            if let Ok(key) = parse_key(entry, "ATTACH_GUEST_TRUSTED_KEYS") {
+                keys.push(key);
+            } else if Path::new(entry).is_absolute() {
                 keys.extend(read_key_file(Path::new(entry))?);
+            } else {
+                return Err(ReleaseError::KeyInvalid {
+                    origin: "ATTACH_GUEST_TRUSTED_KEYS".into(),
+                    reason: "an entry is neither a minisign public key nor an absolute path \
+                             to a file of them"
+                        .into(),
+                });
             }
         }
         Ok(Trust {
@@ -84,11 +94,6 @@ impl Trust {
     pub fn can_load_anything(&self) -> bool {
         self.allow_unsigned || !self.keys.is_empty()
     }
-}
-
-/// A minisign public key line: base64 of 42 bytes, which starts `RW` (the `Ed` algorithm).
-fn looks_like_key(entry: &str) -> bool {
-    entry.len() == 56 && entry.starts_with("RW") && !entry.contains(['/', '.'])
 }
 
 fn parse_key(line: &str, source: &str) -> Result<TrustedKey, ReleaseError> {
@@ -132,4 +137,62 @@ pub fn key_id(keynum: &[u8]) -> String {
     let n = keynum.len().min(8);
     bytes[..n].copy_from_slice(&keynum[..n]);
     format!("{:016X}", u64::from_le_bytes(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh key's base64 line, and its id.
+    fn key_line() -> (String, String) {
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        (pair.pk.to_base64(), key_id(pair.pk.keynum()))
+    }
+
+    #[test]
+    fn an_inline_key_is_a_key_even_when_its_base64_holds_a_slash() {
+        // Base64 uses `/`: more than half of all keys contain one.
+        let (line, id) = std::iter::repeat_with(key_line)
+            .find(|(l, _)| l.contains('/'))
+            .unwrap();
+        let trust = Trust::parse(&line, false).expect("an inline key parses");
+        assert_eq!(trust.keys.len(), 1);
+        assert_eq!(trust.keys[0].id, id);
+    }
+
+    #[test]
+    fn an_entry_that_is_not_a_key_is_read_only_from_an_absolute_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let (line, id) = key_line();
+        let file = dir.path().join("release.pub");
+        std::fs::write(
+            &file,
+            format!("untrusted comment: minisign public key\n{line}\n"),
+        )
+        .unwrap();
+        let trust = Trust::parse(&file.to_string_lossy(), false).unwrap();
+        assert_eq!(trust.keys[0].id, id);
+        // A key file named relative to the working directory is refused, not read, even
+        // though it is there.
+        let mut here = tempfile::Builder::new()
+            .suffix(".pub")
+            .tempfile_in(".")
+            .unwrap();
+        std::io::Write::write_all(&mut here, line.as_bytes()).unwrap();
+        let relative = here
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let e = Trust::parse(&relative, false).unwrap_err();
+        assert_eq!(crate::error::ErrorCode::code(&e), "guest-key-invalid");
+    }
+
+    #[test]
+    fn several_keys_are_trusted_together_for_a_rotation() {
+        let ((a, ida), (b, idb)) = (key_line(), key_line());
+        let trust = Trust::parse(&format!("{a}, {b}"), false).unwrap();
+        assert!(trust.find(&ida).is_some() && trust.find(&idb).is_some());
+    }
 }

@@ -47,6 +47,8 @@ pub use guests::{hex, CacheOrigin, GuestRef, WIT_VERSION};
 pub use untrusted::GUEST_STRING_MAX;
 
 use crate::config::{GuestPaths, SandboxLimits};
+use crate::release::layout::Fingerprint;
+use crate::release::GUESTS;
 use bindings::prober::ProberPre;
 use bindings::scanner::ScannerPre;
 use bindings::thumbnailer::ThumbnailerPre;
@@ -203,6 +205,8 @@ pub struct Guests {
     thumbnail: ThumbnailerPre<CallState>,
     loaded: Vec<LoadedGuest>,
     release: PathBuf,
+    /// The guest directory as it was just before this set was read from it.
+    fingerprint: Fingerprint,
     since: SystemTime,
 }
 
@@ -235,6 +239,12 @@ impl Guests {
     /// When this set started serving.
     pub fn since(&self) -> SystemTime {
         self.since
+    }
+
+    /// The guest directory as it was just before this set was read: the watcher's starting
+    /// point, so a release that appears while a worker starts is still noticed.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
     }
 }
 
@@ -292,7 +302,7 @@ impl Sandbox {
             guest: "wasi",
             message: format!("{e:#}"),
         })?;
-        let guests = load_guests(&engine, &linker, paths)?;
+        let guests = load_guests(&engine, &linker, paths, verify_guests(paths)?)?;
         let ticker_stop = Arc::new(AtomicBool::new(false));
         spawn_ticker(engine.clone(), ticker_stop.clone()).map_err(|e| SandboxError::Load {
             guest: "engine",
@@ -369,13 +379,15 @@ impl Sandbox {
     /// nothing changes: the running set keeps serving.
     pub fn reload(&self) -> Result<Reload, SandboxError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let next = load_guests(&self.engine, &self.linker, &self.paths)?;
-        self.check_instantiates(&next)?;
+        let verified = verify_guests(&self.paths)?;
         let from = self.guests().refs();
-        let to = next.refs();
+        let to = verified.refs();
+        // The same releases: nothing to compile (a touched file, a re-signed manifest).
         if from == to {
             return Ok(Reload::Unchanged);
         }
+        let next = load_guests(&self.engine, &self.linker, &self.paths, verified)?;
+        self.check_instantiates(&next)?;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
         Ok(Reload::Swapped { from, to })
     }
@@ -435,13 +447,6 @@ impl Sandbox {
     }
 }
 
-/// The three guests the host runs: name, world.
-const GUESTS: [(&str, &str); 3] = [
-    ("probe", "prober"),
-    ("scan", "scanner"),
-    ("thumbnail", "thumbnailer"),
-];
-
 /// What a guest implementing `world` must be, as people write it: `attach:media/prober@0.1.x`.
 fn needs(world: &str) -> String {
     format!(
@@ -451,19 +456,58 @@ fn needs(world: &str) -> String {
     )
 }
 
-/// Verifies, compiles and pre-links one set of guests from the release `paths` name.
+/// One set of guest releases, read and verified but not compiled yet.
+struct Verified {
+    release: PathBuf,
+    fingerprint: Fingerprint,
+    guests: Vec<(&'static str, crate::release::Verified)>,
+}
+
+impl Verified {
+    fn refs(&self) -> Vec<GuestRef> {
+        self.guests
+            .iter()
+            .map(|(name, v)| GuestRef {
+                name: name.to_string(),
+                version: v.manifest.version_or_unversioned(),
+                sha256: v.sha256.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Reads and verifies the three guests of the release `paths` names (see [`crate::release`]).
+/// The fingerprint is taken first: a change after it is seen by the next look.
+fn verify_guests(paths: &GuestPaths) -> Result<Verified, SandboxError> {
+    let fingerprint = crate::release::layout::fingerprint(&paths.dir);
+    let release = crate::release::layout::release_dir(&paths.dir);
+    let guests = GUESTS
+        .iter()
+        .map(|&(name, world)| {
+            crate::release::verify(&release, name, world, &paths.trust)
+                .map(|v| (name, v))
+                .map_err(|error| SandboxError::Release { guest: name, error })
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Verified {
+        release,
+        fingerprint,
+        guests,
+    })
+}
+
+/// Compiles and pre-links a verified set of guests.
 fn load_guests(
     engine: &Engine,
     linker: &Linker<CallState>,
     paths: &GuestPaths,
+    verified: Verified,
 ) -> Result<Guests, SandboxError> {
-    let release = crate::release::layout::release_dir(&paths.dir);
     let cache = paths.cache_dir.as_deref();
     let mut loaded = Vec::new();
-    let mut pre = |name: &'static str, world: &str| {
-        let verified = crate::release::verify(&release, name, world, &paths.trust)
-            .map_err(|error| SandboxError::Release { guest: name, error })?;
-        let (component, origin) = guests::compile(engine, cache, name, &verified)?;
+    let mut pres = Vec::new();
+    for ((name, v), guest) in verified.guests.iter().zip(verified.refs()) {
+        let (component, origin) = guests::compile(engine, cache, name, v)?;
         wasi::check_imports(engine, &component).map_err(|message| SandboxError::Load {
             guest: name,
             message,
@@ -475,20 +519,16 @@ fn load_guests(
                 message: format!("does not link: {e:#}"),
             })?;
         loaded.push(LoadedGuest {
-            guest: GuestRef {
-                name: name.to_string(),
-                version: verified.manifest.version_or_unversioned(),
-                sha256: verified.sha256.clone(),
-            },
-            world: verified.manifest.world.clone(),
-            key_id: verified.key_id.clone(),
+            guest,
+            world: v.manifest.world.clone(),
+            key_id: v.key_id.clone(),
             origin,
         });
-        Ok::<_, SandboxError>(pre)
-    };
+        pres.push(pre);
+    }
     // The bindings look each export up by this host's version; wasmtime matches any
-    // semver-compatible one (a 0.1.1 guest's `probe@0.1.1` for `probe@0.1.0`) and checks
-    // every function the host calls, by name and type.
+    // semver-compatible one (a 0.1.1 guest's `probe@0.1.1` for `probe@0.1.0`). Their types
+    // are checked when an instance is made (`Sandbox::check_instantiates`).
     let incompatible = |name: &'static str, world: &str| {
         let needs = needs(world);
         move |e: wasmtime::Error| SandboxError::Load {
@@ -500,15 +540,18 @@ fn load_guests(
         }
     };
     let [(p, pw), (s, sw), (t, tw)] = GUESTS;
-    let probe = ProberPre::new(pre(p, pw)?).map_err(incompatible(p, pw))?;
-    let scan = ScannerPre::new(pre(s, sw)?).map_err(incompatible(s, sw))?;
-    let thumbnail = ThumbnailerPre::new(pre(t, tw)?).map_err(incompatible(t, tw))?;
+    let mut pres = pres.into_iter();
+    let mut next = || pres.next().expect("one pre-linked component per guest");
+    let probe = ProberPre::new(next()).map_err(incompatible(p, pw))?;
+    let scan = ScannerPre::new(next()).map_err(incompatible(s, sw))?;
+    let thumbnail = ThumbnailerPre::new(next()).map_err(incompatible(t, tw))?;
     Ok(Guests {
         probe,
         scan,
         thumbnail,
         loaded,
-        release,
+        release: verified.release,
+        fingerprint: verified.fingerprint,
         since: SystemTime::now(),
     })
 }

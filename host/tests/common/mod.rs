@@ -53,6 +53,18 @@ pub fn trust() -> attachd::release::Trust {
     attachd::release::Trust::parse(&keys, false).expect("the trusted release keys read")
 }
 
+/// [`trust`] and the key `make guests` signs the hostile test guests with (`test.pub` beside
+/// the development key): only the sandbox suites, which load those guests on purpose, trust
+/// it. Nothing else does, so a hostile guest copied into a guest directory never loads.
+pub fn test_guest_trust() -> attachd::release::Trust {
+    let dev = std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").to_string()
+    });
+    let test = PathBuf::from(&dev).with_file_name("test.pub");
+    attachd::release::Trust::parse(&format!("{dev},{}", test.display()), false)
+        .expect("the development and test keys read")
+}
+
 /// Guests in `dir`, trusted as the tests trust them, compiled into the shared cache.
 pub fn paths_in(dir: PathBuf) -> GuestPaths {
     GuestPaths {
