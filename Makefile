@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo test setup guests check bench bench-fuel bench-queue bench-video
+.PHONY: demo test setup guests check bench bench-fuel bench-queue bench-video bench-swap
 
 setup:
 	scripts/setup.sh
@@ -56,6 +56,12 @@ bench: guests
 bench-fuel: guests
 	$(CARGO) bench --locked -p attachd --bench fuel --no-run
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) bench --locked -p attachd --bench fuel
+
+# Guest swap benchmark: what a hot swap of a guest release costs jobs running meanwhile (time to
+# the swap, to the first job on the new release, job latency around it); prints a table.
+bench-swap: guests
+	$(CARGO) bench --locked -p attachd --bench swap --no-run
+	ATTACH_GUEST_DIR=$(GUEST_DIR) $(CARGO) bench --locked -p attachd --bench swap
 
 # Queue benchmark: no-op jobs/s through `attachd worker`'s queue path vs the bare
 # bullmq-official Worker vs a Node bullmq Worker, on the same Redis; prints a table.

@@ -4,12 +4,14 @@
 //! a document a release key vouched for.
 
 use super::ReleaseError;
-use crate::sandbox::WIT_VERSION;
 use serde::{Deserialize, Serialize};
 
 /// Largest manifest read: a real one is a few hundred bytes; the bound keeps a planted file
 /// from making the host read and parse without limit.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
+/// The version of the `attach:media` WIT package this host binds (`wit/media.wit`). Guests of
+/// the same series (`0.1.x`) serve it: see [`Version::serves`].
+pub const WIT_VERSION: &str = "0.1.0";
 /// The WIT package every guest world belongs to.
 pub const PACKAGE: &str = "attach:media";
 

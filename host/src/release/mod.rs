@@ -16,7 +16,7 @@ pub mod layout;
 mod manifest;
 mod trust;
 
-pub use manifest::{host_version, Manifest, Version, MAX_MANIFEST_BYTES, PACKAGE};
+pub use manifest::{host_version, Manifest, Version, MAX_MANIFEST_BYTES, PACKAGE, WIT_VERSION};
 pub use trust::{key_id, read_key_file, Trust, TrustedKey};
 
 use crate::error::{Class, Code, ErrorCode};

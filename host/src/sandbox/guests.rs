@@ -15,9 +15,7 @@ use wasmtime::Engine;
 
 pub use crate::release::hex;
 
-/// The version of the `attach:media` WIT package this host binds. Guests of the same
-/// series (`0.1.x`) serve it: see [`crate::release::Version::serves`].
-pub const WIT_VERSION: &str = "0.1.0";
+pub use crate::release::WIT_VERSION;
 
 /// Which release of a guest did a piece of work: recorded with every upload it processed, so a
 /// bad release can be traced to the uploads it touched.
