@@ -1,5 +1,6 @@
 //! Prometheus metrics and the worker's HTTP endpoints: `/metrics` (text exposition),
-//! `/healthz` (the process is up) and `/readyz` (Redis and the database answer).
+//! `/healthz` (the process is up), `/readyz` (Redis and the database answer) and `/guests`
+//! (the guest releases serving now, as JSON).
 //!
 //! The counters are the seed's (`attachmentsJobsCompleted`, `…Failed`, `…Retried`,
 //! `attachmentsCleanupRuns`) in Prometheus form, labelled by queue and, for failures, by the
@@ -110,6 +111,9 @@ pub struct Metrics {
     /// `attachments_guest_refusals_total{reason}`: guest releases refused (the error code:
     /// `guest-signature-invalid`, `guest-key-untrusted`, …); the running set kept serving.
     pub guest_refusals: IntCounterVec,
+    /// What `/guests` answers: the guest releases serving now, as JSON (set by the worker at
+    /// start and after every swap).
+    loaded_guests: std::sync::Mutex<String>,
     /// Each queue's per-job series, resolved once: looking labels up on every job costs a hash
     /// and a lock per series, which shows at thousands of jobs a second.
     per_queue: Vec<(String, QueueSeries)>,
@@ -381,6 +385,7 @@ impl Metrics {
             guest_info,
             guest_swaps,
             guest_refusals,
+            loaded_guests: std::sync::Mutex::new("[]".into()),
         })
     }
 
@@ -420,6 +425,11 @@ impl Metrics {
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
         self.queue_depth_updated.set(now);
+    }
+
+    /// Sets what `/guests` answers: a JSON document of the guest releases serving now.
+    pub fn set_loaded_guests(&self, json: String) {
+        *lock(&self.loaded_guests) = json;
     }
 
     /// The text exposition of every metric.
@@ -569,9 +579,10 @@ struct Live {
     evict: CancellationToken,
 }
 
-fn lock(live: &std::sync::Mutex<Vec<Live>>) -> std::sync::MutexGuard<'_, Vec<Live>> {
-    // The list holds no invariant a panicking holder could break: keep using it.
-    live.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Neither the connection list nor the guests' document holds an invariant a panicking
+    // holder could break: keep using it.
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// `/readyz` answers, reused for a short while (see [`READY_CACHE_TTL`]).
@@ -629,6 +640,11 @@ async fn route<B>(req: Request<B>, metrics: &Metrics, ready: &ReadyCache) -> Res
             metrics.render(),
         ),
         "/healthz" => text(StatusCode::OK, "text/plain", "ok\n".into()),
+        "/guests" => text(
+            StatusCode::OK,
+            "application/json",
+            lock(&metrics.loaded_guests).clone(),
+        ),
         "/readyz" => match ready.check().await {
             Ok(()) => text(StatusCode::OK, "text/plain", "ready\n".into()),
             Err(why) => text(

@@ -39,10 +39,24 @@ impl Swapper {
         }
     }
 
-    /// Publishes the running set (`attachments_guest_info`) and logs it: at start and after
-    /// every swap.
+    /// Publishes the running set (`attachments_guest_info`, and `/guests` with the signing
+    /// key and since when) and logs it: at start and after every swap.
     pub fn announce(&self) {
         let guests = self.sandbox.guests();
+        let since = chrono::DateTime::<chrono::Utc>::from(guests.since()).to_rfc3339();
+        let loaded: Vec<serde_json::Value> = guests
+            .loaded()
+            .iter()
+            .map(|g| {
+                serde_json::json!({
+                    "name": g.guest.name, "world": g.world, "version": g.guest.version,
+                    "sha256": g.guest.sha256, "key": g.key_id, "since": since,
+                    "release": guests.release(),
+                })
+            })
+            .collect();
+        self.metrics
+            .set_loaded_guests(serde_json::Value::from(loaded).to_string());
         self.metrics.guest_info.reset();
         for g in guests.loaded() {
             self.metrics

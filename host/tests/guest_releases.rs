@@ -157,9 +157,10 @@ fn a_signed_release_loads_and_names_its_versions_and_digests() {
 #[test]
 fn allowing_unsigned_guests_loads_an_unsigned_one_but_still_refuses_a_bad_signature() {
     let builder = Builder::new();
-    let allow = || Trust {
-        allow_unsigned: true,
-        ..builder.trust()
+    let allow = || {
+        let mut trust = builder.trust();
+        trust.allow_unsigned = true;
+        trust
     };
     let unsigned = unsigned_release();
     let sandbox = load(unsigned.path(), allow()).expect("unsigned guests load when allowed");

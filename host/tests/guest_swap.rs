@@ -312,6 +312,78 @@ fn each_broken_release_is_refused_on_reload_and_the_running_release_keeps_servin
 }
 
 #[test]
+fn a_key_dropped_from_the_trusted_key_file_is_no_longer_trusted_at_the_next_reload() {
+    let releases = Releases::new();
+    let (_other_keys, _, other) = common::release_key();
+    let keys = tempfile::tempdir().unwrap();
+    let file = keys.path().join("release.pub");
+    let line = |t: &attachd::release::Trust| t.keys[0].key.to_base64();
+    std::fs::write(
+        &file,
+        format!("{}\n{}\n", line(&releases.trust), line(&other)),
+    )
+    .unwrap();
+    let trust = attachd::release::Trust::parse(&file.to_string_lossy(), false).unwrap();
+    releases.add("v1", None, Some("1.0.0-test"), None);
+    releases.add("v2", None, Some("2.0.0-test"), None);
+    releases.switch("v1");
+    let paths = GuestPaths {
+        trust,
+        ..releases.paths()
+    };
+    let sandbox = Sandbox::load(&paths, SandboxLimits::default()).unwrap();
+    // The operator drops the key v2 is signed with (say it was stolen), then reloads.
+    std::fs::write(&file, format!("{}\n", line(&other))).unwrap();
+    releases.switch("v2");
+    let e = sandbox
+        .reload()
+        .err()
+        .expect("the dropped key's release is refused");
+    assert_eq!(e.code(), "guest-key-untrusted", "{e}");
+    assert_eq!(probe_version(&sandbox), "1.0.0-test");
+}
+
+#[test]
+fn a_current_that_is_not_a_link_to_a_release_under_releases_is_refused() {
+    let releases = Releases::new();
+    releases.add("v1", None, Some("1.0.0-test"), None);
+    let v1 = releases.dir().join("releases/v1");
+    let current = releases.dir().join("current");
+    let refused = || {
+        Sandbox::load(&releases.paths(), SandboxLimits::default())
+            .err()
+            .map(|e| (e.code(), e.to_string()))
+    };
+    // A real directory holding a signed set.
+    std::fs::create_dir(&current).unwrap();
+    for entry in std::fs::read_dir(&v1).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), current.join(entry.file_name())).unwrap();
+    }
+    let (code, message) = refused().expect("a directory named current is refused");
+    assert_eq!(code, "guest-unavailable");
+    assert!(message.contains("not a symlink"), "{message}");
+    // A link to a signed set outside releases/.
+    std::fs::remove_dir_all(&current).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(&v1).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), elsewhere.path().join(entry.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(elsewhere.path(), &current).unwrap();
+    let (code, message) = refused().expect("a link out of releases/ is refused");
+    assert_eq!(code, "guest-unavailable");
+    assert!(
+        message.contains("not to a release under releases/"),
+        "{message}"
+    );
+    // A dangling link: refused, never replaced by the files beside it.
+    std::fs::remove_file(&current).unwrap();
+    std::os::unix::fs::symlink("releases/gone", &current).unwrap();
+    assert_eq!(refused().map(|(c, _)| c), Some("guest-unavailable"));
+}
+
+#[test]
 fn pointing_current_back_at_the_previous_release_rolls_back() {
     let releases = Releases::new();
     releases.add("v1", None, Some("1.0.0-test"), None);
@@ -565,6 +637,31 @@ fn a_worker_reloads_its_guests_on_sighup_and_a_flat_directory_too() {
     worker.wait_metric("attachments_guest_swaps_total", 1.0);
     let (_, metrics) = worker.http_get("/metrics");
     assert!(metrics.contains("version=\"2.0.0-test\""), "{metrics}");
+    // What it has loaded, as `attachd guests list --worker` asks it.
+    let out = stack
+        .attachd()
+        .args(["guests", "list", "--worker", "--json"])
+        .env("ATTACH_METRICS_ADDR", &worker.metrics_addr)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let loaded: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let probe = loaded
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["name"] == "probe")
+        .unwrap();
+    assert_eq!(probe["version"], "2.0.0-test");
+    assert_eq!(probe["key"], releases.trust.keys[0].id.as_str());
+    assert!(
+        probe["since"].as_str().is_some_and(|s| s.starts_with("20")),
+        "{probe}"
+    );
     // The process is still the worker: SIGHUP did not end it.
     assert_eq!(worker.http_get("/healthz").0, 200);
     worker.stop();

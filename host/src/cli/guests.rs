@@ -88,12 +88,15 @@ pub enum GuestsCommand {
     Rollback,
     /// Show the guest directory: the current release (since when, and each guest's name,
     /// world, version, sha256, signing key and whether it verifies under the trusted keys),
-    /// the previous one and the others installed. What a running worker has loaded is on its
-    /// /metrics as attachments_guest_info.
+    /// the previous one and the others installed. With --worker: what the worker listening
+    /// on ATTACH_METRICS_ADDR has loaded (its /guests), since when and signed by which key.
     List {
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
+        /// Ask the running worker at ATTACH_METRICS_ADDR what it has loaded.
+        #[arg(long)]
+        worker: bool,
     },
 }
 
@@ -128,7 +131,8 @@ pub async fn run(args: GuestsArgs, settings: &Settings) -> anyhow::Result<i32> {
         GuestsCommand::Verify { dir } => verify(&dir, settings).await,
         GuestsCommand::Install { dir } => install(&dir, settings).await,
         GuestsCommand::Rollback => rollback(settings).await,
-        GuestsCommand::List { json } => list(settings, json),
+        GuestsCommand::List { worker: true, json } => list_loaded(settings, json),
+        GuestsCommand::List { json, .. } => list(settings, json),
     }
 }
 
@@ -139,6 +143,13 @@ fn read_password(path: Option<&Path>) -> anyhow::Result<Option<String>> {
         std::fs::read_to_string(p)
             .with_context(|| format!("reading the password file {}", p.display()))
             .map(|s| s.lines().next().unwrap_or("").to_string())
+            .and_then(|p| {
+                // An empty password would encrypt the key with nothing.
+                if p.is_empty() {
+                    bail!("the password file is empty");
+                }
+                Ok(p)
+            })
     })
     .transpose()
 }
@@ -352,7 +363,9 @@ fn copy_within(root: &Path, file: &str, dest: &Path) -> anyhow::Result<()> {
     }
     let source = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        // Non-blocking and never a controlling terminal: a FIFO or a device in the source
+        // directory is refused below, not waited on.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(&resolved)
         .with_context(|| format!("opening {}", resolved.display()))?;
     if !source.metadata()?.is_file() {
@@ -585,7 +598,7 @@ async fn verify(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
     )?;
     let base = current_release(dir)?;
     let checked = assemble_and_check(src, base.as_deref(), &scratch.path, settings).await?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Printable(std::io::stdout().lock());
     writeln!(out, "release in {}:", src.display())?;
     checked.print(&mut out)?;
     if checked.ok() {
@@ -645,7 +658,7 @@ async fn install(src: &Path, settings: &Settings) -> anyhow::Result<i32> {
             .with_context(|| format!("pointing {PREVIOUS} at {old}"))?;
     }
     layout::point(dir, CURRENT, &id).with_context(|| format!("pointing {CURRENT} at {id}"))?;
-    let mut out = std::io::stdout().lock();
+    let mut out = Printable(std::io::stdout().lock());
     writeln!(out, "installed release {id} in {}", release.display())?;
     checked.print(&mut out)?;
     match &old {
@@ -708,7 +721,7 @@ async fn rollback(settings: &Settings) -> anyhow::Result<i32> {
     layout::point(dir, PREVIOUS, &current)
         .with_context(|| format!("pointing {PREVIOUS} at {current}"))?;
     audit_rollback(settings, &current, &previous).await;
-    let mut out = std::io::stdout().lock();
+    let mut out = Printable(std::io::stdout().lock());
     writeln!(out, "rolled back to release {previous} (from {current})")?;
     checked.print(&mut out)?;
     writeln!(
@@ -796,6 +809,53 @@ fn since_json(t: Option<SystemTime>) -> serde_json::Value {
     .unwrap_or(serde_json::Value::Null)
 }
 
+/// How long `guests list --worker` waits for the worker's answer: it is served from memory, in
+/// milliseconds; a worker that takes seconds is not answering.
+const WORKER_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// The most of the worker's answer read: three guests' facts are under a kilobyte.
+const WORKER_ANSWER_MAX_BYTES: u64 = 64 * 1024;
+
+/// `guests list --worker`: what the worker on ATTACH_METRICS_ADDR serves (its `/guests`).
+fn list_loaded(settings: &Settings, json: bool) -> anyhow::Result<i32> {
+    use std::io::{Read, Write};
+    let addr = &settings.worker.metrics_addr;
+    let fail = |e: std::io::Error| anyhow::anyhow!("asking the worker at {addr}: {e}");
+    let mut stream = std::net::TcpStream::connect(addr).map_err(fail)?;
+    stream
+        .set_read_timeout(Some(WORKER_ANSWER_TIMEOUT))
+        .map_err(fail)?;
+    write!(stream, "GET /guests HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(fail)?;
+    let mut answer = String::new();
+    stream
+        .take(WORKER_ANSWER_MAX_BYTES)
+        .read_to_string(&mut answer)
+        .map_err(fail)?;
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .filter(|_| answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"))
+        .ok_or_else(|| anyhow::anyhow!("the worker at {addr} did not answer /guests"))?;
+    let loaded: Vec<serde_json::Value> = serde_json::from_str(body)
+        .with_context(|| format!("the worker at {addr} answered /guests with no list"))?;
+    if json {
+        println!("{}", serde_json::Value::from(loaded));
+        return Ok(0);
+    }
+    for g in &loaded {
+        let field = |k: &str| g[k].as_str().map(printable).unwrap_or_else(|| "-".into());
+        println!(
+            "{:<10} {} {:<12} sha256:{} key {} since {}",
+            field("name"),
+            field("world"),
+            field("version"),
+            field("sha256"),
+            field("key"),
+            field("since")
+        );
+    }
+    Ok(0)
+}
+
 fn list(settings: &Settings, json: bool) -> anyhow::Result<i32> {
     let dir = &settings.guests.paths.dir;
     let managed = layout::is_managed(dir);
@@ -832,7 +892,7 @@ fn list(settings: &Settings, json: bool) -> anyhow::Result<i32> {
         "previous": previous,
         "releases": others,
     });
-    let mut out = std::io::stdout().lock();
+    let mut out = Printable(std::io::stdout().lock());
     if json {
         writeln!(out, "{report}")?;
         return Ok(0);
@@ -906,4 +966,32 @@ fn print_list(out: &mut impl Write, r: &serde_json::Value) -> std::io::Result<()
         }
     }
     Ok(())
+}
+
+/// Whether `c` may reach a terminal: not a control character (but the line break) nor a
+/// bidirectional override. What these commands print comes from manifests anyone who can
+/// write a release may have written, and an escape sequence in a version string must not
+/// reach the operator's terminal (to redraw a refusal as "verifies", say).
+fn shown(c: char) -> bool {
+    c == '\n' || !(c.is_control() || release::is_bidi_control(c))
+}
+
+/// `s` with every character that may not reach a terminal shown as `?`.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if shown(c) { c } else { '?' }).collect()
+}
+
+/// Standard output through [`printable`]: every command here prints through it.
+struct Printable<W>(W);
+
+impl<W: Write> Write for Printable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .write_all(printable(&String::from_utf8_lossy(buf)).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }

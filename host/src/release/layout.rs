@@ -10,6 +10,7 @@
 //! The worker notices a change by [`fingerprint`]: which release `current` names, and the
 //! size and modification time of every file in it.
 
+use super::ReleaseError;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -20,16 +21,41 @@ pub const CURRENT: &str = "current";
 /// The symlink naming the release before it, for rollback.
 pub const PREVIOUS: &str = "previous";
 
-/// The directory holding the release to run: where `dir/current` leads, if `current`
-/// exists (even dangling: a release that is gone must be refused, never replaced by stale
-/// files beside it); else `dir` itself (the flat layout). Resolved once per load, so every
-/// file of one load comes from one release even if `current` moves meanwhile.
-pub fn release_dir(dir: &Path) -> PathBuf {
+/// The directory holding the release to run: if `dir/current` exists, the release under
+/// `dir/releases/` it links to; else `dir` itself (the flat layout). Resolved once per load, so
+/// every file of one load comes from one release even if `current` moves meanwhile.
+///
+/// A `current` that is not a symlink to a directory directly under `releases/` (a real
+/// directory, a link elsewhere, a dangling link) is refused, never replaced by the files beside
+/// it: the worker runs only what `attachd guests install` and `rollback` would point at, so the
+/// commands and the worker always agree on what runs.
+pub fn release_dir(dir: &Path) -> Result<PathBuf, ReleaseError> {
     let current = dir.join(CURRENT);
-    if std::fs::symlink_metadata(&current).is_err() {
-        return dir.to_path_buf();
+    let refuse = |message: String| ReleaseError::Unreadable {
+        path: current.clone(),
+        message,
+    };
+    match std::fs::symlink_metadata(&current) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(dir.to_path_buf()),
+        Err(e) => return Err(refuse(e.to_string())),
+        Ok(meta) if !meta.file_type().is_symlink() => {
+            return Err(refuse(
+                "not a symlink: `current` must link to a release under releases/".into(),
+            ))
+        }
+        Ok(_) => {}
     }
-    std::fs::canonicalize(&current).unwrap_or(current)
+    let target = std::fs::canonicalize(&current)
+        .map_err(|e| refuse(format!("the release it names cannot be read: {e}")))?;
+    let releases = std::fs::canonicalize(dir.join(RELEASES))
+        .map_err(|e| refuse(format!("{RELEASES}/: {e}")))?;
+    if target.parent() != Some(releases.as_path()) || !target.is_dir() {
+        return Err(refuse(format!(
+            "it leads to {}, not to a release under {RELEASES}/",
+            target.display()
+        )));
+    }
+    Ok(target)
 }
 
 /// What the worker compares to notice a new release: the resolved release directory and,
@@ -56,7 +82,7 @@ pub struct FileStamp {
 /// the async threads.
 pub fn fingerprint(dir: &Path) -> Fingerprint {
     use std::os::unix::fs::MetadataExt;
-    let release = release_dir(dir);
+    let release = release_dir(dir).unwrap_or_else(|_| dir.join(CURRENT));
     let files = super::GUESTS
         .iter()
         .flat_map(|(name, _)| {

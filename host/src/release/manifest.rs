@@ -41,15 +41,23 @@ impl Manifest {
     /// `name`'s, it names a plain file beside it, and its world is `world` at a version this
     /// host binds.
     pub fn parse(raw: &[u8], name: &str, world: &str) -> Result<Manifest, ReleaseError> {
+        let manifest = Manifest::parse_any(raw)?;
+        if manifest.name != name {
+            return Err(ReleaseError::ManifestInvalid {
+                reason: format!("it is the manifest of {:?}, not of {name:?}", manifest.name),
+            });
+        }
+        check_world(&manifest.world, world)?;
+        Ok(manifest)
+    }
+
+    /// Parses any guest's manifest (what `attachd guests sign` signs): a plain file name
+    /// beside it, a sha256 of 64 hex digits, and no control character in the fields shown to
+    /// people (a manifest's text reaches terminals, logs and the signature's trusted comment).
+    pub fn parse_any(raw: &[u8]) -> Result<Manifest, ReleaseError> {
         let invalid = |reason: String| ReleaseError::ManifestInvalid { reason };
         let manifest: Manifest =
             serde_json::from_slice(raw).map_err(|e| invalid(format!("not a manifest: {e}")))?;
-        if manifest.name != name {
-            return Err(invalid(format!(
-                "it is the manifest of {:?}, not of {name:?}",
-                manifest.name
-            )));
-        }
         // The manifest names a file beside it, never a path elsewhere.
         if manifest.file.is_empty()
             || manifest.file.contains(['/', '\\', '\0'])
@@ -66,7 +74,14 @@ impl Manifest {
                 manifest.sha256
             )));
         }
-        check_world(&manifest.world, world)?;
+        let shown = [&manifest.name, &manifest.world, &manifest.file]
+            .into_iter()
+            .chain(manifest.version.as_ref());
+        for field in shown {
+            if field.chars().any(|c| c.is_control() || is_bidi_control(c)) {
+                return Err(invalid(format!("{field:?} holds a control character")));
+            }
+        }
         Ok(manifest)
     }
 
@@ -77,6 +92,12 @@ impl Manifest {
             .clone()
             .unwrap_or_else(|| "unversioned".to_string())
     }
+}
+
+/// Unicode's bidirectional overrides and isolates: not control characters to Rust, but they
+/// reorder what a terminal shows.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}')
 }
 
 /// A semantic version `major.minor.patch` (pre-release and build tags are not used by WIT
@@ -203,7 +224,7 @@ mod tests {
     }
 
     #[test]
-    fn a_manifest_naming_a_path_another_guest_or_no_digest_is_refused() {
+    fn a_manifest_naming_a_path_another_guest_no_digest_or_control_characters_is_refused() {
         let bad = [
             serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
                 "file": "../x.wasm", "sha256": "ab".repeat(32)}),
@@ -211,6 +232,11 @@ mod tests {
                 "file": "probe.wasm", "sha256": "ab".repeat(32)}),
             serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
                 "file": "probe.wasm", "sha256": "abc"}),
+            serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
+                "version": "1\nssh-ed25519 AAAA attacker", "file": "probe.wasm",
+                "sha256": "ab".repeat(32)}),
+            serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
+                "version": "1.0\u{202E}", "file": "probe.wasm", "sha256": "ab".repeat(32)}),
         ];
         for m in bad {
             let e = Manifest::parse(m.to_string().as_bytes(), "probe", "prober").unwrap_err();

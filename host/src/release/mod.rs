@@ -16,7 +16,9 @@ pub mod layout;
 mod manifest;
 mod trust;
 
-pub use manifest::{host_version, Manifest, Version, MAX_MANIFEST_BYTES, PACKAGE, WIT_VERSION};
+pub use manifest::{
+    host_version, is_bidi_control, Manifest, Version, MAX_MANIFEST_BYTES, PACKAGE, WIT_VERSION,
+};
 pub use trust::{key_id, read_key_file, Trust, TrustedKey};
 
 use crate::error::{Class, Code, ErrorCode};
@@ -209,6 +211,33 @@ fn check_signature(
     Ok(id)
 }
 
+/// Writes `bytes` to a new file beside `path`, created exclusively without following a
+/// symlink, then renames it over `path`: a symlink planted at `path` (say, to a file of the
+/// signer's) is replaced, never written through.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), ReleaseError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let failed = |e: std::io::Error| ReleaseError::SignFailed {
+        reason: format!("{}: {e}", path.display()),
+    };
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".tmp{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let result = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(bytes))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(failed(e));
+    }
+    Ok(())
+}
+
 /// Reads at most `max` bytes of the regular file `path`; more is an error (never a silently
 /// short read). Opened without following a symlink (a link to a secret the worker can read
 /// would otherwise have its digest logged) and non-blocking, and checked to be a regular file
@@ -339,10 +368,14 @@ pub fn sign_dir(dir: &Path, key: &minisign::SecretKey) -> Result<Vec<String>, Re
     for file in names {
         let path = dir.join(&file);
         let raw = read_capped(&path, MAX_MANIFEST_BYTES)?;
-        let manifest: Manifest =
-            serde_json::from_slice(&raw).map_err(|e| ReleaseError::ManifestInvalid {
-                reason: format!("{file}: {e}"),
-            })?;
+        let manifest = Manifest::parse_any(&raw).map_err(|e| ReleaseError::ManifestInvalid {
+            reason: format!("{file}: {e}"),
+        })?;
+        if file != format!("{}.json", manifest.name) {
+            return Err(ReleaseError::ManifestInvalid {
+                reason: format!("{file} is the manifest of {:?}", manifest.name),
+            });
+        }
         let component = read_capped(&dir.join(&manifest.file), MAX_COMPONENT_BYTES)?;
         let actual = hex(&Sha256::digest(&component));
         if actual != manifest.sha256.to_ascii_lowercase() {
@@ -369,11 +402,55 @@ pub fn sign_dir(dir: &Path, key: &minisign::SecretKey) -> Result<Vec<String>, Re
         .map_err(|e| ReleaseError::SignFailed {
             reason: e.to_string(),
         })?;
-        let sig_path = signature_path(&path);
-        std::fs::write(&sig_path, sig.into_string()).map_err(|e| ReleaseError::SignFailed {
-            reason: format!("{}: {e}", sig_path.display()),
-        })?;
+        write_new(&signature_path(&path), sig.into_string().as_bytes())?;
         signed.push(file);
     }
     Ok(signed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signing_replaces_a_planted_signature_symlink_and_never_writes_through_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("authorized_keys");
+        std::fs::write(&victim, "the signer's file\n").unwrap();
+        let release = dir.path().join("release");
+        std::fs::create_dir(&release).unwrap();
+        std::fs::write(release.join("probe.wasm"), b"\0asm").unwrap();
+        let digest = hex(&Sha256::digest(b"\0asm"));
+        let manifest = serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
+            "version": "1.0.0", "file": "probe.wasm", "sha256": digest});
+        std::fs::write(release.join("probe.json"), manifest.to_string()).unwrap();
+        std::os::unix::fs::symlink(&victim, release.join("probe.json.minisig")).unwrap();
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        sign_dir(&release, &pair.sk).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&victim).unwrap(),
+            "the signer's file\n"
+        );
+        let sig = std::fs::symlink_metadata(release.join("probe.json.minisig")).unwrap();
+        assert!(sig.is_file(), "the link was replaced by the signature");
+    }
+
+    #[test]
+    fn signing_refuses_a_manifest_naming_a_file_elsewhere_or_holding_a_line_break() {
+        let dir = tempfile::tempdir().unwrap();
+        let digest = hex(&Sha256::digest(b"x"));
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        for (file, version) in [
+            ("/etc/hostname", "1.0.0"),
+            ("probe.wasm", "1\nssh-ed25519 AAAA"),
+        ] {
+            std::fs::write(dir.path().join("probe.wasm"), b"x").unwrap();
+            let manifest = serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
+                "version": version, "file": file, "sha256": digest});
+            std::fs::write(dir.path().join("probe.json"), manifest.to_string()).unwrap();
+            let e = sign_dir(dir.path(), &pair.sk).unwrap_err();
+            assert_eq!(ErrorCode::code(&e), "guest-manifest-invalid", "{file}: {e}");
+            assert!(!dir.path().join("probe.json.minisig").exists());
+        }
+    }
 }

@@ -42,6 +42,8 @@ pub struct Trust {
     /// `ATTACH_GUEST_ALLOW_UNSIGNED`: a guest without a signature loads (a signature that is
     /// present must still verify). For development only; warned and audited at start.
     pub allow_unsigned: bool,
+    /// The setting the keys were read from, read again at every reload ([`Trust::reread`]).
+    setting: Option<String>,
 }
 
 impl Trust {
@@ -74,7 +76,26 @@ impl Trust {
         Ok(Trust {
             keys,
             allow_unsigned,
+            setting: Some(setting.to_string()),
         })
+    }
+
+    /// The keys as the setting names them now: the key files are read again, so an operator
+    /// who drops a compromised key from its file and sends SIGHUP (`systemctl reload`) stops
+    /// trusting it without a restart.
+    pub fn reread(&self) -> Result<Trust, ReleaseError> {
+        match &self.setting {
+            Some(setting) => Trust::parse(setting, self.allow_unsigned),
+            None => Ok(self.clone()),
+        }
+    }
+
+    /// No key trusted: guests load only unsigned, and only if `allow_unsigned`.
+    pub fn none(allow_unsigned: bool) -> Trust {
+        Trust {
+            allow_unsigned,
+            ..Trust::default()
+        }
     }
 
     /// Trust in exactly these keys.
@@ -82,6 +103,7 @@ impl Trust {
         Trust {
             keys,
             allow_unsigned: false,
+            setting: None,
         }
     }
 

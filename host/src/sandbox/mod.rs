@@ -379,7 +379,21 @@ impl Sandbox {
     /// nothing changes: the running set keeps serving.
     pub fn reload(&self) -> Result<Reload, SandboxError> {
         let _one_at_a_time = self.reloading.lock().unwrap_or_else(|e| e.into_inner());
-        let verified = verify_guests(&self.paths)?;
+        // The trusted keys as their files say now: a key dropped from its file is no longer
+        // trusted from this reload on.
+        let trust = self
+            .paths
+            .trust
+            .reread()
+            .map_err(|error| SandboxError::Release {
+                guest: "trusted keys",
+                error,
+            })?;
+        let paths = GuestPaths {
+            trust,
+            ..self.paths.clone()
+        };
+        let verified = verify_guests(&paths)?;
         let from = self.guests().refs();
         let to = verified.refs();
         // The same releases: nothing to compile (a touched file, a re-signed manifest).
@@ -480,7 +494,11 @@ impl Verified {
 /// The fingerprint is taken first: a change after it is seen by the next look.
 fn verify_guests(paths: &GuestPaths) -> Result<Verified, SandboxError> {
     let fingerprint = crate::release::layout::fingerprint(&paths.dir);
-    let release = crate::release::layout::release_dir(&paths.dir);
+    let release =
+        crate::release::layout::release_dir(&paths.dir).map_err(|error| SandboxError::Release {
+            guest: "current",
+            error,
+        })?;
     let guests = GUESTS
         .iter()
         .map(|&(name, world)| {

@@ -184,10 +184,7 @@ impl Settings {
                 trust: {
                     let allow_unsigned = l.flag("ATTACH_GUEST_ALLOW_UNSIGNED")?;
                     match l.get("ATTACH_GUEST_TRUSTED_KEYS") {
-                        None => Trust {
-                            keys: vec![],
-                            allow_unsigned,
-                        },
+                        None => Trust::none(allow_unsigned),
                         Some(_) => l.with("ATTACH_GUEST_TRUSTED_KEYS", |keys| {
                             Trust::parse(keys, allow_unsigned).map_err(|e| e.to_string())
                         })?,
