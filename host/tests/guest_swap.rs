@@ -337,8 +337,7 @@ fn a_key_dropped_from_the_trusted_key_file_is_no_longer_trusted_at_the_next_relo
     releases.switch("v2");
     let e = sandbox
         .reload()
-        .err()
-        .expect("the dropped key's release is refused");
+        .expect_err("the dropped key's release is refused");
     assert_eq!(e.code(), "guest-key-untrusted", "{e}");
     assert_eq!(probe_version(&sandbox), "1.0.0-test");
 }
