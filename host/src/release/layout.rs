@@ -8,7 +8,7 @@
 //!   `current` at `previous` again.
 //!
 //! The worker notices a change by [`fingerprint`]: which release `current` names, and the
-//! size and modification time of every file in it.
+//! inode, size and change times of each file a load reads in it.
 
 use super::ReleaseError;
 use std::path::{Path, PathBuf};
