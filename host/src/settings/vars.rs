@@ -152,7 +152,7 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         alias(var("ATTACH_UPLOAD_PREFIX", Cleanup, n(config::DEFAULT_UPLOAD_PREFIX), "Where uploads live in the store; the orphan sweep looks only under it"), &["sweep-prefix"]),
         // Guests
         var("ATTACH_GUEST_DIR", Guests, None, "Directory of the guest components and their manifests. Unset: guests/ beside the binary, else target/guests in a checkout"),
-        var("ATTACH_GUEST_TRUSTED_KEYS", Guests, None, "Who may release guests: minisign public keys (RW… lines), or files of them (.pub), separated by commas. Unset: no key, so guests load only with ATTACH_GUEST_ALLOW_UNSIGNED"),
+        var("ATTACH_GUEST_TRUSTED_KEYS", Guests, None, "Who may release guests: minisign public keys (RW… lines), or absolute paths of files of them (.pub), separated by commas; read again at every reload. Unset: no key, so guests load only with ATTACH_GUEST_ALLOW_UNSIGNED"),
         var("ATTACH_GUEST_ALLOW_UNSIGNED", Guests, n(0), "1: guests without a signature load (a signature present must still verify); for development only, warned and audited at start"),
         var("ATTACH_GUEST_WATCH_INTERVAL", Guests, d(worker::DEFAULT_GUEST_WATCH_INTERVAL), "How often attachd worker looks for a new guest release in ATTACH_GUEST_DIR (it also reloads on SIGHUP); 0: only on SIGHUP"),
         var("ATTACH_CACHE_DIR", Guests, None, "Directory of compiled guests; none: no cache. Unset: $XDG_CACHE_HOME/attachd or ~/.cache/attachd"),
