@@ -531,6 +531,29 @@ fn install_refuses_a_symlink_leading_out_of_the_release_directory() {
 }
 
 #[test]
+fn install_refuses_a_fifo_in_the_release_at_once_and_changes_nothing() {
+    let site = Site::new("1.0.0");
+    let release = site.new_release(&["probe"], "2.0.0");
+    let wasm = release.path().join("probe.wasm");
+    std::fs::remove_file(&wasm).unwrap();
+    // A FIFO no one writes: a blocking open would wait forever, holding the install lock.
+    let made = std::process::Command::new("mkfifo")
+        .arg(&wasm)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let before = site.state();
+    let out = site.install(release.path());
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a regular file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(site.state(), before);
+}
+
+#[test]
 fn rollback_restores_the_previous_release() {
     let site = Site::new("1.0.0");
     ok(site.install(site.new_release(&["probe"], "2.0.0").path()));

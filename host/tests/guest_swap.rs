@@ -687,3 +687,111 @@ fn no_test_guest_verifies_under_the_key_make_test_trusts() {
     }
     assert!(checked >= 5, "the test guests are there: {checked}");
 }
+
+/// The audit table's `decision`s like `pattern`, with their reasons, in order.
+fn audited(stack: &Stack, pattern: &str) -> Vec<(String, String)> {
+    let url = attachd::db::Db::default_url(&stack.data);
+    common::worker::runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query_as(
+            "SELECT decision, reason FROM attachment_events WHERE decision LIKE $1 ORDER BY id",
+        )
+        .bind(pattern)
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    })
+}
+
+#[test]
+fn a_worker_whose_guests_are_refused_at_start_stops_and_the_audit_log_says_why() {
+    let releases = Releases::new();
+    releases.add("unsigned", None, None, Some(Broken::NoSignature));
+    releases.switch("unsigned");
+    let stack = Stack::new();
+    let out = stack
+        .attachd()
+        .arg("worker")
+        .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
+        .env("ATTACH_CLEANUP_CRON", "off")
+        .env("ATTACH_GUEST_DIR", releases.dir())
+        .env("ATTACH_GUEST_TRUSTED_KEYS", releases.public_key())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("no signature"), "{stderr}");
+    let events = audited(&stack, "guest-%");
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].0, "guest-refused");
+    assert!(events[0].1.contains("no signature"), "{events:?}");
+}
+
+#[test]
+fn without_a_trusted_key_nothing_loads_and_the_refusal_says_how_to_trust_one() {
+    let stack = Stack::new();
+    let out_dir = tempfile::tempdir().unwrap();
+    let photo = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../samples"))
+        .join("photo-orientation6.jpg");
+    let out = stack
+        .attachd()
+        .env_remove("ATTACH_GUEST_TRUSTED_KEYS")
+        .env_remove("ATTACH_GUEST_ALLOW_UNSIGNED")
+        .arg("process")
+        .arg(&photo)
+        .arg("--out")
+        .arg(out_dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no guest release key is trusted")
+            && stderr.contains("ATTACH_GUEST_TRUSTED_KEYS"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(out_dir.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_development_switch_loads_unsigned_guests_and_is_warned_and_audited_at_start() {
+    let unsigned = tempfile::tempdir().unwrap();
+    for (name, _) in attachd::release::GUESTS {
+        for ext in ["json", "wasm"] {
+            let f = format!("{name}.{ext}");
+            std::fs::copy(common::guest_dir().join(&f), unsigned.path().join(&f)).unwrap();
+        }
+    }
+    let stack = Stack::new();
+    let dir = unsigned.path().to_string_lossy().into_owned();
+    let worker = stack.start_worker(&[
+        ("ATTACH_GUEST_DIR", &dir),
+        ("ATTACH_GUEST_ALLOW_UNSIGNED", "1"),
+    ]);
+    worker.wait_log("ATTACH_GUEST_ALLOW_UNSIGNED=1");
+    let warn = worker
+        .log()
+        .into_iter()
+        .find(|l| l.contains("ATTACH_GUEST_ALLOW_UNSIGNED=1"))
+        .unwrap();
+    assert!(warn.contains("WARN"), "{warn}");
+    let (_, guests) = worker.http_get("/guests");
+    let guests: Value = serde_json::from_str(&guests).unwrap();
+    assert!(
+        guests
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|g| g["key"].is_null()),
+        "loaded unsigned: {guests}"
+    );
+    let weakened = audited(&stack, "config-weakened");
+    assert!(
+        weakened
+            .iter()
+            .any(|(_, reason)| reason.contains("ATTACH_GUEST_ALLOW_UNSIGNED=1")),
+        "{weakened:?}"
+    );
+    worker.stop();
+}

@@ -19,7 +19,70 @@ use std::time::Duration;
 /// fought over, and the caller is better off trying later.
 const RACE_ROUNDS: usize = 3;
 
+/// Which rows one claiming UPDATE may take (see [`Db::take`]).
+enum Claimable<'a> {
+    /// `uploaded`, `failed`, or `processing` under a lease that ran out: a process job's.
+    Open,
+    /// As `Open` but not `failed`: a re-process job's, which takes a `failed` row only if
+    /// the release it names processed it (`Touched`).
+    OpenNotFailed,
+    /// `ready` or `failed` with a recorded guest whose sha256 is LIKE this pattern.
+    Touched(&'a str),
+}
+
+/// The claiming UPDATE with `$where` as the condition on the row's status: `processing` under
+/// token `$2` until `$3` milliseconds from now, the attempt counted.
+macro_rules! claiming_update {
+    ($d:ident: $($where:tt)+) => {
+        sql!($d:
+            "UPDATE attachments
+             SET status = 'processing', claim_token = $2,
+                 claimed_until = ", lease_end("$3"), ",
+                 attempts = attempts + 1, updated_at = ", now, "
+             WHERE file_key = $1 AND ", $($where)+, "
+             RETURNING ", columns)
+    };
+}
+
 impl Db {
+    /// One claiming UPDATE of the rows `which` names: the row as claimed, or `None` if it was
+    /// not one of them. PostgreSQL: of two concurrent claims, the second waits for the first's
+    /// row lock, then re-checks the WHERE against the row the first one wrote (READ
+    /// COMMITTED), sees a live lease and updates nothing. SQLite: one writer at a time, and
+    /// this is one autocommit statement.
+    async fn take(
+        &self,
+        which: &Claimable<'_>,
+        file_key: &str,
+        token: &str,
+        lease_ms: i64,
+    ) -> Result<Option<Attachment>, DbError> {
+        on_pool!(self, |pool, d| {
+            let query = sqlx::query(match which {
+                Claimable::Open => claiming_update!(d:
+                    "(status IN ('uploaded', 'failed')
+                      OR (status = 'processing' AND claimed_until < ", now, "))"),
+                Claimable::OpenNotFailed => claiming_update!(d:
+                    "(status = 'uploaded'
+                      OR (status = 'processing' AND claimed_until < ", now, "))"),
+                Claimable::Touched(_) => claiming_update!(d:
+                    "status IN ('ready', 'failed') AND ", guests_match("$4")),
+            })
+            .bind(file_key)
+            .bind(token)
+            .bind(lease_ms);
+            let query = match which {
+                Claimable::Touched(pattern) => query.bind(*pattern),
+                _ => query,
+            };
+            query
+                .fetch_optional(pool)
+                .await?
+                .map(|row| row.attachment())
+                .transpose()
+        })
+    }
+
     pub async fn get(&self, file_key: &str) -> Result<Option<Attachment>, DbError> {
         on_pool!(self, |pool, d| {
             sqlx::query(sql!(d: "SELECT ", columns, " FROM attachments WHERE file_key = $1"))
@@ -80,28 +143,9 @@ impl Db {
         let lease_ms = lease_ms(lease);
         let mut last = None;
         for _ in 0..RACE_ROUNDS {
-            // PostgreSQL: of two concurrent claims, the second waits for the first's row lock,
-            // then re-checks this WHERE against the row the first one wrote (READ COMMITTED),
-            // sees a live lease and updates nothing. SQLite: one writer at a time, and this
-            // is one autocommit statement.
-            let claimed = on_pool!(self, |pool, d| {
-                sqlx::query(sql!(d:
-                    "UPDATE attachments
-                     SET status = 'processing', claim_token = $2,
-                         claimed_until = ", lease_end("$3"), ",
-                         attempts = attempts + 1, updated_at = ", now, "
-                     WHERE file_key = $1
-                       AND (status IN ('uploaded', 'failed')
-                            OR (status = 'processing' AND claimed_until < ", now, "))
-                     RETURNING ", columns))
-                .bind(file_key)
-                .bind(token)
-                .bind(lease_ms)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| row.attachment())
-                .transpose()
-            })?;
+            let claimed = self
+                .take(&Claimable::Open, file_key, token, lease_ms)
+                .await?;
             if let Some(row) = claimed {
                 return Ok(Claim::Claimed(row));
             }
@@ -137,47 +181,14 @@ impl Db {
         let mut last = None;
         for _ in 0..RACE_ROUNDS {
             // The digest is checked in the same statement that re-opens the row, so the row's
-            // guests cannot change between the check and the claim (as in `claim`, PostgreSQL
-            // re-checks the WHERE on a row another writer changed meanwhile).
-            let reopened = on_pool!(self, |pool, d| {
-                sqlx::query(sql!(d:
-                    "UPDATE attachments
-                     SET status = 'processing', claim_token = $2,
-                         claimed_until = ", lease_end("$3"), ",
-                         attempts = attempts + 1, updated_at = ", now, "
-                     WHERE file_key = $1 AND status IN ('ready', 'failed')
-                       AND ", guests_match("$4"), "
-                     RETURNING ", columns))
-                .bind(file_key)
-                .bind(token)
-                .bind(lease_ms)
-                .bind(&pattern)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| row.attachment())
-                .transpose()
-            })?;
-            if let Some(row) = reopened {
+            // guests cannot change between the check and the claim.
+            let touched = Claimable::Touched(&pattern);
+            if let Some(row) = self.take(&touched, file_key, token, lease_ms).await? {
                 return Ok(Claim::Reopened(row));
             }
-            let claimed = on_pool!(self, |pool, d| {
-                sqlx::query(sql!(d:
-                    "UPDATE attachments
-                     SET status = 'processing', claim_token = $2,
-                         claimed_until = ", lease_end("$3"), ",
-                         attempts = attempts + 1, updated_at = ", now, "
-                     WHERE file_key = $1
-                       AND (status = 'uploaded'
-                            OR (status = 'processing' AND claimed_until < ", now, "))
-                     RETURNING ", columns))
-                .bind(file_key)
-                .bind(token)
-                .bind(lease_ms)
-                .fetch_optional(pool)
-                .await?
-                .map(|row| row.attachment())
-                .transpose()
-            })?;
+            let claimed = self
+                .take(&Claimable::OpenNotFailed, file_key, token, lease_ms)
+                .await?;
             if let Some(row) = claimed {
                 return Ok(Claim::Claimed(row));
             }

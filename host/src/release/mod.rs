@@ -412,6 +412,67 @@ pub fn sign_dir(dir: &Path, key: &minisign::SecretKey) -> Result<Vec<String>, Re
 mod tests {
     use super::*;
 
+    /// A signed release of one guest, `probe`, in a fresh directory, and the trust in its key.
+    fn signed_probe() -> (tempfile::TempDir, Trust) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("probe.wasm"), b"\0asm").unwrap();
+        let manifest = serde_json::json!({"name": "probe", "world": "attach:media/prober@0.1.0",
+            "version": "1.0.0", "file": "probe.wasm", "sha256": hex(&Sha256::digest(b"\0asm"))});
+        std::fs::write(dir.path().join("probe.json"), manifest.to_string()).unwrap();
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        sign_dir(dir.path(), &pair.sk).unwrap();
+        let trust = Trust::keys(vec![TrustedKey {
+            id: key_id(pair.pk.keynum()),
+            key: pair.pk,
+        }]);
+        (dir, trust)
+    }
+
+    #[test]
+    fn a_component_over_the_cap_is_refused() {
+        let (dir, trust) = signed_probe();
+        verify(dir.path(), "probe", "prober", &trust).expect("the release verifies");
+        // A sparse file: reading it would take the whole cap in memory.
+        let file = std::fs::File::create(dir.path().join("probe.wasm")).unwrap();
+        file.set_len(MAX_COMPONENT_BYTES + 1).unwrap();
+        let e = verify(dir.path(), "probe", "prober", &trust).unwrap_err();
+        assert_eq!(ErrorCode::code(&e), "guest-unavailable");
+        assert!(e.to_string().contains("larger than"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_or_a_symlink_in_a_release_is_refused_without_being_read() {
+        let (dir, trust) = signed_probe();
+        let wasm = dir.path().join("probe.wasm");
+        // A FIFO no one writes: opening it for reading would block forever.
+        std::fs::remove_file(&wasm).unwrap();
+        let path = std::ffi::CString::new(wasm.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: mkfifo reads a NUL-terminated path that lives across the call.
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let e = verify(dir.path(), "probe", "prober", &trust).unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
+        // A link to a file the worker can read: its digest would reach the log.
+        std::fs::remove_file(&wasm).unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, b"hunter2").unwrap();
+        std::os::unix::fs::symlink(&secret, &wasm).unwrap();
+        let e = verify(dir.path(), "probe", "prober", &trust).unwrap_err();
+        assert!(e.to_string().contains("a symlink"), "{e}");
+        assert!(
+            !e.to_string().contains(&hex(&Sha256::digest(b"hunter2"))),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn signing_refuses_a_manifest_whose_component_is_not_the_one_it_names() {
+        let (dir, _) = signed_probe();
+        std::fs::write(dir.path().join("probe.wasm"), b"\0asm, changed").unwrap();
+        let pair = minisign::KeyPair::generate_unencrypted_keypair().unwrap();
+        let e = sign_dir(dir.path(), &pair.sk).unwrap_err();
+        assert_eq!(ErrorCode::code(&e), "guest-digest-mismatch", "{e}");
+    }
+
     #[test]
     fn signing_replaces_a_planted_signature_symlink_and_never_writes_through_it() {
         let dir = tempfile::tempdir().unwrap();
