@@ -12,7 +12,7 @@ use crate::audit::{self, Audit};
 use crate::error::ErrorCode;
 use crate::metrics::Metrics;
 use crate::release::layout::{fingerprint, Fingerprint};
-use crate::sandbox::{Guests, Reload, Sandbox, SandboxError};
+use crate::sandbox::{Reload, Sandbox, SandboxError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 pub const SETTLE: Duration = Duration::from_millis(250);
 
 /// Reloads the guests of one sandbox and reports what happened.
-#[derive(Clone)]
 pub struct Swapper {
     sandbox: Arc<Sandbox>,
     metrics: Arc<Metrics>,
@@ -168,11 +167,6 @@ impl Swapper {
             };
             let _ = self.reload(trigger).await;
         }
-    }
-
-    /// The sandbox's current guests.
-    pub fn guests(&self) -> Arc<Guests> {
-        self.sandbox.guests()
     }
 }
 

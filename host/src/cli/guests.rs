@@ -469,26 +469,20 @@ async fn check(dir: &Path, sources: &[(&'static str, Source)], settings: &Settin
     checked
 }
 
-/// The directory of the release the guest directory runs now: the release `current` names,
-/// or the directory itself (flat layout). A `current` naming a release that is gone is an
-/// error, never the flat files: those left at the top of a directory installed into since
-/// are stale.
+/// The directory of the release the guest directory runs now, by the worker's own rule
+/// ([`layout::release_dir`]), so the commands and the worker agree on what runs: the release
+/// `current` links to under `releases/`, or the directory itself (flat layout). Any other
+/// `current` (a release that is gone, a real directory, a link elsewhere) is an error, never
+/// the flat files: those left at the top of a directory installed into since are stale.
 fn current_dir(dir: &Path) -> anyhow::Result<PathBuf> {
-    match linked_release(dir, CURRENT)? {
-        Some(id) => {
-            let release = layout::release_path(dir, &id);
-            if !release.is_dir() {
-                bail!(
-                    "{} names release {id}, which is not in {}: fix it by hand (point it at \
-                     a release there) first",
-                    dir.join(CURRENT).display(),
-                    dir.join(RELEASES).display()
-                );
-            }
-            Ok(release)
-        }
-        None => Ok(dir.to_path_buf()),
-    }
+    layout::release_dir(dir).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not in the form install writes (a link to a release in {}): {e}; fix it by \
+             hand (point it at a release there) first",
+            dir.join(CURRENT).display(),
+            dir.join(RELEASES).display()
+        )
+    })
 }
 
 /// The current release's directory, if it holds any guest (a new guest directory has none).
