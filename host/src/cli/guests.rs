@@ -989,3 +989,20 @@ impl<W: Write> Write for Printable<W> {
         self.0.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_guests_commands_print_shows_no_escape_sequence_or_bidi_override() {
+        let mut out = Printable(Vec::new());
+        // A version string as a hostile manifest could hold it: erase the line, redraw it,
+        // and reverse what follows.
+        writeln!(out, "probe 1.0\x1b[2K\r\u{202E}verifies").unwrap();
+        assert_eq!(
+            String::from_utf8(out.0).unwrap(),
+            "probe 1.0?[2K??verifies\n"
+        );
+    }
+}
