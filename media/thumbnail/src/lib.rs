@@ -30,6 +30,8 @@ mod raster;
 mod resize;
 mod webp;
 
+use std::time::{Duration, Instant};
+
 use media_probe::{Limit, Limits, MediaError};
 
 use crate::geometry::Plan;
@@ -111,19 +113,85 @@ pub fn render(
     specs: &[VariantSpec],
     limits: &Limits,
 ) -> Result<Thumbnails, MediaError> {
+    render_timed(data, specs, limits).map(|(thumbnails, _)| thumbnails)
+}
+
+/// Where one [`render`] spent its time, step by step (wall-clock, from `std::time::Instant`).
+/// Inside the sandbox the guest's clock does not move (a guest must not time anything), so
+/// every step reads zero there unless a benchmark gives the guest a real clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Steps {
+    /// Reading the headers and checking the limits.
+    pub probe: Duration,
+    /// The one decode (JPEG shrink-on-load included).
+    pub decode: Duration,
+    /// Every variant's resize (and crop), plus the placeholder's.
+    pub resize: Duration,
+    /// Applying the EXIF orientation to every variant and the placeholder.
+    pub orient: Duration,
+    /// Every variant's encode.
+    pub encode: Duration,
+    /// The ThumbHash itself (its resize is under `resize`).
+    pub placeholder: Duration,
+}
+
+impl core::fmt::Display for Steps {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        write!(
+            f,
+            "probe={:.2}ms decode={:.2}ms resize={:.2}ms orient={:.2}ms encode={:.2}ms placeholder={:.2}ms",
+            ms(self.probe),
+            ms(self.decode),
+            ms(self.resize),
+            ms(self.orient),
+            ms(self.encode),
+            ms(self.placeholder)
+        )
+    }
+}
+
+/// Times consecutive laps of one render.
+struct Stopwatch(Instant);
+
+impl Stopwatch {
+    fn start() -> Self {
+        Stopwatch(Instant::now())
+    }
+
+    /// Time since the previous lap (or the start).
+    fn lap(&mut self) -> Duration {
+        let now = Instant::now();
+        let lap = now.saturating_duration_since(self.0);
+        self.0 = now;
+        lap
+    }
+}
+
+/// [`render`], also saying where the time went.
+pub fn render_timed(
+    data: &[u8],
+    specs: &[VariantSpec],
+    limits: &Limits,
+) -> Result<(Thumbnails, Steps), MediaError> {
+    let mut steps = Steps::default();
+    let mut clock = Stopwatch::start();
     let Prepared {
         mut source,
         plans,
         placeholder_plan,
         orientation,
-    } = prepare(data, specs, limits)?;
+    } = prepare(data, specs, limits, &mut steps, &mut clock)?;
 
     let mut variants = Vec::with_capacity(specs.len());
     let mut output_bytes: u64 = 0;
     for (spec, plan) in specs.iter().zip(&plans) {
         let image = source.render(plan)?;
+        steps.resize += clock.lap();
         let image = orient::apply(image, orientation)?;
+        steps.orient += clock.lap();
         let (format, bytes) = encode::encode(&image, spec.format, spec.quality)?;
+        steps.encode += clock.lap();
         // Stop as soon as the running total is over, so a runaway spec list does not keep
         // encoding into memory that will be thrown away.
         output_bytes = output_bytes.saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
@@ -144,13 +212,19 @@ pub fn render(
     }
 
     let small = source.render(&placeholder_plan)?;
+    steps.resize += clock.lap();
     let small = orient::apply(small, orientation)?;
+    steps.orient += clock.lap();
     let placeholder = placeholder::thumbhash_base64(&small)?;
+    steps.placeholder += clock.lap();
 
-    Ok(Thumbnails {
-        variants,
-        placeholder,
-    })
+    Ok((
+        Thumbnails {
+            variants,
+            placeholder,
+        },
+        steps,
+    ))
 }
 
 /// Width and height of the raster `render` would decode `data` to for `specs`: the
@@ -162,7 +236,11 @@ pub fn decoded_size(
     specs: &[VariantSpec],
     limits: &Limits,
 ) -> Result<(u32, u32), MediaError> {
-    Ok(prepare(data, specs, limits)?.source.decoded_size())
+    let mut steps = Steps::default();
+    let mut clock = Stopwatch::start();
+    Ok(prepare(data, specs, limits, &mut steps, &mut clock)?
+        .source
+        .decoded_size())
 }
 
 /// Everything the variants are rendered from: the one decode, each spec's geometry, and the
@@ -174,7 +252,13 @@ struct Prepared {
     orientation: u8,
 }
 
-fn prepare(data: &[u8], specs: &[VariantSpec], limits: &Limits) -> Result<Prepared, MediaError> {
+fn prepare(
+    data: &[u8],
+    specs: &[VariantSpec],
+    limits: &Limits,
+    steps: &mut Steps,
+    clock: &mut Stopwatch,
+) -> Result<Prepared, MediaError> {
     let info = media_probe::probe(data, limits)?;
     if !info.kind.is_decodable_image() {
         return Err(MediaError::unsupported(format!(
@@ -218,7 +302,9 @@ fn prepare(data: &[u8], specs: &[VariantSpec], limits: &Limits) -> Result<Prepar
         .map(|plan| plan.needed_source_resolution(source))
         .fold((1, 1), |acc, need| (acc.0.max(need.0), acc.1.max(need.1)));
 
+    steps.probe += clock.lap();
     let raster = decode::decode(data, info.kind, source, needed, limits)?;
+    steps.decode += clock.lap();
     Ok(Prepared {
         source: Source::new(raster, source)?,
         plans,
