@@ -50,6 +50,24 @@ pub struct ProbeInfo {
     pub progressive: bool,
     /// JPEG only: number of SOS scans seen.
     pub scans: u32,
+    /// JPEG only: the frame header's coding process, which decides which decoder can read it.
+    /// `None` for other kinds. (Not part of the probe guest's WIT report: only the libraries
+    /// that decode JPEG read it, from their own probe.)
+    pub jpeg_process: Option<JpegProcess>,
+}
+
+/// What a JPEG frame header (SOFn) says about how the image is coded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JpegProcess {
+    /// Bits per sample: 8 for nearly every photo, 12 for some medical and scientific images,
+    /// 2 to 16 for lossless.
+    pub precision: u8,
+    /// Lossless (SOF3, SOF7, SOF11, SOF15): predictive coding, no DCT.
+    pub lossless: bool,
+    /// Arithmetic entropy coding (SOF9 to SOF15) instead of Huffman.
+    pub arithmetic: bool,
+    /// Hierarchical (SOF5 to SOF7, SOF13 to SOF15): a pyramid of frames.
+    pub hierarchical: bool,
 }
 
 /// Reads `data`'s headers. Checks `limits` against what the headers claim and returns

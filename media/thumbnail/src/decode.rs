@@ -14,33 +14,36 @@
 use std::io::Cursor;
 use std::num::NonZeroU64;
 
-use media_probe::{Kind, Limits, MediaError};
+use media_probe::{JpegProcess, Kind, Limits, MediaError, ProbeInfo};
+
+use crate::jpeg::scaled;
 
 use crate::raster::{Layout, Raster};
 
 /// Widest pixel any decoder writes into a buffer we size: RGBA, and CMYK for JPEG.
-const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
+pub(crate) const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
 
 /// Widest PNG pixel (16-bit RGBA). The png crate's budget covers its own row and chunk
 /// buffers, never more than one copy of the image at its widest representation.
 const PNG_MAX_BYTES_PER_PIXEL: u64 = 8;
 
 /// JPEG DCT scaling factors jpeg-decoder offers, as eighths of the full size: 1/8, 2/8, 4/8.
-/// 8/8 (full size) is the fallback.
-const JPEG_SCALES_EIGHTHS: [u32; 3] = [1, 2, 4];
+/// 8/8 (full size) is the fallback. (libjpeg-turbo, the main JPEG decoder, offers every
+/// eighth.)
+const JPEG_DECODER_SCALES_EIGHTHS: [u32; 3] = [1, 2, 4];
 
 /// Decodes `data` (already probed as `kind`, `source` pixels in size) so that the result is at
 /// least `needed` pixels in each dimension (or full size, for formats that cannot decode
 /// smaller). Animations yield their first frame.
 pub(crate) fn decode(
     data: &[u8],
-    kind: Kind,
-    source: (u32, u32),
+    info: &ProbeInfo,
     needed: (u32, u32),
     limits: &Limits,
 ) -> Result<Raster, MediaError> {
-    let raster = match kind {
-        Kind::Jpeg => decode_jpeg(data, source, needed, limits)?,
+    let source = (info.width, info.height);
+    let raster = match info.kind {
+        Kind::Jpeg => decode_jpeg(data, info.jpeg_process, source, needed, limits)?,
         Kind::Png => decode_png(data, source, limits)?,
         Kind::Gif => decode_gif(data, source, limits)?,
         Kind::Webp => decode_webp(data, source, limits)?,
@@ -50,12 +53,12 @@ pub(crate) fn decode(
 }
 
 /// Bytes a decoder may allocate for an image of at most `max_pixels` pixels.
-fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
+pub(crate) fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
     usize::try_from(limits.max_pixels.saturating_mul(bytes_per_pixel)).unwrap_or(usize::MAX)
 }
 
 /// Rejects a decoder header that disagrees with the probe.
-fn check_size(format: &str, decoder: (u32, u32), probed: (u32, u32)) -> Result<(), MediaError> {
+pub(crate) fn check_size(format: &str, decoder: (u32, u32), probed: (u32, u32)) -> Result<(), MediaError> {
     if decoder == probed {
         Ok(())
     } else {
@@ -67,6 +70,29 @@ fn check_size(format: &str, decoder: (u32, u32), probed: (u32, u32)) -> Result<(
 }
 
 fn decode_jpeg(
+    data: &[u8],
+    process: Option<JpegProcess>,
+    source: (u32, u32),
+    needed: (u32, u32),
+    limits: &Limits,
+) -> Result<Raster, MediaError> {
+    let process =
+        process.ok_or_else(|| MediaError::malformed("jpeg: probe found no frame header"))?;
+    // libjpeg-turbo (built for 8-bit samples) reads every baseline, extended, progressive and
+    // arithmetic-coded 8-bit JPEG: nearly every photo. What it cannot read (12-bit samples,
+    // lossless, hierarchical) goes to jpeg-decoder, which decodes 12-bit and lossless and
+    // names what it does not support. The choice is made from the frame header before libjpeg
+    // sees the file: in the guest, a libjpeg error ends the instance, so there is no retrying
+    // with the other decoder afterwards.
+    if process.precision == 8 && !process.lossless && !process.hierarchical {
+        crate::jpeg::decode(data, source, needed, limits)
+    } else {
+        decode_jpeg_fallback(data, source, needed, limits)
+    }
+}
+
+/// jpeg-decoder for what libjpeg-turbo cannot read; see [`decode_jpeg`].
+fn decode_jpeg_fallback(
     data: &[u8],
     source: (u32, u32),
     needed: (u32, u32),
@@ -85,7 +111,7 @@ fn decode_jpeg(
 
     // Lossless JPEG has no DCT to scale; its decoder ignores the request.
     if info.coding_process != CodingProcess::Lossless {
-        let eighths = JPEG_SCALES_EIGHTHS
+        let eighths = JPEG_DECODER_SCALES_EIGHTHS
             .into_iter()
             .find(|&s| scaled(full.0, s) >= needed.0 && scaled(full.1, s) >= needed.1);
         if let Some(eighths) = eighths {
@@ -124,11 +150,6 @@ fn decode_jpeg(
     Raster::new(width, height, layout, data)
 }
 
-/// Size of `full` scaled by `eighths`/8, rounded up as jpeg-decoder rounds it.
-fn scaled(full: u32, eighths: u32) -> u32 {
-    (u64::from(full) * u64::from(eighths)).div_ceil(8) as u32
-}
-
 fn to_u16(v: u32) -> u16 {
     u16::try_from(v).unwrap_or(u16::MAX)
 }
@@ -149,7 +170,7 @@ fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
 /// jpeg-decoder hands CMYK back as ink amounts (it undoes Adobe's inversion itself); without a
 /// colour profile the naive subtractive model is the best available and matches what
 /// browsers show for untagged CMYK.
-fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let channel = |ink: u8, k: u8| -> u8 {
         let v = (255 - u32::from(ink)) * (255 - u32::from(k));
         ((v + 127) / 255) as u8
@@ -310,12 +331,5 @@ mod tests {
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0]), vec![255, 255, 255]);
         assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255]), vec![0, 0, 0]);
         assert_eq!(cmyk_to_rgb(&[0, 255, 255, 0]), vec![255, 0, 0]);
-    }
-
-    #[test]
-    fn jpeg_scaling_rounds_up_like_the_decoder() {
-        assert_eq!(scaled(4000, 1), 500);
-        assert_eq!(scaled(4001, 1), 501);
-        assert_eq!(scaled(1, 1), 1);
     }
 }

@@ -24,6 +24,7 @@
 mod decode;
 mod encode;
 mod geometry;
+mod jpeg;
 mod orient;
 mod placeholder;
 mod raster;
@@ -303,7 +304,7 @@ fn prepare(
         .fold((1, 1), |acc, need| (acc.0.max(need.0), acc.1.max(need.1)));
 
     steps.probe += clock.lap();
-    let raster = decode::decode(data, info.kind, source, needed, limits)?;
+    let raster = decode::decode(data, &info, needed, limits)?;
     steps.decode += clock.lap();
     Ok(Prepared {
         source: Source::new(raster, source)?,

@@ -3,7 +3,7 @@
 
 use super::{canvas, still};
 use crate::bytes::{be16, byte, find_byte};
-use crate::{exif, Limit, Limits, MediaError, ProbeInfo};
+use crate::{exif, JpegProcess, Limit, Limits, MediaError, ProbeInfo};
 
 /// Most SOS scans accepted. Baseline JPEGs have one scan and progressive encoders emit about
 /// ten (at most a few dozen with custom scan scripts). Each scan makes a decoder pass over the
@@ -123,6 +123,12 @@ fn read_frame_header(
     still(info);
     // SOF2, SOF6, SOF10 and SOF14 are the progressive processes.
     info.progressive = matches!(code, 0xC2 | 0xC6 | 0xCA | 0xCE);
+    info.jpeg_process = Some(JpegProcess {
+        precision: byte(body, 0).unwrap_or(0),
+        lossless: matches!(code, 0xC3 | 0xC7 | 0xCB | 0xCF),
+        arithmetic: code >= 0xC9,
+        hierarchical: matches!(code, 0xC5..=0xC7 | 0xCD..=0xCF),
+    });
     Ok(())
 }
 

@@ -56,6 +56,7 @@ fn walk(data: &[u8], limits: &Limits) -> Result<(ProbeInfo, Option<usize>), Medi
         has_comment: false,
         has_alpha: false,
         progressive: false,
+        jpeg_process: None,
         scans: 0,
     };
     let end = match kind {
