@@ -48,6 +48,12 @@ pub enum SandboxError {
         "guest `{guest}` tried to hand the host more than {max} bytes; refused before copying"
     )]
     CopyLimit { guest: &'static str, max: u64 },
+    /// The guest ended its instance with a failing exit status instead of returning: the
+    /// way a guest gives up on an input from inside C code that cannot return (libjpeg's
+    /// `error_exit`). Its reason is what it wrote to stderr. It claims no more than a
+    /// returned `malformed-input` would, so it is reported as one.
+    #[error("guest `{guest}` gave up on the input: {reason}")]
+    GaveUp { guest: &'static str, reason: String },
     #[error("guest `{guest}` trapped: {message}")]
     Trap {
         guest: &'static str,
@@ -84,6 +90,7 @@ impl ErrorCode for SandboxError {
             SandboxError::OutputTooLarge { .. } | SandboxError::CopyLimit { .. } => {
                 Code::OutputTooLarge
             }
+            SandboxError::GaveUp { .. } => Code::MalformedInput,
             SandboxError::Trap { .. } => Code::GuestTrap,
             SandboxError::Load { .. } => Code::GuestUnavailable,
             SandboxError::Release { error, .. } => error.error_code(),
@@ -106,6 +113,7 @@ impl ErrorCode for SandboxError {
             | SandboxError::StackOverflow { .. }
             | SandboxError::OutputTooLarge { .. }
             | SandboxError::CopyLimit { .. }
+            | SandboxError::GaveUp { .. }
             | SandboxError::Trap { .. } => Class::Permanent,
             // A missing or corrupt guest file, or an exhausted instance pool, is this
             // worker's problem: another worker (or this one after a deploy) can succeed. The

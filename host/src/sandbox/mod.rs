@@ -62,7 +62,7 @@ use wasmtime::{
     CallHook, Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, Trap,
 };
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// How often the epoch advances. 10 ms keeps the deadline precise to a hundredth of a second
 /// while the ticker thread's cost stays negligible.
@@ -871,6 +871,23 @@ impl Sandbox {
                 guest,
                 limit_bytes: self.limits.memory_bytes,
             },
+            // A guest giving up (see `SandboxError::GaveUp`); an exit with success status
+            // returns no result, so it stays a trap below.
+            _ if e.downcast_ref::<I32Exit>().is_some_and(|exit| exit.0 != 0) => {
+                let said = store.data().stderr.contents();
+                let said = String::from_utf8_lossy(&said);
+                let said = said.trim();
+                // The guest's own prefix repeats the code the host reports.
+                let reason = said.strip_prefix("malformed-input: ").unwrap_or(said);
+                SandboxError::GaveUp {
+                    guest,
+                    reason: if reason.is_empty() {
+                        "exited with a failing status and said nothing".into()
+                    } else {
+                        untrusted::truncate(reason.to_string())
+                    },
+                }
+            }
             _ => {
                 let said = store.data().stderr.contents();
                 let said = String::from_utf8_lossy(&said);

@@ -58,7 +58,11 @@ pub(crate) fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
 }
 
 /// Rejects a decoder header that disagrees with the probe.
-pub(crate) fn check_size(format: &str, decoder: (u32, u32), probed: (u32, u32)) -> Result<(), MediaError> {
+pub(crate) fn check_size(
+    format: &str,
+    decoder: (u32, u32),
+    probed: (u32, u32),
+) -> Result<(), MediaError> {
     if decoder == probed {
         Ok(())
     } else {

@@ -123,10 +123,8 @@ impl Session {
             // The whole-image buffers (progressive and multi-scan files keep every coefficient)
             // are bounded like every other decoder's memory; over it, libjpeg stops with an
             // error rather than growing.
-            (*cinfo.common.mem).max_memory_to_use = c_long_saturating(budget(
-                limits,
-                MAX_DECODED_BYTES_PER_PIXEL,
-            ));
+            (*cinfo.common.mem).max_memory_to_use =
+                c_long_saturating(budget(limits, MAX_DECODED_BYTES_PER_PIXEL));
             sys::jpeg_mem_src(cinfo, data.as_ptr(), c_ulong_saturating(data.len()));
             sys::jpeg_save_markers(cinfo, APP14, ADOBE_SEGMENT_BYTES);
             sys::jpeg_read_header(cinfo, 1);
@@ -165,14 +163,8 @@ impl Session {
         }
         let stride = width as usize * channels;
         // CMYK rows are as wide as RGBA ones.
-        let mut pixels = vec![
-            0u8;
-            byte_len(
-                width,
-                height,
-                if cmyk { Layout::Rgba } else { Layout::Rgb }
-            )?
-        ];
+        let mut pixels =
+            vec![0u8; byte_len(width, height, if cmyk { Layout::Rgba } else { Layout::Rgb })?];
         while cinfo.output_scanline < height {
             let first = cinfo.output_scanline as usize;
             let count = ROWS_PER_CALL.min(height as usize - first);

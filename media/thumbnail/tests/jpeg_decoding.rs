@@ -1,0 +1,104 @@
+//! JPEG decoding through libjpeg-turbo, natively: what it refuses and how. libjpeg's
+//! `error_exit` unwinds back to `render` as `Malformed`; warnings that mean lost image data
+//! fail the decode instead of being painted grey. The same files go through the guest in
+//! host/tests/jpeg_decoding.rs, where `error_exit` ends the instance instead.
+
+use attach_fixtures as fx;
+use media_probe::{Limits, MediaError};
+use media_thumbnail::{render, Fit, Format, Thumbnails, VariantSpec};
+
+fn specs(format: Format) -> Vec<VariantSpec> {
+    vec![VariantSpec {
+        name: "thumb".into(),
+        max_width: 48,
+        max_height: 48,
+        fit: Fit::Contain,
+        format,
+        quality: 80,
+    }]
+}
+
+fn render_png(data: &[u8]) -> Result<Thumbnails, MediaError> {
+    render(data, &specs(Format::Png), &Limits::default())
+}
+
+fn malformed(what: &str, data: &[u8]) -> String {
+    match render_png(data) {
+        Err(MediaError::Malformed(reason)) => reason,
+        other => panic!("{what}: expected malformed, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_huffman_table_claiming_more_codes_than_exist_is_malformed_with_libjpegs_reason() {
+    let reason = malformed("bogus DHT", &fx::jpeg_bogus_huffman_table());
+    assert!(reason.contains("Bogus Huffman table"), "{reason}");
+}
+
+#[test]
+fn scan_data_that_no_huffman_code_matches_is_malformed_not_painted_grey() {
+    let reason = malformed("corrupt scan", &fx::jpeg_corrupt_scan());
+    assert!(reason.contains("Huffman"), "{reason}");
+}
+
+#[test]
+fn a_jpeg_cut_short_in_its_scan_is_malformed_not_padded_with_grey() {
+    let photo = fx::photo(320, 200, 21);
+    for (what, data) in [
+        ("baseline", fx::jpeg(&photo, 85)),
+        ("progressive", fx::jpeg_progressive(&photo, 85)),
+    ] {
+        // Past the headers (a few hundred bytes), inside the entropy-coded data.
+        for fraction in [0.5, 0.9, 0.99] {
+            malformed(
+                &format!("{what} cut at {fraction}"),
+                &fx::truncated(&data, fraction),
+            );
+        }
+    }
+}
+
+#[test]
+fn megabytes_of_marker_segments_are_skipped_and_the_image_renders() {
+    let data = fx::jpeg_huge_markers(64);
+    assert!(data.len() > 64 * fx::MARKER_SEGMENT_MAX_PAYLOAD);
+    let out = render_png(&data).expect("junk segments are skipped");
+    assert_eq!(out.variants.len(), 1);
+}
+
+#[test]
+fn an_arithmetic_coded_jpeg_renders_exactly_like_its_huffman_coded_twin() {
+    let img = fx::photo(96, 64, 7);
+    let arithmetic = fx::jpeg_arithmetic(&img, 90);
+    let huffman = fx::jpeg_libjpeg_huffman(&img, 90);
+    let probed = media_probe::probe(&arithmetic, &Limits::default()).unwrap();
+    assert!(
+        probed.jpeg_process.unwrap().arithmetic,
+        "the fixture is SOF9"
+    );
+    assert!(
+        !media_probe::probe(&huffman, &Limits::default())
+            .unwrap()
+            .jpeg_process
+            .unwrap()
+            .arithmetic
+    );
+    // Entropy coding is lossless: the same coefficients give the same pixels, so the same PNG.
+    assert_eq!(
+        render_png(&arithmetic).expect("arithmetic coding is read"),
+        render_png(&huffman).unwrap()
+    );
+}
+
+#[test]
+fn every_eighth_of_dct_scaling_is_used_to_decode_no_more_than_the_largest_variant_needs() {
+    // 800x800 to a 300 px box: 3/8 (300 px) serves it; powers of two alone would decode 4/8.
+    let data = fx::jpeg(&fx::photo(800, 800, 3), 85);
+    let mut specs = specs(Format::Webp);
+    specs[0].max_width = 300;
+    specs[0].max_height = 300;
+    assert_eq!(
+        media_thumbnail::decoded_size(&data, &specs, &Limits::default()).unwrap(),
+        (300, 300)
+    );
+}
