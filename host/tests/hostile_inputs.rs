@@ -6,6 +6,7 @@ mod common;
 use attach_fixtures as fx;
 use attachd::error::ErrorCode;
 use attachd::pipeline::{Outcome, Status};
+use attachd::sandbox::Verdict;
 use attachd::variant;
 
 fn run(data: &[u8], mime: &str) -> Outcome {
@@ -137,6 +138,57 @@ fn jpeg_with_a_looping_or_oversized_exif_block_is_processed_without_its_exif() {
             );
         }
     }
+}
+
+#[test]
+fn jpeg_with_an_unreadable_exif_block_is_ready_with_a_clean_metadata_unreadable_finding() {
+    for fault in fx::ExifFault::ALL {
+        let o = run(&fx::jpeg_exif_unreadable(fault), "image/jpeg");
+        assert_eq!(
+            o.status(),
+            Status::Ready,
+            "{fault:?}: {:?}",
+            o.result.as_ref().err().map(|e| e.to_string())
+        );
+        // IFD0's Orientation 6 stands only when the fault is met after IFD0 was read.
+        let orientation = match fault {
+            fx::ExifFault::SubIfdLoop => 6,
+            _ => 1,
+        };
+        let probe = o.probe.as_ref().expect("probed");
+        assert_eq!(probe.orientation, orientation, "{fault:?}");
+        assert!(probe.has_exif, "{fault:?}");
+        let scan = o.scan.as_ref().expect("scanned");
+        assert_eq!(
+            scan.verdict,
+            Verdict::Clean,
+            "{fault:?}: {:?}",
+            scan.findings
+        );
+        let finding = scan
+            .findings
+            .iter()
+            .find(|f| f.rule == "metadata-unreadable")
+            .unwrap_or_else(|| panic!("{fault:?}: {:?}", finding_rules(&o)));
+        assert_eq!(finding.verdict, Verdict::Clean, "{fault:?}");
+        // The 64x48 photo, displayed turned a quarter for orientation 6.
+        let thumb = &o.result.as_ref().unwrap().variants[0];
+        let landscape = thumb.width > thumb.height;
+        assert_eq!(
+            landscape,
+            orientation == 1,
+            "{fault:?}: {}x{}",
+            thumb.width,
+            thumb.height
+        );
+    }
+    // A readable EXIF block gets no such finding.
+    let o = run(
+        &fx::with_exif_orientation(&fx::jpeg(&fx::photo(64, 48, 5), 80), 6),
+        "image/jpeg",
+    );
+    assert_eq!(o.status(), Status::Ready);
+    assert!(finding_rules(&o).is_empty(), "{:?}", finding_rules(&o));
 }
 
 #[test]

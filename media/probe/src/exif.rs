@@ -7,7 +7,8 @@
 //! [`parse`] is strict: a fault anywhere is an error, which is right for a TIFF file, whose
 //! IFDs are its image. [`parse_lenient`] keeps whatever was read before the fault, which is
 //! right for an EXIF block inside another format: broken metadata does not make the picture
-//! undecodable, and decoders skip it too.
+//! undecodable, and decoders skip it too. [`parse_partial`] gives both, so a probe can read
+//! the picture leniently and still say the block was unreadable.
 
 use crate::bytes::{array, slice};
 use crate::{Limit, MediaError};
@@ -67,22 +68,33 @@ impl Default for Exif {
 /// Reads a TIFF-structured block (starting at its `II`/`MM` byte order mark). Any fault (bad
 /// header, IFD out of bounds, IFD loop, too many entries) is an error.
 pub fn parse(block: &[u8]) -> Result<Exif, MediaError> {
-    let (tiff, ifd0) = Tiff::new(block)?;
-    let mut walk = Walk::new(tiff);
-    walk.run(ifd0)?;
-    Ok(walk.out)
+    let (exif, fault) = parse_partial(block);
+    match fault {
+        Some(e) => Err(e),
+        None => Ok(exif),
+    }
 }
 
 /// Like [`parse`], but returns what was read before a fault (defaults if the header itself is
 /// bad) instead of failing.
 pub fn parse_lenient(block: &[u8]) -> Exif {
-    let Ok((tiff, ifd0)) = Tiff::new(block) else {
-        return Exif::default();
+    parse_partial(block).0
+}
+
+/// What [`parse_lenient`] returns, together with the fault [`parse`] would have failed with:
+/// a probe keeps the partial reading for the image and still reports that the block was
+/// unreadable, from one walk.
+///
+/// An entry whose value does not fit the block is not a fault here either: it is skipped, as
+/// decoders skip it, and the rest of its IFD is read.
+pub fn parse_partial(block: &[u8]) -> (Exif, Option<MediaError>) {
+    let (tiff, ifd0) = match Tiff::new(block) {
+        Ok(header) => header,
+        Err(e) => return (Exif::default(), Some(e)),
     };
     let mut walk = Walk::new(tiff);
-    // Keeping the partial result is the point of this function.
-    let _ = walk.run(ifd0);
-    walk.out
+    let fault = walk.run(ifd0).err();
+    (walk.out, fault)
 }
 
 /// The TIFF structure inside an EXIF payload. JPEG's APP1 puts "Exif\0\0" in front of it and

@@ -41,6 +41,14 @@ pub struct ProbeInfo {
     /// EXIF orientation 1..=8 (1 = as stored). Out-of-range values read as 1.
     pub orientation: u8,
     pub has_exif: bool,
+    /// An EXIF block inside a JPEG, PNG or WebP is present but its structure cannot be walked
+    /// (no TIFF header, an IFD outside the block, an IFD loop, over the walk's bounds). The
+    /// image is still probed, as browsers and decoders still show it: `orientation` and
+    /// `has_gps` are what was read before the fault (orientation 1 when the fault came
+    /// first). A TIFF file, whose IFDs are its image, is malformed instead. Not part of the
+    /// WIT `probe-info` record (published and frozen): the scan guest reports it as the
+    /// `metadata-unreadable` finding.
+    pub exif_unreadable: bool,
     pub has_gps: bool,
     pub has_xmp: bool,
     pub has_icc: bool,

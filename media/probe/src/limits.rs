@@ -24,6 +24,16 @@ impl Limits {
     pub const DEFAULT_MAX_TOTAL_FRAME_AREA: u64 = 200_000_000;
     /// Variants are thumbnails and previews; 32 MB is far above any sane one.
     pub const DEFAULT_MAX_OUTPUT_BYTES: u64 = 32 * 1024 * 1024;
+
+    /// No limit at all, for reading the headers of data whose claims were already checked
+    /// (or that is never decoded): [`image_end`](crate::image_end) and the scan's metadata
+    /// rule. A walk is still bounded by the data's length and the walkers' own constants.
+    pub const UNLIMITED: Limits = Limits {
+        max_pixels: u64::MAX,
+        max_frames: u32::MAX,
+        max_total_frame_area: u64::MAX,
+        max_output_bytes: u64::MAX,
+    };
 }
 
 impl Default for Limits {

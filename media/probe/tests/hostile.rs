@@ -5,7 +5,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use attach_fixtures::{mutate, Rng, INTERESTING};
+use attach_fixtures::{
+    jpeg as fx_encode_jpeg, jpeg_exif_huge_count, jpeg_exif_ifd_loop, jpeg_exif_unreadable, mutate,
+    photo, with_exif_gps, with_exif_orientation, ExifFault, Rng, INTERESTING,
+};
 use common::*;
 use media_probe::{exif, image_end, probe, sniff, Limit, Limits, MediaError, MAX_JPEG_SCANS};
 
@@ -308,6 +311,127 @@ fn garbage_exif_blocks_parse_leniently_to_defaults() {
     ] {
         assert_eq!(exif::parse_lenient(block), exif::Exif::default());
         assert!(exif::parse(block).is_err());
+    }
+}
+
+// ---- unreadable EXIF inside an image ----
+
+/// What a probe keeps from a block `fault` breaks: IFD0 (with its Orientation 6) is read whole
+/// only when the fault is met after it, in the sub-IFD loop.
+/// A real 64x48 JPEG, no metadata.
+fn fx_jpeg() -> Vec<u8> {
+    fx_encode_jpeg(&photo(64, 48, 7), 80)
+}
+
+fn orientation_kept(fault: ExifFault) -> u8 {
+    match fault {
+        ExifFault::SubIfdLoop => 6,
+        ExifFault::Ifd0OutOfBounds | ExifFault::EntryCountOverrun | ExifFault::TruncatedHeader => 1,
+    }
+}
+
+#[test]
+fn jpeg_with_an_unreadable_exif_block_probes_and_says_it_was_unreadable() {
+    for fault in ExifFault::ALL {
+        let info = common::probe(&jpeg_exif_unreadable(fault))
+            .unwrap_or_else(|e| panic!("{fault:?}: {e:?}"));
+        assert_eq!((info.width, info.height), (64, 48), "{fault:?}");
+        assert!(info.has_exif, "{fault:?}");
+        assert!(info.exif_unreadable, "{fault:?}");
+        assert_eq!(info.orientation, orientation_kept(fault), "{fault:?}");
+        assert!(!info.has_gps, "{fault:?}");
+    }
+}
+
+#[test]
+fn jpeg_with_a_readable_exif_block_or_none_is_not_marked_unreadable() {
+    for (what, data) in [
+        ("orientation 6", with_exif_orientation(&fx_jpeg(), 6)),
+        ("gps", with_exif_gps(&fx_jpeg())),
+        ("no exif", fx_jpeg()),
+        // A value that does not fit is skipped, as decoders skip it; the IFDs are readable.
+        ("entry count past the block", jpeg_exif_huge_count()),
+        // IFD1 (the thumbnail IFD) is not walked, so a loop through it is never met.
+        ("ifd1 loop", jpeg_exif_ifd_loop()),
+    ] {
+        let info = common::probe(&data).unwrap();
+        assert!(!info.exif_unreadable, "{what}");
+    }
+}
+
+#[test]
+fn only_the_first_jpeg_exif_block_decides_like_its_orientation() {
+    let broken = app1_exif(b"II*\0\xFF\0\0\0");
+    let good = app1_exif(&exif(3, false));
+    let info = common::probe(&jpeg(&[
+        good.clone(),
+        broken.clone(),
+        sof(0xC0, 8, 8),
+        sos(),
+    ]))
+    .unwrap();
+    assert_eq!((info.orientation, info.exif_unreadable), (3, false));
+    let info = common::probe(&jpeg(&[broken, good, sof(0xC0, 8, 8), sos()])).unwrap();
+    assert_eq!((info.orientation, info.exif_unreadable), (1, true));
+}
+
+#[test]
+fn png_and_webp_with_an_unreadable_exif_chunk_probe_with_orientation_1() {
+    // IFD0 offset past the block, and a block that ends inside the header.
+    for block in [&b"II*\0\0\x10\0\0\x06\x00"[..], b"MM\0*\0"] {
+        let png_data = png(&[ihdr(10, 10, 8, 2), chunk(b"eXIf", block), idat(), iend()]);
+        let webp_data = webp(&[vp8x(0x08, 9, 9), vp8(9, 9), riff_chunk(b"EXIF", block)]);
+        for data in [png_data, webp_data] {
+            let info = common::probe(&data).unwrap();
+            assert!(info.has_exif && info.exif_unreadable, "{:?}", info.kind);
+            assert_eq!(info.orientation, 1, "{:?}", info.kind);
+        }
+    }
+    let png_data = png(&[
+        ihdr(10, 10, 8, 2),
+        chunk(b"eXIf", &exif(5, false)),
+        idat(),
+        iend(),
+    ]);
+    let info = common::probe(&png_data).unwrap();
+    assert_eq!((info.orientation, info.exif_unreadable), (5, false));
+}
+
+#[test]
+fn tiff_file_with_the_same_faults_is_still_malformed() {
+    // In a TIFF file the IFDs are the image: what a JPEG survives, a TIFF does not.
+    for data in [
+        &b"II*\0\0\x10\0\0\x06\x00"[..],
+        b"II*\0\x08\0",
+        b"II*\0\x08\0\0\0\xFF\x00",
+    ] {
+        assert!(
+            matches!(common::probe(data), Err(MediaError::Malformed(_))),
+            "{data:?}: {:?}",
+            common::probe(data)
+        );
+    }
+}
+
+#[test]
+fn parse_partial_is_parse_lenient_with_the_fault_parse_reports() {
+    let mut blocks = vec![
+        exif(6, true),
+        looping_exif(),
+        b"II*\0\x08\0".to_vec(),
+        b"II*\0\0\x10\0\0".to_vec(),
+        Vec::new(),
+    ];
+    blocks.extend(ExifFault::ALL.map(|f| {
+        let data = jpeg_exif_unreadable(f);
+        let at = data.windows(6).position(|w| w == b"Exif\0\0").unwrap() + 6;
+        let len = usize::from(u16::from_be_bytes([data[at - 8], data[at - 7]])) - 8;
+        data[at..at + len].to_vec()
+    }));
+    for block in &blocks {
+        let (read, fault) = exif::parse_partial(block);
+        assert_eq!(read, exif::parse_lenient(block));
+        assert_eq!(fault, exif::parse(block).err());
     }
 }
 

@@ -1,7 +1,8 @@
 //! media-scan owns the heuristic verdict on an upload before anything renders or serves it:
 //! type confusion (the declared MIME type against the sniffed kind), polyglots (an image that
 //! is also a ZIP, a PE, an ELF or an HTML page), active SVG, archive bombs, active PDF,
-//! executables, media playlists and the EICAR test string.
+//! executables, media playlists and the EICAR test string. It also notes, without judging,
+//! an image whose EXIF block could not be read.
 //!
 //! It never decodes, decompresses or renders anything. Every rule is a bounded, linear walk
 //! over the bytes, so scanning costs about as much as reading the file once or twice, and no
@@ -17,6 +18,7 @@ use media_probe::{sniff, Kind, Limits, MediaError};
 
 mod archive;
 mod bytes;
+mod metadata;
 mod mime;
 mod pdf;
 mod signatures;
@@ -33,6 +35,8 @@ mod test_data;
 /// How bad a finding is. Ordered, so the report's verdict is the maximum of its findings'.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verdict {
+    /// Nothing to hold against the upload. A finding with this verdict is a note (an
+    /// unreadable EXIF block): it is reported but leaves the report clean.
     Clean,
     /// Worth a human look or a quarantine, but common enough in honest files that refusing
     /// it outright would hurt real users.
@@ -120,6 +124,9 @@ pub mod rules {
     pub const EXECUTABLE: &str = "executable";
     /// The data is (or embeds) an HLS playlist, which ffmpeg follows to other files.
     pub const MEDIA_PLAYLIST: &str = "media-playlist";
+    /// An image's EXIF block is present but cannot be read (verdict clean: the image is
+    /// processed with the orientation read before the fault, 1 if none).
+    pub const METADATA_UNREADABLE: &str = "metadata-unreadable";
 
     /// Every rule name, for metric label sets and tests.
     pub const ALL: &[&str] = &[
@@ -146,6 +153,7 @@ pub mod rules {
         PDF_EMBEDDED_FILE,
         EXECUTABLE,
         MEDIA_PLAYLIST,
+        METADATA_UNREADABLE,
     ];
 }
 
@@ -208,6 +216,7 @@ pub fn scan_as(data: &[u8], kind: Kind, declared_mime: &str) -> Report {
     mime::check(kind, declared_mime, svg_active, &mut findings);
 
     trailing::check(data, kind, &mut findings);
+    metadata::check(data, kind, &mut findings);
     let embedded = signatures::check(data, kind, &mut findings);
 
     match kind {

@@ -288,3 +288,111 @@ fn report_verdict_is_the_strongest_finding() {
     );
     assert_eq!(report.verdict, Verdict::Suspicious);
 }
+
+// ---- unreadable EXIF ----
+
+#[test]
+fn jpeg_with_an_unreadable_exif_block_gets_a_clean_metadata_unreadable_note() {
+    for fault in attach_fixtures::ExifFault::ALL {
+        let report = run(&attach_fixtures::jpeg_exif_unreadable(fault), "image/jpeg");
+        assert_eq!(
+            rules_of(&report),
+            vec![rules::METADATA_UNREADABLE],
+            "{fault:?}"
+        );
+        let finding = report.finding(rules::METADATA_UNREADABLE).unwrap();
+        assert_eq!(finding.verdict, Verdict::Clean, "{fault:?}");
+        assert_eq!(report.verdict, Verdict::Clean, "{fault:?}");
+        // The detail gives the orientation the pipeline goes on with.
+        let orientation = match fault {
+            attach_fixtures::ExifFault::SubIfdLoop => 6,
+            _ => 1,
+        };
+        assert!(
+            finding
+                .detail
+                .ends_with(&format!("orientation read as {orientation}")),
+            "{fault:?}: {}",
+            finding.detail
+        );
+    }
+}
+
+#[test]
+fn jpegs_with_readable_exif_or_none_get_no_metadata_note() {
+    let photo = attach_fixtures::jpeg(&attach_fixtures::photo(64, 48, 3), 80);
+    for (what, data) in [
+        ("tiny", tiny_jpeg()),
+        ("no exif", photo.clone()),
+        (
+            "orientation 6",
+            attach_fixtures::with_exif_orientation(&photo, 6),
+        ),
+        ("gps", attach_fixtures::with_exif_gps(&photo)),
+        (
+            "ifd1 loop, never walked",
+            attach_fixtures::jpeg_exif_ifd_loop(),
+        ),
+    ] {
+        let report = run(&data, "image/jpeg");
+        assert!(
+            report.finding(rules::METADATA_UNREADABLE).is_none(),
+            "{what}: {:?}",
+            report.findings
+        );
+    }
+}
+
+#[test]
+fn png_and_webp_with_an_unreadable_exif_chunk_get_the_note() {
+    let png = attach_fixtures::png_rgb(&attach_fixtures::photo(8, 8, 4));
+    // eXIf before IEND (the last 12 bytes), its block cut inside the TIFF header.
+    let mut broken = png.clone();
+    let block = b"II*\0\x08\0";
+    let mut chunk = (block.len() as u32).to_be_bytes().to_vec();
+    chunk.extend_from_slice(b"eXIf");
+    chunk.extend_from_slice(block);
+    chunk.extend_from_slice(&[0; 4]); // CRC: neither the probe nor the scan checks it
+    broken.splice(png.len() - 12..png.len() - 12, chunk);
+    let report = run(&broken, "image/png");
+    assert_eq!(rules_of(&report), vec![rules::METADATA_UNREADABLE]);
+    assert!(run(&png, "image/png").findings.is_empty());
+
+    // An extended WebP (VP8X, EXIF flag) of tiny_webp's 1x1 VP8L image, then an EXIF chunk
+    // cut inside the TIFF header. A simple WebP's EXIF is never read, so only VP8X counts.
+    let webp = |exif: &[u8]| {
+        let mut body = b"WEBPVP8X\x0a\0\0\0\x08\0\0\0\0\0\0\0\0\0".to_vec();
+        body.extend_from_slice(&tiny_webp()[12..]);
+        body.extend_from_slice(b"EXIF");
+        body.extend_from_slice(&(exif.len() as u32).to_le_bytes());
+        body.extend_from_slice(exif);
+        let mut w = b"RIFF".to_vec();
+        w.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        w.extend(body);
+        w
+    };
+    let report = run(&webp(b"MM\0*\0\x10"), "image/webp");
+    assert_eq!(rules_of(&report), vec![rules::METADATA_UNREADABLE]);
+    let report = run(&webp(b"MM\0*\0\0\0\x08\0\0\0\0\0\0"), "image/webp");
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn the_metadata_note_does_not_soften_a_reject() {
+    let mut data = attach_fixtures::jpeg_exif_unreadable(attach_fixtures::ExifFault::SubIfdLoop);
+    data.extend(
+        Zip::new()
+            .entry(ZipEntry::stored("payload.txt", &[b'x'; 600]))
+            .build(),
+    );
+    let report = run(&data, "image/jpeg");
+    assert!(report.finding(rules::METADATA_UNREADABLE).is_some());
+    assert_eq!(report.verdict, Verdict::Reject, "{:?}", report.findings);
+}
+
+#[test]
+fn a_tiff_file_is_not_judged_by_the_metadata_rule() {
+    // Its IFDs are its image: a broken one fails the probe as malformed, not a note here.
+    let report = run(b"II*\0\x08\0\0\0\xFF\x00", "image/tiff");
+    assert!(report.finding(rules::METADATA_UNREADABLE).is_none());
+}

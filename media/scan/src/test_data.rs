@@ -2,12 +2,13 @@
 //! ZIP writer that can lie in every field the archive rules read, and a seeded PRNG.
 //! Layout only: nothing here needs a decoder to accept the pixels.
 
-/// A minimal baseline JPEG: SOI, an APP1 whose payload holds a fake thumbnail
-/// (SOI..EOI), SOF0, SOS with entropy bytes containing stuffed 0xFF00 and a restart
-/// marker, then EOI. Layout only; no decoder needs to accept the pixels.
+/// A minimal baseline JPEG: SOI, an APP1 EXIF block (a little-endian TIFF header and an
+/// empty IFD0) followed by a fake thumbnail (SOI..EOI) where real EXIF keeps it, SOF0, SOS
+/// with entropy bytes containing stuffed 0xFF00 and a restart marker, then EOI. Layout
+/// only; no decoder needs to accept the pixels.
 pub(crate) fn tiny_jpeg() -> Vec<u8> {
     let mut j = vec![0xFF, 0xD8];
-    let app1: &[u8] = b"Exif\0\0\xFF\xD8\xFF\xD9";
+    let app1: &[u8] = b"Exif\0\0II*\0\x08\0\0\0\0\0\0\0\0\0\xFF\xD8\xFF\xD9";
     j.extend_from_slice(&[0xFF, 0xE1]);
     j.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
     j.extend_from_slice(app1);

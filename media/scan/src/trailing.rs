@@ -222,8 +222,9 @@ mod tests {
     #[test]
     fn jpeg_end_skips_extraneous_bytes_between_segments_like_decoders() {
         let mut j = tiny_jpeg();
-        // Junk between the APP1 segment and SOF0.
-        j.splice(16..16, [0x00, 0x12, 0x34]);
+        // Junk between the APP1 segment (its length at 4..6 counts itself) and SOF0.
+        let app1_end = 4 + usize::from(u16::from_be_bytes([j[4], j[5]]));
+        j.splice(app1_end..app1_end, [0x00, 0x12, 0x34]);
         assert_eq!(logical_end(&j, Kind::Jpeg), Some(j.len()));
     }
 

@@ -75,11 +75,13 @@ pub(super) fn probe(
             }
             APP1 if body.starts_with(b"Exif\0") => {
                 // A broken EXIF block must not fail the image: decoders ignore it, so keep
-                // what it said before the fault (orientation 1 if nothing) and flag it present.
+                // what it said before the fault (orientation 1 if nothing), flag it present
+                // and say it was unreadable.
                 if !info.has_exif {
-                    let e = exif::parse_lenient(exif::tiff_of(body));
+                    let (e, fault) = exif::parse_partial(exif::tiff_of(body));
                     info.orientation = e.orientation;
                     info.has_gps = e.has_gps;
+                    info.exif_unreadable = fault.is_some();
                 }
                 info.has_exif = true;
             }

@@ -30,13 +30,7 @@ pub(crate) fn probe(data: &[u8], limits: &Limits) -> Result<ProbeInfo, MediaErro
 /// stops before it. Bytes after that offset are not part of the image: a scanner can look
 /// there for an appended archive or script.
 pub fn image_end(data: &[u8]) -> Option<usize> {
-    let unlimited = Limits {
-        max_pixels: u64::MAX,
-        max_frames: u32::MAX,
-        max_total_frame_area: u64::MAX,
-        max_output_bytes: u64::MAX,
-    };
-    walk(data, &unlimited).ok()?.1
+    walk(data, &Limits::UNLIMITED).ok()?.1
 }
 
 fn walk(data: &[u8], limits: &Limits) -> Result<(ProbeInfo, Option<usize>), MediaError> {
@@ -50,6 +44,7 @@ fn walk(data: &[u8], limits: &Limits) -> Result<(ProbeInfo, Option<usize>), Medi
         total_frame_area: 0,
         orientation: 1,
         has_exif: false,
+        exif_unreadable: false,
         has_gps: false,
         has_xmp: false,
         has_icc: false,

@@ -94,11 +94,13 @@ pub(super) fn probe(
             b"tRNS" => info.has_alpha = true,
             b"iCCP" => info.has_icc = true,
             b"eXIf" => {
-                // As in JPEG, bad EXIF leaves the image decodable: keep what was readable.
-                let e = exif::parse_lenient(exif::tiff_of(body));
+                // As in JPEG, bad EXIF leaves the image decodable: keep what was readable and
+                // say the block was not.
+                let (e, fault) = exif::parse_partial(exif::tiff_of(body));
                 info.has_exif = true;
                 info.orientation = e.orientation;
                 info.has_gps = e.has_gps;
+                info.exif_unreadable = fault.is_some();
             }
             b"tEXt" | b"zTXt" | b"iTXt" => {
                 let keyword = body.split(|&b| b == 0).next().unwrap_or_default();

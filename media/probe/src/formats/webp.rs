@@ -99,11 +99,13 @@ fn extended(
             b"ALPH" => info.has_alpha = true,
             b"XMP " => info.has_xmp = true,
             b"EXIF" => {
-                // As in JPEG, bad EXIF leaves the image decodable: keep what was readable.
-                let e = exif::parse_lenient(exif::tiff_of(body));
+                // As in JPEG, bad EXIF leaves the image decodable: keep what was readable and
+                // say the block was not.
+                let (e, fault) = exif::parse_partial(exif::tiff_of(body));
                 info.has_exif = true;
                 info.orientation = e.orientation;
                 info.has_gps = e.has_gps;
+                info.exif_unreadable = fault.is_some();
             }
             b"ANIM" => animated = true,
             b"ANMF" => {
