@@ -2,17 +2,19 @@
 # Sourced (never executed) before building guest components for wasm32-wasip2:
 #   source scripts/wasi-cc-env.sh && cargo build --target wasm32-wasip2 ...
 #
-# It owns the C side of the guest build. media-thumbnail links libwebp (C, compiled by the
-# `cc` crate from libwebp-sys's build script), so a wasm build needs a clang that targets
-# wasm32 and wasi-libc's headers. Debian ships both (clang-16, wasi-libc), but the headers
-# sit under /usr/include/wasm32-wasi while clang, given `--target=wasm32-wasip2
+# It owns the C side of the guest build. media-thumbnail links libwebp and libjpeg-turbo (C,
+# compiled by the `cc` crate from libwebp-sys's and mozjpeg-sys's build scripts), so a wasm
+# build needs a clang that targets wasm32 and wasi-libc's headers. Debian ships both
+# (clang-16, wasi-libc), but the headers sit under /usr/include/wasm32-wasi while clang, given `--target=wasm32-wasip2
 # --sysroot=$WASI_SYSROOT`, looks in $WASI_SYSROOT/include/wasm32-wasip2. So this builds a
 # tiny sysroot of symlinks under the target dir (idempotent, nothing outside it is touched)
 # and exports the variables the `cc` crate reads for that one target only, so native builds
 # in the same shell keep using the host compiler.
 #
-# Linking is left to rustc: the wasm32-wasip2 target brings its own wasi-libc, and the C
-# objects only call malloc/free/memcpy/memset-level functions that it provides.
+# Linking is left to rustc: the wasm32-wasip2 target brings its own wasi-libc, which provides
+# what the C objects call: malloc/free and string functions, and for libjpeg's defaults that
+# attachd replaces or never calls (printing messages, reading a FILE, the JPEGMEM variable),
+# stdio and getenv, which can only reach the WASI imports the sandbox allows.
 
 # Executed instead of sourced, the exports would vanish with the child shell.
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then
@@ -63,9 +65,11 @@ _wasi_cc_env() {
     # -DNDEBUG keeps libwebp's assert()s out: a failed assert in a guest would abort (a trap)
     # where the encoder otherwise returns an error. libwebp-sys already defines it; repeating
     # it costs nothing and keeps it if the build script changes.
-    # -O2 because debug-profile guests would otherwise compile libwebp at -O0, making lossy
-    # encoding several times slower inside the sandbox's CPU budget. (It comes after cc's own
-    # -O3 in release builds and wins there too; -O2 is libwebp's own default.)
+    # -O3 because debug-profile guests would otherwise compile the C (libwebp, libjpeg-turbo)
+    # at -O0, making decoding and encoding several times slower inside the sandbox's CPU
+    # budget; and -O3, not libwebp's own default -O2, because libjpeg-turbo's Huffman decoder
+    # gains from it in the guest (68.9 -> 66.4 ms for a 24 MP photo at 1/8) and it is what cc
+    # gives the same C in the native release build the benchmark compares against.
     # No -msimd128: libwebp's SIMD code is SSE2/NEON intrinsics (its wasm SIMD build relies on
     # Emscripten's SSE emulation headers, which clang lacks), so the flag only enables
     # autovectorisation; measured on lossy encodes it made no difference. It builds and
@@ -76,8 +80,8 @@ _wasi_cc_env() {
     # Threads need no flag: libwebp-sys without its `std` feature leaves WEBP_USE_THREAD
     # undefined, and wasi-libc has no pthreads to offer anyway.
     case " ${CFLAGS_wasm32_wasip2:-} " in
-        *" -O2 -DNDEBUG -Wno-unused-command-line-argument "*) ;; # sourced twice: don't repeat
-        *) export CFLAGS_wasm32_wasip2="${CFLAGS_wasm32_wasip2:+$CFLAGS_wasm32_wasip2 }-O2 -DNDEBUG -Wno-unused-command-line-argument" ;;
+        *" -O3 -DNDEBUG -Wno-unused-command-line-argument "*) ;; # sourced twice: don't repeat
+        *) export CFLAGS_wasm32_wasip2="${CFLAGS_wasm32_wasip2:+$CFLAGS_wasm32_wasip2 }-O3 -DNDEBUG -Wno-unused-command-line-argument" ;;
     esac
 }
 
