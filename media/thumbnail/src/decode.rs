@@ -21,7 +21,7 @@ use crate::jpeg::scaled;
 use crate::raster::{Layout, Raster};
 
 /// Widest pixel any decoder writes into a buffer we size: RGBA, and CMYK for JPEG.
-pub(crate) const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
+const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
 
 /// Widest PNG pixel (16-bit RGBA). The png crate's budget covers its own row and chunk
 /// buffers, never more than one copy of the image at its widest representation.

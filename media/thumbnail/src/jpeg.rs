@@ -22,8 +22,14 @@ use std::ffi::{c_int, c_uint, c_ulong, CStr};
 use media_probe::{Limits, MediaError};
 use mozjpeg_sys as sys;
 
-use crate::decode::{budget, check_size, cmyk_to_rgb, MAX_DECODED_BYTES_PER_PIXEL};
+use crate::decode::{budget, check_size, cmyk_to_rgb};
 use crate::raster::{byte_len, Layout, Raster};
+
+/// Memory libjpeg may take per pixel of the image: a progressive or multi-scan file keeps
+/// every DCT coefficient until the last scan (2 bytes each, up to 4 full-resolution
+/// components: 8 bytes per pixel), besides the output rows (4 bytes per pixel at most). Over
+/// it, libjpeg stops with an error instead of growing; the guest's memory cap bounds it anyway.
+const LIBJPEG_BYTES_PER_PIXEL: u64 = 12;
 
 /// libjpeg's size for one formatted message (`JMSG_LENGTH_MAX` in jpeglib.h).
 const MESSAGE_BYTES: usize = 200;
@@ -124,7 +130,7 @@ impl Session {
             // are bounded like every other decoder's memory; over it, libjpeg stops with an
             // error rather than growing.
             (*cinfo.common.mem).max_memory_to_use =
-                c_long_saturating(budget(limits, MAX_DECODED_BYTES_PER_PIXEL));
+                c_long_saturating(budget(limits, LIBJPEG_BYTES_PER_PIXEL));
             sys::jpeg_mem_src(cinfo, data.as_ptr(), c_ulong_saturating(data.len()));
             sys::jpeg_save_markers(cinfo, APP14, ADOBE_SEGMENT_BYTES);
             sys::jpeg_read_header(cinfo, 1);

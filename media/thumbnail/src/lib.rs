@@ -6,8 +6,9 @@
 //! 1. [`media_probe::probe`] reads the headers and enforces [`Limits`] before any decoder
 //!    allocates a pixel, so a 40 KB PNG claiming 30000×30000 never inflates.
 //! 2. The image is decoded **once** for every spec, at the smallest size that still serves
-//!    the largest one. For JPEG that means DCT-domain scaling (1/2, 1/4, 1/8): a 24 MP photo
-//!    rendered to 256 px decodes about 0.4 MP, not 24 MP. Other formats decode at full size
+//!    the largest one. For JPEG that means DCT-domain scaling (any eighth, 1/8 to 8/8, through
+//!    libjpeg-turbo; see `jpeg`): a 24 MP photo rendered to 256 px decodes about 0.4 MP, not
+//!    24 MP. Other formats decode at full size
 //!    (their codecs have no cheaper path), and animations decode their first frame only.
 //! 3. Each variant is resized from that one decode (Lanczos3, alpha premultiplied once),
 //!    then EXIF-oriented. Orienting after resizing touches thumbnail pixels, not source
