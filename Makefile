@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo test setup guests check bench bench-fuel bench-queue bench-video bench-swap
+.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap
 
 setup:
 	scripts/setup.sh
@@ -18,11 +18,26 @@ guests: setup
 	scripts/build-guests.sh $(GUEST_DIR)
 	scripts/sign-dev-guests.sh $(GUEST_DIR) $(GUEST_KEY_DIR)
 
-# Processes the bundled samples into ./out and prints one JSON line per file.
+# Processes the bundled samples into ./out and prints one JSON line per file, then says which
+# build it ran. A debug build on purpose: `make guests` builds it anyway (to sign the guests),
+# `make test` shares it, and a cold optimised build costs far more than the demo's few small
+# samples save (on this project's loaded 2-core machine, 2026-12-07: 10 min for `make guests`
+# with the debug build, 32 min for the optimised build with the benchmarks' dependencies).
+# Production runs `make release`'s binary.
+DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), about 1.5x slower per upload than the optimised one; for production use `make release` (target/release/attachd)
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
+	@echo "$(DEMO_BUILD_NOTE)" >&2
+
+# The optimised build users run: target/release/attachd (the worker, `process`, the guest
+# commands) and the signed guests in $(GUEST_DIR). Debug builds are 1.5 to 2 times slower per
+# upload (issue 16), so anything meant for production runs this binary (or `cargo install
+# --path host --locked`, which builds the same).
+release: guests
+	$(CARGO) build --release --locked -p attachd
+	@echo "release: target/release/attachd, guests in $(GUEST_DIR)"
 
 # Every test: the media libraries natively, and the host against the real guests.
 test: guests

@@ -1,20 +1,36 @@
-// Thumbnails FILE to the `thumb` variant (256 px box, WebP q80) RUNS times in one Node
-// process on one thread, and prints the median milliseconds. Start-up is not counted: the
-// first run warms up and is discarded.
+// Makes the variants SPECS (a JSON array of {name, width, height, fit, format, quality}, the
+// same boxes, fit, format and quality attachd renders) from FILE, RUNS times in one Node
+// process on one thread, and prints the median milliseconds of one upload's variants.
+// Start-up is not counted: the first run warms up and is discarded.
+//
+//   node sharp.mjs FILE RUNS SPECS
+//
+// Each variant is its own pipeline from the input buffer, awaited in turn, as a sharp user
+// writes it. Not one `clone()` of a shared instance: in sharp a clone only shares the input,
+// and each clone still runs its own libvips pipeline that decodes it again (at its own
+// shrink-on-load scale), so the cost is the same; separate pipelines are the plain form for a
+// Buffer input. So sharp decodes once per variant, where attachd decodes once per upload.
 import sharp from "sharp";
 import { readFileSync } from "node:fs";
 
 sharp.concurrency(1);
 sharp.cache(false);
-const [file, runsArg] = process.argv.slice(2);
+const [file, runsArg, specsArg] = process.argv.slice(2);
 const runs = Number(runsArg ?? 9);
+const specs = JSON.parse(
+  specsArg ??
+    '[{"name":"thumb","width":256,"height":256,"fit":"inside","format":"webp","quality":80}]',
+);
 const input = readFileSync(file);
-const once = () =>
+const variant = (spec) =>
   sharp(input, { limitInputPixels: 50_000_000 })
     .rotate()
-    .resize(256, 256, { fit: "inside", withoutEnlargement: true })
-    .webp({ quality: 80 })
+    .resize(spec.width, spec.height, { fit: spec.fit, withoutEnlargement: true })
+    .toFormat(spec.format, { quality: spec.quality })
     .toBuffer();
+const once = async () => {
+  for (const spec of specs) await variant(spec);
+};
 
 await once();
 const times = [];

@@ -25,7 +25,7 @@
 //!
 //! Guests get WASI with no preopened directories, no network, no environment, no arguments,
 //! clocks frozen at zero (they need none, and a frozen clock gives a guest nothing to time side
-//! channels with), and none of the calls that block the host thread (`poll`, `pollable.block`,
+//! channels with; only a `test-hooks` build can unfreeze one, see `hooks.rs`), and none of the calls that block the host thread (`poll`, `pollable.block`,
 //! clock subscriptions: epoch checks never run inside the host, so a guest blocked there would
 //! outlive its deadline). A component importing anything beyond the WASI interfaces a Rust
 //! guest's standard library needs is refused at load.
@@ -33,6 +33,8 @@
 mod bindings;
 mod error;
 mod guests;
+#[cfg(feature = "test-hooks")]
+mod hooks;
 mod limiter;
 mod untrusted;
 mod wasi;
@@ -44,6 +46,8 @@ pub use bindings::{
 };
 pub use error::SandboxError;
 pub use guests::{hex, CacheOrigin, GuestRef, WIT_VERSION};
+#[cfg(feature = "test-hooks")]
+pub use hooks::{StderrSink, TestHooks};
 pub use untrusted::GUEST_STRING_MAX;
 
 use crate::config::{GuestPaths, SandboxLimits};
@@ -196,6 +200,9 @@ pub struct Sandbox {
     reloading: Mutex<()>,
     ticker_stop: Arc<AtomicBool>,
     metered: bool,
+    /// Test and benchmark builds only (see `hooks.rs` for why a release cannot have them).
+    #[cfg(feature = "test-hooks")]
+    hooks: TestHooks,
 }
 
 /// One set of verified, compiled and pre-linked guest releases.
@@ -319,6 +326,8 @@ impl Sandbox {
             reloading: Mutex::new(()),
             ticker_stop,
             metered,
+            #[cfg(feature = "test-hooks")]
+            hooks: TestHooks::default(),
         })
         .and_then(|sandbox| {
             sandbox.check_instantiates(&sandbox.guests())?;
@@ -693,6 +702,13 @@ impl Session<'_> {
 }
 
 impl Sandbox {
+    /// Applies `hooks` to every call from now on. Only in builds with the `test-hooks`
+    /// feature: the release binary has no way to give a guest a moving clock.
+    #[cfg(feature = "test-hooks")]
+    pub fn set_test_hooks(&mut self, hooks: TestHooks) {
+        self.hooks = hooks;
+    }
+
     /// Instantiates the thumbnail guest and drops it: what a fresh instance per call costs.
     pub fn instantiate_thumbnail_only(&self) -> Result<Duration, SandboxError> {
         let mut store = self.store(self.limits.fuel.base, REPORT_COPY_BYTES);
@@ -709,15 +725,19 @@ impl Sandbox {
 
     fn store(&self, fuel: u64, copy_cap: usize) -> Store<CallState> {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
-        let wasi = WasiCtx::builder()
-            .stderr(stderr.clone())
+        let mut wasi = WasiCtx::builder();
+        wasi.stderr(stderr.clone())
             .wall_clock(FrozenClock)
             .monotonic_clock(FrozenClock)
             .max_random_size(MAX_RANDOM_BYTES)
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        #[cfg(feature = "test-hooks")]
+        if self.hooks.real_monotonic_clock {
+            wasi.monotonic_clock(hooks::RealMonotonicClock(Instant::now()));
+        }
+        let wasi = wasi.build();
         let mut store = Store::new(
             &self.engine,
             CallState {
@@ -815,6 +835,13 @@ impl Sandbox {
             fuel_used: store.get_fuel().map_or(0, |left| fuel.saturating_sub(left)),
             host_calls: store.data().host_calls,
         };
+        #[cfg(feature = "test-hooks")]
+        if let Some(sink) = &self.hooks.stderr {
+            let said = store.data().stderr.contents();
+            if !said.is_empty() {
+                sink(guest_name, &said);
+            }
+        }
         tracing::debug!(
             guest = guest_name,
             instantiate_us = stats.instantiate.as_micros() as u64,
