@@ -82,8 +82,16 @@ fn decode_jpeg(
 ) -> Result<Raster, MediaError> {
     let process =
         process.ok_or_else(|| MediaError::malformed("jpeg: probe found no frame header"))?;
-    // libjpeg-turbo (built for 8-bit samples) reads every baseline, extended, progressive and
-    // arithmetic-coded 8-bit JPEG: nearly every photo. What it cannot read (12-bit samples,
+    // Arithmetic coding is refused as before (jpeg-decoder never read it): libjpeg-turbo can
+    // decode it, but fills a truncated arithmetic scan with zeros without a warning, so a cut
+    // file would render instead of failing (see `jpeg`). Such files are rare outside archives.
+    if process.arithmetic {
+        return Err(MediaError::unsupported(
+            "jpeg: arithmetic entropy coding is not supported",
+        ));
+    }
+    // libjpeg-turbo (built for 8-bit samples) reads every baseline, extended and progressive
+    // 8-bit Huffman-coded JPEG: nearly every photo. What it cannot read (12-bit samples,
     // lossless, hierarchical) goes to jpeg-decoder, which decodes 12-bit and lossless and
     // names what it does not support. The choice is made from the frame header before libjpeg
     // sees the file: in the guest, a libjpeg error ends the instance, so there is no retrying

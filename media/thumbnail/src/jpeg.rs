@@ -13,11 +13,19 @@
 //!
 //! libjpeg recovers from corrupt or truncated entropy-coded data with a warning and grey
 //! pixels; browsers show such images, but attachd refuses them, as it did before: a warning
-//! that means lost or invented image data fails the decode as soon as it is seen. Warnings
-//! about harmless oddities (stray bytes between segments, an unknown JFIF version, a broken
-//! ICC chunk, an Adobe marker's colour transform) do not.
+//! that means lost or invented image data is treated like an error, at once (the warning
+//! callback leaves through the same non-returning path), so a progressive file does not read
+//! its remaining scans first. Warnings about harmless oddities (stray bytes between segments,
+//! an unknown JFIF version, a broken ICC chunk, an Adobe marker's colour transform) do not.
+//! What libjpeg cannot tell from a valid file is not caught: a progressive file cut at a scan
+//! boundary with an end marker appended decodes from the scans it has (jpeg-decoder did the
+//! same).
+//!
+//! Arithmetic-coded JPEGs are refused before libjpeg sees them (`decode.rs`): libjpeg-turbo
+//! reads them, but its arithmetic decoder fills missing or truncated data with zeros without a
+//! warning (a legal end of an arithmetic scan looks the same), so truncation would go unseen.
 
-use std::ffi::{c_int, c_uint, c_ulong, CStr};
+use std::ffi::{c_int, c_ulong, CStr};
 
 use media_probe::{Limits, MediaError};
 use mozjpeg_sys as sys;
@@ -42,12 +50,6 @@ const HARMLESS_WARNINGS: [c_int; 4] = [
     sys::JWRN_ADOBE_XFORM as c_int,
 ];
 
-/// APP14, where Adobe writes its colour transform; CMYK data after it is stored inverted.
-const APP14: c_int = 0xEE;
-/// Bytes of APP14 kept: the "Adobe" tag and the transform (12 bytes). The rest of the segment
-/// is skipped, so a huge marker costs nothing.
-const ADOBE_SEGMENT_BYTES: c_uint = 12;
-
 /// Most scanlines requested per `jpeg_read_scanlines` call. libjpeg returns fewer (its own
 /// row group, at most a few rows); the cap only sizes the pointer array on the stack.
 const ROWS_PER_CALL: usize = 16;
@@ -57,7 +59,7 @@ const ROWS_PER_CALL: usize = 16;
 #[cfg(target_family = "wasm")]
 const EXIT_MALFORMED: i32 = 1;
 
-/// Decodes a JPEG that libjpeg-turbo can read (8-bit, DCT, Huffman or arithmetic) at the
+/// Decodes a JPEG that libjpeg-turbo can read (8-bit, DCT, Huffman-coded) at the
 /// smallest eighth of `source` that is at least `needed` in each dimension.
 pub(crate) fn decode(
     data: &[u8],
@@ -70,19 +72,12 @@ pub(crate) fn decode(
 }
 
 /// The decoder and its error manager, boxed so the pointers libjpeg keeps to them stay valid.
+/// Nothing here touches the error manager after handing it to libjpeg: what the callbacks
+/// learn leaves through `fail`, never through shared state.
 struct Session {
-    errors: Box<Errors>,
+    errors: Box<sys::jpeg_error_mgr>,
     cinfo: Box<sys::jpeg_decompress_struct>,
     created: bool,
-}
-
-/// libjpeg's error manager with what this module learns through it. `mgr` comes first:
-/// libjpeg only sees a pointer to it, and the callbacks cast that pointer back to `Errors`.
-#[repr(C)]
-struct Errors {
-    mgr: sys::jpeg_error_mgr,
-    /// The first warning that means image data was lost or made up, formatted.
-    corrupt: Option<String>,
 }
 
 impl Session {
@@ -90,16 +85,13 @@ impl Session {
         // SAFETY: both are plain C structs for which all-zero is the state libjpeg expects
         // before `jpeg_std_error` and `jpeg_CreateDecompress` fill them in (null pointers,
         // `None` callbacks, enums at their zero variants).
-        let mut errors: Box<Errors> = Box::new(Errors {
-            mgr: unsafe { std::mem::zeroed() },
-            corrupt: None,
-        });
+        let mut errors: Box<sys::jpeg_error_mgr> = Box::new(unsafe { std::mem::zeroed() });
         let cinfo: Box<sys::jpeg_decompress_struct> = Box::new(unsafe { std::mem::zeroed() });
         // SAFETY: fills in the default handlers; cannot fail.
-        unsafe { sys::jpeg_std_error(&mut errors.mgr) };
-        errors.mgr.error_exit = Some(error_exit);
-        errors.mgr.emit_message = Some(emit_message);
-        errors.mgr.output_message = Some(output_message);
+        unsafe { sys::jpeg_std_error(&mut errors) };
+        errors.error_exit = Some(error_exit);
+        errors.emit_message = Some(emit_message);
+        errors.output_message = Some(output_message);
         Session {
             errors,
             cinfo,
@@ -115,7 +107,7 @@ impl Session {
         limits: &Limits,
     ) -> Result<Raster, MediaError> {
         let cinfo = &mut *self.cinfo;
-        cinfo.common.err = &mut self.errors.mgr;
+        cinfo.common.err = &mut *self.errors;
         // SAFETY (this block and the calls below): `cinfo` and its error manager live in boxes
         // that outlive the session; `data` outlives every call that reads it (the source
         // manager only holds the pointer until `jpeg_destroy_decompress` in `drop`); every
@@ -132,11 +124,8 @@ impl Session {
             (*cinfo.common.mem).max_memory_to_use =
                 c_long_saturating(budget(limits, LIBJPEG_BYTES_PER_PIXEL));
             sys::jpeg_mem_src(cinfo, data.as_ptr(), c_ulong_saturating(data.len()));
-            sys::jpeg_save_markers(cinfo, APP14, ADOBE_SEGMENT_BYTES);
             sys::jpeg_read_header(cinfo, 1);
         }
-        check_corrupt(&mut self.errors)?;
-        let cinfo = &mut *self.cinfo;
         check_size("jpeg", (cinfo.image_width, cinfo.image_height), source)?;
 
         let eighths = (1..=8)
@@ -156,9 +145,7 @@ impl Session {
         };
         // SAFETY: as above.
         unsafe { sys::jpeg_start_decompress(cinfo) };
-        check_corrupt(&mut self.errors)?;
 
-        let cinfo = &mut *self.cinfo;
         let (width, height) = (cinfo.output_width, cinfo.output_height);
         let channels = usize::try_from(cinfo.output_components).unwrap_or(0);
         let expected = if cmyk { 4 } else { 3 };
@@ -182,45 +169,23 @@ impl Session {
             // SAFETY: each of the `count` pointers has `stride` writable bytes, the width of
             // one output row at `output_components` samples per pixel.
             let read = unsafe { sys::jpeg_read_scanlines(cinfo, rows.as_mut_ptr(), count as _) };
-            check_corrupt(&mut self.errors)?;
             if read == 0 {
                 // Only a suspending source returns no rows; the memory source never suspends.
                 return Err(MediaError::malformed("jpeg: decoder made no progress"));
             }
         }
-        let adobe = self.saw_adobe_marker();
-        let cinfo = &mut *self.cinfo;
         // SAFETY: as above. Reads up to EOI, so corruption after the last row still counts.
         unsafe { sys::jpeg_finish_decompress(cinfo) };
-        check_corrupt(&mut self.errors)?;
 
         if cmyk {
             // Adobe's CMYK is stored inverted (0 = full ink); the converter takes ink amounts.
-            if adobe {
+            // libjpeg's own reading of APP14 decides, as it does for the colour transform.
+            if cinfo.saw_Adobe_marker != 0 {
                 pixels.iter_mut().for_each(|v| *v = 255 - *v);
             }
             pixels = cmyk_to_rgb(&pixels);
         }
         Raster::new(width, height, Layout::Rgb, pixels)
-    }
-
-    /// Whether an APP14 "Adobe" segment was seen (saved by `jpeg_save_markers`).
-    fn saw_adobe_marker(&self) -> bool {
-        let mut marker = self.cinfo.marker_list;
-        // SAFETY: libjpeg's list of saved markers, each with `data_length` bytes at `data`,
-        // owned by the decompressor until it is destroyed.
-        unsafe {
-            while let Some(m) = marker.as_ref() {
-                if c_int::from(m.marker) == APP14 && !m.data.is_null() {
-                    let data = std::slice::from_raw_parts(m.data, m.data_length as usize);
-                    if data.starts_with(b"Adobe") {
-                        return true;
-                    }
-                }
-                marker = m.next;
-            }
-        }
-        false
     }
 }
 
@@ -231,14 +196,6 @@ impl Drop for Session {
             // documented way to clean up after `error_exit`); frees everything libjpeg holds.
             unsafe { sys::jpeg_destroy_decompress(&mut *self.cinfo) };
         }
-    }
-}
-
-/// Fails the decode once libjpeg has warned that image data is corrupt or missing.
-fn check_corrupt(errors: &mut Errors) -> Result<(), MediaError> {
-    match errors.corrupt.take() {
-        Some(warning) => Err(MediaError::malformed(format!("jpeg: {warning}"))),
-        None => Ok(()),
     }
 }
 
@@ -274,16 +231,17 @@ unsafe fn message(cinfo: &mut sys::jpeg_common_struct) -> String {
         .unwrap_or_else(|_| "unreadable libjpeg message".into())
 }
 
+/// A warning that means lost or invented image data ends the decode like an error (libjpeg
+/// allows `emit_message` not to return); others are counted and the decode goes on.
 unsafe extern "C-unwind" fn emit_message(cinfo: &mut sys::jpeg_common_struct, level: c_int) {
     // Levels 0 and up are trace messages.
     if level >= 0 {
         return;
     }
-    let errors = cinfo.err.cast::<Errors>();
-    (*errors).mgr.num_warnings += 1;
-    if (*errors).corrupt.is_none() && !HARMLESS_WARNINGS.contains(&(*errors).mgr.msg_code) {
+    (*cinfo.err).num_warnings += 1;
+    if !HARMLESS_WARNINGS.contains(&(*cinfo.err).msg_code) {
         let text = message(cinfo);
-        (*errors).corrupt = Some(text);
+        fail(text)
     }
 }
 

@@ -67,27 +67,64 @@ fn megabytes_of_marker_segments_are_skipped_and_the_image_renders() {
 }
 
 #[test]
-fn an_arithmetic_coded_jpeg_renders_exactly_like_its_huffman_coded_twin() {
-    let img = fx::photo(96, 64, 7);
-    let arithmetic = fx::jpeg_arithmetic(&img, 90);
-    let huffman = fx::jpeg_libjpeg_huffman(&img, 90);
+fn an_arithmetic_coded_jpeg_is_refused_by_name_as_before() {
+    let arithmetic = fx::jpeg_arithmetic(&fx::photo(96, 64, 7), 90);
     let probed = media_probe::probe(&arithmetic, &Limits::default()).unwrap();
     assert!(
         probed.jpeg_process.unwrap().arithmetic,
         "the fixture is SOF9"
     );
-    assert!(
-        !media_probe::probe(&huffman, &Limits::default())
-            .unwrap()
-            .jpeg_process
-            .unwrap()
-            .arithmetic
+    match render_png(&arithmetic) {
+        Err(MediaError::Unsupported(reason)) => assert!(reason.contains("arithmetic"), "{reason}"),
+        other => panic!("expected unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn tens_of_thousands_of_empty_app14_segments_render_like_the_image_without_them() {
+    // libjpeg reads APP14 itself for the Adobe flag; nothing saves the segments.
+    let plain = fx::jpeg_empty_segments(0xEE, 0);
+    let padded = fx::jpeg_empty_segments(0xEE, 40_000);
+    assert_eq!(render_png(&padded).unwrap(), render_png(&plain).unwrap());
+}
+
+/// `jpeg` with its APP14 segment replaced by `replacement` (nothing, or other bytes).
+fn replace_app14(jpeg: &[u8], replacement: &[u8]) -> Vec<u8> {
+    let mut at = 2;
+    while jpeg[at] == 0xFF && jpeg[at + 1] != 0xEE {
+        at += 2 + usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+    }
+    assert_eq!(jpeg[at + 1], 0xEE, "the CMYK fixture has an Adobe segment");
+    let end = at + 2 + usize::from(u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]));
+    [&jpeg[..at], replacement, &jpeg[end..]].concat()
+}
+
+#[test]
+fn cmyk_is_inverted_exactly_when_libjpeg_recognises_an_adobe_segment() {
+    let (w, h) = (32u16, 16u16);
+    let cmyk: Vec<u8> = (0..usize::from(w) * usize::from(h))
+        .flat_map(|i| {
+            if i % 32 < 16 {
+                [0, 255, 255, 0]
+            } else {
+                [255, 255, 0, 0]
+            }
+        })
+        .collect();
+    let mut adobe = Vec::new();
+    jpeg_encoder::Encoder::new(&mut adobe, 90)
+        .encode(&cmyk, w, h, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    let without = replace_app14(&adobe, &[]);
+    // "Adobe" in a segment too short for the transform byte: libjpeg ignores it, so must we.
+    let short = replace_app14(&adobe, b"\xFF\xEE\x00\x07Adobe");
+    let with = render_png(&adobe).unwrap();
+    let without = render_png(&without).unwrap();
+    assert_ne!(
+        with, without,
+        "the Adobe segment changes how the ink is read"
     );
-    // Entropy coding is lossless: the same coefficients give the same pixels, so the same PNG.
-    assert_eq!(
-        render_png(&arithmetic).expect("arithmetic coding is read"),
-        render_png(&huffman).unwrap()
-    );
+    assert_eq!(render_png(&short).unwrap(), without);
 }
 
 #[test]

@@ -546,7 +546,7 @@ pub struct jpeg_decompress_struct {
     pub density_unit: u8,
     pub X_density: u16,
     pub Y_density: u16,
-    saw_Adobe_marker: boolean,
+    pub saw_Adobe_marker: boolean,
     Adobe_transform: u8,
     CCIR601_sampling: boolean,
     pub marker_list: *mut jpeg_marker_struct,
