@@ -139,3 +139,27 @@ fn every_eighth_of_dct_scaling_is_used_to_decode_no_more_than_the_largest_varian
         (300, 300)
     );
 }
+
+#[test]
+fn a_twelve_bit_frame_goes_to_jpeg_decoder_and_is_refused_by_name_as_before() {
+    // The 8-bit photo relabelled as extended 12-bit (SOF1, P = 12). libjpeg-turbo, built for
+    // 8-bit samples, would stop with "Unsupported JPEG data precision 12" (malformed, through
+    // `error_exit`); jpeg-decoder, which gets the frame, names the feature (unsupported).
+    let mut data = fx::jpeg(&fx::photo(64, 48, 5), 90);
+    let sof = (2..data.len() - 1)
+        .find(|&i| data[i] == 0xFF && data[i + 1] == 0xC0)
+        .expect("baseline SOF0");
+    data[sof + 1] = 0xC1;
+    data[sof + 4] = 12;
+    let process = media_probe::probe(&data, &Limits::default())
+        .unwrap()
+        .jpeg_process
+        .unwrap();
+    assert_eq!(process.precision, 12);
+    match render_png(&data) {
+        Err(MediaError::Unsupported(reason)) => {
+            assert!(reason.contains("SamplePrecision(12)"), "{reason}")
+        }
+        other => panic!("expected jpeg-decoder's unsupported, got {other:?}"),
+    }
+}
