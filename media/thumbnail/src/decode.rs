@@ -93,9 +93,9 @@ fn decode_jpeg(
     // libjpeg-turbo (built for 8-bit samples) reads every baseline, extended and progressive
     // 8-bit Huffman-coded JPEG: nearly every photo. What it cannot read (12-bit samples,
     // lossless, hierarchical) goes to jpeg-decoder, which decodes lossless and names what it
-    // does not support (12-bit DCT, hierarchical). The choice is made from the frame header before libjpeg
-    // sees the file: in the guest, a libjpeg error ends the instance, so there is no retrying
-    // with the other decoder afterwards.
+    // does not support (12-bit DCT, hierarchical). The choice is made from the frame header
+    // before libjpeg sees the file: in the guest, a libjpeg error ends the instance, so there
+    // is no retrying with the other decoder afterwards.
     if process.precision == 8 && !process.lossless && !process.hierarchical {
         crate::jpeg::decode(data, source, needed, limits)
     } else {
