@@ -25,8 +25,8 @@ pub const DEFAULT_GUEST_MEMORY_BYTES: u64 = 1024 * 1024 * 1024;
 /// guest that computes too long, deterministically; the deadline catches what fuel cannot
 /// price (an instruction that misses the cache costs a hundred that hit it) and a machine so
 /// loaded that a legitimate call crawls. The largest fuel budget (see
-/// [`DEFAULT_FUEL_MAX_PER_CALL`]) burns in 10 to 13 s here and a 24 MP photo renders in about
-/// 0.2 s. Whether a hit is the input's fault or the machine's is told by the call's own CPU
+/// [`DEFAULT_FUEL_MAX_PER_CALL`]) burns in 7 to 13 s here and a 24 MP photo renders in about
+/// 0.1 s. Whether a hit is the input's fault or the machine's is told by the call's own CPU
 /// time (see `sandbox::CPU_SHARE_FOR_PERMANENT`).
 pub const DEFAULT_GUEST_DEADLINE: Duration = Duration::from_secs(30);
 /// 1 MiB of native stack for wasm frames: the guests do not recurse deeply, and a hard cap
@@ -54,8 +54,8 @@ pub const DEFAULT_FUEL_PER_PIXEL: u64 = 2_000;
 /// Fuel per output pixel of the thumbnail guest (resample and encode): lossy WebP encoding
 /// costs about 4200 per pixel, JPEG about 570; 12,000 is nearly 3× the dearest format.
 pub const DEFAULT_FUEL_PER_OUTPUT_PIXEL: u64 = 12_000;
-/// No call gets more fuel than this, whatever its input claims: 10 to 13 s of guest work at
-/// the rate measured here (10 to 13.5 × 10⁹ per second, metered: `make bench`'s fuel column
+/// No call gets more fuel than this, whatever its input claims: 7 to 13 s of guest work at
+/// the rate measured here (10 to 19 × 10⁹ per second, metered: `make bench`'s fuel column
 /// over its time), under half the wall-clock backstop, so that fuel, not the clock, ends any call on a machine at least half as fast as
 /// this one. The dearest legitimate input measured (a 12 MP lossy WebP, 8.5 × 10⁹) scales to
 /// about 3.5 × 10¹⁰ at the 50 MP limit: well inside.
