@@ -10,10 +10,13 @@ use attachd::sandbox::{Sandbox, TestHooks};
 use attachd::variant;
 use std::sync::{Arc, Mutex};
 
-/// A sandbox on the real guests whose every non-empty guest stderr lands in the returned list
-/// as (guest, text), with the monotonic clock real or frozen.
-fn sandbox_keeping_stderr(real_clock: bool) -> (Sandbox, Arc<Mutex<Vec<(String, String)>>>) {
-    let said: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+/// What each guest call wrote to stderr, as (guest, text).
+type Said = Arc<Mutex<Vec<(String, String)>>>;
+
+/// A sandbox on the real guests whose every non-empty guest stderr lands in the returned list,
+/// with the monotonic clock real or frozen.
+fn sandbox_keeping_stderr(real_clock: bool) -> (Sandbox, Said) {
+    let said: Said = Arc::default();
     let mut sandbox =
         Sandbox::load(&common::paths(), SandboxLimits::default()).expect("load guests");
     let sink = said.clone();

@@ -194,7 +194,7 @@ impl Drop for Session {
         if self.created {
             // SAFETY: valid after `jpeg_create_decompress`, also after an error (libjpeg's
             // documented way to clean up after `error_exit`); frees everything libjpeg holds.
-            unsafe { sys::jpeg_destroy_decompress(&mut *self.cinfo) };
+            unsafe { sys::jpeg_destroy_decompress(&mut self.cinfo) };
         }
     }
 }
