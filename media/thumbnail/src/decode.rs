@@ -16,9 +16,10 @@ use std::num::NonZeroU64;
 
 use media_probe::{JpegProcess, Kind, Limits, MediaError, ProbeInfo};
 
+use crate::guard::{budget, check_size};
 use crate::jpeg::scaled;
 
-use crate::raster::{Layout, Raster};
+use crate::raster::{cmyk_to_rgb, gray_to_rgb, Layout, Raster};
 
 /// Widest pixel any decoder writes into a buffer we size: RGBA, and CMYK for JPEG.
 const MAX_DECODED_BYTES_PER_PIXEL: u64 = 4;
@@ -50,27 +51,6 @@ pub(crate) fn decode(
         other => return Err(MediaError::unsupported(format!("no decoder for {other:?}"))),
     };
     Ok(raster.drop_opaque_alpha())
-}
-
-/// Bytes a decoder may allocate for an image of at most `max_pixels` pixels.
-pub(crate) fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
-    usize::try_from(limits.max_pixels.saturating_mul(bytes_per_pixel)).unwrap_or(usize::MAX)
-}
-
-/// Rejects a decoder header that disagrees with the probe.
-pub(crate) fn check_size(
-    format: &str,
-    decoder: (u32, u32),
-    probed: (u32, u32),
-) -> Result<(), MediaError> {
-    if decoder == probed {
-        Ok(())
-    } else {
-        Err(MediaError::malformed(format!(
-            "{format}: decoder reads {}x{} where the headers say {}x{}",
-            decoder.0, decoder.1, probed.0, probed.1
-        )))
-    }
 }
 
 fn decode_jpeg(
@@ -157,6 +137,7 @@ fn decode_jpeg_fallback(
                 .collect();
             (Layout::Rgb, gray_to_rgb(&gray))
         }
+        // jpeg-decoder hands CMYK back as ink amounts: it undoes Adobe's inversion itself.
         PixelFormat::CMYK32 => (Layout::Rgb, cmyk_to_rgb(&pixels)),
     };
     Raster::new(width, height, layout, data)
@@ -173,29 +154,6 @@ fn jpeg_error(e: jpeg_decoder::Error) -> MediaError {
         }
         other => MediaError::malformed(format!("jpeg: {other}")),
     }
-}
-
-fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
-    gray.iter().flat_map(|&g| [g, g, g]).collect()
-}
-
-/// jpeg-decoder hands CMYK back as ink amounts (it undoes Adobe's inversion itself); without a
-/// colour profile the naive subtractive model is the best available and matches what
-/// browsers show for untagged CMYK.
-pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
-    let channel = |ink: u8, k: u8| -> u8 {
-        let v = (255 - u32::from(ink)) * (255 - u32::from(k));
-        ((v + 127) / 255) as u8
-    };
-    cmyk.chunks_exact(4)
-        .flat_map(|p| {
-            [
-                channel(p[0], p[3]),
-                channel(p[1], p[3]),
-                channel(p[2], p[3]),
-            ]
-        })
-        .collect()
 }
 
 fn decode_png(data: &[u8], source: (u32, u32), limits: &Limits) -> Result<Raster, MediaError> {
@@ -331,17 +289,5 @@ fn webp_error(e: image_webp::DecodingError) -> MediaError {
             "webp: decoder needed more memory than the declared image size allows",
         ),
         other => MediaError::malformed(format!("webp: {other}")),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cmyk_without_ink_is_white_and_full_black_is_black() {
-        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0]), vec![255, 255, 255]);
-        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255]), vec![0, 0, 0]);
-        assert_eq!(cmyk_to_rgb(&[0, 255, 255, 0]), vec![255, 0, 0]);
     }
 }

@@ -30,8 +30,8 @@ use std::ffi::{c_int, c_ulong, CStr};
 use media_probe::{Limits, MediaError};
 use mozjpeg_sys as sys;
 
-use crate::decode::{budget, check_size, cmyk_to_rgb};
-use crate::raster::{byte_len, Layout, Raster};
+use crate::guard::{budget, check_size};
+use crate::raster::{byte_len, cmyk_to_rgb, Layout, Raster};
 
 /// Memory libjpeg may take per pixel of the image: a progressive or multi-scan file keeps
 /// every DCT coefficient until the last scan (2 bytes each, up to 4 full-resolution

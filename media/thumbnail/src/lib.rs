@@ -25,6 +25,7 @@
 mod decode;
 mod encode;
 mod geometry;
+mod guard;
 mod jpeg;
 mod orient;
 mod placeholder;

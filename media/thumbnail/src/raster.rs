@@ -111,9 +111,39 @@ pub(crate) fn byte_len(width: u32, height: u32, layout: Layout) -> Result<usize,
         .ok_or_else(|| MediaError::malformed(format!("{width}x{height} image is too large")))
 }
 
+/// Grey samples as RGB.
+pub(crate) fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
+    gray.iter().flat_map(|&g| [g, g, g]).collect()
+}
+
+/// CMYK ink amounts (0 = no ink) as RGB. Without a colour profile the naive subtractive model is the best available and matches what
+/// browsers show for untagged CMYK.
+pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
+    let channel = |ink: u8, k: u8| -> u8 {
+        let v = (255 - u32::from(ink)) * (255 - u32::from(k));
+        ((v + 127) / 255) as u8
+    };
+    cmyk.chunks_exact(4)
+        .flat_map(|p| {
+            [
+                channel(p[0], p[3]),
+                channel(p[1], p[3]),
+                channel(p[2], p[3]),
+            ]
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cmyk_without_ink_is_white_and_full_black_is_black() {
+        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 0]), vec![255, 255, 255]);
+        assert_eq!(cmyk_to_rgb(&[0, 0, 0, 255]), vec![0, 0, 0]);
+        assert_eq!(cmyk_to_rgb(&[0, 255, 255, 0]), vec![255, 0, 0]);
+    }
 
     #[test]
     fn opaque_alpha_is_dropped_in_place_and_real_alpha_is_kept() {

@@ -8,28 +8,17 @@
 use media_probe::{Limits, MediaError};
 use media_thumbnail::{render, Fit, Format, VariantSpec};
 
-const RED: [u8; 3] = [230, 20, 20];
-const GREEN: [u8; 3] = [20, 200, 40];
-const BLUE: [u8; 3] = [20, 40, 220];
-const YELLOW: [u8; 3] = [240, 230, 30];
+const RED: [u8; 3] = attach_fixtures::QUADRANT_COLOURS[0];
+const GREEN: [u8; 3] = attach_fixtures::QUADRANT_COLOURS[1];
+const BLUE: [u8; 3] = attach_fixtures::QUADRANT_COLOURS[2];
+const YELLOW: [u8; 3] = attach_fixtures::QUADRANT_COLOURS[3];
+
 const WIDTH: u32 = 128;
 const HEIGHT: u32 = 64;
 
 /// Quadrants: top-left red, top-right green, bottom-left blue, bottom-right yellow.
 fn quadrants() -> Vec<u8> {
-    let mut out = Vec::with_capacity((WIDTH * HEIGHT * 3) as usize);
-    for y in 0..HEIGHT {
-        for x in 0..WIDTH {
-            let colour = match (x < WIDTH / 2, y < HEIGHT / 2) {
-                (true, true) => RED,
-                (false, true) => GREEN,
-                (true, false) => BLUE,
-                (false, false) => YELLOW,
-            };
-            out.extend_from_slice(&colour);
-        }
-    }
-    out
+    attach_fixtures::quadrants(WIDTH, HEIGHT).data
 }
 
 /// The quadrants as a JPEG with `tiff` in an `Exif\0\0` APP1 segment.

@@ -1,0 +1,25 @@
+//! What every decoder checks before it allocates pixels: a memory budget derived from
+//! [`Limits::max_pixels`], and that its own reading of the header agrees with the probe's.
+
+use media_probe::{Limits, MediaError};
+
+/// Bytes a decoder may allocate for an image of at most `max_pixels` pixels.
+pub(crate) fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
+    usize::try_from(limits.max_pixels.saturating_mul(bytes_per_pixel)).unwrap_or(usize::MAX)
+}
+
+/// Rejects a decoder header that disagrees with the probe.
+pub(crate) fn check_size(
+    format: &str,
+    decoder: (u32, u32),
+    probed: (u32, u32),
+) -> Result<(), MediaError> {
+    if decoder == probed {
+        Ok(())
+    } else {
+        Err(MediaError::malformed(format!(
+            "{format}: decoder reads {}x{} where the headers say {}x{}",
+            decoder.0, decoder.1, probed.0, probed.1
+        )))
+    }
+}
