@@ -64,7 +64,14 @@ install_guest probe prober next-guest "$out/test/next-minor" "$next_minor" "$nex
 # The same hostile component importing the network, which the host must refuse to load.
 build -p hostile-guest --features sockets
 install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile-sockets" "$wit"
-# Leave the plain build as the crate's artifact, so a rebuild starts from it.
+# The thumbnail guest that times its steps (feature `steps`), for `make bench` only: among the
+# test guests (signed with the test key), with copies of the real probe and scan beside it so
+# the directory is a whole guest set. The released thumbnail never reads a clock.
+build -p guest-thumbnail --features steps
+install_guest thumbnail thumbnailer guest-thumbnail "$out/test/steps" "$wit"
+for guest in probe scan; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
+# Leave the plain builds as the crates' artifacts, so a rebuild starts from them.
+build -p guest-thumbnail
 build -p hostile-guest
 # Signing is a separate step with the release key: scripts/sign-dev-guests.sh (make guests) or
 # `attachd guests sign DIR --secret-key KEY` (README "Releasing and updating guests").

@@ -14,9 +14,10 @@
 //! thumbnail guest alone.
 //!
 //! The sandboxed steps come from the guest itself: a second sandbox, built with the
-//! `test-hooks` feature benches get, gives the guest a moving monotonic clock and hands back
-//! its stderr, where the guest writes one `steps:` line when its clock moved. The production
-//! sandbox (a) keeps the frozen clock, so its guest writes nothing.
+//! `test-hooks` feature benches get, loads the thumbnail guest built with its `steps` feature,
+//! gives it a moving monotonic clock and hands back its stderr, where that guest writes one
+//! `steps:` line. (a) runs the released guest, which reads no clock, in the production
+//! sandbox.
 //!
 //! Run with `make bench` (generates the inputs, builds the guests, pins to one core).
 
@@ -249,7 +250,21 @@ fn main() {
     // The same as (a), but the guests' clock moves and their stderr comes back: the thumbnail
     // guest then writes its steps. Only for the step table; (a) is timed on `sandbox`.
     let said: Arc<Mutex<Vec<String>>> = Arc::default();
-    let mut clocked = Sandbox::load(&paths, SandboxLimits::default()).expect("load guests");
+    // The thumbnail guest built with its `steps` feature (`make guests` puts it among the test
+    // guests, signed with the test key beside the development key): the released one never
+    // reads a clock.
+    let dev_key = std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
+    });
+    let test_key = PathBuf::from(&dev_key).with_file_name("test.pub");
+    let steps_paths = GuestPaths {
+        dir: paths.dir.join("test/steps"),
+        cache_dir: paths.cache_dir.clone(),
+        trust: attachd::release::Trust::parse(&test_key.display().to_string(), false)
+            .expect("the test release key reads"),
+    };
+    let mut clocked = Sandbox::load(&steps_paths, SandboxLimits::default())
+        .expect("load the steps guests (run `make guests`)");
     clocked.set_test_hooks(TestHooks {
         real_monotonic_clock: true,
         stderr: Some({

@@ -199,7 +199,9 @@ async function main() {
   }
 }
 
-main().then(() => process.exit(0), (e) => {
+// Exit only once stdout has been flushed: on a pipe, writes are asynchronous, and exiting at
+// once cut a large report off at 64 KiB.
+main().then(() => process.stdout.write('', () => process.exit(0)), (e) => {
   process.stderr.write(String(e && e.stack || e) + '\n');
   process.exit(1);
 });

@@ -30,21 +30,7 @@ impl Guest for Component {
                 quality: s.quality,
             })
             .collect();
-        let (out, steps) = media_thumbnail::render_timed(&data, &specs, &limits_from_wit(limits))
-            .map_err(error_to_wit)?;
-        // The sandbox gives guests a clock frozen at zero, so in production every step reads
-        // zero and nothing is written. Only a host built with its `test-hooks` feature (the
-        // benchmark, a test) can give this guest a moving clock, and then the steps are the
-        // one line it reads back from stderr.
-        let total = steps.probe
-            + steps.decode
-            + steps.resize
-            + steps.orient
-            + steps.encode
-            + steps.placeholder;
-        if !total.is_zero() {
-            eprintln!("steps: {steps}");
-        }
+        let out = render(&data, &specs, &limits_from_wit(limits)).map_err(error_to_wit)?;
         Ok(Thumbnails {
             variants: out
                 .variants
@@ -60,6 +46,34 @@ impl Guest for Component {
             placeholder: out.placeholder,
         })
     }
+}
+
+/// The release build: no clock is read.
+#[cfg(not(feature = "steps"))]
+fn render(
+    data: &[u8],
+    specs: &[media_thumbnail::VariantSpec],
+    limits: &media_probe::Limits,
+) -> Result<media_thumbnail::Thumbnails, media_probe::MediaError> {
+    media_thumbnail::render(data, specs, limits)
+}
+
+/// The benchmark's build (feature `steps`): the same render, timed step by step, with one
+/// `steps:` line on stderr when the clock moved. The sandbox freezes guests' clocks; only a
+/// host built with its `test-hooks` feature (the benchmark, a test) can give a moving one.
+#[cfg(feature = "steps")]
+fn render(
+    data: &[u8],
+    specs: &[media_thumbnail::VariantSpec],
+    limits: &media_probe::Limits,
+) -> Result<media_thumbnail::Thumbnails, media_probe::MediaError> {
+    let (out, steps) = media_thumbnail::render_timed(data, specs, limits)?;
+    let total =
+        steps.probe + steps.decode + steps.resize + steps.orient + steps.encode + steps.placeholder;
+    if !total.is_zero() {
+        eprintln!("steps: {steps}");
+    }
+    Ok(out)
 }
 
 fn format_from_wit(f: Format) -> media_thumbnail::Format {
