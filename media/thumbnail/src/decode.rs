@@ -18,7 +18,6 @@ use media_probe::{JpegProcess, Kind, Limits, MediaError, ProbeInfo};
 
 use crate::guard::{budget, check_size};
 use crate::jpeg::scaled;
-
 use crate::raster::{cmyk_to_rgb, gray_to_rgb, Layout, Raster};
 
 /// Widest pixel any decoder writes into a buffer we size: RGBA, and CMYK for JPEG.

@@ -1,5 +1,5 @@
-//! JPEG decoding through libjpeg-turbo's decoder (as vendored by `mozjpeg-sys`, with one change
-//! for wasm32: see `vendor/mozjpeg-sys/ATTACHD.md`). It is the fastest entropy decoder that
+//! JPEG decoding through libjpeg-turbo's decoder (as vendored by `mozjpeg-sys`, with a faster
+//! Huffman bit buffer on wasm32: see `vendor/mozjpeg-sys/ATTACHD.md`). It is the fastest entropy decoder that
 //! builds for the guest, and it scales in the DCT domain by any eighth (1/8 to 8/8), so a
 //! 24 MP photo rendered to a thumbnail decodes 0.4 MP.
 //!
