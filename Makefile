@@ -58,6 +58,9 @@ check: guests
 	. scripts/wasi-cc-env.sh && CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
 		$(CARGO) clippy --locked --profile guest --target wasm32-wasip2 -p next-guest --features retyped \
 		-- -D warnings
+	. scripts/wasi-cc-env.sh && CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS="-C target-feature=+simd128" \
+		$(CARGO) clippy --locked --profile guest --target wasm32-wasip2 -p guest-thumbnail --features steps \
+		-- -D warnings
 
 # Thumbnail benchmark: sandbox vs the same library native vs sharp; prints a table.
 # Built first on every core, then run pinned to one core.
