@@ -24,12 +24,13 @@ guests: setup
 # samples save (on this project's loaded 2-core machine, 2026-12-07: 10 min for `make guests`
 # with the debug build, 32 min for the optimised build with the benchmarks' dependencies).
 # Production runs `make release`'s binary.
-DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), about 1.5x slower per upload than the optimised one; for production use `make release` (target/release/attachd)
+# Single-quoted when echoed: the shell must print it, not run anything in it.
+DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), about 1.5x slower per upload than the optimised one; for production use "make release" (target/release/attachd)
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
-	@echo "$(DEMO_BUILD_NOTE)" >&2
+	@echo '$(DEMO_BUILD_NOTE)' >&2
 
 # The optimised build users run: target/release/attachd (the worker, `process`, the guest
 # commands) and the signed guests in $(GUEST_DIR). Debug builds are 1.5 to 2 times slower per
