@@ -25,7 +25,7 @@ guests: setup
 # with the debug build, 32 min for the optimised build with the benchmarks' dependencies).
 # Production runs `make release`'s binary.
 # Single-quoted when echoed: the shell must print it, not run anything in it.
-DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), about 1.5x slower per upload than the optimised one; for production use "make release" (target/release/attachd)
+DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), 1.3x to 1.9x slower per upload than the optimised one; for production use "make release" (target/release/attachd)
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
@@ -33,8 +33,8 @@ demo: guests
 	@echo '$(DEMO_BUILD_NOTE)' >&2
 
 # The optimised build users run: target/release/attachd (the worker, `process`, the guest
-# commands) and the signed guests in $(GUEST_DIR). Debug builds are 1.5 to 2 times slower per
-# upload (issue 16), so anything meant for production runs this binary (or `cargo install
+# commands) and the signed guests in $(GUEST_DIR). Debug builds are 1.3 to 1.9 times slower per
+# upload (README), so anything meant for production runs this binary (or `cargo install
 # --path host --locked`, which builds the same).
 release: guests
 	$(CARGO) build --release --locked -p attachd
