@@ -258,6 +258,25 @@ fn oversized_output_is_refused_before_it_is_copied() {
 }
 
 #[test]
+fn a_guest_exiting_with_a_failing_status_is_malformed_input_with_its_stderr_cut_to_the_cap() {
+    let e = hostile(b"give-up");
+    assert_eq!(e.code(), "malformed-input", "{e}");
+    assert_eq!(e.class(), Class::Permanent);
+    let message = e.to_string();
+    assert!(
+        message.contains("gave up") && message.contains("xxxx"),
+        "{e}"
+    );
+    // 64 KiB written; the host keeps 4 KiB of stderr and repeats at most its string cap.
+    assert!(
+        message.len() < GUEST_STRING_MAX + 200,
+        "{} bytes of guest text in the error",
+        message.len()
+    );
+    assert_honest_call_still_works();
+}
+
+#[test]
 fn guest_panic_is_a_guest_trap_with_its_message() {
     let e = hostile(b"panic");
     assert_eq!(e.code(), "guest-trap", "{e}");

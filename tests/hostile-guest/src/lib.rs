@@ -13,6 +13,7 @@
 //! | `recurse`        | recurses without bound                             | `guest-stack-overflow` |
 //! | `big-output:N`   | returns N bytes of output                          | `output-too-large`     |
 //! | `panic`          | panics (a trap)                                    | `guest-trap`           |
+//! | `give-up`        | writes 64 KiB to stderr, then exits with a failing status | `malformed-input`, reason cut |
 //! | `sleep`          | sleeps a minute (clock subscription + block)       | `guest-forbidden-call` |
 //! | `poll`           | polls a one-minute timer                           | `guest-forbidden-call` |
 //! | `fill`           | `memory.fill`s 32 MiB forever (host time, little fuel) | `guest-fuel-exhausted` |
@@ -86,6 +87,15 @@ fn number(digits: &[u8]) -> u64 {
         .unwrap_or(0)
 }
 
+/// Ends the instance the way the thumbnail guest does when libjpeg gives up, but with far more
+/// on stderr than the host keeps or repeats.
+fn give_up() -> ! {
+    use std::io::Write;
+    let line = format!("malformed-input: {}\n", "x".repeat(64 * 1024));
+    let _ = std::io::stderr().write_all(line.as_bytes());
+    std::process::exit(1)
+}
+
 impl Thumbnail for Component {
     fn render(
         data: Vec<u8>,
@@ -99,6 +109,7 @@ impl Thumbnail for Component {
             b"alloc" => alloc(),
             b"recurse" => variants[0].width = recurse(black_box(0)) as u32,
             b"panic" => panic!("hostile guest panics on purpose"),
+            b"give-up" => give_up(),
             b"sleep" => std::thread::sleep(std::time::Duration::from_secs(60)),
             b"poll" => poll_a_minute(),
             b"fill" => fill_forever(),
