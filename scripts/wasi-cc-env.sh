@@ -68,8 +68,9 @@ _wasi_cc_env() {
     # -O3 because debug-profile guests would otherwise compile the C (libwebp, libjpeg-turbo)
     # at -O0, making decoding and encoding several times slower inside the sandbox's CPU
     # budget; and -O3, not libwebp's own default -O2, because libjpeg-turbo's Huffman decoder
-    # gains from it in the guest (68.9 -> 66.4 ms for a 24 MP photo at 1/8) and it is what cc
-    # gives the same C in the native release build the benchmark compares against.
+    # gained from it in the guest when issue 16 was filed (68.9 -> 66.4 ms, 24 MP photo at
+    # 1/8), and it is what cc gives the same C in the native release build the benchmark
+    # compares against.
     # No -msimd128: libwebp's SIMD code is SSE2/NEON intrinsics (its wasm SIMD build relies on
     # Emscripten's SSE emulation headers, which clang lacks), so the flag only enables
     # autovectorisation; measured on lossy encodes it made no difference. It builds and
