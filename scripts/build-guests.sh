@@ -50,10 +50,18 @@ next_retyped=$(wit_version tests/next-guest/wit/retyped/media.wit)
 build -p next-guest --features retyped
 install_guest probe prober next-guest "$out/test/next-retyped" "$next_retyped" "$next_retyped"
 
+# The thumbnail guest that times its steps (feature `steps`), for `make bench` only: among the
+# test guests (signed with the test key). The released thumbnail never reads a clock. Built
+# before the plain build below, which is left as the crate's artifact.
+build -p guest-thumbnail --features steps
+install_guest thumbnail thumbnailer guest-thumbnail "$out/test/steps" "$wit"
+
 build -p guest-probe -p guest-thumbnail -p guest-scan -p hostile-guest -p next-guest
 install_guest probe prober guest-probe "$out" "$wit"
 install_guest thumbnail thumbnailer guest-thumbnail "$out" "$wit"
 install_guest scan scanner guest-scan "$out" "$wit"
+# The real probe and scan beside the steps thumbnail, so that directory is a whole guest set.
+for guest in probe scan; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
 # One hostile component exports both interfaces: the tests put it in place of either guest.
 install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile" "$wit"
 install_guest probe prober hostile-guest "$out/test/hostile" "$wit"
@@ -64,14 +72,7 @@ install_guest probe prober next-guest "$out/test/next-minor" "$next_minor" "$nex
 # The same hostile component importing the network, which the host must refuse to load.
 build -p hostile-guest --features sockets
 install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile-sockets" "$wit"
-# The thumbnail guest that times its steps (feature `steps`), for `make bench` only: among the
-# test guests (signed with the test key), with copies of the real probe and scan beside it so
-# the directory is a whole guest set. The released thumbnail never reads a clock.
-build -p guest-thumbnail --features steps
-install_guest thumbnail thumbnailer guest-thumbnail "$out/test/steps" "$wit"
-for guest in probe scan; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
-# Leave the plain builds as the crates' artifacts, so a rebuild starts from them.
-build -p guest-thumbnail
+# Leave the plain build as the crate's artifact, so a rebuild starts from it.
 build -p hostile-guest
 # Signing is a separate step with the release key: scripts/sign-dev-guests.sh (make guests) or
 # `attachd guests sign DIR --secret-key KEY` (README "Releasing and updating guests").
