@@ -361,19 +361,7 @@ impl Handler {
 
     /// Resolves the payload's variants: spec strings, or names of the configured defaults.
     pub fn variants(&self, requested: &[String]) -> Result<Vec<VariantSpec>, JobError> {
-        if requested.is_empty() {
-            return Ok(self.default_variants.to_vec());
-        }
-        let resolved: Vec<String> = requested
-            .iter()
-            .map(
-                |r| match self.default_variants.iter().find(|d| &d.name == r) {
-                    Some(d) => variant::to_spec_string(d),
-                    None => r.clone(),
-                },
-            )
-            .collect();
-        variant::parse_all(&resolved).map_err(|e| JobError::InvalidPayload(e.to_string()))
+        resolve_variants(requested, &self.default_variants)
     }
 
     /// Runs one `attachments.process` job. `Ok` is the job's return value; an `Err`'s class
@@ -394,7 +382,7 @@ impl Handler {
             specs,
             declared_checksum,
             reprocess,
-        } = self.check_payload(payload)?;
+        } = check_payload(payload, &self.default_variants, &self.quarantine.key(""))?;
         let size = i64::try_from(payload.size)
             .map_err(|_| JobError::InvalidPayload("size out of range".into()))?;
         self.db
@@ -456,37 +444,6 @@ impl Handler {
             Ok(summary) => Ok(summary),
             Err(err) => Err(self.fail(&mut attempt, err).await),
         }
-    }
-
-    /// Everything about the payload that can be refused before touching the row: its key, its
-    /// variants (resolved), the keys derived from it, its checksum (lowercased), its
-    /// re-process digest.
-    fn check_payload(&self, payload: &ProcessPayload) -> Result<CheckedPayload, JobError> {
-        storage::validate_key(&payload.file_key)
-            .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
-        let specs = self.variants(&payload.variants)?;
-        let quarantine_prefix = self.quarantine.key("");
-        check_derived_keys(&payload.file_key, &specs, &quarantine_prefix)?;
-        let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
-        if checksum
-            .as_ref()
-            .is_some_and(|c| c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
-        {
-            return Err(JobError::InvalidPayload(
-                "checksum must be 64 hex digits (sha256)".into(),
-            ));
-        }
-        let reprocess = payload
-            .reprocess_guest_digest
-            .as_deref()
-            .map(GuestDigest::parse)
-            .transpose()
-            .map_err(|e| JobError::InvalidPayload(format!("reprocessGuestDigest: {e}")))?;
-        Ok(CheckedPayload {
-            specs,
-            declared_checksum: checksum,
-            reprocess,
-        })
     }
 
     /// Records that a re-process job re-opened the row, and for which release, before anything
@@ -876,14 +833,68 @@ impl Handler {
     }
 }
 
-/// What [`Handler::check_payload`] makes of a payload it accepts.
-struct CheckedPayload {
+/// What [`check_payload`] makes of a payload it accepts.
+#[derive(Debug)]
+pub struct CheckedPayload {
     /// The payload's variants, resolved.
-    specs: Vec<VariantSpec>,
+    pub specs: Vec<VariantSpec>,
     /// The payload's checksum, lowercased.
-    declared_checksum: Option<String>,
+    pub declared_checksum: Option<String>,
     /// A re-process job's guest digest.
-    reprocess: Option<GuestDigest>,
+    pub reprocess: Option<GuestDigest>,
+}
+
+/// Resolves a payload's variants: spec strings, or names of `defaults`; none means `defaults`.
+pub fn resolve_variants(
+    requested: &[String],
+    defaults: &[VariantSpec],
+) -> Result<Vec<VariantSpec>, JobError> {
+    if requested.is_empty() {
+        return Ok(defaults.to_vec());
+    }
+    let resolved: Vec<String> = requested
+        .iter()
+        .map(|r| match defaults.iter().find(|d| &d.name == r) {
+            Some(d) => variant::to_spec_string(d),
+            None => r.clone(),
+        })
+        .collect();
+    variant::parse_all(&resolved).map_err(|e| JobError::InvalidPayload(e.to_string()))
+}
+
+/// Everything a job checks of its payload before it touches the store or the database: the
+/// key, the variants (resolved against `defaults`), the keys derived from them (with the
+/// quarantine copy's `quarantine_prefix`), the checksum and a re-process digest. Pure, so the
+/// payload fuzz target runs exactly what a job runs.
+pub fn check_payload(
+    payload: &ProcessPayload,
+    defaults: &[VariantSpec],
+    quarantine_prefix: &str,
+) -> Result<CheckedPayload, JobError> {
+    storage::validate_key(&payload.file_key)
+        .map_err(|e| JobError::InvalidPayload(e.to_string()))?;
+    let specs = resolve_variants(&payload.variants, defaults)?;
+    check_derived_keys(&payload.file_key, &specs, quarantine_prefix)?;
+    let checksum = payload.checksum.as_ref().map(|c| c.to_ascii_lowercase());
+    if checksum
+        .as_ref()
+        .is_some_and(|c| c.len() != 64 || !c.bytes().all(|b| b.is_ascii_hexdigit()))
+    {
+        return Err(JobError::InvalidPayload(
+            "checksum must be 64 hex digits (sha256)".into(),
+        ));
+    }
+    let reprocess = payload
+        .reprocess_guest_digest
+        .as_deref()
+        .map(GuestDigest::parse)
+        .transpose()
+        .map_err(|e| JobError::InvalidPayload(format!("reprocessGuestDigest: {e}")))?;
+    Ok(CheckedPayload {
+        specs,
+        declared_checksum: checksum,
+        reprocess,
+    })
 }
 
 /// One claimed attempt at an upload: what the job knows and has done so far.

@@ -37,7 +37,7 @@ pub mod transcode;
 /// What a missing jail layer means, as [`VideoConfig::mode`] sets it.
 pub use crate::jail::Mode;
 pub use error::{VideoError, VideoLimit};
-pub use ffprobe::VideoInfo;
+pub use ffprobe::{parse as parse_ffprobe, VideoInfo};
 
 use crate::jail::{Captured, Finished, Jail, Keep, Layers, Rlimits, Spec, Support};
 use crate::sandbox::Kind;

@@ -119,6 +119,16 @@ pub fn render(
     render_timed(data, specs, limits).map(|(thumbnails, _)| thumbnails)
 }
 
+/// The ThumbHash placeholder (standard base64, padded) of `width`×`height` RGBA pixels, as
+/// [`render`] computes it from the oriented image: each side at most
+/// [`PLACEHOLDER_MAX_DIMENSION`], and `rgba` exactly `width × height × 4` bytes, or
+/// [`MediaError::EncodeFailed`]. Public for the fuzz targets, which feed it arbitrary pixels.
+pub fn placeholder_of_rgba(width: u32, height: u32, rgba: Vec<u8>) -> Result<String, MediaError> {
+    let image = raster::Raster::new(width, height, raster::Layout::Rgba, rgba)
+        .map_err(|e| MediaError::EncodeFailed(format!("placeholder: {e}")))?;
+    placeholder::thumbhash_base64(&image)
+}
+
 /// Where one [`render`] spent its time, step by step (wall-clock, from `std::time::Instant`).
 /// Inside the sandbox the guest's clock does not move (a guest must not time anything), so
 /// every step reads zero there unless a benchmark gives the guest a real clock.
