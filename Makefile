@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap
+.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap fuzz
 
 setup:
 	scripts/setup.sh
@@ -93,3 +93,19 @@ bench-queue: setup
 bench-video: setup
 	$(CARGO) bench --locked -p attachd --bench video --no-run
 	$(CARGO) bench --locked -p attachd --bench video
+
+# Coverage-guided fuzzing (README "Fuzzing"): builds the libFuzzer binaries (fuzz/) on the pinned
+# nightly with the C decoders instrumented too (scripts/fuzz-cc.sh), writes the seeds, runs every
+# target for FUZZ_SECONDS (or only FUZZ_TARGETS), folds what it found into the committed corpora
+# and prints a table. Not part of `make test`, which replays the corpora on stable instead.
+FUZZ_SECONDS ?= 180
+FUZZ_TARGETS ?=
+FUZZ_TOOLCHAIN ?= nightly
+FUZZ_BINS := fuzz/target/x86_64-unknown-linux-gnu/release
+fuzz: guests
+	toolchain=$$(scripts/fuzz-setup.sh $(FUZZ_TOOLCHAIN)) && \
+		CC=$(abspath scripts/fuzz-cc.sh) $(CARGO) +$$toolchain fuzz build
+	$(CARGO) build --locked -q -p attach-fuzz --bin attach-fuzz
+	target/debug/attach-fuzz seeds target/fuzz-seeds
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attach-fuzz run \
+		--bins $(FUZZ_BINS) --seeds target/fuzz-seeds --seconds $(FUZZ_SECONDS) $(FUZZ_TARGETS)
