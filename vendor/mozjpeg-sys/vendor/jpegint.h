@@ -49,7 +49,15 @@ typedef enum {            /* Operating modes for buffer controllers */
 
 
 /* JLONG must hold at least signed 32-bit values. */
+#if defined(__wasm__)
+/* attachd: 64 bits on wasm32 too, as on every 64-bit native target. A corrupt file can carry
+ * coefficients far outside the 11 bits the standard allows; their products in the IDCT
+ * overflow a 32-bit JLONG (undefined behaviour, in practice a wrap), so the guest drew other
+ * pixels than the same code natively. Found by the differential fuzz target (ATTACHD.md). */
+typedef long long JLONG;
+#else
 typedef long JLONG;
+#endif
 
 /* JUINTPTR must hold pointer values. */
 #ifdef __UINTPTR_TYPE__
@@ -69,7 +77,12 @@ typedef size_t JUINTPTR;
  * sanitizer warnings
  */
 
+#if defined(__wasm__)
+/* attachd: through an unsigned type as wide as JLONG (unsigned long is 32 bits on wasm32). */
+#define LEFT_SHIFT(a, b)  ((JLONG)((unsigned long long)(a) << (b)))
+#else
 #define LEFT_SHIFT(a, b)  ((JLONG)((unsigned long)(a) << (b)))
+#endif
 
 
 /* Declarations for compression modules */
