@@ -388,11 +388,16 @@ impl Pipeline {
     }
 }
 
-/// The pixels the thumbnail guest decodes: one frame of the canvas the probe read (an
-/// animation's first frame is its thumbnail; the later frames are walked, which the per-byte
-/// allowance pays for, not decoded). Bounded by the pixel limit checked before.
+/// The pixels the thumbnail guest decodes, which size its fuel: the canvas it composes and
+/// resizes, and the first frame it decodes into it (an animation's first frame is its
+/// thumbnail; the later frames are walked, which the per-byte allowance pays for, not
+/// decoded). A GIF frame may be far larger than the canvas and sit anywhere, even wholly off
+/// it (the overhang is clipped after decoding): a 179-byte GIF with an 8×8 canvas and a
+/// 20013×1363 first frame ran out of a canvas-sized budget (found by the sandbox fuzz target).
+/// The probe does not report the first frame's own size, so the frames' total area, which
+/// the frame-area limit bounds, stands in for it; for a still image it is the canvas.
 pub fn source_pixels(probe: &ProbeInfo) -> u64 {
-    u64::from(probe.width) * u64::from(probe.height)
+    (u64::from(probe.width) * u64::from(probe.height)).max(probe.total_frame_area)
 }
 
 fn check(limit: Limit, actual: u64, max: u64) -> Result<(), PipelineError> {

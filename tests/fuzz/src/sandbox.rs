@@ -49,6 +49,19 @@ fn host_specs() -> Vec<sandbox::VariantSpec> {
     attachd::variant::parse_all(media::SPECS).expect("the fuzz specs parse")
 }
 
+/// Every field the probe guest's WIT record shares with the library's reading, one list for
+/// both types.
+macro_rules! reading {
+    ($p:expr) => {
+        format!(
+            "{} {}x{} frames {} area {} orientation {} exif {} gps {} xmp {} icc {} comment {} alpha {} progressive {} scans {}",
+            $p.mime, $p.width, $p.height, $p.frames, $p.total_frame_area, $p.orientation,
+            $p.has_exif, $p.has_gps, $p.has_xmp, $p.has_icc, $p.has_comment, $p.has_alpha,
+            $p.progressive, $p.scans
+        )
+    };
+}
+
 /// An upload through probe → scan → thumbnail in the sandbox, as a job runs it, twice.
 /// Every outcome is variants within their boxes and the output cap, or a permanent error
 /// with a code; never a guest the sandbox had to stop (a trap is a decoder panic, fuel or
@@ -113,50 +126,9 @@ pub fn differential(data: &[u8]) {
         .expect("the probe guest ran");
     let source_pixels = match (&native, &guest) {
         (Ok(n), Ok(g)) => {
-            let fields = |mime: &str, i: [u64; 5], b: [bool; 7], scans: u32| {
-                format!("{mime} {i:?} {b:?} {scans}")
-            };
             assert_eq!(
-                fields(
-                    n.mime,
-                    [
-                        n.width.into(),
-                        n.height.into(),
-                        n.frames.into(),
-                        n.total_frame_area,
-                        n.orientation.into()
-                    ],
-                    [
-                        n.has_exif,
-                        n.has_gps,
-                        n.has_xmp,
-                        n.has_icc,
-                        n.has_comment,
-                        n.has_alpha,
-                        n.progressive
-                    ],
-                    n.scans
-                ),
-                fields(
-                    &g.mime,
-                    [
-                        g.width.into(),
-                        g.height.into(),
-                        g.frames.into(),
-                        g.total_frame_area,
-                        g.orientation.into()
-                    ],
-                    [
-                        g.has_exif,
-                        g.has_gps,
-                        g.has_xmp,
-                        g.has_icc,
-                        g.has_comment,
-                        g.has_alpha,
-                        g.progressive
-                    ],
-                    g.scans
-                ),
+                reading!(n),
+                reading!(g),
                 "probe: native and sandboxed readings differ"
             );
             attachd::pipeline::source_pixels(g)

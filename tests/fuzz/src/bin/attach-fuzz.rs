@@ -176,7 +176,7 @@ fn libfuzzer_flags(t: &Target) -> Vec<String> {
         format!("-timeout={}", t.timeout_secs),
         format!("-rss_limit_mb={}", t.rss_limit_mb),
         // A single allocation larger than the guest's whole memory is an out-of-memory too.
-        format!("-malloc_limit_mb={}", 1024),
+        format!("-malloc_limit_mb={}", attach_fuzz::GUEST_MEMORY_MB),
     ]
 }
 
