@@ -253,11 +253,14 @@ fn ebml(h: &[u8]) -> Option<Kind> {
         let (id, id_len) = vint(h, pos, true)?;
         let (len, len_len) = vint(h, pos.checked_add(id_len)?, false)?;
         let body = pos.checked_add(id_len)?.checked_add(len_len)?;
-        let next = usize::try_from(len)
-            .ok()
-            .and_then(|l| body.checked_add(l))?;
+        // In u64, not usize: an element size that fits a 64-bit usize but not wasm32's must
+        // end the walk the same way in the guest as natively (a 21-byte header with an 8-byte
+        // size read Matroska natively and nothing in the guest: found by the differential
+        // fuzz target).
+        let next = u64::try_from(body).ok()?.checked_add(len)?;
+        let stop = usize::try_from(next).map_or(h.len(), |n| n.min(h.len()));
         if id == DOC_TYPE {
-            let value = h.get(body..next.min(h.len()))?;
+            let value = h.get(body..stop)?;
             let value = value.split(|&b| b == 0).next().unwrap_or_default();
             return match value {
                 b"webm" => Some(Kind::Webm),
@@ -265,7 +268,7 @@ fn ebml(h: &[u8]) -> Option<Kind> {
                 _ => None,
             };
         }
-        pos = next;
+        pos = usize::try_from(next).unwrap_or(usize::MAX);
     }
     Some(Kind::Matroska)
 }

@@ -189,6 +189,19 @@ fn ebml_without_doctype_defaults_to_matroska() {
     assert_eq!(sniff(&data), Kind::Matroska);
 }
 
+/// An element whose 8-byte size runs past every header ends the walk before any DocType:
+/// the spec's default, on 32-bit (the guest) and 64-bit targets alike. The size is the
+/// same arithmetic in u64 whatever usize is; this test runs the 64-bit side natively, and
+/// the differential fuzz target's regression input runs both.
+#[test]
+fn ebml_element_with_a_size_past_usize_on_wasm32_still_defaults_to_matroska() {
+    let data = [
+        0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86, 0x01, 0xF7, 0x81, 0x42, 0x84, 0x82, 0x81, 0x42,
+        0x01, 0x77, 0x65, 0x62, 0x6D, 0x4B,
+    ];
+    assert_eq!(sniff(&data), Kind::Matroska);
+}
+
 #[test]
 fn empty_zip_archive_is_a_zip() {
     assert_eq!(
