@@ -67,7 +67,8 @@ pub const DEFAULT_FUEL_MAX_PER_CALL: u64 = 130_000_000_000;
 /// `base + per_byte × input bytes + per_pixel × source pixels + per_output_pixel × output pixels`
 ///
 /// capped at `max_per_call`, where the source pixels are the `width × height` the probe read
-/// (the thumbnail guest decodes one frame), and the output pixels
+/// (the thumbnail guest decodes one frame), or the frames' total area where larger (see
+/// [`crate::pipeline::source_pixels`]), and the output pixels
 /// `Σ min(source pixels, box width × box height)` over the requested variants (nothing is
 /// upscaled). Probe and scan decode no pixels: they get `base + per_byte × bytes`. With the
 /// defaults, the largest accepted image (50 MP, 64 MiB, the two default variants) reaches the

@@ -33,9 +33,10 @@ pub struct Target {
     pub dict: &'static str,
 }
 
-/// Image and container inputs: the seeds are at most a few KiB, and 64 KiB leaves room for
-/// the hostile ones (a PNG inflating to 16 MP fits in 64 KiB).
-const MEDIA_MAX_LEN: usize = 64 * 1024;
+/// Image and container inputs: room for every seed whole (the largest, the PNG bomb, is
+/// 100 KiB), while libFuzzer's length control starts small and grows only where longer
+/// inputs find new code.
+const MEDIA_MAX_LEN: usize = 128 * 1024;
 /// Text a host parser reads: a manifest is capped at 64 KiB, a clamd reply at 4 KiB, a job
 /// payload is a few hundred bytes; 16 KiB covers every real one with room for mutations.
 const TEXT_MAX_LEN: usize = 16 * 1024;
@@ -78,10 +79,10 @@ pub const TARGETS: &[Target] = &[
     through_sandbox("differential", sandbox::differential),
 ];
 
-/// The per-input time limit of the instrumented build, in seconds. The bar is 1 s in
-/// the build users run; AddressSanitizer, coverage counters and debug assertions make the
-/// fuzz build 10 to 15 times slower (an 89-byte GIF with a 15 MP canvas: 3.0 s here, 0.2 s
-/// through the release worker's guest), so 5 s here is stricter than 1 s there.
+/// The per-input time limit of the instrumented build, in seconds. The bar is 1 s in the build
+/// users run; AddressSanitizer, coverage counters and debug assertions make the fuzz build 10
+/// to 15 times slower (an 89-byte GIF with a 15 MP canvas: 3.0 s here, 0.2 s for a whole
+/// `attachd process` of it, guests included), so 5 s here is stricter than 1 s there.
 const NATIVE_TIMEOUT_SECS: u32 = 5;
 
 /// A target that runs native code only: [`NATIVE_TIMEOUT_SECS`] per input, the native memory

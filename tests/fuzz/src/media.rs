@@ -165,6 +165,15 @@ pub fn check_thumbnails(thumbs: &Thumbnails, specs: &[VariantSpec], max_output_b
             (asked, written) => assert_eq!(asked, written, "{}: wrong format", v.name),
         }
         check_signature(v.format, &v.data);
+        // The file itself says the same size: what a browser will lay out.
+        let read = media_probe::probe(&v.data, &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: the variant's own headers do not read: {e}", v.name));
+        assert_eq!(
+            (read.width, read.height),
+            (v.width, v.height),
+            "{}: the file's headers and the variant's size differ",
+            v.name
+        );
         total += v.data.len() as u64;
     }
     assert!(
@@ -239,6 +248,7 @@ fn check_error(error: Option<&MediaError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use attach_fixtures as fx;
     use media_thumbnail::Rendered;
 
     fn one_variant(width: u32, format: Format, data: Vec<u8>) -> Thumbnails {
@@ -254,34 +264,53 @@ mod tests {
         }
     }
 
+    fn webp(width: u32) -> Vec<u8> {
+        fx::webp_lossy(&fx::photo(width, 10, 1), 70)
+    }
+
     fn thumb_spec() -> Vec<VariantSpec> {
         specs().into_iter().take(1).collect()
     }
 
     #[test]
     fn a_variant_within_its_box_with_its_signature_passes() {
-        let webp = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-        check_thumbnails(&one_variant(32, Format::Webp, webp), &thumb_spec(), 1 << 20);
+        check_thumbnails(
+            &one_variant(32, Format::Webp, webp(32)),
+            &thumb_spec(),
+            1 << 20,
+        );
     }
 
     #[test]
     #[should_panic(expected = "width")]
     fn a_variant_wider_than_its_box_breaks_the_invariant() {
-        let webp = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-        check_thumbnails(&one_variant(33, Format::Webp, webp), &thumb_spec(), 1 << 20);
+        check_thumbnails(
+            &one_variant(33, Format::Webp, webp(33)),
+            &thumb_spec(),
+            1 << 20,
+        );
+    }
+
+    #[test]
+    #[should_panic(expected = "headers and the variant's size differ")]
+    fn a_variant_whose_file_has_another_size_breaks_the_invariant() {
+        check_thumbnails(
+            &one_variant(32, Format::Webp, webp(30)),
+            &thumb_spec(),
+            1 << 20,
+        );
     }
 
     #[test]
     #[should_panic(expected = "signature")]
     fn a_variant_whose_bytes_are_another_format_breaks_the_invariant() {
-        let png = b"\x89PNG\r\n\x1a\n".to_vec();
+        let png = fx::png_rgb(&fx::photo(32, 10, 1));
         check_thumbnails(&one_variant(32, Format::Webp, png), &thumb_spec(), 1 << 20);
     }
 
     #[test]
     #[should_panic(expected = "output bytes")]
     fn variants_over_the_output_cap_break_the_invariant() {
-        let webp = b"RIFF\0\0\0\0WEBPVP8 ".to_vec();
-        check_thumbnails(&one_variant(32, Format::Webp, webp), &thumb_spec(), 8);
+        check_thumbnails(&one_variant(32, Format::Webp, webp(32)), &thumb_spec(), 8);
     }
 }

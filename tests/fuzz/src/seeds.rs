@@ -70,7 +70,7 @@ pub fn media() -> Vec<(String, Vec<u8>)> {
         ("zip-bomb-declared", fx::zip_bomb_declared()),
         ("jpeg-bogus-huffman", fx::jpeg_bogus_huffman_table()),
         ("jpeg-corrupt-scan", fx::jpeg_corrupt_scan()),
-        ("jpeg-huge-markers", fx::jpeg_huge_markers(2)),
+        ("jpeg-huge-marker", fx::jpeg_huge_markers(1)),
         ("jpeg-empty-app1", fx::jpeg_empty_segments(0xE1, 3)),
         // The smallest video container headers, for the sniffing and the scan's video rules.
         (

@@ -30,8 +30,8 @@ fn replay(t: &Target, inputs: Vec<(String, Vec<u8>)>) -> usize {
     let broken: Vec<String> = inputs
         .into_iter()
         .filter_map(|(name, data)| {
-            let data = &data[..data.len().min(t.max_len)];
-            catch_unwind(AssertUnwindSafe(|| (t.run)(data)))
+            // Whole: a regression input is replayed as it broke the target.
+            catch_unwind(AssertUnwindSafe(|| (t.run)(&data)))
                 .err()
                 .map(|e| {
                     let why = e
@@ -62,6 +62,47 @@ fn replay_target(name: &str) {
     all.extend(inputs(&regressions_dir(name)));
     let n = replay(t, all);
     eprintln!("{name}: {n} inputs replayed");
+}
+
+#[test]
+fn every_seed_fits_its_target_whole() {
+    for t in TARGETS {
+        for (name, data) in attach_fuzz::seeds::for_target(t.name) {
+            assert!(
+                data.len() <= t.max_len,
+                "{}: seed {name} is {} bytes, over -max_len {}: libFuzzer would cut it",
+                t.name,
+                data.len(),
+                t.max_len
+            );
+        }
+    }
+}
+
+/// A corpus or regression folder whose name is no target's would never be replayed, and a
+/// target without a committed corpus would replay only its seeds.
+#[test]
+fn every_committed_folder_belongs_to_a_target_and_every_target_has_a_corpus() {
+    let root = attach_fuzz::repo_root().join("fuzz");
+    for kind in ["corpus", "regressions"] {
+        let dir = std::fs::read_dir(root.join(kind))
+            .unwrap_or_else(|e| panic!("fuzz/{kind} is committed: {e}"));
+        for entry in dir {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(
+                attach_fuzz::target(&name).is_some(),
+                "fuzz/{kind}/{name} is no target's: it would never be replayed"
+            );
+        }
+    }
+    for t in TARGETS {
+        assert!(
+            !inputs(&corpus_dir(t.name)).is_empty(),
+            "{} has no committed corpus in fuzz/corpus/{}",
+            t.name,
+            t.name
+        );
+    }
 }
 
 #[test]
