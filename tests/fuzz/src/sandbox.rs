@@ -40,6 +40,13 @@ fn load() -> Arc<Sandbox> {
     Arc::new(Sandbox::load(&paths, SandboxLimits::default()).expect("the guests load"))
 }
 
+/// Loads (and, on a cold cache, compiles) the guests before the first input: libFuzzer's
+/// initialisation hook calls it, so the compile is not charged to an input's time limit (on
+/// a loaded machine it can take longer than the limit itself).
+pub fn warm_up() {
+    shared();
+}
+
 fn shared() -> Arc<Sandbox> {
     static SANDBOX: OnceLock<Arc<Sandbox>> = OnceLock::new();
     SANDBOX.get_or_init(load).clone()
