@@ -199,7 +199,7 @@ fn check_placeholder(placeholder: &str) {
     assert!(
         !placeholder.is_empty()
             && placeholder.len() <= 36
-            && placeholder.len() % 4 == 0
+            && placeholder.len().is_multiple_of(4)
             && placeholder
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'='),
