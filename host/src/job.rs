@@ -359,11 +359,6 @@ impl Handler {
         }
     }
 
-    /// Resolves the payload's variants: spec strings, or names of the configured defaults.
-    pub fn variants(&self, requested: &[String]) -> Result<Vec<VariantSpec>, JobError> {
-        resolve_variants(requested, &self.default_variants)
-    }
-
     /// Runs one `attachments.process` job. `Ok` is the job's return value; an `Err`'s class
     /// says whether the queue should retry it.
     pub async fn process(&self, payload: &ProcessPayload) -> Result<Summary, JobError> {

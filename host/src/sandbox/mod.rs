@@ -48,7 +48,7 @@ pub use error::SandboxError;
 pub use guests::{hex, CacheOrigin, GuestRef, WIT_VERSION};
 #[cfg(feature = "test-hooks")]
 pub use hooks::{StderrSink, TestHooks};
-pub use untrusted::GUEST_STRING_MAX;
+pub use untrusted::{truncate as truncate_guest_string, GUEST_STRING_MAX};
 
 use crate::config::{GuestPaths, SandboxLimits};
 use crate::release::layout::Fingerprint;

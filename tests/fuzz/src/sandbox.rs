@@ -10,7 +10,7 @@ use attachd::config::{GuestPaths, InputLimits, SandboxLimits};
 use attachd::error::{Class, ErrorCode};
 use attachd::pipeline::{media_code, Pipeline};
 use attachd::release::Trust;
-use attachd::sandbox::{self, Sandbox, GUEST_STRING_MAX};
+use attachd::sandbox::{self, truncate_guest_string, Sandbox, GUEST_STRING_MAX};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
@@ -166,7 +166,7 @@ pub fn differential(data: &[u8]) {
     let native_findings: Vec<(String, String)> = native
         .findings
         .iter()
-        .map(|f| (f.rule.to_string(), cut(&f.detail)))
+        .map(|f| (f.rule.to_string(), truncate_guest_string(f.detail.clone())))
         .collect();
     let guest_findings: Vec<(String, String)> = guest
         .findings
@@ -265,15 +265,6 @@ fn unbase64(s: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
-}
-
-/// A guest string as the host keeps it: cut to [`GUEST_STRING_MAX`] bytes.
-fn cut(s: &str) -> String {
-    let mut end = s.len().min(GUEST_STRING_MAX);
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    s[..end].to_string()
 }
 
 /// The guest's thumbnails in the library's types, to compare and check them alike.
