@@ -11,7 +11,7 @@
 //! ATTACH_REDIS_URL.
 
 use attachd::metrics::Metrics;
-use attachd::queue::BullBackend;
+use attachd::queue::{BullBackend, RedisTarget};
 use attachd::queue::{Failure, Job, Processor, QueueBackend, QueueName};
 use attachd::worker::{self, Dependency, Health, WorkerConfig};
 use serde_json::json;
@@ -162,8 +162,11 @@ async fn run(system: System, concurrency: usize, jobs: usize) -> f64 {
             secs
         }
         System::Attachd => {
-            let backend: Arc<dyn QueueBackend> =
-                Arc::new(BullBackend::connect(&redis_url(), &prefix).await.unwrap());
+            let backend: Arc<dyn QueueBackend> = Arc::new(
+                BullBackend::connect(&RedisTarget::Server(redis_url()), &prefix)
+                    .await
+                    .unwrap(),
+            );
             let cfg = WorkerConfig {
                 concurrency,
                 cleanup_schedule: None,

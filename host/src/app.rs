@@ -5,11 +5,12 @@
 use crate::audit::{self, Audit};
 use crate::cleanup::{self, CleanupOptions};
 use crate::db::Db;
+use crate::deps::{self, Check};
 use crate::job::{Handler, HandlerDeps};
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::queue::BullBackend;
-use crate::queue::{Enqueue, Processor, QueueBackend, QueueName};
+use crate::queue::{Enqueue, Processor, QueueBackend, QueueName, RedisTarget};
 use crate::sandbox::Sandbox;
 use crate::settings::{QueueSettings, Settings, StoreSettings};
 use crate::storage::{self, Storage};
@@ -25,7 +26,11 @@ use tokio_util::task::TaskTracker;
 /// migrates itself (one process owns that file); PostgreSQL is migrated with
 /// `attachd migrate`, and a schema this binary does not know is refused.
 pub async fn database(store: &StoreSettings) -> anyhow::Result<Db> {
-    let db = connect_database(store).await?;
+    prepare_database(connect_database(store).await?).await
+}
+
+/// Migrates the embedded SQLite file and checks the schema (see [`database`]).
+async fn prepare_database(db: Db) -> anyhow::Result<Db> {
     if db.backend() == crate::db::Backend::Sqlite {
         db.migrate()
             .await
@@ -59,9 +64,130 @@ pub async fn object_store(store: &StoreSettings) -> anyhow::Result<Arc<dyn Stora
 
 /// Redis, for the queues. The URL is not echoed: it may carry a password.
 pub async fn queue(queue: &QueueSettings) -> anyhow::Result<BullBackend> {
-    BullBackend::connect(&queue.redis_url, &queue.prefix)
+    BullBackend::connect(&queue.redis, &queue.prefix)
         .await
         .context("connecting to Redis (ATTACH_REDIS_URL)")
+}
+
+/// Where the database is, for the log: the URL without its password.
+pub fn database_address(store: &StoreSettings) -> String {
+    match &store.database_url {
+        Some(url) => crate::settings::redact(url),
+        None => Db::default_url(&store.data_dir),
+    }
+}
+
+/// Where the object store is, for the log (an endpoint URL without any password).
+pub fn storage_address(store: &StoreSettings) -> String {
+    match &store.storage.backend {
+        storage::Backend::Local { root } => format!("local directory {}", root.display()),
+        storage::Backend::S3 {
+            bucket, endpoint, ..
+        } => match endpoint {
+            Some(endpoint) => format!("s3://{bucket} at {}", crate::settings::redact(endpoint)),
+            None => format!("s3://{bucket}"),
+        },
+    }
+}
+
+/// A Redis check: a PING on a connection of its own (see [`crate::queue::ping`]).
+fn redis_check(target: &RedisTarget) -> Check {
+    let target = target.clone();
+    Check::new("redis", target.address(), move || {
+        let target = target.clone();
+        async move {
+            crate::queue::ping(&target, deps::CHECK_TIMEOUT)
+                .await
+                .map_err(redis_cause)
+        }
+    })
+}
+
+/// Why Redis did not answer, without the "redis unavailable" the log line already says.
+fn redis_cause(e: crate::queue::QueueError) -> String {
+    match e {
+        crate::queue::QueueError::Unavailable(cause) => cause,
+        other => other.to_string(),
+    }
+}
+
+/// An object store check: one key listed under `prefix`.
+fn storage_check(address: String, storage: Arc<dyn Storage>, prefix: String) -> Check {
+    Check::new("storage", address, move || {
+        let (storage, prefix) = (storage.clone(), prefix.clone());
+        async move {
+            storage
+                .list(&prefix, None, 1)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    })
+}
+
+/// A clamd check: its VERSION command, when a scanner is configured.
+fn clamd_check(policy: &crate::vscan::Policy) -> Option<Check> {
+    let clamd = policy.scanner.clone()?;
+    Some(Check::new("clamd", clamd.endpoint.to_string(), move || {
+        let clamd = clamd.clone();
+        async move { clamd.version().await.map(|_| ()).map_err(|e| e.to_string()) }
+    }))
+}
+
+/// What a running worker watches ([`deps::watch`]): the services it is connected to.
+fn running_checks(settings: &Settings, db: &Db, storage: &Arc<dyn Storage>) -> Vec<Check> {
+    let db = db.clone();
+    let mut checks = vec![
+        redis_check(&settings.queue.redis),
+        Check::new("database", database_address(&settings.store), move || {
+            let db = db.clone();
+            async move { db.ping().await.map_err(|e| e.to_string()) }
+        }),
+        storage_check(
+            storage_address(&settings.store),
+            storage.clone(),
+            settings.cleanup.upload_prefix.clone(),
+        ),
+    ];
+    checks.extend(clamd_check(&settings.vscan));
+    checks
+}
+
+/// `attachd worker --check`: every configured service asked once, from scratch (connecting
+/// as the worker would at start: the embedded SQLite file is created and migrated, a
+/// PostgreSQL schema is checked); one line each, in order.
+pub async fn check_dependencies(settings: &Settings) -> Vec<deps::Verdict> {
+    let store = settings.store.clone();
+    let mut checks = vec![
+        redis_check(&settings.queue.redis),
+        Check::new("database", database_address(&store), {
+            let store = store.clone();
+            move || {
+                let store = store.clone();
+                async move {
+                    let db = database(&store).await.map_err(|e| format!("{e:#}"))?;
+                    db.close().await;
+                    Ok(())
+                }
+            }
+        }),
+    ];
+    match object_store(&store).await {
+        Ok(storage) => checks.push(storage_check(
+            storage_address(&store),
+            storage,
+            settings.cleanup.upload_prefix.clone(),
+        )),
+        Err(e) => {
+            let why = format!("{e:#}");
+            checks.push(Check::new("storage", storage_address(&store), move || {
+                let why = why.clone();
+                async move { Err(why) }
+            }));
+        }
+    }
+    checks.extend(clamd_check(&settings.vscan));
+    deps::check_all(&checks).await
 }
 
 /// Loads the guests (compiling them on a first start: call it off the async threads) and
@@ -174,22 +300,48 @@ pub fn missing_scanner_warning(policy: &crate::vscan::Policy) -> Option<&'static
     )
 }
 
-/// `attachd worker`, built: every part wired, the metrics port bound.
+/// `attachd worker`, built: every part wired, `/metrics`, `/healthz` and `/readyz` served
+/// since the start of [`Worker::build`], SIGTERM and SIGINT heard.
 pub struct Worker {
     backend: Arc<dyn QueueBackend>,
     processors: Vec<(QueueName, Arc<dyn Processor>)>,
     health: Arc<worker::HealthChecks>,
     metrics: Arc<Metrics>,
     config: worker::WorkerConfig,
-    listener: tokio::net::TcpListener,
     swapper: Swapper,
     hangup: tokio::signal::unix::Signal,
     guest_watch: Option<std::time::Duration>,
+    /// The services [`deps::watch`] asks while the worker runs.
+    checks: Vec<Check>,
+    /// Fired by SIGTERM or SIGINT; ends the metrics server and the side tasks too.
+    shutdown: CancellationToken,
+    tasks: TaskTracker,
     pub metrics_addr: std::net::SocketAddr,
 }
 
+/// Cancels `shutdown` on SIGTERM or SIGINT (or returns when something else cancelled it).
+async fn on_stop_signal(shutdown: CancellationToken) {
+    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = shutdown.cancelled() => return,
+    }
+    shutdown.cancel();
+}
+
 impl Worker {
-    pub async fn build(settings: &Settings) -> anyhow::Result<Worker> {
+    /// Wires the worker. It serves `/readyz` (503, saying what it waits for) and hears SIGTERM
+    /// from the start, and waits for the database and Redis as long as it takes, saying so
+    /// (see [`deps::wait_for`]). `None`: SIGTERM or SIGINT came before it was ready.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Option<Worker>> {
         // Taken first: from here on a SIGHUP (`systemctl reload`) asks for a guest reload, even
         // while the guests are still compiling, instead of ending the process.
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -200,12 +352,45 @@ impl Worker {
             .await
             .with_context(|| format!("binding ATTACH_METRICS_ADDR {addr}"))?;
         let metrics_addr = listener.local_addr()?;
-        let (db, storage) = (
-            database(&settings.store).await?,
-            object_store(&settings.store).await?,
-        );
+        tracing::info!(%metrics_addr, "serving /metrics, /healthz and /readyz");
+        let shutdown = CancellationToken::new();
+        let tasks = TaskTracker::new();
+        let starting = Arc::new(deps::Starting::default());
+        tasks.spawn(crate::metrics::serve(
+            listener,
+            metrics.clone(),
+            starting.clone(),
+            shutdown.clone(),
+        ));
+        tasks.spawn(on_stop_signal(shutdown.clone()));
+        let stopped = || async {
+            shutdown.cancel();
+            tasks.close();
+            tasks.wait().await;
+            Ok(None)
+        };
+
+        let store = &settings.store;
+        let connected = deps::wait_for(
+            "database",
+            &database_address(store),
+            &starting,
+            &shutdown,
+            || connect_database(store),
+        )
+        .await;
+        let Some(db) = connected else {
+            return stopped().await;
+        };
+        let db = prepare_database(db).await?;
+        let storage = object_store(store).await?;
         let for_pipeline = settings.clone();
-        let pipeline = match tokio::task::spawn_blocking(move || pipeline(&for_pipeline)).await? {
+        let loading = tokio::task::spawn_blocking(move || pipeline(&for_pipeline));
+        let loaded = tokio::select! {
+            loaded = loading => loaded?,
+            _ = shutdown.cancelled() => return stopped().await,
+        };
+        let pipeline = match loaded {
             Ok(p) => p,
             Err(e) => {
                 // Refused at start: nothing serves, and the audit log says why.
@@ -219,14 +404,27 @@ impl Worker {
             }
         };
         let sandbox = pipeline.sandbox().clone();
+        let redis = &settings.queue.redis;
+        let answered = deps::wait_for("redis", &redis.address(), &starting, &shutdown, || async {
+            crate::queue::ping(redis, deps::CHECK_TIMEOUT)
+                .await
+                .map_err(redis_cause)
+        })
+        .await;
+        if answered.is_none() {
+            return stopped().await;
+        }
         let backend: Arc<dyn QueueBackend> = Arc::new(queue(&settings.queue).await?);
         let upload_prefix = settings.cleanup.upload_prefix.clone();
+        let checks = running_checks(settings, &db, &storage);
         let health = Arc::new(worker::HealthChecks {
             db: db.clone(),
+            database_address: database_address(store),
             storage: storage.clone(),
-            backend: backend.clone(),
+            redis: redis.clone(),
             storage_prefix: upload_prefix.clone(),
         });
+        starting.running(health.clone());
         let (handler, audit) = handler(
             settings,
             pipeline,
@@ -282,47 +480,37 @@ impl Worker {
                     .map_or(0, crate::video::max_held_output_bytes),
             },
         };
-        Ok(Worker {
+        Ok(Some(Worker {
             backend,
             processors,
             health,
             metrics,
             config,
-            listener,
             swapper,
             hangup,
             guest_watch: settings.guests.watch_interval,
+            checks,
+            shutdown,
+            tasks,
             metrics_addr,
-        })
+        }))
     }
 
-    /// Serves `/metrics`, `/healthz` and `/readyz`, takes jobs until SIGTERM or SIGINT, then
-    /// drains. Meanwhile it swaps in new guest releases (on SIGHUP, or when the guest
-    /// directory changes). `ready` runs once jobs are being taken.
+    /// Takes jobs until SIGTERM or SIGINT, then drains. Meanwhile it swaps in new guest
+    /// releases (on SIGHUP, or when the guest directory changes) and watches its services
+    /// ([`deps::watch`]). `ready` runs once jobs are being taken.
     pub async fn run(self, ready: impl FnOnce()) -> anyhow::Result<worker::RunReport> {
-        let shutdown = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        tasks.spawn(crate::metrics::serve(
-            self.listener,
-            self.metrics.clone(),
-            self.health.clone(),
-            shutdown.clone(),
-        ));
+        let (shutdown, tasks) = (self.shutdown, self.tasks);
         tasks.spawn(
             self.swapper
                 .watch(self.hangup, self.guest_watch, shutdown.clone()),
         );
-        let mut sigterm =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        let on_signal = shutdown.clone();
-        tasks.spawn(async move {
-            tokio::select! {
-                _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-                _ = on_signal.cancelled() => return,
-            }
-            on_signal.cancel();
-        });
+        tasks.spawn(deps::watch(
+            self.checks,
+            deps::WATCH_INTERVAL,
+            self.metrics.clone(),
+            shutdown.clone(),
+        ));
         let result = worker::run(
             self.backend,
             self.processors,

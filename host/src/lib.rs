@@ -16,6 +16,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod db;
+pub mod deps;
 pub mod error;
 pub mod jail;
 pub mod job;

@@ -81,6 +81,10 @@ pub struct Metrics {
     pub circuit_open: IntGaugeVec,
     /// `attachments_circuit_trips_total{dependency}`.
     pub circuit_trips: IntCounterVec,
+    /// `attachments_dependency_up{dependency}` (`redis`, `database`, `storage`, `clamd`): 1
+    /// when the service answered the worker's last check ([`crate::deps::watch`]), 0 when it
+    /// did not.
+    pub dependency_up: IntGaugeVec,
     /// `attachments_bytes_in_flight`: declared upload bytes of the jobs running now.
     pub bytes_in_flight: IntGauge,
     /// `attachments_queue_errors_total{queue}`: Redis errors the queue backend reported.
@@ -244,6 +248,17 @@ impl Metrics {
             )
             .expect("valid metric"),
         );
+        let dependency_up = reg(
+            &registry,
+            IntGaugeVec::new(
+                Opts::new(
+                    "attachments_dependency_up",
+                    "1 when this service answered the worker's last check, 0 when it did not.",
+                ),
+                &["dependency"],
+            )
+            .expect("valid metric"),
+        );
         let bytes_in_flight = reg(
             &registry,
             IntGauge::new(
@@ -374,6 +389,7 @@ impl Metrics {
             queue_depth_updated,
             circuit_open,
             circuit_trips,
+            dependency_up,
             bytes_in_flight,
             queue_errors,
             vscan_scans,

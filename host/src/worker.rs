@@ -599,8 +599,12 @@ impl Processor for CleanupJobs {
 /// The real dependencies, asked directly: whether a tripped breaker may close, and `/readyz`.
 pub struct HealthChecks {
     pub db: Db,
+    /// Where the database is, for `/readyz` (no password).
+    pub database_address: String,
     pub storage: Arc<dyn Storage>,
-    pub backend: Arc<dyn QueueBackend>,
+    /// Asked for a PING on a connection of its own ([`crate::queue::ping`]), which reports
+    /// why Redis does not answer where the shared connection reports a timeout.
+    pub redis: crate::queue::RedisTarget,
     /// Listed (one key) to prove the store answers.
     pub storage_prefix: String,
 }
@@ -615,8 +619,15 @@ impl Health for HealthChecks {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            Dependency::Database => self.db.check_schema().await.map_err(|e| e.to_string()),
-            Dependency::Redis => self.backend.ping().await.map_err(|e| e.to_string()),
+            // The schema check fails with the pool's timeout while the server is away; the
+            // ping then says why.
+            Dependency::Database => match self.db.check_schema().await {
+                Ok(()) => Ok(()),
+                Err(e) => Err(self.db.ping().await.err().unwrap_or(e).to_string()),
+            },
+            Dependency::Redis => crate::queue::ping(&self.redis, RECHECK_TIMEOUT)
+                .await
+                .map_err(|e| e.to_string()),
         }
     }
 }
@@ -630,8 +641,8 @@ impl Readiness for HealthChecks {
             self.check(Dependency::Redis),
             self.check(Dependency::Database)
         );
-        redis.map_err(|e| format!("redis: {e}"))?;
-        db.map_err(|e| format!("database: {e}"))
+        redis.map_err(|e| format!("redis at {}: {e}", self.redis.address()))?;
+        db.map_err(|e| format!("database at {}: {e}", self.database_address))
     }
 }
 

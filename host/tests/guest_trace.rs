@@ -9,7 +9,7 @@ use attach_fixtures as fx;
 use attachd::db::{Attachment, Backend, Db, GuestDigest, Status};
 use attachd::error::{Class, ErrorCode};
 use attachd::job::{Handler, HandlerDeps, ProcessPayload, Summary};
-use attachd::queue::BullBackend;
+use attachd::queue::{BullBackend, RedisTarget};
 use attachd::sandbox::GuestRef;
 use attachd::storage::{self, LocalStorage, Storage};
 use attachd::vscan;
@@ -422,7 +422,7 @@ async fn a_reprocess_that_waits_for_the_scanner_leaves_no_variant_listed_or_stor
     // The antivirus is configured now, and down: the re-process gives the row back to wait
     // for it (a scanner retry job on the queue), with the old run's variants gone.
     let prefix = Prefix(common::worker::redis_prefix());
-    let queue = BullBackend::connect(&common::worker::redis_url(), &prefix.0)
+    let queue = BullBackend::connect(&RedisTarget::Server(common::worker::redis_url()), &prefix.0)
         .await
         .unwrap();
     let dead = vscan::Clamd {

@@ -5,7 +5,7 @@
 use attachd::error::{Class, Code};
 use attachd::metrics::Metrics;
 use attachd::queue::Backoff;
-use attachd::queue::BullBackend;
+use attachd::queue::{BullBackend, RedisTarget};
 use attachd::queue::{EnqueueOptions, Failure, Job, Processor, QueueBackend, QueueName};
 use attachd::worker::{self, Dependency, Health, WorkerConfig, BREAKER_THRESHOLD};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -67,8 +67,11 @@ async fn storage_outage_pauses_intake_instead_of_burning_attempts_and_resumes_wh
     let url =
         std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("attach-test-{}", uuid::Uuid::new_v4().simple());
-    let backend: Arc<dyn QueueBackend> =
-        Arc::new(BullBackend::connect(&url, &prefix).await.unwrap());
+    let backend: Arc<dyn QueueBackend> = Arc::new(
+        BullBackend::connect(&RedisTarget::Server(url.clone()), &prefix)
+            .await
+            .unwrap(),
+    );
     // Retried jobs park for a minute, so everything that runs in the test is a fresh job.
     let opts = EnqueueOptions {
         attempts: Some(3),

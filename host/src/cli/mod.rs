@@ -43,7 +43,7 @@ pub enum Command {
     /// Remove stale `uploaded` rows with their objects, then objects no row owns.
     Cleanup(store::CleanupArgs),
     /// Take BullMQ jobs from Redis (as the Node worker would) until SIGTERM or SIGINT.
-    Worker,
+    Worker(queue::WorkerArgs),
     /// Add an `attachments.process` job, as the Node API does; prints its id.
     Enqueue(queue::EnqueueArgs),
     /// Send `failed` (or `uploaded`) uploads back to the process queue, e.g. those cleanup
@@ -118,7 +118,7 @@ pub async fn run(cli: Cli, settings: Settings, layers: Layers) -> anyhow::Result
         Command::Migrate => store::migrate(&settings).await,
         Command::Ingest(args) => store::ingest(args, &settings).await,
         Command::Cleanup(args) => store::cleanup(args, &settings).await,
-        Command::Worker => queue::worker(&settings).await,
+        Command::Worker(args) => queue::worker(args, &settings).await,
         Command::Enqueue(args) => queue::enqueue(args, &settings).await,
         Command::Requeue(args) => store::requeue(args, &settings).await,
         Command::Config(args) => config::print(args, &layers),

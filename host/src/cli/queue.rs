@@ -9,14 +9,40 @@ use crate::storage;
 use clap::Args;
 use std::time::Duration;
 
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// Ask every configured service (Redis, the database, the object store, clamd) once,
+    /// print a line each, and exit: 0 when all answer, 1 when any does not.
+    #[arg(long)]
+    pub check: bool,
+}
+
 /// `attachd worker`: serves `/metrics`, takes jobs until SIGTERM/SIGINT, then drains. Prints
 /// one JSON line when it takes jobs (scripts and tests wait for it) and one when it stops.
-pub async fn worker(settings: &Settings) -> anyhow::Result<i32> {
+/// With `--check`, only asks its services.
+pub async fn worker(args: WorkerArgs, settings: &Settings) -> anyhow::Result<i32> {
+    if args.check {
+        let verdicts = app::check_dependencies(settings).await;
+        for verdict in &verdicts {
+            println!("{verdict}");
+        }
+        return Ok(if verdicts.iter().all(|v| v.answer.is_ok()) {
+            0
+        } else {
+            1
+        });
+    }
     if !settings.queue.enabled {
         eprintln!("attachd worker: the queue is disabled (ATTACH_QUEUE_ENABLED=0); not starting");
         return Ok(2);
     }
-    let worker = app::Worker::build(settings).await?;
+    let Some(worker) = app::Worker::build(settings).await? else {
+        println!(
+            "{}",
+            serde_json::json!({ "event": "stopped", "cutOff": 0, "beforeReady": true })
+        );
+        return Ok(0);
+    };
     let (metrics_addr, prefix) = (worker.metrics_addr, settings.queue.prefix.clone());
     let ready = move || {
         let queues: Vec<&str> = QueueName::ALL.iter().map(|q| q.as_str()).collect();

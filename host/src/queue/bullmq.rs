@@ -34,7 +34,7 @@
 use super::{
     Backoff, Consumer, ConsumerSettings, Depth, Enqueue, EnqueueOptions, EventSink, Failure, Job,
     Outcome, PendingUploads, Processor, QueueBackend, QueueError, QueueEvent, QueueName,
-    RetryPolicy, Schedule, ScheduleChange, MAX_DEFAULT_BACKOFF, PENDING_SCAN_PAGE,
+    RedisTarget, RetryPolicy, Schedule, ScheduleChange, MAX_DEFAULT_BACKOFF, PENDING_SCAN_PAGE,
 };
 use crate::error::Class;
 use ::bullmq::job_scheduler::RepeatOptions;
@@ -102,10 +102,56 @@ fn job_options(opts: &EnqueueOptions) -> JobOptions {
     o
 }
 
+/// Asks Redis for a PING on a connection of its own, opened and closed here: the shared
+/// connection reconnects on its own backoff and, while Redis is away, reports only a timeout,
+/// where a fresh connection reports the real cause (refused, unknown host, wrong password).
+/// On a cluster the PING goes to every primary. Bounded by `timeout` for connecting and
+/// again for the answer.
+pub async fn ping(target: &RedisTarget, timeout: Duration) -> Result<(), QueueError> {
+    let unavailable = |e: redis::RedisError| QueueError::Unavailable(e.to_string());
+    let config = |e: redis::RedisError| QueueError::Config(e.to_string());
+    let ping = redis::cmd("PING");
+    match target {
+        RedisTarget::Server(url) => {
+            let client = redis::Client::open(url.as_str()).map_err(config)?;
+            let options = redis::AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout));
+            let mut conn = client
+                .get_multiplexed_async_connection_with_config(&options)
+                .await
+                .map_err(unavailable)?;
+            ping.query_async::<()>(&mut conn).await.map_err(unavailable)
+        }
+        RedisTarget::Cluster(nodes) => {
+            let client = redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .build()
+                .map_err(config)?;
+            let mut conn = client.get_async_connection().await.map_err(unavailable)?;
+            ping.query_async::<()>(&mut conn).await.map_err(unavailable)
+        }
+    }
+}
+
 impl BullBackend {
-    /// Connects to Redis (`redis://` or `rediss://`) and opens the three queues under `prefix`.
-    pub async fn connect(url: &str, prefix: &str) -> Result<BullBackend, QueueError> {
-        let connection = RedisConnectionOptions::new().url(url);
+    /// Connects to Redis (`redis://` or `rediss://`, or a cluster's seed nodes) and opens the
+    /// three queues under `prefix`, which on a cluster must hold a hash tag
+    /// ([`super::has_hash_tag`]).
+    pub async fn connect(target: &RedisTarget, prefix: &str) -> Result<BullBackend, QueueError> {
+        let connection = match target {
+            RedisTarget::Server(url) => RedisConnectionOptions::new().url(url),
+            RedisTarget::Cluster(nodes) => {
+                if !super::has_hash_tag(prefix) {
+                    return Err(QueueError::Config(format!(
+                        "on a Redis Cluster the queue prefix must hold a hash tag, such as \
+                         {{{prefix}}}, so that each queue's keys share one slot"
+                    )));
+                }
+                RedisConnectionOptions::new().cluster_nodes(nodes.clone())
+            }
+        };
         let shared = RedisConnection::new_managed_only(&connection)
             .await
             .map_err(map_err)?;

@@ -18,7 +18,7 @@
 
 mod bullmq;
 
-pub use bullmq::BullBackend;
+pub use bullmq::{ping, BullBackend};
 
 use crate::error::{Class, Code, ErrorCode};
 use std::sync::Arc;
@@ -28,6 +28,56 @@ use std::time::Duration;
 pub const DEFAULT_PREFIX: &str = "attach";
 /// Where Redis is when `ATTACH_REDIS_URL` is unset: a local development server.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Where Redis is: one server, or a Redis Cluster reached through its seed nodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RedisTarget {
+    /// `redis://…` or `rediss://…`.
+    Server(String),
+    /// Seed node URLs; the client learns the other nodes from them.
+    Cluster(Vec<String>),
+}
+
+impl RedisTarget {
+    /// `ATTACH_REDIS_URL`, one URL or several comma-separated (a cluster's seed nodes), and
+    /// `ATTACH_REDIS_CLUSTER` (a cluster even when one seed is given).
+    pub fn new(url: &str, cluster: bool) -> RedisTarget {
+        let nodes: Vec<String> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if cluster || nodes.len() > 1 {
+            RedisTarget::Cluster(nodes)
+        } else {
+            RedisTarget::Server(url.trim().to_owned())
+        }
+    }
+
+    /// For logs and `/readyz`: each URL without its password.
+    pub fn address(&self) -> String {
+        match self {
+            RedisTarget::Server(url) => crate::settings::redact(url),
+            RedisTarget::Cluster(nodes) => {
+                let nodes: Vec<String> = nodes.iter().map(|n| crate::settings::redact(n)).collect();
+                format!("cluster {}", nodes.join(","))
+            }
+        }
+    }
+}
+
+/// Whether `prefix` holds a Redis Cluster hash tag: a non-empty `{…}` (Redis hashes only
+/// what is between the first `{` and the next `}` when that is not empty). On a cluster
+/// every key of a queue must be in one slot: BullMQ's scripts touch several keys of a queue
+/// at once, some built inside the script from the prefix, and a cluster runs a script only
+/// on keys of one slot. A tag in the prefix puts every queue's keys in the tag's slot.
+pub fn has_hash_tag(prefix: &str) -> bool {
+    prefix
+        .split_once('{')
+        .and_then(|(_, rest)| rest.split_once('}'))
+        .is_some_and(|(tag, _)| !tag.is_empty())
+}
 
 /// Attempts for a job whose producer set none. Five tries with the default backoff span
 /// 2 + 4 + 8 + 16 = 30 s: long enough to ride out a storage or database restart, short enough

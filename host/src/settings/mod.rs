@@ -10,7 +10,7 @@
 mod layers;
 mod vars;
 
-pub use layers::{Flags, Layers, Source};
+pub use layers::{redact, Flags, Layers, Source};
 pub use vars::{Area, Var, CONFIG_VAR};
 
 /// Every setting, in the order `attachd config --env-example` prints them.
@@ -20,7 +20,7 @@ pub fn all() -> &'static [Var] {
 
 pub use crate::config::{format_duration, parse_duration};
 use crate::config::{FuelBudget, GuestPaths, InputLimits, SandboxLimits};
-use crate::queue::{Backoff, RetryPolicy, Schedule};
+use crate::queue::{Backoff, RedisTarget, RetryPolicy, Schedule};
 use crate::release::Trust;
 use crate::storage::StorageConfig;
 use crate::video::VideoConfig;
@@ -71,7 +71,7 @@ pub struct StoreSettings {
 #[derive(Debug, Clone)]
 pub struct QueueSettings {
     pub enabled: bool,
-    pub redis_url: String,
+    pub redis: RedisTarget,
     pub prefix: String,
     pub concurrency: usize,
     pub lock_duration: Duration,
@@ -146,7 +146,10 @@ impl Settings {
         };
         let queue = QueueSettings {
             enabled: l.flag("ATTACH_QUEUE_ENABLED")?,
-            redis_url: l.parse("ATTACH_REDIS_URL")?,
+            redis: RedisTarget::new(
+                &l.parse::<String>("ATTACH_REDIS_URL")?,
+                l.flag("ATTACH_REDIS_CLUSTER")?,
+            ),
             prefix: l.parse("ATTACH_QUEUE_PREFIX")?,
             concurrency: l.parse::<usize>("ATTACH_QUEUE_CONCURRENCY")?.max(1),
             lock_duration: l.duration("ATTACH_QUEUE_LOCK_DURATION")?,
@@ -156,6 +159,16 @@ impl Settings {
                 backoff: l.with("ATTACH_QUEUE_DEFAULT_BACKOFF", Backoff::parse)?,
             },
         };
+        if matches!(queue.redis, RedisTarget::Cluster(_))
+            && !crate::queue::has_hash_tag(&queue.prefix)
+        {
+            return Err(SettingsError::Rule(format!(
+                "ATTACH_QUEUE_PREFIX={:?} on a Redis Cluster: the prefix must hold a hash tag, \
+                 such as {{attach}}, so that each queue's keys share one slot (BullMQ's scripts \
+                 touch several keys of a queue at once); the Node producers use the same prefix",
+                queue.prefix
+            )));
+        }
         let worker = WorkerSettings {
             cleanup_schedule: l.with("ATTACH_CLEANUP_CRON", |s| match s.trim() {
                 "off" => Ok(None),

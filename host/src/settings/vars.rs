@@ -134,8 +134,9 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         blank_is_default(var("ATTACH_S3_FORCE_PATH_STYLE", Store, None, "1 or 0: path-style bucket addressing. Unset: on with ATTACH_S3_ENDPOINT, off without")),
         // Queue
         var("ATTACH_QUEUE_ENABLED", Queue, n(1), "0: this deployment runs no queue; attachd worker refuses to start (exit 2) and attachd cleanup deletes stale uploads without reading the queues"),
-        secret(var("ATTACH_REDIS_URL", Queue, n(queue::DEFAULT_REDIS_URL), "redis://[user:password@]host:port[/db], or rediss:// for TLS")),
-        var("ATTACH_QUEUE_PREFIX", Queue, n(queue::DEFAULT_PREFIX), "Redis key prefix, shared with the Node API's queues (no :)"),
+        secret(var("ATTACH_REDIS_URL", Queue, n(queue::DEFAULT_REDIS_URL), "redis://[user:password@]host:port[/db], or rediss:// for TLS; several comma-separated: a Redis Cluster's seed nodes")),
+        var("ATTACH_REDIS_CLUSTER", Queue, n(0), "1: ATTACH_REDIS_URL is a Redis Cluster (implied by several URLs); the queue prefix must then hold a hash tag, such as {attach}"),
+        var("ATTACH_QUEUE_PREFIX", Queue, n(queue::DEFAULT_PREFIX), "Redis key prefix, shared with the Node API's queues (no :); on a Redis Cluster with a hash tag, such as {attach}"),
         alias(var("ATTACH_QUEUE_CONCURRENCY", Queue, n(worker::DEFAULT_CONCURRENCY), "Jobs processed at once per queue (the cleanup queue takes one at a time)"), &["concurrency"]),
         alias(var("ATTACH_QUEUE_LOCK_DURATION", Queue, d(worker::DEFAULT_LOCK_DURATION), "A job's lock lasts this long unless renewed (renewed every half of it while the job runs)"), &["lock-duration"]),
         alias(var("ATTACH_QUEUE_STALLED_INTERVAL", Queue, d(worker::DEFAULT_STALLED_INTERVAL), "How often this worker looks for jobs whose lock lapsed (their worker died)"), &["stalled-interval"]),

@@ -216,7 +216,15 @@ pub struct WorkerProcess {
 impl WorkerProcess {
     /// Spawns `cmd` (an `attachd worker` command with its environment set) and waits for the
     /// ready line; a worker that never gets ready fails the test with its log.
-    pub fn start(mut cmd: Command) -> WorkerProcess {
+    pub fn start(cmd: Command) -> WorkerProcess {
+        let mut worker = WorkerProcess::spawn(cmd);
+        worker.wait_ready(READY_TIMEOUT);
+        worker
+    }
+
+    /// Spawns `cmd` without waiting for anything: `metrics_addr` is empty until
+    /// [`WorkerProcess::wait_ready`] (or the test sets it).
+    pub fn spawn(mut cmd: Command) -> WorkerProcess {
         let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -237,21 +245,27 @@ impl WorkerProcess {
                 sink.lock().unwrap().push(line);
             }
         });
-        let line = stdout.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
-            let _ = child.kill();
+        WorkerProcess {
+            child,
+            metrics_addr: String::new(),
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Waits up to `timeout` for the ready line (the first line on stdout) and takes the
+    /// metrics address from it; no ready line fails the test with the worker's log.
+    pub fn wait_ready(&mut self, timeout: Duration) {
+        let line = self.stdout.recv_timeout(timeout).unwrap_or_else(|_| {
+            let _ = self.child.kill();
             panic!(
                 "attachd worker did not become ready:\n{}",
-                stderr.lock().unwrap().join("\n")
+                self.stderr.lock().unwrap().join("\n")
             )
         });
         let ready: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(ready["event"], "ready", "{line}");
-        WorkerProcess {
-            child,
-            metrics_addr: ready["metricsAddr"].as_str().unwrap().to_string(),
-            stdout,
-            stderr,
-        }
+        self.metrics_addr = ready["metricsAddr"].as_str().unwrap().to_string();
     }
 
     pub fn pid(&self) -> u32 {
