@@ -357,6 +357,12 @@ impl Metrics {
             for state in ["waiting", "active", "delayed"] {
                 queue_depth.with_label_values(&[q, state]);
             }
+            // Failures too, for every code: `increase()` cannot count a series' first sample,
+            // so a code's first failure after a restart would go unseen by the failed-jobs
+            // alert if its series only appeared then. A few hundred zero series are cheap.
+            for code in crate::error::Code::ALL {
+                jobs_failed.with_label_values(&[q, code.as_str()]);
+            }
             for outcome in ["completed", "retried", "failed"] {
                 job_duration.with_label_values(&[q, outcome]);
             }
@@ -827,6 +833,20 @@ mod tests {
             out.push(h.await.unwrap());
         }
         out
+    }
+
+    #[test]
+    fn every_failure_code_has_a_zero_series_before_its_first_failure() {
+        // Else the failed-jobs alert's increase() misses each code's first failure.
+        let m = Metrics::new(&["attachments.process"]);
+        let text = m.render();
+        for code in crate::error::Code::ALL {
+            let series = format!(
+                "attachments_jobs_failed_total{{code=\"{}\",queue=\"attachments.process\"}} 0",
+                code.as_str()
+            );
+            assert!(text.contains(&series), "{series}");
+        }
     }
 
     #[test]

@@ -28,14 +28,25 @@ import { randomUUID } from 'node:crypto';
 const [command, rawArgs] = process.argv.slice(2);
 const args = JSON.parse(rawArgs || '{}');
 const prefix = args.prefix || 'attach';
-const url = new URL(process.env.ATTACH_REDIS_URL || 'redis://127.0.0.1:6379');
-const connection = {
+// Several comma-separated URLs, or ATTACH_REDIS_CLUSTER=1: a Redis Cluster's seed nodes, as
+// attachd reads them. BullMQ takes an ioredis Cluster as its connection (the prefix must then
+// hold a hash tag, such as {attach}); its blocking connections are duplicates of it.
+const urls = (process.env.ATTACH_REDIS_URL || 'redis://127.0.0.1:6379').split(',').map((u) => new URL(u.trim()));
+const cluster = urls.length > 1 || process.env.ATTACH_REDIS_CLUSTER === '1';
+const redisOptions = (url) => ({
   host: url.hostname,
   port: Number(url.port || 6379),
-  db: Number(url.pathname.slice(1) || 0),
   // BullMQ's blocking connections need this; harmless on the others.
   maxRetriesPerRequest: null,
-};
+  ...(cluster ? {} : { db: Number(url.pathname.slice(1) || 0) }),
+});
+const newClient = () =>
+  cluster
+    ? new IORedis.Cluster(urls.map((u) => ({ host: u.hostname, port: Number(u.port || 6379) })), {
+        redisOptions: { maxRetriesPerRequest: null },
+      })
+    : new IORedis(redisOptions(urls[0]));
+const connection = cluster ? newClient() : redisOptions(urls[0]);
 const print = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 const EVENTS = ['added', 'waiting', 'active', 'delayed', 'completed', 'failed', 'retries-exhausted', 'stalled'];
 
@@ -74,7 +85,7 @@ async function watch(queue, events, seen, jobId, timeoutMs) {
   } catch (e) {
     error = e.message;
   }
-  const client = new IORedis(connection);
+  const client = newClient();
   const stream = (await client.xrange(`${prefix}:${queue.name}:events`, '-', '+'))
     .map(([id, fields]) => {
       const o = { streamId: id };

@@ -483,6 +483,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_cluster_prefix_needs_a_non_empty_hash_tag_as_redis_reads_it() {
+        assert!(has_hash_tag("{attach}"));
+        assert!(has_hash_tag("app-{attach}"));
+        assert!(
+            has_hash_tag("a}{b}"),
+            "the first {{ and the next }} after it"
+        );
+        assert!(!has_hash_tag("attach"));
+        assert!(
+            !has_hash_tag("{}attach"),
+            "an empty tag: Redis hashes the whole key"
+        );
+        assert!(!has_hash_tag("{}{attach}"), "only the first {{ counts");
+        assert!(!has_hash_tag("{attach"));
+    }
+
+    #[test]
+    fn several_urls_or_the_cluster_flag_make_a_cluster_and_addresses_hide_passwords() {
+        assert_eq!(
+            RedisTarget::new("redis://h:6379", false),
+            RedisTarget::Server("redis://h:6379".into())
+        );
+        let one_seed = RedisTarget::new("redis://h:7000", true);
+        assert_eq!(
+            one_seed,
+            RedisTarget::Cluster(vec!["redis://h:7000".into()])
+        );
+        let seeds = RedisTarget::new("redis://:pw@a:7000, redis://:pw@b:7001", false);
+        assert_eq!(
+            seeds,
+            RedisTarget::Cluster(vec![
+                "redis://:pw@a:7000".into(),
+                "redis://:pw@b:7001".into()
+            ])
+        );
+        assert_eq!(
+            seeds.address(),
+            "cluster redis://:***@a:7000,redis://:***@b:7001"
+        );
+    }
+
+    #[test]
     fn queue_names_are_the_ones_node_producers_use_distinct_and_valid_bullmq_names() {
         // The contract with the Node API and the dashboards (see the table in the module docs).
         let expected = [
