@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
 # the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
-# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool and systemd-analyze for
-# the tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
-# it only installs or starts what is absent.
+# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool, amtool and
+# systemd-analyze for the tests; and it starts PostgreSQL and Redis on loopback where none
+# answers. Safe to run again: it only installs or starts what is absent.
 set -euo pipefail
 
 apt_install() {
@@ -30,11 +30,14 @@ command -v minisign >/dev/null || pkgs+=(minisign)
 # Packages whose services attachd's tests must not see running: clamd for the antivirus tests
 # (host/tests/vscan.rs; each test starts its own clamd with a private config and a signature
 # directory holding only the signatures it writes, so neither the packaged service nor
-# freshclam is needed: no network), and Prometheus for its promtool, which checks and unit-tests
-# the alert rules (host/tests/ops.rs). policy-rc.d keeps the packages from starting services.
+# freshclam is needed: no network), Prometheus for its promtool, which checks and unit-tests
+# the alert rules, and Alertmanager for its amtool, which checks ops/alertmanager/alertmanager.yml
+# and tests its routes (both in host/tests/ops.rs). policy-rc.d keeps the packages from starting
+# services.
 quiet=()
 { [ -x /usr/sbin/clamd ] || [ -n "${ATTACH_TEST_CLAMD:-}" ]; } || quiet+=(clamav-daemon)
 command -v promtool >/dev/null || quiet+=(prometheus)
+command -v amtool >/dev/null || quiet+=(prometheus-alertmanager)
 # systemd-analyze verifies the shipped service unit (host/tests/ops.rs).
 command -v systemd-analyze >/dev/null || quiet+=(systemd)
 if [ ${#quiet[@]} -gt 0 ]; then
