@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap fuzz
+.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap fuzz chaos
 
 setup:
 	scripts/setup.sh
@@ -45,6 +45,15 @@ test: guests
 	cd tests/interop && npm ci --no-audit --no-fund
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) test --locked --no-fail-fast --workspace --exclude guest-probe \
 		--exclude guest-thumbnail --exclude guest-scan --exclude hostile-guest --exclude next-guest
+
+# The chaos run (README "Running in production"): 3 workers, 1,000 mixed uploads from a Node
+# producer while workers are killed and Redis, PostgreSQL and the object store fail; then the
+# end-state checks and throughput with 1, 2 and 3 workers. An optimised build, as production
+# runs; `make test` runs a short version (100 uploads) on the debug build.
+chaos: guests
+	cd tests/interop && npm ci --no-audit --no-fund
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) $(CARGO) test --release --locked \
+		-p attachd --test chaos -- --ignored --nocapture --test-threads 1 chaos_full
 
 # Lints the native crates and the guests.
 check: guests

@@ -38,6 +38,9 @@ quiet=()
 { [ -x /usr/sbin/clamd ] || [ -n "${ATTACH_TEST_CLAMD:-}" ]; } || quiet+=(clamav-daemon)
 command -v promtool >/dev/null || quiet+=(prometheus)
 command -v amtool >/dev/null || quiet+=(prometheus-alertmanager)
+# The chaos test (host/tests/chaos.rs) runs a PostgreSQL cluster of its own, made with
+# Debian's initdb, so it can crash and restart it without touching the shared server.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || quiet+=(postgresql)
 # systemd-analyze verifies the shipped service unit (host/tests/ops.rs).
 command -v systemd-analyze >/dev/null || quiet+=(systemd)
 if [ ${#quiet[@]} -gt 0 ]; then

@@ -12,8 +12,8 @@
 //            ids of completed jobs (with completed)
 //   pause    {queue}                                        pause the queue for every worker
 //   resume   {queue}                                        resume it
-//   stream   {queue, name, payloads, intervalMs, opts?}     add one job per payload, intervalMs
-//            apart (a steady stream); prints their ids
+//   stream   {queue, name, payloads | payloadsFile, intervalMs, opts?}  add one job per
+//            payload, intervalMs apart (a steady stream); prints their ids
 //   fill     {queue, name, data, count}                     addBulk `count` jobs (the bench)
 //   jobs     {queue}                                        every job of the queue, any state, oldest
 //            first: id, name, data, state, delay (0 once promoted), opts, timestamp, attempts,
@@ -24,6 +24,7 @@
 import { Queue, QueueEvents, Worker, Job } from 'bullmq';
 import IORedis from 'ioredis';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 
 const [command, rawArgs] = process.argv.slice(2);
 const args = JSON.parse(rawArgs || '{}');
@@ -174,8 +175,10 @@ async function main() {
       }
       case 'stream': {
         // One job per payload, `intervalMs` apart: a steady stream, as an API adds uploads.
+        // payloadsFile: a JSON array in a file, for more payloads than one argument holds.
+        const payloads = args.payloads || JSON.parse(readFileSync(args.payloadsFile, 'utf8'));
         const ids = [];
-        for (const data of args.payloads) {
+        for (const data of payloads) {
           const job = await queue.add(args.name, data, args.opts || {});
           ids.push(job.id);
           await new Promise((r) => setTimeout(r, args.intervalMs));
