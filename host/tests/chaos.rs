@@ -495,20 +495,35 @@ fn files(dir: &Path) -> Vec<(Kind, &'static str, Vec<u8>)> {
 /// mostly photos, some PNG and GIF, a few videos and hostile files.
 fn ingest(world: &World, n: usize, rng: &mut attach_fixtures::Rng, tag: &str) -> Vec<Upload> {
     let files = files(world.dir.path());
+    let picks = (0..n)
+        .map(|_| {
+            // 1 in 25 a video, 1 in 25 hostile, 1 in 10 PNG or GIF, the rest photos.
+            match rng.below(50) {
+                0 | 1 => 6,
+                2 => 7,
+                3 => 8,
+                4 => 9,
+                5..=7 => 4,
+                8 | 9 => 5,
+                _ => rng.below(4),
+            }
+        })
+        .collect::<Vec<_>>();
+    put_uploads(world, &files, &picks, tag)
+}
+
+/// Puts `files[pick]` for each pick in the store with its `uploaded` row.
+fn put_uploads(
+    world: &World,
+    files: &[(Kind, &'static str, Vec<u8>)],
+    picks: &[usize],
+    tag: &str,
+) -> Vec<Upload> {
+    let n = picks.len();
     let storage = world.s3.storage();
     let db = world.s3.rt.block_on(Db::connect(&world.pg.url())).unwrap();
     let mut uploads = Vec::with_capacity(n);
-    for i in 0..n {
-        // 1 in 25 a video, 1 in 25 hostile, 1 in 10 PNG or GIF, the rest photos.
-        let pick = match rng.below(50) {
-            0 | 1 => 6,
-            2 => 7,
-            3 => 8,
-            4 => 9,
-            5..=7 => 4,
-            8 | 9 => 5,
-            _ => rng.below(4),
-        };
+    for (i, &pick) in picks.iter().enumerate() {
         let (kind, mime, bytes) = &files[pick];
         let key = format!("uploads/{tag}/{i:05}");
         world.s3.rt.block_on(async {
@@ -920,7 +935,8 @@ fn chaos_short_run_loses_no_upload_and_publishes_none_twice() {
     report.assert_clean();
 }
 
-/// `make chaos`: the full run, then throughput with 1, 2 and 3 workers on the same load.
+/// `make chaos`: the full run, then throughput with 1, 2 and 3 workers on the same load, then
+/// memory per concurrent job.
 #[test]
 #[ignore = "minutes long: make chaos runs it on an optimised build"]
 fn chaos_full() {
@@ -951,6 +967,62 @@ fn chaos_full() {
                 .collect::<Vec<_>>()
                 .join("; ")
         );
+    }
+    sizing();
+}
+
+/// Memory per concurrent job: one worker at concurrency 1 and 3 on a load of one kind only
+/// (24 MP photos with the default variants, or 1-second H.264 clips), its resident memory
+/// once ready and at its peak. ffmpeg's own memory is another process's (bounded by
+/// `ATTACH_VIDEO_MEMORY`) and not in these figures.
+fn sizing() {
+    use attach_fixtures as fx;
+    let photo = fx::jpeg(&fx::photo(6000, 4000, 1), 90);
+    println!();
+    println!("| load | concurrency | idle (MiB) | peak (MiB) | per concurrent job (MiB) |");
+    println!("|---|---:|---:|---:|---:|");
+    for (label, kind, mime, bytes) in [
+        ("24 MP JPEG photos", Kind::Photo, "image/jpeg", photo),
+        ("1 s H.264 clips", Kind::Video, "video/mp4", Vec::new()),
+    ] {
+        for concurrency in [1usize, 3] {
+            let world = World::start();
+            let bytes = if kind == Kind::Video {
+                common::clips::h264_clip(world.dir.path())
+            } else {
+                bytes.clone()
+            };
+            let files = vec![(kind, mime, bytes)];
+            let uploads = put_uploads(&world, &files, &[0; 12], "size");
+            let file = world.dir.path().join("size.json");
+            let payloads: Vec<Value> = uploads
+                .iter()
+                .map(|u| json!({ "fileKey": u.key, "mimeType": u.mime, "size": u.size }))
+                .collect();
+            std::fs::write(&file, serde_json::to_vec(&payloads).unwrap()).unwrap();
+            let mut cmd = world.attachd();
+            cmd.arg("worker")
+                .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
+                .env("ATTACH_CLEANUP_CRON", "off")
+                .env("ATTACH_QUEUE_CONCURRENCY", concurrency.to_string());
+            let worker = WorkerProcess::start(cmd);
+            let idle = memory_mib(worker.pid()).0;
+            world.node(
+                "stream",
+                json!({ "queue": PROCESS, "name": PROCESS, "payloadsFile": file, "intervalMs": 0 }),
+            );
+            wait_for("the sizing load to finish", DRAIN_TIMEOUT, || {
+                let counts = &world.node("inspect", json!({ "queue": PROCESS }))["counts"];
+                let done = counts["completed"].as_u64()? + counts["failed"].as_u64()?;
+                (done as usize == uploads.len()).then_some(())
+            });
+            let peak = memory_mib(worker.pid()).1;
+            println!(
+                "| {label} | {concurrency} | {idle} | {peak} | {} |",
+                peak.saturating_sub(idle) / concurrency as u64
+            );
+            worker.stop();
+        }
     }
 }
 
