@@ -619,12 +619,12 @@ impl Health for HealthChecks {
                 .await
                 .map(|_| ())
                 .map_err(|e| e.to_string()),
-            // The schema check fails with the pool's timeout while the server is away; the
-            // ping then says why.
-            Dependency::Database => match self.db.check_schema().await {
-                Ok(()) => Ok(()),
-                Err(e) => Err(self.db.ping().await.err().unwrap_or(e).to_string()),
-            },
+            // A new connection first: while the server is away it fails at once with the
+            // cause, where the schema check through the pool would wait for its timeout.
+            Dependency::Database => {
+                self.db.ping().await.map_err(|e| e.to_string())?;
+                self.db.check_schema().await.map_err(|e| e.to_string())
+            }
             Dependency::Redis => crate::queue::ping(&self.redis, RECHECK_TIMEOUT)
                 .await
                 .map_err(|e| e.to_string()),

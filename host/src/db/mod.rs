@@ -180,20 +180,14 @@ impl Db {
         }
     }
 
-    /// Whether the database answers: one query through the pool; when that fails, a
-    /// connection of its own ([`connect_once`]) for the real cause, since the pool reports
-    /// only its timeout while the server is away.
+    /// Whether the database answers a new connection ([`connect_once`], bounded by
+    /// [`ACQUIRE_TIMEOUT`]): while the server is away the pool reports only its own timeout,
+    /// a new connection the cause (refused, unknown host, authentication).
     pub async fn ping(&self) -> Result<(), DbError> {
-        let pooled: Result<(), DbError> = on_pool!(self, |pool, _d| {
-            sqlx::query("SELECT 1").execute(pool).await?;
-            Ok(())
-        });
-        let Err(e) = pooled else { return Ok(()) };
         match &self.pool {
             Pool::Postgres(p) => connect_once::<sqlx::PgConnection>(&p.connect_options()).await,
             Pool::Sqlite(p) => connect_once::<sqlx::SqliteConnection>(&p.connect_options()).await,
         }
-        .and(Err(e))
     }
 
     /// Closes the pool's connections (waits for the ones in use to come back).
