@@ -320,21 +320,22 @@ pub struct Worker {
 }
 
 /// Cancels `shutdown` on SIGTERM or SIGINT (or returns when something else cancelled it).
-async fn on_stop_signal(shutdown: CancellationToken) {
-    let mut sigterm = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot listen for SIGTERM");
-            return;
+/// The handlers are installed when this is called, not when the task first runs, so a signal
+/// that comes at once is not the default action (an exit without the stopped line).
+fn on_stop_signal(
+    shutdown: CancellationToken,
+) -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigterm = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    let mut sigint = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+            _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+            _ = shutdown.cancelled() => return,
         }
-    };
-    tokio::select! {
-        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
-        _ = shutdown.cancelled() => return,
-    }
-    shutdown.cancel();
+        shutdown.cancel();
+    })
 }
 
 impl Worker {
@@ -346,6 +347,8 @@ impl Worker {
         // while the guests are still compiling, instead of ending the process.
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
             .context("listening for SIGHUP")?;
+        let shutdown = CancellationToken::new();
+        let stop_signal = on_stop_signal(shutdown.clone())?;
         let metrics = Metrics::new(&QueueName::labels());
         let addr = &settings.worker.metrics_addr;
         let listener = tokio::net::TcpListener::bind(addr)
@@ -353,7 +356,6 @@ impl Worker {
             .with_context(|| format!("binding ATTACH_METRICS_ADDR {addr}"))?;
         let metrics_addr = listener.local_addr()?;
         tracing::info!(%metrics_addr, "serving /metrics, /healthz and /readyz");
-        let shutdown = CancellationToken::new();
         let tasks = TaskTracker::new();
         let starting = Arc::new(deps::Starting::default());
         tasks.spawn(crate::metrics::serve(
@@ -362,7 +364,7 @@ impl Worker {
             starting.clone(),
             shutdown.clone(),
         ));
-        tasks.spawn(on_stop_signal(shutdown.clone()));
+        tasks.spawn(stop_signal);
         let stopped = || async {
             shutdown.cancel();
             tasks.close();

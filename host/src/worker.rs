@@ -82,6 +82,10 @@ pub const BREAKER_THRESHOLD: u32 = 5;
 pub const BREAKER_RECHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// A health check slower than this counts as a failure.
 pub const RECHECK_TIMEOUT: Duration = Duration::from_secs(3);
+/// What each of `/readyz`'s two checks (Redis, the database) may take: under the listener's
+/// bound on the whole answer ([`crate::metrics::READY_CHECK_TIMEOUT`], 2 s), so that a slow
+/// service is named in the answer instead of it saying only that the checks timed out.
+pub const READY_PART_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Queue depth is re-read after job events, at most this often: at thousands of jobs a
 /// second, reading it after each one would double the load on Redis.
 pub const DEPTH_REFRESH_MIN_INTERVAL: Duration = Duration::from_millis(250);
@@ -637,10 +641,17 @@ impl Readiness for HealthChecks {
     /// Ready when Redis and the database answer (storage is checked per job: an S3 outage
     /// should pause intake through the breaker, not take the worker out of its pool).
     async fn ready(&self) -> Result<(), String> {
-        let (redis, db) = tokio::join!(
-            self.check(Dependency::Redis),
-            self.check(Dependency::Database)
-        );
+        let bounded = |dependency| async move {
+            tokio::time::timeout(READY_PART_TIMEOUT, self.check(dependency))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "no answer within {} ms",
+                        READY_PART_TIMEOUT.as_millis()
+                    ))
+                })
+        };
+        let (redis, db) = tokio::join!(bounded(Dependency::Redis), bounded(Dependency::Database));
         redis.map_err(|e| format!("redis at {}: {e}", self.redis.address()))?;
         db.map_err(|e| format!("database at {}: {e}", self.database_address))
     }

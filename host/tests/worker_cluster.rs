@@ -90,6 +90,24 @@ impl Cluster {
         cluster
     }
 
+    /// A hash-tagged prefix whose slot the first node does not serve: a client that talked
+    /// to the first seed alone, as to a single server, would get MOVED for every key.
+    fn prefix_off_the_first_node(&self) -> String {
+        loop {
+            let prefix = format!("{{{}}}", common::worker::redis_prefix());
+            let out = Command::new("redis-cli")
+                .args(["-p", &self.ports[0].to_string(), "get"])
+                .arg(format!("{prefix}:probe"))
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            if text.contains("MOVED") {
+                return prefix;
+            }
+        }
+    }
+
     /// `ATTACH_REDIS_URL` for it: every node as a seed, comma-separated.
     fn url(&self) -> String {
         self.ports
@@ -141,7 +159,7 @@ fn node_jobs_on_a_redis_cluster_are_processed_with_a_hash_tagged_prefix_and_an_u
     let why = String::from_utf8_lossy(&refused.stderr);
     assert!(why.contains("hash tag"), "{why}");
 
-    stack.prefix = format!("{{{}}}", stack.prefix);
+    stack.prefix = cluster.prefix_off_the_first_node();
     let check = stack
         .attachd()
         .args(["worker", "--check"])
@@ -156,9 +174,15 @@ fn node_jobs_on_a_redis_cluster_are_processed_with_a_hash_tagged_prefix_and_an_u
     );
 
     let upload = stack.ingest_file("uploads/photo.jpg", &[], &sample());
+    // The worker gets one seed (the node that does not hold the queues' slot; the stray
+    // comma is ignored) and is told it is a cluster: it finds the other nodes itself.
     let mut cmd = stack.attachd();
     cmd.arg("worker")
-        .env("ATTACH_REDIS_URL", cluster.url())
+        .env(
+            "ATTACH_REDIS_URL",
+            format!("redis://127.0.0.1:{},", cluster.ports[0]),
+        )
+        .env("ATTACH_REDIS_CLUSTER", "1")
         .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
         .env("ATTACH_CLEANUP_CRON", "15m")
         .env("NO_COLOR", "1");

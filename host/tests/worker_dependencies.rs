@@ -24,7 +24,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// A throwaway `redis-server` on `port`: no persistence, gone when dropped.
+/// The password of the tests' own Redis: the worker's log, `/readyz` and `--check` must
+/// never show it.
+const REDIS_PASSWORD: &str = "s3cret-redis-pw";
+
+/// A throwaway `redis-server` on `port` with [`REDIS_PASSWORD`]: no persistence, gone when
+/// dropped.
 struct Redis(Child);
 
 impl Redis {
@@ -32,6 +37,7 @@ impl Redis {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .args(["--requirepass", REDIS_PASSWORD])
             .arg("--dir")
             .arg(dir)
             .stdout(Stdio::null())
@@ -92,8 +98,10 @@ fn a_worker_started_before_redis_says_why_it_waits_then_works_then_says_when_red
 ) {
     let stack = Stack::new();
     let port = free_port();
-    let url = format!("redis://127.0.0.1:{port}");
+    let url = format!("redis://:{REDIS_PASSWORD}@127.0.0.1:{port}");
     let mut worker = spawn_worker(&stack, &url, free_port());
+    // Said with the password hidden.
+    let url = format!("redis://:***@127.0.0.1:{port}");
 
     // Not there at start: a warning naming the service, its address and the cause ...
     worker.wait_log(&format!("redis at {url} is unreachable: "));
@@ -145,6 +153,11 @@ fn a_worker_started_before_redis_says_why_it_waits_then_works_then_says_when_red
         (count(&worker, "answers again after") > backs_before).then_some(())
     });
     wait_readyz(&worker, 200, "ready");
+    let log = worker.log().join("\n");
+    assert!(
+        !log.contains(REDIS_PASSWORD),
+        "no password in the log:\n{log}"
+    );
     worker.stop();
 }
 
@@ -153,11 +166,32 @@ fn count(worker: &WorkerProcess, needle: &str) -> usize {
 }
 
 #[test]
-fn sigterm_while_waiting_for_redis_exits_zero() {
+fn a_worker_waiting_for_its_database_says_so_without_the_password_and_exits_zero_on_sigterm() {
     let stack = Stack::new();
-    let url = format!("redis://127.0.0.1:{}", free_port());
-    let worker = spawn_worker(&stack, &url, free_port());
-    worker.wait_log(&format!("redis at {url} is unreachable"));
+    let port = free_port();
+    let mut cmd = stack.attachd();
+    cmd.arg("worker")
+        .env(
+            "ATTACH_DATABASE_URL",
+            format!("postgres://app:pg-s3cret@127.0.0.1:{port}/x"),
+        )
+        .env("ATTACH_METRICS_ADDR", format!("127.0.0.1:{}", free_port()))
+        .env("NO_COLOR", "1");
+    let metrics_addr = cmd
+        .get_envs()
+        .find(|(k, _)| *k == "ATTACH_METRICS_ADDR")
+        .and_then(|(_, v)| v)
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let mut worker = WorkerProcess::spawn(cmd);
+    worker.metrics_addr = metrics_addr;
+    let address = format!("postgres://app:***@127.0.0.1:{port}/x");
+    worker.wait_log(&format!("database at {address} is unreachable: "));
+    let body = wait_readyz(&worker, 503, "starting: waiting for database at");
+    assert!(body.contains(&address), "{body}");
+    assert!(!worker.log().join("\n").contains("pg-s3cret"));
+    assert!(!body.contains("pg-s3cret"));
     worker.signal("-TERM");
     let (code, lines) = worker.wait_exit();
     assert_eq!(code, Some(0));

@@ -130,6 +130,21 @@ impl Db {
     /// [`SQLITE_BUSY_TIMEOUT`] for a concurrent writer, enforces foreign keys, and syncs
     /// every commit (`synchronous=FULL`: a job acknowledged after `publish_ready` must not
     /// lose its row to a power cut).
+    /// Whether `url` is a database URL [`Db::connect`] takes, without connecting: a scheme it
+    /// knows and options that parse. The error does not repeat the URL.
+    pub fn check_url(url: &str) -> Result<(), DbError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnectOptions::from_str(url)?;
+        } else if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)?;
+        } else {
+            return Err(DbError::unavailable(
+                "unsupported database URL: expected postgres://… or sqlite://…",
+            ));
+        }
+        Ok(())
+    }
+
     pub async fn connect(url: &str) -> Result<Db, DbError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let options = PgConnectOptions::from_str(url)?

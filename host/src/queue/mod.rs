@@ -38,20 +38,39 @@ pub enum RedisTarget {
     Cluster(Vec<String>),
 }
 
+/// The schemes a Redis URL starts with: a comma followed by one of them starts the next seed.
+const REDIS_SCHEMES: [&str; 4] = ["redis://", "rediss://", "valkey://", "valkeys://"];
+
 impl RedisTarget {
     /// `ATTACH_REDIS_URL`, one URL or several comma-separated (a cluster's seed nodes), and
-    /// `ATTACH_REDIS_CLUSTER` (a cluster even when one seed is given).
-    pub fn new(url: &str, cluster: bool) -> RedisTarget {
-        let nodes: Vec<String> = url
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if cluster || nodes.len() > 1 {
-            RedisTarget::Cluster(nodes)
-        } else {
-            RedisTarget::Server(url.trim().to_owned())
+    /// `ATTACH_REDIS_CLUSTER` (a cluster even when one seed is given). Only a comma that
+    /// starts another URL separates seeds (a password may hold a comma). Each URL is parsed
+    /// here, so a malformed one is a settings error at start, not an outage; the error does
+    /// not repeat the URL.
+    pub fn parse(url: &str, cluster: bool) -> Result<RedisTarget, String> {
+        let mut nodes: Vec<String> = Vec::new();
+        let mut rest = url.trim();
+        while !rest.is_empty() {
+            let next = rest.match_indices(',').map(|(i, _)| i).find(|&i| {
+                let after = rest[i + 1..].trim_start();
+                after.is_empty() || REDIS_SCHEMES.iter().any(|s| after.starts_with(s))
+            });
+            let (node, tail) = match next {
+                Some(i) => (&rest[..i], &rest[i + 1..]),
+                None => (rest, ""),
+            };
+            if !node.trim().is_empty() {
+                nodes.push(node.trim().to_owned());
+            }
+            rest = tail.trim_start();
+        }
+        for node in &nodes {
+            redis::Client::open(node.as_str()).map_err(|e| format!("not a Redis URL: {e}"))?;
+        }
+        match nodes.len() {
+            0 => Err("no Redis URL".into()),
+            1 if !cluster => Ok(RedisTarget::Server(nodes.remove(0))),
+            _ => Ok(RedisTarget::Cluster(nodes)),
         }
     }
 
@@ -501,16 +520,31 @@ mod tests {
 
     #[test]
     fn several_urls_or_the_cluster_flag_make_a_cluster_and_addresses_hide_passwords() {
+        let parse = |url, cluster| RedisTarget::parse(url, cluster).unwrap();
         assert_eq!(
-            RedisTarget::new("redis://h:6379", false),
+            parse("redis://h:6379", false),
             RedisTarget::Server("redis://h:6379".into())
         );
-        let one_seed = RedisTarget::new("redis://h:7000", true);
+        assert_eq!(
+            parse(" redis://h:6379, ", false),
+            RedisTarget::Server("redis://h:6379".into()),
+            "a stray comma or space is not a second seed"
+        );
+        let comma = parse("redis://:pa,ss@h:6379", false);
+        assert_eq!(comma, RedisTarget::Server("redis://:pa,ss@h:6379".into()));
+        assert_eq!(
+            comma.address(),
+            "redis://:***@h:6379",
+            "a comma in a password"
+        );
+        let one_seed = parse("redis://h:7000", true);
         assert_eq!(
             one_seed,
             RedisTarget::Cluster(vec!["redis://h:7000".into()])
         );
-        let seeds = RedisTarget::new("redis://:pw@a:7000, redis://:pw@b:7001", false);
+        assert!(RedisTarget::parse("http://h", false).is_err());
+        assert!(RedisTarget::parse(" , ", false).is_err());
+        let seeds = parse("redis://:pw@a:7000, redis://:pw@b:7001", false);
         assert_eq!(
             seeds,
             RedisTarget::Cluster(vec![

@@ -262,25 +262,34 @@ fn unquote(value: &str) -> &str {
 const SECRET_PARAMETERS: [&str; 4] = ["pass", "secret", "token", "key"];
 
 /// A URL with its password hidden: in the user information (`redis://user:***@host`) and in
-/// any query parameter named like one (`?password=***`); anything else unchanged.
+/// any query parameter named like one (`?password=***`); anything else unchanged. The user
+/// information ends at the last `@`, wherever it is: a password may hold an unescaped `/`,
+/// `?`, `,` or `@`, and hiding too much is better than printing part of one.
 pub fn redact(value: &str) -> String {
     let Some((scheme, rest)) = value.split_once("://") else {
-        return value.to_owned();
+        // Not a URL; a password could still be in it (`pass@host`).
+        return match value.rsplit_once('@') {
+            Some((_, host)) => format!("***@{host}"),
+            None => value.to_owned(),
+        };
+    };
+    let (userinfo, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (Some(userinfo), rest),
+        None => (None, rest),
     };
     let (rest, query) = match rest.split_once('?') {
         Some((rest, query)) => (rest, Some(query)),
         None => (rest, None),
     };
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
+    let userinfo = match userinfo {
+        Some(userinfo) => match userinfo.split_once(':') {
+            Some((user, _)) if !user.contains('/') => format!("{user}:***@"),
             // `redis://secret@host`: Redis reads a lone user information as the password.
-            None => format!("***@{host}"),
+            _ => "***@".to_owned(),
         },
-        None => authority.to_owned(),
+        None => String::new(),
     };
-    let mut out = format!("{scheme}://{authority}{path}");
+    let mut out = format!("{scheme}://{userinfo}{rest}");
     if let Some(query) = query {
         let params: Vec<String> = query
             .split('&')

@@ -141,15 +141,23 @@ impl Settings {
             .map_err(|e| SettingsError::Rule(e.to_string()))?;
         let store = StoreSettings {
             data_dir,
-            database_url: l.get("ATTACH_DATABASE_URL").map(str::to_owned),
+            database_url: match l.get("ATTACH_DATABASE_URL") {
+                // Parsed now: a malformed URL is a settings error, not a database outage.
+                Some(_) => Some(l.with("ATTACH_DATABASE_URL", |url| {
+                    crate::db::Db::check_url(url)
+                        .map(|()| url.to_owned())
+                        .map_err(|e| e.to_string())
+                })?),
+                None => None,
+            },
             storage,
         };
         let queue = QueueSettings {
             enabled: l.flag("ATTACH_QUEUE_ENABLED")?,
-            redis: RedisTarget::new(
-                &l.parse::<String>("ATTACH_REDIS_URL")?,
-                l.flag("ATTACH_REDIS_CLUSTER")?,
-            ),
+            redis: {
+                let cluster = l.flag("ATTACH_REDIS_CLUSTER")?;
+                l.with("ATTACH_REDIS_URL", |url| RedisTarget::parse(url, cluster))?
+            },
             prefix: l.parse("ATTACH_QUEUE_PREFIX")?,
             concurrency: l.parse::<usize>("ATTACH_QUEUE_CONCURRENCY")?.max(1),
             lock_duration: l.duration("ATTACH_QUEUE_LOCK_DURATION")?,

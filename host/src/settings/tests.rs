@@ -192,9 +192,11 @@ fn an_empty_value_is_refused_unless_empty_means_the_default() {
             .to_string();
         assert!(err.contains(name), "{err}");
     }
-    // Given empty, a URL is not replaced by the default: connecting to it fails, loudly.
-    let s = Settings::from_layers(&layers(&[("ATTACH_DATABASE_URL", "")], None, &[])).unwrap();
-    assert_eq!(s.store.database_url.as_deref(), Some(""));
+    // Given empty, a URL is not replaced by the default: it is refused at start, loudly.
+    let err = Settings::from_layers(&layers(&[("ATTACH_DATABASE_URL", "")], None, &[]))
+        .expect_err("an empty database URL")
+        .to_string();
+    assert!(err.contains("ATTACH_DATABASE_URL"), "{err}");
     // Empty means the default for these, and hides a config file's value.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("attachd.env");
@@ -223,6 +225,20 @@ fn attachd_config_redacts_passwords_in_urls() {
         layers::redact("redis://cache:6379/0"),
         "redis://cache:6379/0"
     );
+    // Unescaped characters in a password do not cut the redaction short.
+    for (url, shown) in [
+        ("redis://:pa/ss@h:6379", "redis://:***@h:6379"),
+        ("postgres://u:p?ss@h/db", "postgres://u:***@h/db"),
+        ("redis://:pa,ss@h:6379", "redis://:***@h:6379"),
+        ("redis://:p@ss@h:6379/0", "redis://:***@h:6379/0"),
+        (
+            "postgres://u:pw@h/db?password=x&sslmode=require",
+            "postgres://u:***@h/db?password=***&sslmode=require",
+        ),
+        ("pw@h:6379", "***@h:6379"),
+    ] {
+        assert_eq!(layers::redact(url), shown, "{url}");
+    }
     let l = layers(
         &[("ATTACH_DATABASE_URL", "postgres://app:s3cret@db/x")],
         None,
