@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
 # the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
-# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool, amtool and
-# systemd-analyze for the tests; and it starts PostgreSQL and Redis on loopback where none
-# answers. Safe to run again: it only installs or starts what is absent.
+# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool, amtool,
+# systemd-analyze and docker-compose for the tests; and it starts PostgreSQL and Redis on
+# loopback where none answers. Safe to run again: it only installs or starts what is absent.
 set -euo pipefail
 
 apt_install() {
@@ -25,6 +25,10 @@ command -v node >/dev/null || pkgs+=(nodejs npm)
 # The minisign tool, for the tests that check release signatures interoperate with it both
 # ways (host/tests/guest_releases.rs).
 command -v minisign >/dev/null || pkgs+=(minisign)
+# Debian's docker-compose, which validates deploy/compose.yaml against the Compose schema
+# (host/tests/container.rs). Its `config` asks no container engine, and none is installed:
+# --no-install-recommends leaves out the docker.io it recommends.
+command -v docker-compose >/dev/null || pkgs+=(docker-compose)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 # Packages whose services attachd's tests must not see running: clamd for the antivirus tests

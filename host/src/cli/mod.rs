@@ -1,11 +1,13 @@
 //! The command line. Each family of commands has its file: `local` works on local files
 //! (`process`), `store` on uploads in the configured database and object store (`ingest`,
 //! `process --store`, `migrate`, `cleanup`, `requeue`), `queue` on the queues (`worker`,
-//! `enqueue`), and `config` prints the settings. Every setting is also a flag on every
-//! command (see [`crate::settings`]); the arguments here are what a command acts on.
+//! `enqueue`), `config` prints the settings, and `health` asks a running worker whether it is
+//! up (`healthcheck`, the container image's health check). Every setting is also a flag on
+//! every command (see [`crate::settings`]); the arguments here are what a command acts on.
 
 mod config;
 mod guests;
+mod health;
 mod local;
 mod queue;
 mod store;
@@ -54,6 +56,10 @@ pub enum Command {
     /// Guest releases: keygen and sign (for release builders); verify, install, rollback
     /// and list (for operators).
     Guests(guests::GuestsArgs),
+    /// Ask the running worker at ATTACH_METRICS_ADDR (0.0.0.0 asked as 127.0.0.1) for
+    /// /healthz, or --path /readyz; print one line; exit 0 on a 200 answer, 1 otherwise
+    /// (the container image's HEALTHCHECK).
+    Healthcheck(health::HealthcheckArgs),
 }
 
 /// Help heading of the setting flags.
@@ -123,6 +129,7 @@ pub async fn run(cli: Cli, settings: Settings, layers: Layers) -> anyhow::Result
         Command::Requeue(args) => store::requeue(args, &settings).await,
         Command::Config(args) => config::print(args, &layers),
         Command::Guests(args) => guests::run(args, &settings).await,
+        Command::Healthcheck(args) => health::run(args, &settings),
     }
 }
 
