@@ -370,3 +370,55 @@ fn systemd_unit_verifies_without_warnings() {
         .collect();
     assert!(own.is_empty(), "warnings about the unit: {own:?}");
 }
+
+/// The namespaces the ffmpeg jail creates, read from its code (`UnshareFlags::NEW…`), as
+/// systemd names them.
+fn jail_namespaces() -> BTreeSet<&'static str> {
+    let code =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/jail/confine.rs"))
+            .unwrap();
+    let names = [
+        ("NEWUSER", "user"),
+        ("NEWNET", "net"),
+        ("NEWPID", "pid"),
+        ("NEWNS", "mnt"),
+        ("NEWIPC", "ipc"),
+        ("NEWUTS", "uts"),
+        ("NEWCGROUP", "cgroup"),
+    ];
+    code.match_indices("UnshareFlags::NEW")
+        .map(|(i, _)| {
+            let flag: String = code[i + "UnshareFlags::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase())
+                .collect();
+            names
+                .iter()
+                .find(|(f, _)| *f == flag)
+                .unwrap_or_else(|| panic!("UnshareFlags::{flag} has no systemd name here"))
+                .1
+        })
+        .collect()
+}
+
+#[test]
+fn the_service_unit_allows_every_namespace_the_ffmpeg_jail_creates() {
+    // Else systemd's seccomp filter refuses the jail's unshare() and, in strict mode (the
+    // default), every video upload fails `video-sandbox-unavailable` under the unit.
+    let unit = std::fs::read_to_string(ops().join("systemd/attachd-worker.service")).unwrap();
+    let allowed: BTreeSet<&str> = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("RestrictNamespaces="))
+        .expect("the unit restricts namespaces")
+        .split_whitespace()
+        .collect();
+    let needed = jail_namespaces();
+    assert!(
+        needed.contains("pid") && needed.contains("user"),
+        "{needed:?}"
+    );
+    assert!(
+        needed.is_subset(&allowed),
+        "the jail creates {needed:?}; the unit allows {allowed:?}"
+    );
+}
