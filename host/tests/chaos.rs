@@ -1047,12 +1047,6 @@ fn sizing() {
             };
             let files = vec![(kind, mime, bytes)];
             let uploads = put_uploads(&world, &files, &[0; 12], "size");
-            let file = world.dir.path().join("size.json");
-            let payloads: Vec<Value> = uploads
-                .iter()
-                .map(|u| json!({ "fileKey": u.key, "mimeType": u.mime, "size": u.size }))
-                .collect();
-            std::fs::write(&file, serde_json::to_vec(&payloads).unwrap()).unwrap();
             let mut cmd = world.attachd();
             cmd.arg("worker")
                 .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
@@ -1060,15 +1054,7 @@ fn sizing() {
                 .env("ATTACH_QUEUE_CONCURRENCY", concurrency.to_string());
             let worker = WorkerProcess::start(cmd);
             let idle = memory_mib(worker.pid()).0;
-            world.node(
-                "stream",
-                json!({ "queue": PROCESS, "name": PROCESS, "payloadsFile": file, "intervalMs": 0 }),
-            );
-            wait_for("the sizing load to finish", DRAIN_TIMEOUT, || {
-                let counts = &world.node("inspect", json!({ "queue": PROCESS }))["counts"];
-                let done = counts["completed"].as_u64()? + counts["failed"].as_u64()?;
-                (done as usize == uploads.len()).then_some(())
-            });
+            run_load(&world, &uploads);
             let peak = memory_mib(worker.pid()).1;
             println!(
                 "| {label} | {concurrency} | {idle} | {peak} | {} |",
@@ -1077,6 +1063,24 @@ fn sizing() {
             worker.stop();
         }
     }
+}
+
+/// One job per upload, added at once by the Node producer; returns when no job is left to
+/// run.
+fn run_load(world: &World, uploads: &[Upload]) {
+    let payloads: Vec<Value> = uploads
+        .iter()
+        .map(|u| json!({ "fileKey": u.key, "mimeType": u.mime, "size": u.size }))
+        .collect();
+    let file = world.dir.path().join("load.json");
+    std::fs::write(&file, serde_json::to_vec(&payloads).unwrap()).unwrap();
+    world.node(
+        "stream",
+        json!({ "queue": PROCESS, "name": PROCESS, "payloadsFile": file, "intervalMs": 0 }),
+    );
+    wait_for("the load to finish", DRAIN_TIMEOUT, || {
+        quiet(world).then_some(())
+    });
 }
 
 /// A process's resident memory now and at its peak, in MiB (Linux `/proc`).
@@ -1106,24 +1110,10 @@ fn throughput(workers: usize, n: usize) -> Load {
     let world = World::start();
     let mut rng = attach_fixtures::Rng::new(7);
     let uploads = ingest(&world, n, &mut rng, "load");
-    let payloads: Vec<Value> = uploads
-        .iter()
-        .map(|u| json!({ "fileKey": u.key, "mimeType": u.mime, "size": u.size }))
-        .collect();
-    let file = world.dir.path().join("load.json");
-    std::fs::write(&file, serde_json::to_vec(&payloads).unwrap()).unwrap();
     let running: Vec<WorkerProcess> = (0..workers).map(|_| world.worker()).collect();
     let idle: Vec<u64> = running.iter().map(|w| memory_mib(w.pid()).0).collect();
     let started = Instant::now();
-    world.node(
-        "stream",
-        json!({ "queue": PROCESS, "name": PROCESS, "payloadsFile": file, "intervalMs": 0 }),
-    );
-    wait_for("the load to finish", DRAIN_TIMEOUT, || {
-        let counts = &world.node("inspect", json!({ "queue": PROCESS }))["counts"];
-        let done = counts["completed"].as_u64()? + counts["failed"].as_u64()?;
-        (done as usize == n).then_some(())
-    });
+    run_load(&world, &uploads);
     let secs = started.elapsed().as_secs_f64();
     let memory = running
         .iter()
