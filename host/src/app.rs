@@ -72,7 +72,7 @@ pub async fn queue(queue: &QueueSettings) -> anyhow::Result<BullBackend> {
 /// Where the database is, for the log: the URL without its password.
 pub fn database_address(store: &StoreSettings) -> String {
     match &store.database_url {
-        Some(url) => crate::settings::redact(url),
+        Some(url) => crate::redact::redact(url),
         None => Db::default_url(&store.data_dir),
     }
 }
@@ -84,7 +84,7 @@ pub fn storage_address(store: &StoreSettings) -> String {
         storage::Backend::S3 {
             bucket, endpoint, ..
         } => match endpoint {
-            Some(endpoint) => format!("s3://{bucket} at {}", crate::settings::redact(endpoint)),
+            Some(endpoint) => format!("s3://{bucket} at {}", crate::redact::redact(endpoint)),
             None => format!("s3://{bucket}"),
         },
     }

@@ -23,6 +23,7 @@ pub mod job;
 pub mod metrics;
 pub mod pipeline;
 pub mod queue;
+pub mod redact;
 pub mod release;
 pub mod sandbox;
 pub mod settings;

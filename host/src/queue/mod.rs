@@ -77,9 +77,9 @@ impl RedisTarget {
     /// For logs and `/readyz`: each URL without its password.
     pub fn address(&self) -> String {
         match self {
-            RedisTarget::Server(url) => crate::settings::redact(url),
+            RedisTarget::Server(url) => crate::redact::redact(url),
             RedisTarget::Cluster(nodes) => {
-                let nodes: Vec<String> = nodes.iter().map(|n| crate::settings::redact(n)).collect();
+                let nodes: Vec<String> = nodes.iter().map(|n| crate::redact::redact(n)).collect();
                 format!("cluster {}", nodes.join(","))
             }
         }

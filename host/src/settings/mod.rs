@@ -10,7 +10,7 @@
 mod layers;
 mod vars;
 
-pub use layers::{redact, Flags, Layers, Source};
+pub use layers::{Flags, Layers, Source};
 pub use vars::{Area, Var, CONFIG_VAR};
 
 /// Every setting, in the order `attachd config --env-example` prints them.

@@ -214,15 +214,15 @@ fn an_empty_value_is_refused_unless_empty_means_the_default() {
 #[test]
 fn attachd_config_redacts_passwords_in_urls() {
     assert_eq!(
-        layers::redact("postgres://app:s3cret@db:5432/x"),
+        crate::redact::redact("postgres://app:s3cret@db:5432/x"),
         "postgres://app:***@db:5432/x"
     );
     assert_eq!(
-        layers::redact("redis://pw@cache:6379"),
+        crate::redact::redact("redis://pw@cache:6379"),
         "redis://***@cache:6379"
     );
     assert_eq!(
-        layers::redact("redis://cache:6379/0"),
+        crate::redact::redact("redis://cache:6379/0"),
         "redis://cache:6379/0"
     );
     // Unescaped characters in a password do not cut the redaction short.
@@ -237,7 +237,7 @@ fn attachd_config_redacts_passwords_in_urls() {
         ),
         ("pw@h:6379", "***@h:6379"),
     ] {
-        assert_eq!(layers::redact(url), shown, "{url}");
+        assert_eq!(crate::redact::redact(url), shown, "{url}");
     }
     let l = layers(
         &[("ATTACH_DATABASE_URL", "postgres://app:s3cret@db/x")],
