@@ -45,9 +45,14 @@ use std::time::Duration;
 pub const WAITING_ON_SCANNER: &str = "scanner";
 /// How long a claim holds before another worker may take the upload over unless renewed (a
 /// running job renews it every [`RENEW_FRACTION`]th, so a long video transcode keeps it):
-/// comfortably more than the slowest renewal gap plus storage round trips, yet short enough
-/// that a crashed worker's upload resumes soon.
-pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(5 * 60);
+/// the queue's default lock duration ([`crate::worker::DEFAULT_LOCK_DURATION`]; the worker's
+/// claim follows its lock unless `ATTACH_CLAIM_LEASE` says otherwise). A job is taken over
+/// from a dead worker once its lock lapses; with a longer claim that job would find the
+/// upload still held by the dead worker and spend its attempts on `attachment-busy` (a 5 min
+/// claim outlasted the default 5 attempts, 30 s of backoff, so a worker killed mid-job
+/// failed its upload). Renewed every 10 s, it still rides out two failed renewals (a
+/// database restart) without losing the claim.
+pub const DEFAULT_CLAIM_LEASE: Duration = Duration::from_secs(30);
 
 /// Every key the job may write for `file_key`, refused up front if one would pass
 /// [`storage::MAX_KEY_LEN`]: S3 refuses such a key, and a job that only found out when

@@ -413,15 +413,14 @@ impl World {
     }
 
     /// A worker: metrics on any port, no cleanup schedule, a dead worker's jobs retaken
-    /// within seconds, and a short claim lease so its uploads are taken over as fast.
+    /// within seconds (the claim on their uploads follows the lock, as by default).
     fn worker(&self) -> WorkerProcess {
         let mut cmd = self.attachd();
         cmd.arg("worker")
             .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
             .env("ATTACH_CLEANUP_CRON", "off")
             .env("ATTACH_QUEUE_LOCK_DURATION", "5s")
-            .env("ATTACH_QUEUE_STALLED_INTERVAL", "2s")
-            .env("ATTACH_CLAIM_LEASE", "15s");
+            .env("ATTACH_QUEUE_STALLED_INTERVAL", "2s");
         WorkerProcess::start(cmd)
     }
 

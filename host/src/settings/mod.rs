@@ -185,7 +185,13 @@ impl Settings {
             shutdown_grace: l.duration("ATTACH_SHUTDOWN_GRACE")?,
             metrics_addr: l.parse("ATTACH_METRICS_ADDR")?,
             max_bytes_in_flight: l.parse("ATTACH_MAX_BYTES_IN_FLIGHT")?,
-            claim_lease: l.duration("ATTACH_CLAIM_LEASE")?,
+            // The queue's lock by default: a job is taken over from a dead worker once its lock
+            // lapses, and a longer claim would make that job find the upload still held by
+            // the dead worker (`attachment-busy`, spending its attempts until the claim ends).
+            claim_lease: match l.get("ATTACH_CLAIM_LEASE") {
+                Some(_) => l.duration("ATTACH_CLAIM_LEASE")?,
+                None => queue.lock_duration,
+            },
         };
         let cleanup = CleanupSettings {
             orphan_max_age: l.duration("ATTACH_ORPHAN_MAX_AGE")?,

@@ -352,3 +352,26 @@ fn an_error_about_a_secret_setting_hides_its_password() {
     assert!(!err.contains("s3cret"), "{err}");
     assert!(err.contains("redis://u:***@cache:6379"), "{err}");
 }
+
+#[test]
+fn the_claim_on_an_upload_follows_the_queue_lock_unless_set() {
+    // A job is taken over from a dead worker once its lock lapses; a longer claim would make
+    // it find the upload still held by the dead worker.
+    let s =
+        Settings::from_layers(&layers(&[("ATTACH_QUEUE_LOCK_DURATION", "5s")], None, &[])).unwrap();
+    assert_eq!(s.worker.claim_lease, Duration::from_secs(5));
+    let s = Settings::from_layers(&layers(
+        &[
+            ("ATTACH_QUEUE_LOCK_DURATION", "5s"),
+            ("ATTACH_CLAIM_LEASE", "1m"),
+        ],
+        None,
+        &[],
+    ))
+    .unwrap();
+    assert_eq!(s.worker.claim_lease, Duration::from_secs(60));
+    assert_eq!(
+        defaults().worker.claim_lease,
+        crate::worker::DEFAULT_LOCK_DURATION
+    );
+}

@@ -147,7 +147,7 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_SHUTDOWN_GRACE", Worker, d(worker::DEFAULT_SHUTDOWN_GRACE), "On SIGTERM or SIGINT, how long in-flight jobs may take to finish"),
         var("ATTACH_METRICS_ADDR", Worker, n(metrics::DEFAULT_METRICS_ADDR), "Where /metrics, /healthz and /readyz listen (port 0: any free port, printed at start)"),
         var("ATTACH_MAX_BYTES_IN_FLIGHT", Worker, n(worker::DEFAULT_MAX_BYTES_IN_FLIGHT), "Memory charged to the jobs running at once: each its declared upload twice, plus ATTACH_GUEST_MEMORY, plus (video on) the MP4 and poster buffers"),
-        var("ATTACH_CLAIM_LEASE", Worker, d(crate::job::DEFAULT_CLAIM_LEASE), "How long a job's claim on its upload row lasts unless renewed (renewed every third while the job runs)"),
+        var("ATTACH_CLAIM_LEASE", Worker, None, "How long a job's claim on its upload row lasts unless renewed (renewed every third while the job runs). Unset: ATTACH_QUEUE_LOCK_DURATION, so that a job taken over from a dead worker finds the upload's claim lapsed too"),
         // Cleanup
         alias(var("ATTACH_ORPHAN_MAX_AGE", Cleanup, d(cleanup::DEFAULT_MAX_AGE), "Age after which an uploaded row is an orphan"), &["max-age"]),
         alias(var("ATTACH_UPLOAD_PREFIX", Cleanup, n(config::DEFAULT_UPLOAD_PREFIX), "Where uploads live in the store; the orphan sweep looks only under it"), &["sweep-prefix"]),
