@@ -37,7 +37,14 @@ fn init_logging(log: &LogSettings) -> anyhow::Result<()> {
     let audit_target = attachd::audit::TARGET;
     let text_filter = tracing_subscriber::EnvFilter::try_new(&log.level)
         .with_context(|| format!("ATTACH_WORKER_LOG_LEVEL={:?}", log.level))?
-        .add_directive(format!("{audit_target}=off").parse()?);
+        .add_directive(format!("{audit_target}=off").parse()?)
+        // Libraries that print connection settings with a secret in them: sqlx warns of a
+        // PostgreSQL URL parameter it does not know with its value (`?sslpassword=…`) and
+        // logs malformed .pgpass lines whole; bullmq-official logs the Redis URL at debug,
+        // hiding only a password before the host. Their errors still surface through
+        // attachd's own messages.
+        .add_directive("sqlx_postgres::options=error".parse()?)
+        .add_directive("bullmq::redis_connection=info".parse()?);
     // Exactly one of the two is present; an absent layer does nothing.
     let (text, json) = if log.json {
         let json = tracing_subscriber::fmt::layer()

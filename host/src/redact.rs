@@ -42,7 +42,7 @@ pub fn redact(value: &str) -> String {
                 Some((name, _))
                     if SECRET_PARAMETERS
                         .iter()
-                        .any(|s| name.to_ascii_lowercase().contains(s)) =>
+                        .any(|s| percent_decoded(name).to_ascii_lowercase().contains(s)) =>
                 {
                     format!("{name}=***")
                 }
@@ -53,4 +53,30 @@ pub fn redact(value: &str) -> String {
         out.push_str(&params.join("&"));
     }
     out
+}
+
+/// `name` with its `%xx` escapes decoded, as the URL parsers read it (`p%61ss` is `pass`);
+/// anything not a valid escape is kept as written.
+fn percent_decoded(name: &str) -> String {
+    let bytes = name.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }

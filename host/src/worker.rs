@@ -629,9 +629,13 @@ impl Health for HealthChecks {
                 self.db.ping().await.map_err(|e| e.to_string())?;
                 self.db.check_schema().await.map_err(|e| e.to_string())
             }
+            // The cause alone: the answer already names Redis.
             Dependency::Redis => crate::queue::ping(&self.redis, RECHECK_TIMEOUT)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(|e| match e {
+                    QueueError::Unavailable(cause) => cause,
+                    other => other.to_string(),
+                }),
         }
     }
 }

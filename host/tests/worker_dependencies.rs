@@ -253,3 +253,26 @@ fn worker_check_prints_a_line_per_service_and_fails_if_any_does_not_answer() {
     assert!(lines[3].starts_with("FAIL  clamd"), "{text}");
     assert!(!text.contains("s3cret-pw"), "no password printed: {text}");
 }
+
+#[test]
+fn a_secret_in_a_database_url_parameter_is_in_no_output() {
+    // sqlx warns of a parameter it does not know, value included: libpq's sslpassword is one.
+    let stack = Stack::new();
+    let url = format!(
+        "postgres://app@127.0.0.1:{}/x?sslpassword=pg-param-s3cret&p%61ssword=pg-encoded-s3cret",
+        free_port()
+    );
+    let out = stack
+        .attachd()
+        .args(["worker", "--check"])
+        .env("ATTACH_DATABASE_URL", &url)
+        .env("ATTACH_WORKER_LOG_LEVEL", "debug")
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("FAIL  database"), "{text}");
+    assert!(!text.contains("pg-param-s3cret"), "{text}");
+    assert!(!text.contains("pg-encoded-s3cret"), "{text}");
+}

@@ -70,7 +70,29 @@ impl RedisTarget {
         match nodes.len() {
             0 => Err("no Redis URL".into()),
             1 if !cluster => Ok(RedisTarget::Server(nodes.remove(0))),
-            _ => Ok(RedisTarget::Cluster(nodes)),
+            _ => {
+                // The seeds together, as the cluster client takes them (same credentials and
+                // TLS on every one, no Unix sockets): a mismatch is a settings error, not an
+                // outage to wait out. The user information must be the same on every seed,
+                // too: a password holding `,redis://` unencoded would split into seeds whose
+                // pieces differ there, and one piece would be printed as a host.
+                let userinfo = |node: &str| {
+                    let rest = node.split_once("://").map_or(node, |(_, rest)| rest);
+                    rest.rsplit_once('@')
+                        .map(|(userinfo, _)| userinfo.to_owned())
+                };
+                if nodes.iter().any(|n| userinfo(n) != userinfo(&nodes[0])) {
+                    return Err(
+                        "the cluster seeds differ in user or password (percent-encode \
+                                a password that holds a comma)"
+                            .into(),
+                    );
+                }
+                redis::cluster::ClusterClientBuilder::new(nodes.clone())
+                    .build()
+                    .map_err(|e| format!("not a set of Redis Cluster seeds: {e}"))?;
+                Ok(RedisTarget::Cluster(nodes))
+            }
         }
     }
 
@@ -544,6 +566,9 @@ mod tests {
         );
         assert!(RedisTarget::parse("http://h", false).is_err());
         assert!(RedisTarget::parse(" , ", false).is_err());
+        // Seeds the cluster client refuses together are a settings error.
+        assert!(RedisTarget::parse("redis://:a@h:7000,redis://:b@h:7001", false).is_err());
+        assert!(RedisTarget::parse("redis://pw,redis://x@h:7000", false).is_err());
         let seeds = parse("redis://:pw@a:7000, redis://:pw@b:7001", false);
         assert_eq!(
             seeds,

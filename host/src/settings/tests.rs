@@ -236,6 +236,11 @@ fn attachd_config_redacts_passwords_in_urls() {
             "postgres://u:***@h/db?password=***&sslmode=require",
         ),
         ("pw@h:6379", "***@h:6379"),
+        (
+            "postgres://u@h/db?p%61ssword=x",
+            "postgres://***@h/db?p%61ssword=***",
+        ),
+        ("redis+unix:///s?PA%53S=x", "redis+unix:///s?PA%53S=***"),
     ] {
         assert_eq!(crate::redact::redact(url), shown, "{url}");
     }

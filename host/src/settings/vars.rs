@@ -130,7 +130,7 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         blank_is_default(var("ATTACH_STORAGE", Store, None, "Object store: local or s3. Unset: s3 if ATTACH_S3_BUCKET is set, else local (under the data directory)")),
         blank_is_default(var("ATTACH_S3_BUCKET", Store, None, "S3 bucket of the uploads; credentials come from the standard AWS chain")),
         blank_is_default(var("ATTACH_S3_REGION", Store, n(storage::DEFAULT_REGION), "S3 region")),
-        blank_is_default(var("ATTACH_S3_ENDPOINT", Store, None, "An S3-compatible server's URL. Unset: AWS")),
+        secret(blank_is_default(var("ATTACH_S3_ENDPOINT", Store, None, "An S3-compatible server's URL. Unset: AWS"))),
         blank_is_default(var("ATTACH_S3_FORCE_PATH_STYLE", Store, None, "1 or 0: path-style bucket addressing. Unset: on with ATTACH_S3_ENDPOINT, off without")),
         // Queue
         var("ATTACH_QUEUE_ENABLED", Queue, n(1), "0: this deployment runs no queue; attachd worker refuses to start (exit 2) and attachd cleanup deletes stale uploads without reading the queues"),

@@ -212,7 +212,13 @@ impl S3Storage {
             builder = builder.endpoint_url(endpoint);
         }
         let part_size = settings.part_size.max(MIN_PART_SIZE);
-        debug!(?settings, part_size, "S3 storage configured");
+        debug!(
+            bucket = %settings.bucket,
+            endpoint = settings.endpoint.as_deref().map(crate::redact::redact),
+            region = %settings.region,
+            part_size,
+            "S3 storage configured"
+        );
         Ok(S3Storage {
             client: Client::from_conf(builder.build()),
             bucket: settings.bucket,
