@@ -54,7 +54,11 @@ fn init_logging(log: &LogSettings) -> anyhow::Result<()> {
             .with_filter(text_filter);
         (None, Some(json))
     } else {
+        // Colours only on a terminal: a journal, a container log or a file would keep the
+        // escape sequences as text around every level and field name.
+        use std::io::IsTerminal;
         let text = tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
             .with_writer(std::io::stderr)
             .with_filter(text_filter);
         (Some(text), None)

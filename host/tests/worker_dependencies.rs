@@ -276,3 +276,21 @@ fn a_secret_in_a_database_url_parameter_is_in_no_output() {
     assert!(!text.contains("pg-param-s3cret"), "{text}");
     assert!(!text.contains("pg-encoded-s3cret"), "{text}");
 }
+
+#[test]
+fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
+    // A journal or a container's log keeps escape sequences as text.
+    let stack = Stack::new();
+    let url = format!("redis://127.0.0.1:{}", free_port());
+    let mut cmd = stack.attachd();
+    cmd.arg("worker")
+        .env("ATTACH_REDIS_URL", &url)
+        .env("ATTACH_METRICS_ADDR", "127.0.0.1:0")
+        .env_remove("NO_COLOR");
+    let worker = WorkerProcess::spawn(cmd);
+    worker.wait_log(&format!("redis at {url} is unreachable"));
+    let log = worker.log().join("\n");
+    assert!(!log.contains('\u{1b}'), "{log:?}");
+    worker.signal("-TERM");
+    assert_eq!(worker.wait_exit().0, Some(0));
+}
