@@ -445,6 +445,28 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn an_attempt_at_start_that_never_answers_is_cut_and_said() {
+        let starting = Starting::default();
+        let stop = CancellationToken::new();
+        let stopper = stop.clone();
+        tokio::spawn(async move {
+            // Past the first attempt's bound, before the second's.
+            tokio::time::sleep(START_ATTEMPT_TIMEOUT + START_RETRY_FIRST + Duration::from_secs(1))
+                .await;
+            stopper.cancel();
+        });
+        let never: Option<()> = wait_for("redis", "redis://x", &starting, &stop, || {
+            std::future::pending::<Result<(), &str>>()
+        })
+        .await;
+        assert_eq!(never, None);
+        assert_eq!(
+            starting.ready().await,
+            Err("starting: waiting for redis at redis://x: no answer within 10 s".into())
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn the_check_prints_a_line_per_service_and_bounds_a_hanging_one() {
         let checks = [
             Check::new("redis", "redis://127.0.0.1:6379".into(), || async {

@@ -17,7 +17,9 @@ mod common;
 
 use attachd::db::Db;
 use attachd::storage::{S3Settings, S3Storage, Storage, MIN_PART_SIZE};
-use common::worker::{node_command, parse_node, wait_for, WorkerProcess};
+use common::worker::{
+    free_port, node_command, parse_node, spawn_redis_server, wait_for, WorkerProcess,
+};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
@@ -54,22 +56,6 @@ struct Shape {
 // ---------------------------------------------------------------------------------------
 // The services.
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn wait_listening(what: &str, port: u16) {
-    wait_for(what, Duration::from_secs(60), || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    });
-}
-
 /// A `redis-server` with AOF on and fsync at every write, so that a `kill -9` loses no
 /// acknowledged write (what the seed asks of production Redis).
 struct Redis {
@@ -92,24 +78,11 @@ impl Redis {
     }
 
     fn up(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args([
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ])
-            .arg("--dir")
-            .arg(&self.dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (scripts/setup.sh installs it)");
-        self.child = Some(child);
-        wait_listening("redis-server", self.port);
+        self.child = Some(spawn_redis_server(
+            self.port,
+            &self.dir,
+            &["--appendonly", "yes", "--appendfsync", "always"],
+        ));
     }
 
     /// `kill -9`, then the same server again on the same port and data.

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::worker::{redis_url, remove_keys, wait_for, WorkerProcess, READY_TIMEOUT};
+use common::worker::{free_port, redis_url, remove_keys, wait_for, WorkerProcess, READY_TIMEOUT};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -495,12 +495,6 @@ fn healthcheck(addr: &str, args: &[&str]) -> (Option<i32>, String) {
     (out.status.code(), lines[0].to_string())
 }
 
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
-
 /// The release keys `make test` trusts (its `ATTACH_GUEST_TRUSTED_KEYS`), else the
 /// development key where `make guests` writes it.
 fn trusted_keys() -> String {
@@ -528,18 +522,8 @@ fn worker_as_in_the_image(data: &Path, prefix: &str, port: u16, redis: &str) -> 
     let metrics = &env["ATTACH_METRICS_ADDR"];
     let (host, _) = metrics.rsplit_once(':').unwrap();
     assert_eq!(host, "0.0.0.0", "the image listens beyond loopback");
-    let mut cmd = attachd();
+    let mut cmd = common::worker::attachd(data, prefix);
     cmd.arg("worker");
-    for var in [
-        "ATTACH_CONFIG",
-        "ATTACH_DATABASE_URL",
-        "ATTACH_STORAGE",
-        "ATTACH_S3_BUCKET",
-        "ATTACH_VSCAN_ENDPOINT",
-        "ATTACH_AUDIT_LOG",
-    ] {
-        cmd.env_remove(var);
-    }
     let here: BTreeMap<&str, String> = [
         (
             "ATTACH_GUEST_DIR",

@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::worker::{wait_for, Stack, WorkerProcess, WAIT};
+use common::worker::{spawn_redis_server, wait_for, Stack, WorkerProcess, WAIT};
 use serde_json::{json, Value};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
 const PROCESS: &str = "attachments.process";
 const CLEANUP: &str = "attachments.cleanup.orphan";
@@ -38,16 +38,18 @@ impl Cluster {
             .map(|port| {
                 let node_dir = dir.path().join(port.to_string());
                 std::fs::create_dir(&node_dir).unwrap();
-                Command::new("redis-server")
-                    .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-                    .args(["--cluster-enabled", "yes", "--cluster-node-timeout", "5000"])
-                    .args(["--save", "", "--appendonly", "no"])
-                    .arg("--dir")
-                    .arg(&node_dir)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .expect("redis-server (scripts/setup.sh installs it)")
+                spawn_redis_server(
+                    *port,
+                    &node_dir,
+                    &[
+                        "--cluster-enabled",
+                        "yes",
+                        "--cluster-node-timeout",
+                        "5000",
+                        "--appendonly",
+                        "no",
+                    ],
+                )
             })
             .collect();
         let cluster = Cluster {
@@ -55,11 +57,6 @@ impl Cluster {
             ports,
             _dir: dir,
         };
-        for port in &cluster.ports {
-            wait_for("a cluster node to listen", WAIT, || {
-                std::net::TcpStream::connect(("127.0.0.1", *port)).ok()
-            });
-        }
         let members: Vec<String> = cluster
             .ports
             .iter()

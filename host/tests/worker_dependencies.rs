@@ -10,19 +10,9 @@
 
 mod common;
 
-use common::worker::{Stack, WorkerProcess, READY_TIMEOUT, WAIT};
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use common::worker::{free_port, spawn_redis_server, Stack, WorkerProcess, READY_TIMEOUT, WAIT};
+use std::process::Child;
 use std::time::Duration;
-
-/// A loopback port nothing listens on now.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// The password of the tests' own Redis: the worker's log, `/readyz` and `--check` must
 /// never show it.
@@ -34,23 +24,11 @@ struct Redis(Child);
 
 impl Redis {
     fn start(port: u16, dir: &std::path::Path) -> Redis {
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .args(["--requirepass", REDIS_PASSWORD])
-            .arg("--dir")
-            .arg(dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server (scripts/setup.sh installs it)");
-        let redis = Redis(child);
-        common::worker::wait_for("redis-server to answer", WAIT, || {
-            std::net::TcpStream::connect(("127.0.0.1", port))
-                .ok()
-                .map(|_| ())
-        });
-        redis
+        Redis(spawn_redis_server(
+            port,
+            dir,
+            &["--appendonly", "no", "--requirepass", REDIS_PASSWORD],
+        ))
     }
 }
 
@@ -293,4 +271,47 @@ fn log_lines_carry_no_colour_codes_when_stderr_is_not_a_terminal() {
     assert!(!log.contains('\u{1b}'), "{log:?}");
     worker.signal("-TERM");
     assert_eq!(worker.wait_exit().0, Some(0));
+}
+
+#[test]
+fn readiness_names_a_redis_that_accepts_but_never_answers() {
+    // /readyz bounds each check under its own 2 s bound on the whole answer, so the answer
+    // names the service instead of saying only that the checks timed out.
+    use attachd::metrics::Readiness;
+    use attachd::queue::RedisTarget;
+    use attachd::worker::{HealthChecks, READY_PART_TIMEOUT};
+    let rt = common::worker::runtime();
+    let data = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        // Accepts connections and never writes a byte back.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = silent.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = silent.accept().await {
+                held.push(socket);
+            }
+        });
+        let db_url = attachd::db::Db::default_url(data.path());
+        let db = attachd::db::Db::connect(&db_url).await.unwrap();
+        db.migrate().await.unwrap();
+        let storage = attachd::storage::LocalStorage::open(&data.path().join("objects"))
+            .await
+            .unwrap();
+        let checks = HealthChecks {
+            db,
+            database_address: db_url,
+            storage: std::sync::Arc::new(storage),
+            redis: RedisTarget::Server(format!("redis://127.0.0.1:{port}")),
+            storage_prefix: "uploads/".into(),
+        };
+        let answer = checks.ready().await;
+        assert_eq!(
+            answer,
+            Err(format!(
+                "redis at redis://127.0.0.1:{port}: no answer within {} ms",
+                READY_PART_TIMEOUT.as_millis()
+            ))
+        );
+    });
 }

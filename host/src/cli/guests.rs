@@ -7,6 +7,7 @@
 //! and swaps between jobs. Both refuse a release that would not load, so what `current` names
 //! is always a set a worker can run.
 
+use super::printable;
 use crate::audit::{Audit, Decision, Event};
 use crate::config::GuestPaths;
 use crate::error::ErrorCode;
@@ -803,33 +804,23 @@ fn since_json(t: Option<SystemTime>) -> serde_json::Value {
     .unwrap_or(serde_json::Value::Null)
 }
 
-/// How long `guests list --worker` waits for the worker's answer: it is served from memory, in
-/// milliseconds; a worker that takes seconds is not answering.
-const WORKER_ANSWER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// The most of the worker's answer read: three guests' facts are under a kilobyte.
-const WORKER_ANSWER_MAX_BYTES: u64 = 64 * 1024;
+const WORKER_ANSWER_MAX_BYTES: usize = 64 * 1024;
 
-/// `guests list --worker`: what the worker on ATTACH_METRICS_ADDR serves (its `/guests`).
+/// `guests list --worker`: what the worker on ATTACH_METRICS_ADDR serves (its `/guests`),
+/// asked as `attachd healthcheck` asks (the same timeouts, a wildcard address asked on
+/// loopback).
 fn list_loaded(settings: &Settings, json: bool) -> anyhow::Result<i32> {
-    use std::io::{Read, Write};
     let addr = &settings.worker.metrics_addr;
-    let fail = |e: std::io::Error| anyhow::anyhow!("asking the worker at {addr}: {e}");
-    let mut stream = std::net::TcpStream::connect(addr).map_err(fail)?;
-    stream
-        .set_read_timeout(Some(WORKER_ANSWER_TIMEOUT))
-        .map_err(fail)?;
-    write!(stream, "GET /guests HTTP/1.0\r\nHost: {addr}\r\n\r\n").map_err(fail)?;
-    let mut answer = String::new();
-    stream
-        .take(WORKER_ANSWER_MAX_BYTES)
-        .read_to_string(&mut answer)
-        .map_err(fail)?;
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .filter(|_| answer.starts_with("HTTP/1.1 200") || answer.starts_with("HTTP/1.0 200"))
-        .ok_or_else(|| anyhow::anyhow!("the worker at {addr} did not answer /guests"))?;
-    let loaded: Vec<serde_json::Value> = serde_json::from_str(body)
+    let answer = super::health::get(addr, "/guests", WORKER_ANSWER_MAX_BYTES)
+        .map_err(|e| anyhow::anyhow!("asking the worker at {addr}: {e}"))?;
+    if answer.status != 200 {
+        bail!(
+            "the worker at {addr} did not answer /guests ({})",
+            answer.status
+        );
+    }
+    let loaded: Vec<serde_json::Value> = serde_json::from_slice(&answer.body)
         .with_context(|| format!("the worker at {addr} answered /guests with no list"))?;
     if json {
         println!("{}", serde_json::Value::from(loaded));
@@ -960,19 +951,6 @@ fn print_list(out: &mut impl Write, r: &serde_json::Value) -> std::io::Result<()
         }
     }
     Ok(())
-}
-
-/// Whether `c` may reach a terminal: not a control character (but the line break) nor a
-/// bidirectional override. What these commands print comes from manifests anyone who can
-/// write a release may have written, and an escape sequence in a version string must not
-/// reach the operator's terminal (to redraw a refusal as "verifies", say).
-fn shown(c: char) -> bool {
-    c == '\n' || !(c.is_control() || release::is_bidi_control(c))
-}
-
-/// `s` with every character that may not reach a terminal shown as `?`.
-fn printable(s: &str) -> String {
-    s.chars().map(|c| if shown(c) { c } else { '?' }).collect()
 }
 
 /// Standard output through [`printable`]: every command here prints through it.

@@ -25,10 +25,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
 /// the image's `HEALTHCHECK --timeout=5s`, so the engine reads this command's own line
 /// instead of killing it.
 const ANSWER_TIMEOUT: Duration = READY_CHECK_TIMEOUT.saturating_add(Duration::from_secs(1));
-/// The most of an answer read: the status line, the headers and a body of one line (`ok`,
-/// `ready`, or `not ready: <reason>`) fit many times over; a peer that sends more is not
-/// read further.
+/// The most of an answer's body this command reads: a body of one line (`ok`, `ready`, or
+/// `not ready: <reason>`) fits many times over; a peer that sends more is not read further.
 const MAX_ANSWER_BYTES: usize = 16 * 1024;
+/// The most of the status line and headers read besides the body: the worker sends two
+/// short headers.
+const MAX_HEADER_BYTES: usize = 4 * 1024;
 /// The most of the body's first line printed: the line must stay one line in a terminal and
 /// in the engine's health log (Docker keeps 4 KiB of each probe's output).
 const MAX_REASON_CHARS: usize = 200;
@@ -79,14 +81,23 @@ pub fn run(args: HealthcheckArgs, settings: &Settings) -> anyhow::Result<i32> {
             println!(
                 "unhealthy: GET {} (ATTACH_METRICS_ADDR={}): {why}",
                 args.path,
-                printable(configured)
+                one_line(configured)
             );
             Ok(1)
         }
     }
 }
 
-/// What the worker answered.
+/// What the worker answered `get`.
+pub(super) struct Fetched {
+    /// `http://<address asked><path>`.
+    pub url: String,
+    pub status: u16,
+    /// At most the `max_bytes` asked for, headers included.
+    pub body: Vec<u8>,
+}
+
+/// What the worker answered, as this command prints it.
 struct Answer {
     url: String,
     status: u16,
@@ -106,6 +117,23 @@ impl Answer {
 
 /// Connects to the worker's listener and asks `path`.
 fn ask(configured: &str, path: &str) -> Result<Answer, String> {
+    let Fetched { url, status, body } = get(configured, path, MAX_ANSWER_BYTES)?;
+    let reason = String::from_utf8_lossy(&body)
+        .lines()
+        .next()
+        .map(|line| cut(&one_line(line.trim())))
+        .unwrap_or_default();
+    Ok(Answer {
+        url,
+        status,
+        reason,
+    })
+}
+
+/// `GET path` from the worker's listener at `configured` (`ATTACH_METRICS_ADDR`): the
+/// status and at most `max_bytes` of the body, within [`CONNECT_TIMEOUT`] and
+/// [`ANSWER_TIMEOUT`]. Also `attachd guests list --worker`'s way to ask.
+pub(super) fn get(configured: &str, path: &str, max_bytes: usize) -> Result<Fetched, String> {
     let targets = targets(configured)?;
     let (mut stream, addr) = connect(&targets)?;
     let url = format!("http://{addr}{path}");
@@ -117,20 +145,18 @@ fn ask(configured: &str, path: &str) -> Result<Answer, String> {
         .set_write_timeout(Some(ANSWER_TIMEOUT))
         .and_then(|()| stream.write_all(request.as_bytes()))
         .map_err(|e| format!("{url}: sending the request: {}", io_reason(&e)))?;
-    let raw = read_answer(&mut stream, deadline).map_err(|e| format!("{url}: {e}"))?;
+    // The headers are small; the body gets `max_bytes` of its own.
+    let raw = read_answer(&mut stream, deadline, max_bytes + MAX_HEADER_BYTES)
+        .map_err(|e| format!("{url}: {e}"))?;
     let text = String::from_utf8_lossy(&raw);
     let status = status_code(&text)
-        .ok_or_else(|| format!("{url}: not an HTTP answer: {:?}", cut(&printable(&text))))?;
-    let reason = text
-        .split_once("\r\n\r\n")
-        .and_then(|(_, body)| body.lines().next())
-        .map(|line| cut(&printable(line.trim())))
+        .ok_or_else(|| format!("{url}: not an HTTP answer: {:?}", cut(&one_line(&text))))?;
+    let body = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| raw[at + 4..].iter().copied().take(max_bytes).collect())
         .unwrap_or_default();
-    Ok(Answer {
-        url,
-        status,
-        reason,
-    })
+    Ok(Fetched { url, status, body })
 }
 
 /// The addresses to try for the configured listen address: a wildcard address (`0.0.0.0`,
@@ -181,10 +207,14 @@ fn connect(targets: &[SocketAddr]) -> Result<(TcpStream, SocketAddr), String> {
     Err(last)
 }
 
-/// Reads until the worker closes the connection, [`MAX_ANSWER_BYTES`] arrive or the
+/// Reads until the worker closes the connection, `max_bytes` arrive or the
 /// deadline passes (the whole read, not each call, is bounded: a peer that trickles a byte
 /// at a time cannot stretch it).
-fn read_answer(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, String> {
+fn read_answer(
+    stream: &mut TcpStream,
+    deadline: Instant,
+    max_bytes: usize,
+) -> Result<Vec<u8>, String> {
     let mut answer = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -202,8 +232,8 @@ fn read_answer(stream: &mut TcpStream, deadline: Instant) -> Result<Vec<u8>, Str
             Ok(0) => return Ok(answer),
             Ok(n) => {
                 answer.extend_from_slice(&chunk[..n]);
-                if answer.len() >= MAX_ANSWER_BYTES {
-                    answer.truncate(MAX_ANSWER_BYTES);
+                if answer.len() >= max_bytes {
+                    answer.truncate(max_bytes);
                     return Ok(answer);
                 }
             }
@@ -236,12 +266,10 @@ fn io_reason(e: &std::io::Error) -> String {
     }
 }
 
-/// `text` with every control character (a newline, an escape sequence) shown as `?`: what the
+/// `text` as one printable line ([`super::printable`], line breaks shown as `?` too): what the
 /// worker or anything else on that port sent must not break the one line or drive a terminal.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
+fn one_line(text: &str) -> String {
+    super::printable(text).replace('\n', "?")
 }
 
 /// At most [`MAX_REASON_CHARS`] characters, marked when cut.

@@ -62,6 +62,19 @@ pub enum Command {
     Healthcheck(health::HealthcheckArgs),
 }
 
+/// Whether `c` may reach a terminal: not a control character (but the line break) nor a
+/// bidirectional override. What the commands print comes from manifests anyone who can write
+/// a release may have written, or from whatever answers on a port, and an escape sequence
+/// there must not reach the operator's terminal (to redraw a refusal as "verifies", say).
+fn shown(c: char) -> bool {
+    c == '\n' || !(c.is_control() || crate::release::is_bidi_control(c))
+}
+
+/// `s` with every character that may not reach a terminal shown as `?`.
+fn printable(s: &str) -> String {
+    s.chars().map(|c| if shown(c) { c } else { '?' }).collect()
+}
+
 /// Help heading of the setting flags.
 const SETTINGS_HEADING: &str = "Settings (each also an ATTACH_… variable)";
 

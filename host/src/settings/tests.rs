@@ -359,6 +359,21 @@ fn an_error_about_a_secret_setting_hides_its_password() {
 }
 
 #[test]
+fn a_url_that_does_not_parse_is_a_settings_error_not_an_outage() {
+    for (name, value) in [
+        ("ATTACH_DATABASE_URL", "mysql://app:pw@db/x"),
+        ("ATTACH_DATABASE_URL", "postgres://app:pw@db:notaport/x"),
+        ("ATTACH_REDIS_URL", "http://cache:6379"),
+    ] {
+        let err = Settings::from_layers(&layers(&[(name, value)], None, &[]))
+            .expect_err(value)
+            .to_string();
+        assert!(err.contains(name), "{err}");
+        assert!(!err.contains(":pw@"), "no password in {err}");
+    }
+}
+
+#[test]
 fn the_claim_on_an_upload_follows_the_queue_lock_unless_set() {
     // A job is taken over from a dead worker once its lock lapses; a longer claim would make
     // it find the upload still held by the dead worker.

@@ -28,6 +28,48 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
     }
 }
 
+/// A loopback port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on the loopback `port`.
+pub fn wait_listening(what: &str, port: u16) {
+    wait_for(what, WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+}
+
+/// A `redis-server` of the test's own on the loopback `port`, its files in `dir`, no RDB
+/// snapshots, and `extra` arguments (AOF, a password, cluster mode); returned once it listens.
+/// The caller stops it.
+pub fn spawn_redis_server(port: u16, dir: &Path, extra: &[&str]) -> Child {
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .args(extra)
+        .arg("--dir")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server (scripts/setup.sh installs it)");
+    wait_listening("redis-server", port);
+    child
+}
+
 pub fn redis_url() -> String {
     std::env::var("ATTACH_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
@@ -47,6 +89,7 @@ pub fn interop_dir() -> PathBuf {
 pub fn attachd(data: &Path, prefix: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_attachd"));
     for var in [
+        "ATTACH_CONFIG",
         "ATTACH_DATABASE_URL",
         "ATTACH_STORAGE",
         "ATTACH_S3_BUCKET",
