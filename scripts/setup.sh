@@ -2,8 +2,9 @@
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
 # the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
 # inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool, amtool,
-# systemd-analyze and docker-compose for the tests; and it starts PostgreSQL and Redis on
-# loopback where none answers. Safe to run again: it only installs or starts what is absent.
+# systemd-analyze, docker-compose, Chromium and schemathesis (in a venv under target/) for the
+# tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
+# it only installs or starts what is absent.
 set -euo pipefail
 
 apt_install() {
@@ -29,6 +30,13 @@ command -v minisign >/dev/null || pkgs+=(minisign)
 # (host/tests/container.rs). Its `config` asks no container engine, and none is installed:
 # --no-install-recommends leaves out the docker.io it recommends.
 command -v docker-compose >/dev/null || pkgs+=(docker-compose)
+# Debian's Chromium, which the review page's browser test drives headless through npm
+# puppeteer-core (tests/interop/review.mjs, pinned in its package.json; puppeteer-core
+# downloads no browser of its own and is pointed at /usr/bin/chromium).
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
+# Python 3 with its venv module for schemathesis's venv below (Debian ships venv's ensurepip
+# apart, in python3-venv).
+{ command -v python3 >/dev/null && python3 -c 'import ensurepip, venv' 2>/dev/null; } || pkgs+=(python3 python3-venv)
 [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
 
 # Packages whose services attachd's tests must not see running: clamd for the antivirus tests
@@ -59,6 +67,21 @@ if [ ${#quiet[@]} -gt 0 ]; then
     fi
     apt_install "${quiet[@]}"
     [ "$made_policy" -eq 0 ] || $sudo rm -f "$policy"
+fi
+
+# schemathesis, which fuzzes `attachd serve`'s JSON API from the OpenAPI document it serves
+# (scripts/api-fuzz.sh): a venv of its own in target/venv-schemathesis, with every package
+# pinned by scripts/api-fuzz-requirements.txt. Made again (about 20 s) when that file changes,
+# when the venv no longer runs (its Python went away) and in a fresh clone.
+root=$(cd "$(dirname "$0")/.." && pwd)
+venv=$root/target/venv-schemathesis
+reqs=$root/scripts/api-fuzz-requirements.txt
+if ! { cmp -s "$reqs" "$venv/requirements.txt" && "$venv/bin/schemathesis" --version >/dev/null 2>&1; }; then
+    echo "setup: installing schemathesis into $venv (pip)" >&2
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check --no-input -r "$reqs"
+    cp "$reqs" "$venv/requirements.txt"
 fi
 
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then

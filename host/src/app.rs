@@ -322,7 +322,7 @@ pub struct Worker {
 /// Cancels `shutdown` on SIGTERM or SIGINT (or returns when something else cancelled it).
 /// The handlers are installed when this is called, not when the task first runs, so a signal
 /// that comes at once is not the default action (an exit without the stopped line).
-fn on_stop_signal(
+pub(crate) fn on_stop_signal(
     shutdown: CancellationToken,
 ) -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};

@@ -361,10 +361,15 @@ pub enum Decision {
     GuestRefused,
     /// `attachd guests rollback` put the previous release back.
     GuestRolledBack,
+    /// A reviewer released a quarantined upload to be processed again (every check runs
+    /// again), with a reason.
+    ReviewReleased,
+    /// A reviewer deleted a quarantined upload, its quarantined copy and its row.
+    ReviewDeleted,
 }
 
 impl Decision {
-    pub const ALL: [Decision; 18] = [
+    pub const ALL: [Decision; 20] = [
         Decision::VscanClean,
         Decision::VscanInfected,
         Decision::VscanTooLarge,
@@ -383,6 +388,8 @@ impl Decision {
         Decision::GuestSwapped,
         Decision::GuestRefused,
         Decision::GuestRolledBack,
+        Decision::ReviewReleased,
+        Decision::ReviewDeleted,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -405,6 +412,8 @@ impl Decision {
             Decision::GuestSwapped => "guest-swapped",
             Decision::GuestRefused => "guest-refused",
             Decision::GuestRolledBack => "guest-rolled-back",
+            Decision::ReviewReleased => "review-released",
+            Decision::ReviewDeleted => "review-deleted",
         }
     }
 

@@ -10,6 +10,7 @@
 //! keeps its own parts private. Hooks only tests may call are behind the `test-hooks`
 //! feature.
 
+pub mod api;
 mod app;
 pub mod audit;
 pub mod cleanup;

@@ -607,8 +607,9 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `/readyz` answers, reused for a short while (see [`READY_CACHE_TTL`]).
-struct ReadyCache {
+/// `/readyz` answers, reused for a short while (see [`READY_CACHE_TTL`]); `attachd serve`'s
+/// `/readyz` uses it too.
+pub struct ReadyCache {
     readiness: Arc<dyn Readiness>,
     ttl: Duration,
     /// Held across a check, so concurrent probes wait for it instead of starting their own.
@@ -616,7 +617,7 @@ struct ReadyCache {
 }
 
 impl ReadyCache {
-    fn new(readiness: Arc<dyn Readiness>, ttl: Duration) -> Self {
+    pub fn new(readiness: Arc<dyn Readiness>, ttl: Duration) -> Self {
         ReadyCache {
             readiness,
             ttl,
@@ -624,7 +625,7 @@ impl ReadyCache {
         }
     }
 
-    async fn check(&self) -> Result<(), String> {
+    pub async fn check(&self) -> Result<(), String> {
         let mut last = self.last.lock().await;
         if let Some((at, answer)) = last.as_ref() {
             if at.elapsed() < self.ttl {

@@ -5,7 +5,7 @@
 mod common;
 
 use attachd::db::{
-    Attachment, Backend, Claim, Db, DbError, Finding, GuestDigest, NewAttachment, Ready,
+    Attachment, Backend, Claim, Db, DbError, Finding, GuestDigest, NewAttachment, NewEvent, Ready,
     ScanFields, ScanVerdict, Status, VariantRecord, ACQUIRE_TIMEOUT, MAX_ERROR_MESSAGE_BYTES,
 };
 use attachd::error::{Class, ErrorCode};
@@ -45,6 +45,7 @@ on_both_databases!(
     a_ready_row_is_finished_for_a_late_claim_and_the_trigger_refuses_moving_it,
     a_deleted_row_never_moves_again,
     a_quarantined_row_only_moves_to_deleted,
+    a_quarantined_row_returns_to_uploaded_only_after_a_recorded_review_release,
     concurrent_claims_from_two_workers_give_exactly_one_claimed_and_one_busy,
     stale_token_cannot_publish_fail_or_release_and_changes_nothing,
     an_expired_lease_is_taken_over_and_the_old_token_cannot_publish,
@@ -427,6 +428,56 @@ async fn a_quarantined_row_only_moves_to_deleted(backend: Backend) {
             .expect("quarantined -> deleted allowed"),
         1
     );
+}
+
+async fn a_quarantined_row_returns_to_uploaded_only_after_a_recorded_review_release(
+    backend: Backend,
+) {
+    let t = TestDb::migrated(backend).await;
+    row_in(&t.db, "k", Status::Quarantined).await;
+    let event = |decision: &str| NewEvent {
+        file_key: Some("k".into()),
+        job_id: None,
+        checksum: None,
+        decision: decision.into(),
+        reason: "test".into(),
+        details: serde_json::json!({}),
+    };
+    // No review: refused, whoever writes.
+    assert!(matches!(
+        t.db.reopen_quarantined("k").await,
+        Err(DbError::Conflict { .. })
+    ));
+    // A release recorded before the latest quarantine does not count.
+    t.db.record_event(&event("review-released")).await.unwrap();
+    t.db.record_event(&event("quarantined")).await.unwrap();
+    assert_conflict(
+        t.db.execute_unchecked("UPDATE attachments SET status = 'uploaded' WHERE file_key = 'k'")
+            .await,
+    );
+    // Another upload's release does not either.
+    t.db.record_event(&NewEvent {
+        file_key: Some("other".into()),
+        ..event("review-released")
+    })
+    .await
+    .unwrap();
+    assert!(t.db.reopen_quarantined("k").await.is_err());
+    // Released after the quarantine: back to uploaded, verdict cleared, and only to uploaded.
+    t.db.record_event(&event("review-released")).await.unwrap();
+    assert_conflict(
+        t.db.execute_unchecked("UPDATE attachments SET status = 'ready' WHERE file_key = 'k'")
+            .await,
+    );
+    let reopened =
+        t.db.reopen_quarantined("k")
+            .await
+            .unwrap()
+            .expect("reopened");
+    assert_eq!(reopened.status, Status::Uploaded);
+    assert_eq!((reopened.error_code, reopened.scan_verdict), (None, None));
+    // Not quarantined any more: nothing to reopen.
+    assert!(t.db.reopen_quarantined("k").await.unwrap().is_none());
 }
 
 async fn concurrent_claims_from_two_workers_give_exactly_one_claimed_and_one_busy(

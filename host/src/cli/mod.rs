@@ -1,8 +1,9 @@
 //! The command line. Each family of commands has its file: `local` works on local files
 //! (`process`), `store` on uploads in the configured database and object store (`ingest`,
 //! `process --store`, `migrate`, `cleanup`, `requeue`), `queue` on the queues (`worker`,
-//! `enqueue`), `config` prints the settings, and `health` asks a running worker whether it is
-//! up (`healthcheck`, the container image's health check). Every setting is also a flag on
+//! `enqueue`), `serve` runs the upload API (`serve`, `api-token`), `config` prints the
+//! settings, and `health` asks a running worker whether it is up (`healthcheck`, the
+//! container image's health check). Every setting is also a flag on
 //! every command (see [`crate::settings`]); the arguments here are what a command acts on.
 
 mod config;
@@ -10,6 +11,7 @@ mod guests;
 mod health;
 mod local;
 mod queue;
+mod serve;
 mod store;
 
 pub use local::{mime_from_extension, process_file, FileReport};
@@ -46,6 +48,12 @@ pub enum Command {
     Cleanup(store::CleanupArgs),
     /// Take BullMQ jobs from Redis (as the Node worker would) until SIGTERM or SIGINT.
     Worker(queue::WorkerArgs),
+    /// Serve the upload API (sign, complete, status), the review page of quarantined
+    /// uploads and the local store's upload URLs on ATTACH_API_ADDR until SIGTERM or SIGINT.
+    Serve(serve::ServeArgs),
+    /// Make a token for attachd serve: the token on stdout, its ATTACH_API_TOKENS_FILE line
+    /// (holding only its sha256) on stderr.
+    ApiToken(serve::ApiTokenArgs),
     /// Add an `attachments.process` job, as the Node API does; prints its id.
     Enqueue(queue::EnqueueArgs),
     /// Send `failed` (or `uploaded`) uploads back to the process queue, e.g. those cleanup
@@ -138,6 +146,8 @@ pub async fn run(cli: Cli, settings: Settings, layers: Layers) -> anyhow::Result
         Command::Ingest(args) => store::ingest(args, &settings).await,
         Command::Cleanup(args) => store::cleanup(args, &settings).await,
         Command::Worker(args) => queue::worker(args, &settings).await,
+        Command::Serve(args) => serve::serve(args, &settings).await,
+        Command::ApiToken(args) => serve::api_token(args),
         Command::Enqueue(args) => queue::enqueue(args, &settings).await,
         Command::Requeue(args) => store::requeue(args, &settings).await,
         Command::Config(args) => config::print(args, &layers),

@@ -43,29 +43,14 @@ pub async fn ingest(args: IngestArgs, settings: &Settings) -> anyhow::Result<i32
         std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let key = match args.key {
         Some(k) => k,
-        None => {
-            let name: String = args
+        None => storage::new_upload_key(
+            &settings.cleanup.upload_prefix,
+            &args
                 .file
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-                .chars()
-                .map(|c| {
-                    if c.is_ascii_alphanumeric() || "-_.".contains(c) {
-                        c
-                    } else {
-                        '_'
-                    }
-                })
-                .collect();
-            let name = name.trim_start_matches('.');
-            let name = if name.is_empty() { "upload" } else { name };
-            format!(
-                "{}{}/{name}",
-                settings.cleanup.upload_prefix,
-                uuid::Uuid::new_v4()
-            )
-        }
+                .unwrap_or_default(),
+        ),
     };
     storage::validate_key(&key)?;
     let mime = args

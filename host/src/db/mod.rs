@@ -62,6 +62,7 @@ mod error;
 mod events;
 mod lifecycle;
 mod model;
+mod review;
 mod row;
 mod schema;
 

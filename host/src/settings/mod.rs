@@ -56,6 +56,7 @@ pub struct Settings {
     pub video: Option<VideoConfig>,
     pub vscan: vscan::Policy,
     pub log: LogSettings,
+    pub api: crate::api::ApiSettings,
     /// `attachd process`: files at once; `None`: one per CPU.
     pub process_jobs: Option<usize>,
 }
@@ -257,6 +258,33 @@ impl Settings {
                 .filter(|p| *p != "stderr")
                 .map(PathBuf::from),
         };
+        let api = crate::api::ApiSettings {
+            addr: l.parse("ATTACH_API_ADDR")?,
+            tokens_file: l.get("ATTACH_API_TOKENS_FILE").map(PathBuf::from),
+            public_url: match l.get("ATTACH_API_PUBLIC_URL") {
+                Some(_) => Some(l.with("ATTACH_API_PUBLIC_URL", crate::api::parse_public_url)?),
+                None => None,
+            },
+            signing_key_file: l
+                .get("ATTACH_API_SIGNING_KEY_FILE")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| store.data_dir.join(crate::api::SIGNING_KEY_FILE_NAME)),
+            url_ttl: l.with("ATTACH_API_URL_TTL", |s| {
+                let ttl = parse_duration(s)?;
+                (Duration::from_secs(1)..=crate::api::MAX_URL_TTL)
+                    .contains(&ttl)
+                    .then_some(ttl)
+                    .ok_or_else(|| "must be 1s to 7d (S3's longest presigned URL)".to_owned())
+            })?,
+            rate: l.with("ATTACH_API_RATE", |s| {
+                let v: f64 = s.parse().map_err(|_| "not a number".to_owned())?;
+                (v > 0.0 && v.is_finite())
+                    .then_some(v)
+                    .ok_or_else(|| "must be above 0".to_owned())
+            })?,
+            burst: l.parse::<u32>("ATTACH_API_BURST")?.max(1),
+            request_timeout: l.duration("ATTACH_API_REQUEST_TIMEOUT")?,
+        };
         let process_jobs = match l.get("ATTACH_PROCESS_JOBS") {
             None => None,
             Some(_) => Some(l.parse::<usize>("ATTACH_PROCESS_JOBS")?.max(1)),
@@ -270,6 +298,7 @@ impl Settings {
             video,
             vscan,
             log,
+            api,
             process_jobs,
         })
     }

@@ -17,6 +17,7 @@ pub enum Area {
     Guests,
     Video,
     Antivirus,
+    Api,
     Logging,
     Commands,
 }
@@ -32,6 +33,7 @@ impl Area {
             Area::Guests => "Guests and their limits",
             Area::Video => "Video (ffmpeg in the jail)",
             Area::Antivirus => "Antivirus re-scan and verdict policy",
+            Area::Api => "attachd serve (upload API and review page)",
             Area::Logging => "Logs",
             Area::Commands => "Local commands",
         }
@@ -120,7 +122,7 @@ fn alias(v: Var, aliases: &'static [&'static str]) -> Var {
 }
 
 static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
-    use crate::{cleanup, config, metrics, queue, storage, video, vscan, worker};
+    use crate::{api, cleanup, config, metrics, queue, storage, video, vscan, worker};
     use Area::*;
     vec![
         var(CONFIG_VAR, Settings, None, "A file of NAME=value lines (this file's format) read under the environment and the flags. Unset: none. Environment or --config only"),
@@ -202,6 +204,15 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_VSCAN_FAIL_OPEN", Antivirus, n(0), "1: once the tries run out, publish unscanned (flagged suspicious); weakens security, warned and audited at start"),
         var("ATTACH_QUARANTINE_PREFIX", Antivirus, n(vscan::DEFAULT_QUARANTINE_PREFIX), "Where quarantined originals go, in the same store (outside ATTACH_UPLOAD_PREFIX and variants/)"),
         var("ATTACH_SCAN_SUSPICIOUS", Antivirus, n("publish"), "A suspicious scan verdict: publish, quarantine or fail (scan-suspicious)"),
+        // API
+        var("ATTACH_API_ADDR", Api, n(api::DEFAULT_ADDR), "Where attachd serve listens: the JSON API, the review page, local upload and download URLs, /healthz, /readyz and /metrics"),
+        var("ATTACH_API_TOKENS_FILE", Api, None, "The API's bearer tokens: lines of NAME SCOPES sha256:HEX (attachd api-token prints them; scopes upload and review). Unset: attachd serve refuses to start, as it has no anonymous access"),
+        var("ATTACH_API_PUBLIC_URL", Api, None, "The base URL clients reach attachd serve at, for the upload and download URLs of the local store. Unset: http://ATTACH_API_ADDR"),
+        var("ATTACH_API_SIGNING_KEY_FILE", Api, None, "The key that signs local upload and download URLs and review sessions (32+ bytes; shared by every attachd serve behind one URL). Unset: <data dir>/api-signing.key, made at first start"),
+        var("ATTACH_API_URL_TTL", Api, d(api::DEFAULT_URL_TTL), "How long an upload or download URL stays valid"),
+        var("ATTACH_API_RATE", Api, n(api::DEFAULT_RATE), "Requests per second each token may make, on average"),
+        var("ATTACH_API_BURST", Api, n(api::DEFAULT_BURST), "Requests a token may make at once above its rate"),
+        var("ATTACH_API_REQUEST_TIMEOUT", Api, d(api::DEFAULT_REQUEST_TIMEOUT), "Longest a request may take, upload bodies included"),
         // Logging
         blank_is_default(var("ATTACH_WORKER_LOG_LEVEL", Logging, n("warn"), "Log filter: error, warn, info, debug, or per module (attachd::worker=debug)")),
         blank_is_default(var("ATTACH_LOG_FORMAT", Logging, n("text"), "text, or json: one JSON object per log line on stderr")),

@@ -82,6 +82,40 @@ pub trait Storage: Send + Sync + std::fmt::Debug {
     ) -> Result<Vec<ObjectMeta>, StorageError>;
     /// Copies an object within the store (used to move infected files to quarantine).
     async fn copy(&self, from: &str, to: &str) -> Result<(), StorageError>;
+    /// A request the store itself accepts from anyone holding it until `ttl` has passed
+    /// (S3's presigned URLs), so a client uploads and downloads without passing through
+    /// attachd. `None`: the store has no such requests (the local store), and `attachd serve`
+    /// signs URLs of its own.
+    async fn presign(
+        &self,
+        _request: &PresignRequest<'_>,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<Presigned>, StorageError> {
+        Ok(None)
+    }
+}
+
+/// What [`Storage::presign`] signs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PresignRequest<'a> {
+    /// An upload of exactly `size` bytes declared as `content_type`.
+    Put {
+        key: &'a str,
+        size: u64,
+        content_type: &'a str,
+    },
+    /// A download; `attachment`: the browser is told to save it, not render it.
+    Get { key: &'a str, attachment: bool },
+}
+
+/// A signed request: the URL, the method, and the headers the client must send as given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presigned {
+    pub url: String,
+    pub method: String,
+    /// Lower-case names.
+    pub headers: Vec<(String, String)>,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What [`Storage::head`] and [`Storage::list`] report about an object.
@@ -159,6 +193,31 @@ pub fn variants_prefix(file_key: &str) -> String {
 pub fn variant_owner(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(VARIANTS_ROOT)?;
     rest.rfind('/').map(|i| &rest[..i])
+}
+
+/// Longest file name kept in a new upload's key: enough for any real name, short enough that
+/// the key stays far under [`MAX_KEY_LEN`] whatever the prefix.
+pub const MAX_KEY_FILE_NAME: usize = 100;
+
+/// A new upload's key: `<prefix><uuid>/<name>`, the file name reduced to ASCII letters,
+/// digits, `-`, `_` and `.` (anything else becomes `_`), without leading dots, at most
+/// [`MAX_KEY_FILE_NAME`] characters; `upload` when nothing is left. The uuid makes it unique;
+/// the name only helps people reading the store.
+pub fn new_upload_key(prefix: &str, file_name: &str) -> String {
+    let name: String = file_name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_start_matches('.');
+    let name: String = name.chars().take(MAX_KEY_FILE_NAME).collect();
+    let name = if name.is_empty() { "upload" } else { &name };
+    format!("{prefix}{}/{name}", uuid::Uuid::new_v4())
 }
 
 /// The key rules both backends enforce. They exclude everything a filesystem would read as

@@ -10,7 +10,8 @@
 //! protection instead (on by default: a body that moves no bytes for 5 s fails).
 
 use super::{
-    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, Storage, StorageError,
+    validate_folder_prefix, validate_key, validate_list_prefix, ObjectMeta, PresignRequest,
+    Presigned, Storage, StorageError,
 };
 use aws_sdk_s3::config::interceptors::FinalizerInterceptorContextRef;
 use aws_sdk_s3::config::retry::RetryConfig;
@@ -19,6 +20,7 @@ use aws_sdk_s3::config::{
     BehaviorVersion, ConfigBag, Credentials, Intercept, Region, RuntimeComponents,
 };
 use aws_sdk_s3::error::{BoxError, DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
 use aws_sdk_s3::Client;
@@ -573,6 +575,64 @@ impl Storage for S3Storage {
             .map_err(|e| sdk_error("copy", from, e))?;
         debug!(from, to, "S3 copy");
         Ok(())
+    }
+
+    async fn presign(
+        &self,
+        request: &PresignRequest<'_>,
+        ttl: Duration,
+    ) -> Result<Option<Presigned>, StorageError> {
+        let config = PresigningConfig::expires_in(ttl).map_err(|e| StorageError::Denied {
+            op: "presign",
+            message: e.to_string(),
+        })?;
+        let (key, signed) = match *request {
+            // The length and type are signed headers: S3 refuses a body of another size or a
+            // request that declares another type. `If-None-Match: *` (signed too) makes the URL
+            // write once: it cannot replace the bytes after they were processed.
+            PresignRequest::Put {
+                key,
+                size,
+                content_type,
+            } => {
+                validate_key(key)?;
+                let signed = self
+                    .client
+                    .put_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .content_length(i64::try_from(size).unwrap_or(i64::MAX))
+                    .content_type(content_type)
+                    .if_none_match("*")
+                    .presigned(config)
+                    .await;
+                (key, signed.map_err(|e| sdk_error("presign", key, e)))
+            }
+            PresignRequest::Get { key, attachment } => {
+                validate_key(key)?;
+                let signed = self
+                    .client
+                    .get_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .set_response_content_disposition(attachment.then(|| "attachment".to_owned()))
+                    .presigned(config)
+                    .await;
+                (key, signed.map_err(|e| sdk_error("presign", key, e)))
+            }
+        };
+        let signed = signed?;
+        debug!(key, "S3 presigned {}", signed.method());
+        Ok(Some(Presigned {
+            url: signed.uri().to_owned(),
+            method: signed.method().to_owned(),
+            headers: signed
+                .headers()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value.to_owned()))
+                .collect(),
+            expires_at: chrono::Utc::now()
+                + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::zero()),
+        }))
     }
 }
 

@@ -193,6 +193,7 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
+pub mod api;
 pub mod clamd;
 pub mod clips;
 pub mod db;

@@ -1,0 +1,299 @@
+//! The HTTP side: routes, the extractors that authenticate and parse, the middleware that
+//! bounds and counts every request, and the accept loop.
+
+use super::auth::Caller;
+use super::error::ApiError;
+use super::{
+    files, openapi, review, routes, Api, HEADER_READ_TIMEOUT, MAX_CONNECTIONS, MAX_JSON_BODY,
+};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// Request latency buckets, in seconds: reads of one row take about a millisecond, a
+/// complete a few (a HEAD on the store, an enqueue), an upload through the local store up to
+/// the request deadline.
+pub const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// `attachments_api_requests_total{route,method,status}` and
+/// `attachments_api_request_duration_seconds{route,method}`, in a registry of their own.
+pub struct ApiMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    duration: HistogramVec,
+}
+
+impl Default for ApiMetrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "attachments_api_requests_total",
+                "attachd serve requests, by route template, method and status",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "attachments_api_request_duration_seconds",
+                "attachd serve request latency, by route template and method",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route", "method"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("unique metric");
+        registry
+            .register(Box::new(duration.clone()))
+            .expect("unique metric");
+        ApiMetrics {
+            registry,
+            requests,
+            duration,
+        }
+    }
+}
+
+impl ApiMetrics {
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Every route. Labels of the metrics are these templates (never a raw path, which an
+/// attacker could make unbounded).
+pub fn router(api: Arc<Api>) -> Router {
+    let json_api = Router::new()
+        .route("/api/attachments/sign", post(routes::sign))
+        .route("/api/attachments/complete", post(routes::complete))
+        .route("/api/attachments/{id}", get(routes::show))
+        .route("/api/attachments/{id}/events", get(routes::events))
+        .route("/api/attachments/{id}/release", post(routes::release))
+        .route("/api/attachments/{id}/delete", post(routes::delete))
+        .route("/api/review/quarantined", get(routes::quarantined))
+        .route("/api/openapi.json", get(openapi::serve_document))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY));
+    let pages = review::routes().layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY));
+    // The upload's own limit (the size it was signed for) applies instead.
+    let files = Router::new()
+        .route("/files/{*key}", put(files::upload).get(files::download))
+        .layer(axum::extract::DefaultBodyLimit::disable());
+    Router::new()
+        .merge(json_api)
+        .merge(pages)
+        .merge(files)
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async { ApiError::NotFound })
+        .layer(middleware::from_fn_with_state(api.clone(), bounded))
+        .with_state(api)
+}
+
+async fn readyz(State(api): State<Arc<Api>>) -> Response {
+    match api.ready.check().await {
+        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(api): State<Arc<Api>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        api.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The deadline, the counters, and the headers every answer carries.
+async fn bounded(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let method = request.method().as_str().to_owned();
+    let mut response = match tokio::time::timeout(api.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(api.request_timeout).into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        "nosniff".parse().expect("valid"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        "no-referrer".parse().expect("valid"),
+    );
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert("no-store".parse().expect("valid"));
+    let status = response.status().as_u16().to_string();
+    api.metrics
+        .requests
+        .with_label_values(&[&route, &method, &status])
+        .inc();
+    api.metrics
+        .duration
+        .with_label_values(&[&route, &method])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The caller a bearer token names, after its rate limit.
+pub struct Authed(pub Caller);
+
+impl FromRequestParts<Arc<Api>> for Authed {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, api: &Arc<Api>) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::Unauthenticated)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                let (scheme, token) = v.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            })
+            .ok_or(ApiError::Unauthenticated)?;
+        let caller = api
+            .tokens
+            .find(token)
+            .ok_or(ApiError::InvalidToken)?
+            .clone();
+        api.limiter
+            .take(&caller.name, Instant::now())
+            .map_err(ApiError::RateLimited)?;
+        Ok(Authed(caller))
+    }
+}
+
+/// A JSON body whose every refusal (not JSON, wrong shape, too large, wrong content type) is
+/// an [`ApiError`] with its code, not axum's plain-text rejection.
+pub struct JsonBody<T>(pub T);
+
+impl<T, S> FromRequest<S> for JsonBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        use axum::extract::rejection::JsonRejection;
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
+                "the body must be JSON: send Content-Type: application/json".into(),
+            )),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::BodyTooLarge(MAX_JSON_BODY))
+            }
+            Err(e) => Err(ApiError::InvalidRequest(e.body_text())),
+        }
+    }
+}
+
+/// A path's `{id}`: a positive row id, or 404 (an id that cannot exist is not there).
+pub struct RowId(pub i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for RowId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|_| ApiError::NotFound)?;
+        match raw.parse::<i64>() {
+            Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(RowId(id)),
+            _ => Err(ApiError::NotFound),
+        }
+    }
+}
+
+/// Serves `router` on `listener` until `shutdown` fires, then lets requests in flight finish
+/// within `grace`. Each connection must send its request head within [`HEADER_READ_TIMEOUT`];
+/// at most [`MAX_CONNECTIONS`] are served at once.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let tracker = tokio_util::task::TaskTracker::new();
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("never closed"),
+            _ = shutdown.cancelled() => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait rather than spin.
+                    tracing::warn!(error = %e, "API listener accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => break,
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.cancelled() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    tracker.close();
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            "API requests still running after {} s; stopping anyway",
+            grace.as_secs()
+        );
+    }
+}
