@@ -235,6 +235,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_api_error_table_lists_exactly_these_codes_with_their_statuses() {
+        let readme = include_str!("../../../README.md");
+        let section = readme
+            .split("### API errors")
+            .nth(1)
+            .expect("README has an API errors section");
+        let section = section.split("\n#").next().unwrap_or(section);
+        let rows: Vec<(String, String)> = section
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .map(|l| {
+                let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+            })
+            .collect();
+        let listed: Vec<&str> = rows.iter().map(|(c, _)| c.as_str()).collect();
+        assert_eq!(
+            listed,
+            ApiError::CODES,
+            "README's API errors table is out of date"
+        );
+        let samples = [
+            ApiError::Unauthenticated,
+            ApiError::InsufficientScope("review"),
+            ApiError::RateLimited(Duration::from_secs(1)),
+            ApiError::UploadTooLarge {
+                size: 2,
+                max: 1,
+                mime: "image/png".into(),
+            },
+            ApiError::AlreadyUploaded,
+            ApiError::Timeout(Duration::from_secs(1)),
+            ApiError::CsrfMismatch,
+        ];
+        for e in samples {
+            let (_, status) = rows.iter().find(|(c, _)| c == e.code()).unwrap();
+            assert_eq!(status, e.status().as_str(), "{}", e.code());
+        }
+    }
+
+    #[test]
     fn every_code_is_listed_once_and_kebab_case() {
         let set: std::collections::BTreeSet<_> = ApiError::CODES.iter().collect();
         assert_eq!(set.len(), ApiError::CODES.len());
