@@ -29,12 +29,28 @@ pub async fn database(store: &StoreSettings) -> anyhow::Result<Db> {
     prepare_database(connect_database(store).await?).await
 }
 
+/// Tries of the embedded SQLite file's migration: `attachd serve` and `attachd worker`
+/// started together on one data directory migrate it at once, and the one that loses the race
+/// fails ("table … already exists"; the migration is rolled back) while the other finishes.
+const SQLITE_MIGRATE_TRIES: usize = 5;
+/// The wait between those tries: the winner's migrations take milliseconds.
+const SQLITE_MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// Migrates the embedded SQLite file and checks the schema (see [`database`]).
 async fn prepare_database(db: Db) -> anyhow::Result<Db> {
     if db.backend() == crate::db::Backend::Sqlite {
-        db.migrate()
-            .await
-            .context("migrating the SQLite database")?;
+        let mut tries = 1;
+        while let Err(e) = db.migrate().await {
+            // Another process may have migrated it meanwhile: then the schema is whole.
+            if db.check_schema().await.is_ok() {
+                break;
+            }
+            if tries == SQLITE_MIGRATE_TRIES {
+                return Err(e).context("migrating the SQLite database");
+            }
+            tries += 1;
+            tokio::time::sleep(SQLITE_MIGRATE_RETRY).await;
+        }
     }
     db.check_schema()
         .await
@@ -533,6 +549,25 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn two_processes_opening_a_new_sqlite_file_at_once_both_get_a_migrated_database() {
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = StoreSettings {
+                data_dir: dir.path().to_owned(),
+                database_url: None,
+                storage: storage::StorageConfig {
+                    backend: storage::Backend::Local {
+                        root: dir.path().join("objects"),
+                    },
+                },
+            };
+            let (a, b) = tokio::join!(database(&store), database(&store));
+            a.unwrap();
+            b.unwrap();
+        }
+    }
     use std::time::Duration;
 
     #[test]
