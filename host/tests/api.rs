@@ -942,3 +942,62 @@ async fn browser_on(stack: &Stack) {
         "the deleted row is gone"
     );
 }
+
+#[test]
+fn sighup_reads_the_tokens_file_again_and_a_broken_file_keeps_the_tokens_before() {
+    let stack = Stack::new();
+    runtime().block_on(reload_on(&stack));
+}
+
+async fn reload_on(stack: &Stack) {
+    let (file, tokens) = tokens_file(stack);
+    let server = Server::start(stack, &file, &[]);
+    let http = Http::default();
+    let url = server.url("/api/attachments/1");
+    assert_eq!(http.get(&url, Some(&tokens.app)).await.status, 404);
+    let hangup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &server.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // `app` revoked: its line goes.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with("app ")).collect();
+    std::fs::write(&file, kept.join("\n")).unwrap();
+    hangup();
+    let deadline = Instant::now() + WAIT;
+    while http.get(&url, Some(&tokens.app)).await.status != 401 {
+        assert!(
+            Instant::now() < deadline,
+            "revoked token still accepted\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    refused(
+        &http.get(&url, Some(&tokens.app)).await,
+        401,
+        "invalid-token",
+    );
+    assert_eq!(http.get(&url, Some(&tokens.rev)).await.status, 404);
+    // A file that does not parse: the tokens before stay.
+    std::fs::write(&file, "rev review sha256:nothex\n").unwrap();
+    hangup();
+    let deadline = Instant::now() + WAIT;
+    while !server.log().contains("tokens file not read") {
+        assert!(
+            Instant::now() < deadline,
+            "no word of the broken file\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(http.get(&url, Some(&tokens.rev)).await.status, 404);
+    refused(
+        &http.get(&url, Some(&tokens.app)).await,
+        401,
+        "invalid-token",
+    );
+}

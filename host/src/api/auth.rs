@@ -162,6 +162,40 @@ impl Tokens {
     }
 }
 
+/// The tokens file as loaded, swapped whole when it is read again (SIGHUP), so that a token
+/// added or revoked takes effect without a restart. A file that no longer parses changes
+/// nothing: the tokens loaded before stay.
+#[derive(Debug)]
+pub struct TokenSet {
+    file: std::path::PathBuf,
+    current: std::sync::RwLock<std::sync::Arc<Tokens>>,
+}
+
+impl TokenSet {
+    pub fn load(file: &Path) -> Result<TokenSet, String> {
+        Ok(TokenSet {
+            file: file.to_owned(),
+            current: std::sync::RwLock::new(std::sync::Arc::new(Tokens::load(file)?)),
+        })
+    }
+
+    /// The tokens now (a request keeps what it got, even across a reload).
+    pub fn get(&self) -> std::sync::Arc<Tokens> {
+        self.current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Reads the file again; returns how many callers it lists now.
+    pub fn reload(&self) -> Result<usize, String> {
+        let tokens = Tokens::load(&self.file)?;
+        let n = tokens.callers.len();
+        *self.current.write().unwrap_or_else(|p| p.into_inner()) = std::sync::Arc::new(tokens);
+        Ok(n)
+    }
+}
+
 /// A new token and its line for the tokens file.
 pub fn new_token(name: &str, scopes: &[Scope]) -> Result<(String, String), String> {
     let mut bytes = [0u8; 32];

@@ -185,6 +185,7 @@ impl FromRequestParts<Arc<Api>> for Authed {
             .ok_or(ApiError::Unauthenticated)?;
         let caller = api
             .tokens
+            .get()
             .find(token)
             .ok_or(ApiError::InvalidToken)?
             .clone();

@@ -23,7 +23,7 @@ mod review;
 mod routes;
 mod views;
 
-pub use auth::{new_token, RateLimiter, Scope, SigningKey, Tokens, TOKEN_PREFIX};
+pub use auth::{new_token, RateLimiter, Scope, SigningKey, TokenSet, Tokens, TOKEN_PREFIX};
 pub use error::{ApiError, ErrorBody};
 pub use openapi::document;
 
@@ -103,7 +103,8 @@ pub struct Api {
     pub storage: Arc<dyn Storage>,
     pub queue: Arc<dyn Enqueue>,
     pub audit: Audit,
-    pub tokens: Tokens,
+    /// Read again on SIGHUP.
+    pub tokens: TokenSet,
     pub limiter: RateLimiter,
     pub key: SigningKey,
     pub public_url: String,
@@ -156,7 +157,7 @@ impl Api {
              token with `attachd api-token NAME --scopes upload` and put the line it prints in \
              that file",
         )?;
-        let tokens = Tokens::load(tokens_file).map_err(anyhow::Error::msg)?;
+        let tokens = TokenSet::load(tokens_file).map_err(anyhow::Error::msg)?;
         if !settings.queue.enabled {
             anyhow::bail!(
                 "ATTACH_QUEUE_ENABLED=0: attachd serve queues every completed upload, so it \

@@ -277,8 +277,8 @@ fn session(api: &Api, headers: &HeaderMap) -> Result<Session, ApiError> {
     else {
         return Err(ApiError::SessionRequired);
     };
-    let caller = api
-        .tokens
+    let tokens = api.tokens.get();
+    let caller = tokens
         .by_name(name)
         .filter(|c| {
             api.key
@@ -396,7 +396,8 @@ async fn login(
     let Ok(Form(form)) = form else {
         return login_page(StatusCode::BAD_REQUEST, Some("Send the token in the form."));
     };
-    let Some(caller) = api.tokens.find(form.token.trim()) else {
+    let tokens = api.tokens.get();
+    let Some(caller) = tokens.find(form.token.trim()) else {
         return login_page(StatusCode::UNAUTHORIZED, Some("That token is not valid."));
     };
     if let Err(wait) = api.limiter.take(&caller.name, Instant::now()) {

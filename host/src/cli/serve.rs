@@ -15,8 +15,8 @@ pub struct ServeArgs {
     pub openapi: bool,
 }
 
-/// `attachd serve`: listens on ATTACH_API_ADDR until SIGTERM or SIGINT. Prints one JSON line
-/// when it listens and one when it stops.
+/// `attachd serve`: listens on ATTACH_API_ADDR until SIGTERM or SIGINT (SIGHUP reads the
+/// tokens file again). Prints one JSON line when it listens and one when it stops.
 pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<i32> {
     if args.openapi {
         print!("{}", api::document());
@@ -26,6 +26,20 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<i32> 
     let stop = crate::app::on_stop_signal(shutdown.clone())?;
     tokio::spawn(stop);
     let api = Arc::new(Api::build(settings).await?);
+    // SIGHUP reads the tokens file again: a token added or revoked without a restart.
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("listening for SIGHUP")?;
+    let reloading = api.clone();
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match reloading.tokens.reload() {
+                Ok(callers) => tracing::warn!(callers, "SIGHUP: tokens file read again"),
+                Err(e) => {
+                    tracing::error!(error = %e, "SIGHUP: tokens file not read; the tokens loaded before stay")
+                }
+            }
+        }
+    });
     let listener = tokio::net::TcpListener::bind(&settings.api.addr)
         .await
         .with_context(|| format!("listening on {} (ATTACH_API_ADDR)", settings.api.addr))?;
