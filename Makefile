@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap fuzz chaos
+.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap bench-api fuzz chaos
 
 setup:
 	scripts/setup.sh
@@ -96,6 +96,13 @@ bench-swap: guests
 bench-queue: setup
 	cd tests/interop && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench queue
+
+# API benchmark (README "attachd serve"): requests/s of GET /api/attachments/{id} and of
+# first completes against the optimised `attachd serve` on loopback, with Debian's wrk.
+# API_BENCH_PG=1: on PostgreSQL instead of the embedded SQLite.
+bench-api: release
+	command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get install -y -qq wrk >/dev/null; } || sudo apt-get install -y -qq wrk
+	scripts/api-bench.sh target/release/attachd
 
 # Video benchmark: attachd's transcode command through the ffmpeg sandbox vs the same command
 # bare, on a generated 10 s 720p clip; prints a table. Built first, then run.

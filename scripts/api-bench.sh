@@ -1,104 +1,136 @@
 #!/usr/bin/env bash
-# Requests/second that `attachd serve` answers on loopback, measured with Debian's wrk (a manual
-# bench, not part of `make test`: `apt-get install wrk` where it is missing):
-#   scripts/api-bench.sh BASE_URL TOKEN ID [COMPLETE_JSON]
-# e.g. scripts/api-bench.sh http://127.0.0.1:8080 "$token" 42
+# Requests per second of `attachd serve` on loopback, measured with Debian's wrk (`make
+# bench-api`; installs wrk where it is missing). Self-contained: it starts the optimised
+# `attachd serve` (and, for one upload, a worker) on a data directory, Redis prefix and, with
+# API_BENCH_PG=1, PostgreSQL database of its own, and removes them afterwards.
 #
-# Two runs of API_BENCH_SECONDS (default 10) each, API_BENCH_THREADS (2) threads and
-# API_BENCH_CONNECTIONS (16) connections, every request with `Authorization: Bearer TOKEN` (it
-# needs the upload scope: both routes take it):
-#   1. GET /api/attachments/ID
-#   2. POST /api/attachments/complete with COMPLETE_JSON as its body, by default the one made
-#      from attachment ID itself (its fileKey, size and mimeType, and API_BENCH_CHECKSUM or else
-#      64 zeros as the checksum). Before the run one request shows what that body is answered
-#      with, so you know which path the figure is for: completing the same upload again is
-#      attachd's repeat path (or its refusal), not a first completion.
-# Prints a table of requests/s, p50 and p99 latency and non-2xx answers, after each run's own
-# `api-bench: {...}` JSON line (scripts/api-bench.lua). Only loopback addresses are accepted:
-# this is a load, and it must stay on this machine. The server shares the machine's cores
-# with wrk; pin them apart (taskset) for steadier figures.
+#   scripts/api-bench.sh [ATTACHD]        ATTACHD: the binary (default target/release/attachd)
+#
+# Two timed runs, API_BENCH_SECONDS (default 10) each, API_BENCH_THREADS (2) wrk threads and
+# API_BENCH_CONNECTIONS (16) connections:
+#   1. GET /api/attachments/ID of a `ready` upload (its variants' and original's download URLs
+#      signed on every request): what a client polls;
+#   2. POST /api/attachments/complete, each request a different upload, signed and uploaded
+#      beforehand (API_BENCH_UPLOADS of them, default 20000; a run that uses them all counts
+#      the repeats as non-2xx): a first completion, with its HEAD on the store, its enqueue in
+#      Redis and its row update.
+# The rate limit is set out of the way. wrk shares the 2 cores with the server (and Redis and
+# the database): these are this machine's figures, not a server's alone.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-
-if [ $# -lt 3 ] || [ $# -gt 4 ]; then
-    echo "usage: $0 BASE_URL TOKEN ID [COMPLETE_JSON]" >&2
-    exit 2
-fi
-base=${1%/}
-token=$2
-id=$3
-complete_body=${4:-}
+bin=${1:-$root/target/release/attachd}
 seconds=${API_BENCH_SECONDS:-10}
 threads=${API_BENCH_THREADS:-2}
 connections=${API_BENCH_CONNECTIONS:-16}
-[[ $id =~ ^[0-9]+$ ]] || { echo "api-bench: ID must be a number, not $id" >&2; exit 2; }
+uploads=${API_BENCH_UPLOADS:-20000}
+[ -x "$bin" ] || { echo "api-bench: no $bin: run make release" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "api-bench: wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-# Checks the base URL is on loopback, fetches attachment ID (it must answer 200), makes the
-# complete body unless one was given, and sends it once to show its answer. Prints the body.
-complete_body=$(API_BENCH_TOKEN=$token python3 - "$base" "$id" "$complete_body" <<'PY'
-import ipaddress, json, os, sys, urllib.error, urllib.parse, urllib.request
-base, id_, body = sys.argv[1], sys.argv[2], sys.argv[3]
-host = urllib.parse.urlsplit(base).hostname or ""
-try:
-    loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
-except ValueError:
-    loopback = False
-if not loopback:
-    sys.exit(f"api-bench: {base} is not a loopback address (127.0.0.0/8, ::1, localhost): refused")
-auth = {"Authorization": "Bearer " + os.environ["API_BENCH_TOKEN"], "Accept": "application/json"}
+work=$(mktemp -d)
+prefix=bench-api-$$
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+pids=()
+database=""
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    redis-cli --scan --pattern "$prefix:*" | xargs -r redis-cli unlink >/dev/null || true
+    [ -z "$database" ] || psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $database" >/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
 
-def call(method, path, data=None):
-    headers = dict(auth, **({"Content-Type": "application/json"} if data is not None else {}))
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-    except OSError as e:
-        sys.exit(f"api-bench: {method} {base}{path}: {e}")
+export ATTACH_DATA_DIR=$work/data ATTACH_QUEUE_PREFIX=$prefix ATTACH_API_ADDR=127.0.0.1:$port
+export ATTACH_API_TOKENS_FILE=$work/tokens ATTACH_API_RATE=10000000 ATTACH_API_BURST=10000000
+export ATTACH_GUEST_DIR=${ATTACH_GUEST_DIR:-$root/target/guests}
+export ATTACH_GUEST_TRUSTED_KEYS=${ATTACH_GUEST_TRUSTED_KEYS:-$root/target/guest-keys/dev.pub}
+export ATTACH_METRICS_ADDR=127.0.0.1:0 ATTACH_CLEANUP_CRON=off ATTACH_WORKER_LOG_LEVEL=warn
+unset ATTACH_STORAGE ATTACH_S3_BUCKET ATTACH_VSCAN_ENDPOINT ATTACH_CONFIG
+if [ "${API_BENCH_PG:-0}" = 1 ]; then
+    database=attachd_bench_$$
+    psql -q -h 127.0.0.1 -U postgres -d test -c "CREATE DATABASE $database" >/dev/null
+    export ATTACH_DATABASE_URL=postgres://postgres@127.0.0.1:5432/$database
+    "$bin" migrate >/dev/null
+    store="PostgreSQL, local store"
+else
+    unset ATTACH_DATABASE_URL
+    store="SQLite, local store"
+fi
+"$bin" api-token bench --scopes upload,review >"$work/token" 2>"$work/tokens"
+token=$(cat "$work/token")
+"$bin" serve >"$work/serve.out" 2>"$work/serve.log" &
+pids+=($!)
+for _ in $(seq 100); do grep -q listening "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
+grep -q listening "$work/serve.out" || { cat "$work/serve.log" >&2; exit 1; }
 
-status, raw = call("GET", f"/api/attachments/{id_}")
-if status != 200:
-    sys.exit(f"api-bench: GET /api/attachments/{id_} answered {status}: {raw[:300]!r}")
-if not body:
-    a = json.loads(raw)
-    body = json.dumps({
-        "fileKey": a["fileKey"],
-        "checksum": os.environ.get("API_BENCH_CHECKSUM") or "0" * 64,
-        "size": a["size"],
-        "mimeType": a["mimeType"],
-    })
-status, raw = call("POST", "/api/attachments/complete", body.encode())
-print(f"api-bench: POST /api/attachments/complete with {body} answers {status}: {raw[:200].decode(errors='replace')}", file=sys.stderr)
-print(body)
+# The uploads: one processed to `ready` (for GET), then the fresh ones for complete.
+echo "api-bench: preparing $uploads uploads ($store)" >&2
+API_BENCH_TOKEN=$token python3 - "$base" "$uploads" "$work" "$root/samples" <<'PY'
+import concurrent.futures, hashlib, json, os, sys, urllib.request
+base, count, work, samples = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+auth = {"Authorization": "Bearer " + os.environ["API_BENCH_TOKEN"]}
+
+def call(method, url, body=None, headers=None):
+    request = urllib.request.Request(url, data=body, method=method, headers=dict(auth, **(headers or {})))
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+def upload(data):
+    signed = call("POST", base + "/api/attachments/sign", json.dumps(
+        {"fileName": "bench.jpg", "size": len(data), "mimeType": "image/jpeg"}).encode(),
+        {"Content-Type": "application/json"})
+    link = signed["upload"]
+    request = urllib.request.Request(link["url"], data=data, method=link["method"], headers=link["headers"])
+    urllib.request.urlopen(request, timeout=30).read()
+    return {"fileKey": signed["fileKey"], "checksum": hashlib.sha256(data).hexdigest(),
+            "size": len(data), "mimeType": "image/jpeg"}, signed["id"]
+
+photo = open(os.path.join(samples, "progressive.jpg"), "rb").read()
+first, first_id = upload(photo)
+call("POST", base + "/api/attachments/complete", json.dumps(first).encode(), {"Content-Type": "application/json"})
+open(os.path.join(work, "ready-id"), "w").write(str(first_id))
+small = b"\xff\xd8" + b"\0" * 998
+with concurrent.futures.ThreadPoolExecutor(16) as pool:
+    bodies = [b for b, _ in pool.map(lambda _: upload(small), range(count))]
+with open(os.path.join(work, "bodies"), "w") as f:
+    for b in bodies:
+        f.write(json.dumps(b) + "\n")
 PY
-)
+id=$(cat "$work/ready-id")
+"$bin" worker >"$work/worker.out" 2>"$work/worker.log" &
+worker=$!
+for _ in $(seq 600); do
+    status=$(curl -s -H "Authorization: Bearer $token" "$base/api/attachments/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')
+    [ "$status" = ready ] && break
+    sleep 0.1
+done
+kill "$worker"; wait "$worker" 2>/dev/null || true
+[ "$status" = ready ] || { echo "api-bench: upload $id is $status, not ready" >&2; cat "$work/worker.log" >&2; exit 1; }
+# The worker is gone: the completes below queue jobs nobody takes (removed with the prefix).
 
 results=()
-run() { # label, then the body for POST (empty: GET), then the path
-    local label=$1 body=$2 path=$3 out
+run() { # label, path, then the bodies file for POST (empty: GET)
+    local label=$1 path=$2 bodies=${3:-} out line
     echo "api-bench: $label for ${seconds}s, $threads threads, $connections connections" >&2
-    out=$(API_BENCH_TOKEN=$token API_BENCH_BODY=$body timeout $((seconds + 30)) \
+    out=$(API_BENCH_TOKEN=$token API_BENCH_BODIES=$bodies API_BENCH_THREADS_N=$threads timeout $((seconds + 30)) \
         wrk --threads "$threads" --connections "$connections" --duration "${seconds}s" --timeout 5s \
         --script "$root/scripts/api-bench.lua" "$base$path")
     echo "$out" >&2
-    local line
     line=$(grep '^api-bench: {' <<<"$out" | tail -n 1)
     [ -n "$line" ] || { echo "api-bench: wrk printed no result for $label" >&2; exit 1; }
-    echo "$line"
     results+=("$label	${line#api-bench: }")
 }
-run "GET /api/attachments/$id" "" "/api/attachments/$id"
-run "POST /api/attachments/complete" "$complete_body" "/api/attachments/complete"
+run "GET /api/attachments/{id} (ready)" "/api/attachments/$id"
+run "POST /api/attachments/complete" "/api/attachments/complete" "$work/bodies"
 
+echo "attachd serve on $base, $store, $(nproc) cores shared with wrk ($threads threads, $connections connections), ${seconds}s a run"
 python3 - "${results[@]}" <<'PY'
 import json, sys
-print(f"{'operation':<34} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}")
+print(f"{'operation':<36} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'non-2xx':>8} {'errors':>7}")
 for arg in sys.argv[1:]:
     label, raw = arg.split("\t", 1)
     r = json.loads(raw)
     errors = r["connect_errors"] + r["read_errors"] + r["write_errors"] + r["timeouts"]
-    print(f"{label:<34} {r['rps']:>10.1f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['non_2xx_3xx']:>8} {errors:>7}")
+    print(f"{label:<36} {r['rps']:>9.0f} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['non_2xx_3xx']:>8} {errors:>7}")
 PY

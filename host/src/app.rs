@@ -26,30 +26,37 @@ use tokio_util::task::TaskTracker;
 /// migrates itself (one process owns that file); PostgreSQL is migrated with
 /// `attachd migrate`, and a schema this binary does not know is refused.
 pub async fn database(store: &StoreSettings) -> anyhow::Result<Db> {
-    prepare_database(connect_database(store).await?).await
+    let mut tries = 1;
+    let db = loop {
+        match connect_database(store).await {
+            Err(_) if store.database_url.is_none() && tries < SQLITE_OPEN_TRIES => {
+                tries += 1;
+                tokio::time::sleep(SQLITE_OPEN_RETRY).await;
+            }
+            connected => break connected?,
+        }
+    };
+    prepare_database(db).await
 }
 
-/// Tries of the embedded SQLite file's migration: `attachd serve` and `attachd worker`
-/// started together on one data directory migrate it at once, and the one that loses the race
-/// fails ("table … already exists"; the migration is rolled back) while the other finishes.
-const SQLITE_MIGRATE_TRIES: usize = 5;
-/// The wait between those tries: the winner's migrations take milliseconds.
-const SQLITE_MIGRATE_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
+/// Tries at opening the embedded SQLite file: `attachd serve` and `attachd worker` started
+/// together on a new data directory create, switch to WAL and migrate the file at once, and the
+/// one that loses a step fails it (the database is locked; a table already exists, its
+/// migration rolled back) while the other finishes; the next try finds the file ready.
+const SQLITE_OPEN_TRIES: usize = 5;
+/// The wait between those tries: the winner's steps take milliseconds.
+const SQLITE_OPEN_RETRY: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Migrates the embedded SQLite file and checks the schema (see [`database`]).
 async fn prepare_database(db: Db) -> anyhow::Result<Db> {
     if db.backend() == crate::db::Backend::Sqlite {
         let mut tries = 1;
         while let Err(e) = db.migrate().await {
-            // Another process may have migrated it meanwhile: then the schema is whole.
-            if db.check_schema().await.is_ok() {
-                break;
-            }
-            if tries == SQLITE_MIGRATE_TRIES {
+            if tries == SQLITE_OPEN_TRIES {
                 return Err(e).context("migrating the SQLite database");
             }
             tries += 1;
-            tokio::time::sleep(SQLITE_MIGRATE_RETRY).await;
+            tokio::time::sleep(SQLITE_OPEN_RETRY).await;
         }
     }
     db.check_schema()

@@ -639,7 +639,7 @@ async fn a_reviewer_releases_and_deletes_quarantined_uploads_and_both_are_audite
     // Two uploads the worker quarantines under a strict policy: PNGs declared as JPEG are
     // suspicious, and suspicious uploads are quarantined.
     let png = fx::png_rgb(&fx::photo(64, 48, 3));
-    let mut ids = vec![];
+    let (mut ids, mut links, mut keys) = (vec![], vec![], vec![]);
     for name in ["keep.png", "drop.png"] {
         let signed = http
             .post_json(
@@ -666,6 +666,8 @@ async fn a_reviewer_releases_and_deletes_quarantined_uploads_and_both_are_audite
             202
         );
         ids.push(signed["id"].as_i64().unwrap());
+        keys.push(key.to_owned());
+        links.push(signed["upload"].clone());
     }
     {
         let _strict = stack.start_worker(&[("ATTACH_SCAN_SUSPICIOUS", "quarantine")]);
@@ -686,6 +688,20 @@ async fn a_reviewer_releases_and_deletes_quarantined_uploads_and_both_are_audite
         .map(|i| i["id"].as_i64().unwrap())
         .collect();
     assert_eq!(listed, [ids[1], ids[0]], "most recent first");
+    // The upload URL takes nothing once the upload was completed, quarantined or not.
+    let mut junk = png.clone();
+    junk[png.len() / 2] ^= 0xFF;
+    refused(
+        &http.follow(&links[0], junk.clone()).await,
+        409,
+        "already-completed",
+    );
+    // Bytes written to the key behind the API's back since the quarantine (on S3, the
+    // original's key is free again) are not what the reviewer released.
+    let store = LocalStorage::open(stack.data.join("objects"))
+        .await
+        .unwrap();
+    store.put(&keys[0], junk.into(), "image/png").await.unwrap();
 
     // Released under the default policy (publish suspicious uploads): processed again, ready.
     let _worker = stack.start_worker(&[]);
@@ -705,6 +721,21 @@ async fn a_reviewer_releases_and_deletes_quarantined_uploads_and_both_are_audite
     );
     let view = settled(&http, &server, &tokens.app, ids[0]).await;
     assert_eq!(view["status"], "ready", "{view}");
+    let original = http
+        .get(view["original"]["url"].as_str().unwrap(), None)
+        .await;
+    assert_eq!(
+        original.body, png,
+        "the released bytes are the quarantined ones"
+    );
+    assert!(
+        store
+            .head(&format!("quarantine/{}", keys[0]))
+            .await
+            .unwrap()
+            .is_some(),
+        "the quarantined copy stays, the record of what was reviewed"
+    );
     let history = http
         .get(
             &server.url(&format!("/api/attachments/{}/events", ids[0])),
@@ -1000,4 +1031,214 @@ async fn reload_on(stack: &Stack) {
         401,
         "invalid-token",
     );
+}
+
+#[test]
+fn an_upload_url_takes_one_body_at_a_time_and_none_after_its_upload_was_completed() {
+    let stack = Stack::new();
+    runtime().block_on(one_body_on(&stack));
+}
+
+async fn one_body_on(stack: &Stack) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (file, tokens) = tokens_file(stack);
+    let server = Server::start(stack, &file, &[]);
+    let http = Http::default();
+    let photo = photo();
+    let signed = http
+        .post_json(
+            &server.url("/api/attachments/sign"),
+            Some(&tokens.app),
+            &json!({ "fileName": "a.jpg", "size": photo.len(), "mimeType": "image/jpeg" }),
+        )
+        .await
+        .json();
+    let key = signed["fileKey"].as_str().unwrap().to_owned();
+    // A body that stops one byte short, held open.
+    let url = signed["upload"]["url"].as_str().unwrap();
+    let path = &url[server.base.len()..];
+    let mut slow = tokio::net::TcpStream::connect(&server.base["http://".len()..])
+        .await
+        .unwrap();
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\n\r\n",
+        photo.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    let mut hostile = fx::html_page();
+    hostile.resize(photo.len(), b' ');
+    slow.write_all(&hostile[..photo.len() - 1]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A second body for the same URL meanwhile: refused, not buffered beside the first.
+    refused(
+        &http.follow(&signed["upload"], photo.clone()).await,
+        409,
+        "upload-in-progress",
+    );
+    // The real bytes land another way and the upload is completed and processed.
+    let real = stack.dir.path().join("real.jpg");
+    std::fs::write(&real, &photo).unwrap();
+    stack.ingest_file(&key, &["--mime", "image/jpeg"], &real);
+    let done = json!({ "fileKey": key, "checksum": sha256(&photo), "size": photo.len(), "mimeType": "image/jpeg" });
+    assert_eq!(
+        http.post_json(
+            &server.url("/api/attachments/complete"),
+            Some(&tokens.app),
+            &done
+        )
+        .await
+        .status,
+        202
+    );
+    // The held body finishes now: refused, and the object is still the real one.
+    slow.write_all(&hostile[photo.len() - 1..]).await.unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 409"), "{answer}");
+    assert!(answer.contains("already-completed"), "{answer}");
+    let store = LocalStorage::open(stack.data.join("objects"))
+        .await
+        .unwrap();
+    assert_eq!(store.get(&key, 1 << 20).await.unwrap(), photo);
+}
+
+#[test]
+fn a_trickled_json_body_is_cut_off_and_made_up_methods_are_counted_as_other() {
+    let stack = Stack::new();
+    runtime().block_on(trickle_on(&stack));
+}
+
+async fn trickle_on(stack: &Stack) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (file, tokens) = tokens_file(stack);
+    let server = Server::start(stack, &file, &[]);
+    let started = Instant::now();
+    let mut conn = tokio::net::TcpStream::connect(&server.base["http://".len()..])
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/attachments/sign HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"fi",
+        tokens.app
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(30), conn.read_to_string(&mut answer))
+        .await
+        .expect("cut off well before the request deadline")
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request-timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(25));
+
+    let http = Http::default();
+    let odd = "X".repeat(2000);
+    assert_eq!(
+        http.send(&odd, &server.url("/healthz"), &[], vec![])
+            .await
+            .status,
+        405
+    );
+    let metrics = http.get(&server.url("/metrics"), None).await.text();
+    assert!(!metrics.contains(&odd));
+    assert!(metrics.contains(r#"method="other""#), "{metrics}");
+}
+
+#[test]
+fn a_release_that_could_not_queue_its_job_is_finished_by_releasing_again() {
+    let stack = Stack::new();
+    runtime().block_on(release_retry_on(&stack));
+}
+
+async fn release_retry_on(stack: &Stack) {
+    use common::worker::{free_port, spawn_redis_server};
+    // A Redis of the test's own, to stop while the release runs.
+    let redis_dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut redis = spawn_redis_server(port, redis_dir.path(), &[]);
+    let redis_url = format!("redis://127.0.0.1:{port}");
+    let (file, tokens) = tokens_file(stack);
+    let env = [
+        ("ATTACH_REDIS_URL", redis_url.as_str()),
+        ("ATTACH_API_REQUEST_TIMEOUT", "5s"),
+    ];
+    let server = Server::start(stack, &file, &env);
+    let http = Http::default();
+    let png = fx::png_rgb(&fx::photo(64, 48, 3));
+    let signed = http
+        .post_json(
+            &server.url("/api/attachments/sign"),
+            Some(&tokens.app),
+            &json!({ "fileName": "p.png", "size": png.len(), "mimeType": "image/jpeg" }),
+        )
+        .await
+        .json();
+    let id = signed["id"].as_i64().unwrap();
+    assert_eq!(
+        http.follow(&signed["upload"], png.clone()).await.status,
+        200
+    );
+    let done = json!({ "fileKey": signed["fileKey"], "checksum": sha256(&png), "size": png.len(), "mimeType": "image/jpeg" });
+    assert_eq!(
+        http.post_json(
+            &server.url("/api/attachments/complete"),
+            Some(&tokens.app),
+            &done
+        )
+        .await
+        .status,
+        202
+    );
+    {
+        let _strict = stack.start_worker(&[
+            ("ATTACH_REDIS_URL", redis_url.as_str()),
+            ("ATTACH_SCAN_SUSPICIOUS", "quarantine"),
+        ]);
+        assert_eq!(
+            settled(&http, &server, &tokens.app, id).await["status"],
+            "quarantined"
+        );
+    }
+    redis.kill().unwrap();
+    redis.wait().unwrap();
+    let release = server.url(&format!("/api/attachments/{id}/release"));
+    let reason = json!({ "reason": "false positive" });
+    let failed = http.post_json(&release, Some(&tokens.rev), &reason).await;
+    assert!(
+        [(503, "queue-unavailable"), (408, "request-timeout")]
+            .contains(&(failed.status, failed.code().as_str())),
+        "{}",
+        failed.text()
+    );
+    // Released, not queued: releasing again queues it, with no second audit event.
+    let mut redis = spawn_redis_server(port, redis_dir.path(), &[]);
+    let deadline = Instant::now() + WAIT;
+    let again = loop {
+        let again = http.post_json(&release, Some(&tokens.rev), &reason).await;
+        if again.status == 202 || Instant::now() > deadline {
+            break again;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(again.status, 202, "{}\n{}", again.text(), server.log());
+    let _worker = stack.start_worker(&[("ATTACH_REDIS_URL", redis_url.as_str())]);
+    let view = settled(&http, &server, &tokens.app, id).await;
+    assert_eq!(view["status"], "ready", "{view}");
+    let events = db(stack)
+        .await
+        .events(view["fileKey"].as_str().unwrap())
+        .await
+        .unwrap();
+    let releases = events
+        .iter()
+        .filter(|e| e.decision == "review-released")
+        .count();
+    assert_eq!(releases, 1, "{events:?}");
+    // Not quarantined and not waiting: a third release is refused.
+    refused(
+        &http.post_json(&release, Some(&tokens.rev), &reason).await,
+        409,
+        "not-quarantined",
+    );
+    redis.kill().unwrap();
+    let _ = redis.wait();
 }

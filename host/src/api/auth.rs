@@ -272,7 +272,10 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+            Err(
+                Duration::try_from_secs_f64((1.0 - bucket.tokens) / self.rate)
+                    .unwrap_or(Duration::MAX),
+            )
         }
     }
 }

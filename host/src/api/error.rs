@@ -51,6 +51,8 @@ pub enum ApiError {
     InvalidSignature,
     #[error("an upload URL writes once: the object exists already")]
     AlreadyUploaded,
+    #[error("another upload to this URL is in progress")]
+    UploadInProgress,
     #[error("the request took longer than {} s", .0.as_secs())]
     Timeout(Duration),
     #[error("the review session is missing or has expired: log in again")]
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::UrlExpired => "url-expired",
             ApiError::InvalidSignature => "invalid-signature",
             ApiError::AlreadyUploaded => "already-uploaded",
+            ApiError::UploadInProgress => "upload-in-progress",
             ApiError::Timeout(_) => "request-timeout",
             ApiError::SessionRequired => "session-required",
             ApiError::CsrfMismatch => "csrf-mismatch",
@@ -98,7 +101,7 @@ impl ApiError {
     }
 
     /// Every code, for the README's table and its test.
-    pub const CODES: [&'static str; 25] = [
+    pub const CODES: [&'static str; 26] = [
         "unauthenticated",
         "invalid-token",
         "insufficient-scope",
@@ -118,6 +121,7 @@ impl ApiError {
         "url-expired",
         "invalid-signature",
         "already-uploaded",
+        "upload-in-progress",
         "request-timeout",
         "session-required",
         "csrf-mismatch",
@@ -147,7 +151,8 @@ impl ApiError {
             | ApiError::UploadMismatch(_)
             | ApiError::AlreadyCompleted(_)
             | ApiError::NotQuarantined(_)
-            | ApiError::AlreadyUploaded => StatusCode::CONFLICT,
+            | ApiError::AlreadyUploaded
+            | ApiError::UploadInProgress => StatusCode::CONFLICT,
             ApiError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
             ApiError::Database(_) | ApiError::Storage(_) | ApiError::Queue(_) => {
                 StatusCode::SERVICE_UNAVAILABLE

@@ -7,12 +7,15 @@
 use super::error::ApiError;
 use super::views::Link;
 use super::Api;
-use crate::storage::{PresignRequest, VARIANTS_ROOT};
+use crate::db::Status;
+use crate::storage::{Incoming, PresignRequest, VARIANTS_ROOT};
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt as _;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -123,21 +126,27 @@ fn check(api: &Api, query: &HashMap<String, String>, parts: &[&str]) -> Result<(
 }
 
 /// `PUT /files/{key}`: the local store's upload URL. The body must be exactly the signed size
-/// with the signed `Content-Type`, and the object must not exist yet: once a complete has been
-/// processed, the URL cannot swap the bytes behind the verdict.
+/// with the signed `Content-Type`, for an upload still waiting for its bytes (signed, not
+/// completed), one at a time per key; it streams to disk and is created only if no object is
+/// there (see [`crate::storage::LocalStorage::put_new`]): the URL writes once, and cannot
+/// swap the bytes behind a verdict.
 pub async fn upload(
     State(api): State<Arc<Api>>,
-    Path(key): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Path(key) = path.map_err(|_| ApiError::NotFound)?;
     let size_text = query.get("size").ok_or(ApiError::InvalidSignature)?.clone();
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    check(&api, &query, &["PUT", &key, &size_text, content_type])?;
+        .unwrap_or("")
+        .to_owned();
+    check(&api, &query, &["PUT", &key, &size_text, &content_type])?;
+    // Only the local store's URLs are signed here; with S3 the store takes the uploads.
+    let local = api.local.clone().ok_or(ApiError::NotFound)?;
     let size: u64 = size_text.parse().map_err(|_| ApiError::InvalidSignature)?;
     if let Some(declared) = headers
         .get(header::CONTENT_LENGTH)
@@ -151,42 +160,131 @@ pub async fn upload(
             });
         }
     }
+    waiting_for_bytes(&api, &key).await?;
+    let _slot = api
+        .uploading
+        .claim(&key)
+        .ok_or(ApiError::UploadInProgress)?;
     if api.storage.head(&key).await?.is_some() {
         return Err(ApiError::AlreadyUploaded);
     }
-    let limit = usize::try_from(size)
-        .unwrap_or(usize::MAX)
-        .saturating_add(1);
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::UploadTooLarge {
-            size: size.saturating_add(1),
-            max: size,
-            mime: content_type.to_owned(),
-        })?;
-    if bytes.len() as u64 != size {
-        return Err(ApiError::SizeMismatch {
-            declared: size,
-            actual: bytes.len() as u64,
-        });
+    let (tx, rx) = tokio::sync::mpsc::channel(UPLOAD_CHUNKS_IN_FLIGHT);
+    let writer = {
+        let key = key.clone();
+        tokio::spawn(async move { local.put_new(&key, rx).await })
+    };
+    let mut body = body.into_data_stream();
+    let mut received: u64 = 0;
+    let refused = loop {
+        match body.next().await {
+            Some(Ok(chunk)) => {
+                received = received.saturating_add(chunk.len() as u64);
+                if received > size {
+                    break Some(ApiError::UploadTooLarge {
+                        size: received,
+                        max: size,
+                        mime: content_type.clone(),
+                    });
+                }
+                if tx.send(Incoming::Chunk(chunk)).await.is_err() {
+                    break None; // the writer failed: its error is the answer
+                }
+            }
+            // The client went away or the body broke: nothing is written.
+            Some(Err(_)) => {
+                break Some(ApiError::InvalidRequest(
+                    "the upload's body ended early".into(),
+                ))
+            }
+            None if received != size => {
+                break Some(ApiError::SizeMismatch {
+                    declared: size,
+                    actual: received,
+                })
+            }
+            None => {
+                // Once more before the bytes land: still waiting for them.
+                if let Err(e) = waiting_for_bytes(&api, &key).await {
+                    break Some(e);
+                }
+                let _ = tx.send(Incoming::Done).await;
+                break None;
+            }
+        }
+    };
+    drop(tx);
+    let written = writer.await.map_err(|e| {
+        ApiError::Storage(crate::storage::StorageError::Unavailable {
+            op: "put-new",
+            message: e.to_string(),
+        })
+    })?;
+    if let Some(e) = refused {
+        return Err(e);
     }
-    api.storage.put(&key, bytes, content_type).await?;
-    Ok(StatusCode::OK.into_response())
+    match written? {
+        true => Ok(StatusCode::OK.into_response()),
+        false => Err(ApiError::AlreadyUploaded),
+    }
 }
 
-/// `GET /files/{key}`: the local store's download URL.
+/// Chunks of an upload between the request and the disk: bounds what one upload holds in
+/// memory to a few of hyper's reads (each at most a few hundred KiB).
+const UPLOAD_CHUNKS_IN_FLIGHT: usize = 4;
+
+/// The upload at `key` still waits for its bytes: its row exists, says `uploaded` and has no
+/// checksum (complete has not run). A completed, processed or quarantined upload takes no
+/// bytes through its URL any more.
+async fn waiting_for_bytes(api: &Api, key: &str) -> Result<(), ApiError> {
+    let row = api.db.get(key).await?.ok_or(ApiError::UploadNotSigned)?;
+    if row.status != Status::Uploaded || row.checksum.is_some() {
+        return Err(ApiError::AlreadyCompleted(row.status.as_str().into()));
+    }
+    Ok(())
+}
+
+/// The keys being uploaded through this server now: one upload per key at a time, so that
+/// concurrent requests on one URL cannot each hold a body.
+#[derive(Debug, Default)]
+pub struct Uploading(std::sync::Mutex<std::collections::HashSet<String>>);
+
+/// A key's place in [`Uploading`], given back when dropped.
+pub struct Slot<'a> {
+    set: &'a Uploading,
+    key: String,
+}
+
+impl Uploading {
+    pub fn claim(&self, key: &str) -> Option<Slot<'_>> {
+        let mut keys = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        keys.insert(key.to_owned()).then(|| Slot {
+            set: self,
+            key: key.to_owned(),
+        })
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        self.set
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.key);
+    }
+}
+
+/// `GET /files/{key}`: the local store's download URL, streamed from the file.
 pub async fn download(
     State(api): State<Arc<Api>>,
-    Path(key): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
+    let Path(key) = path.map_err(|_| ApiError::NotFound)?;
     check(&api, &query, &["GET", &key])?;
-    let max = api.max_image_bytes.max(api.max_video_bytes.unwrap_or(0));
-    let bytes = match api.storage.get(&key, max).await {
-        Ok(bytes) => bytes,
-        Err(crate::storage::StorageError::NotFound { .. }) => return Err(ApiError::NotFound),
-        Err(e) => return Err(e.into()),
-    };
+    let local = api.local.as_ref().ok_or(ApiError::NotFound)?;
+    let (file, len) = local.open_read(&key).await?.ok_or(ApiError::NotFound)?;
+    let stream = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file));
     let variant = key.starts_with(VARIANTS_ROOT);
     let mut response = (
         [
@@ -197,11 +295,13 @@ pub async fn download(
                 "sandbox; default-src 'none'",
             ),
         ],
-        bytes,
+        Body::from_stream(stream),
     )
         .into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
     if !variant {
-        response.headers_mut().insert(
+        headers.insert(
             header::CONTENT_DISPOSITION,
             header::HeaderValue::from_static("attachment"),
         );

@@ -8,7 +8,7 @@ use super::{
 };
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
+use axum::http::{header, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -78,6 +78,23 @@ impl ApiMetrics {
     }
 }
 
+/// The route of the local store's upload and download URLs.
+pub const UPLOAD_ROUTE: &str = "/files/{*key}";
+
+/// A method as a metrics label: the ones the API serves, and `other` for anything a client
+/// makes up (a raw method would let anyone add series without bound).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
+}
+
 /// Every route. Labels of the metrics are these templates (never a raw path, which an
 /// attacker could make unbounded).
 pub fn router(api: Arc<Api>) -> Router {
@@ -94,7 +111,7 @@ pub fn router(api: Arc<Api>) -> Router {
     let pages = review::routes().layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY));
     // The upload's own limit (the size it was signed for) applies instead.
     let files = Router::new()
-        .route("/files/{*key}", put(files::upload).get(files::download))
+        .route(UPLOAD_ROUTE, put(files::upload).get(files::download))
         .layer(axum::extract::DefaultBodyLimit::disable());
     Router::new()
         .merge(json_api)
@@ -108,14 +125,15 @@ pub fn router(api: Arc<Api>) -> Router {
         .with_state(api)
 }
 
+/// Ready when Redis and the database answer. Unlike the worker's, whose port stays inside the
+/// deployment, this one may face the clients: the answer names nothing, the log says what.
 async fn readyz(State(api): State<Arc<Api>>) -> Response {
     match api.ready.check().await {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(why) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("not ready: {why}\n"),
-        )
-            .into_response(),
+        Err(why) => {
+            tracing::warn!(cause = %why, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "not ready\n").into_response()
+        }
     }
 }
 
@@ -135,10 +153,16 @@ async fn bounded(State(api): State<Arc<Api>>, request: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let method = request.method().as_str().to_owned();
-    let mut response = match tokio::time::timeout(api.request_timeout, next.run(request)).await {
+    let method = method_label(request.method());
+    // An upload through the local store may take minutes; everything else is small.
+    let deadline = if route == UPLOAD_ROUTE && request.method() == Method::PUT {
+        api.upload_timeout
+    } else {
+        api.request_timeout
+    };
+    let mut response = match tokio::time::timeout(deadline, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => ApiError::Timeout(api.request_timeout).into_response(),
+        Err(_) => ApiError::Timeout(deadline).into_response(),
     };
     let headers = response.headers_mut();
     headers.insert(
@@ -155,11 +179,11 @@ async fn bounded(State(api): State<Arc<Api>>, request: Request, next: Next) -> R
     let status = response.status().as_u16().to_string();
     api.metrics
         .requests
-        .with_label_values(&[&route, &method, &status])
+        .with_label_values(&[&route, method, &status])
         .inc();
     api.metrics
         .duration
-        .with_label_values(&[&route, &method])
+        .with_label_values(&[&route, method])
         .observe(started.elapsed().as_secs_f64());
     response
 }
@@ -196,6 +220,11 @@ impl FromRequestParts<Arc<Api>> for Authed {
     }
 }
 
+/// A JSON or form body must arrive within this: a few hundred bytes take milliseconds, and a
+/// client trickling one (a connection held open for nothing) is cut off long before the
+/// request's own deadline.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A JSON body whose every refusal (not JSON, wrong shape, too large, wrong content type) is
 /// an [`ApiError`] with its code, not axum's plain-text rejection.
 pub struct JsonBody<T>(pub T);
@@ -209,7 +238,11 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
         use axum::extract::rejection::JsonRejection;
-        match axum::Json::<T>::from_request(request, state).await {
+        let read = axum::Json::<T>::from_request(request, state);
+        let Ok(read) = tokio::time::timeout(BODY_READ_TIMEOUT, read).await else {
+            return Err(ApiError::Timeout(BODY_READ_TIMEOUT));
+        };
+        match read {
             Ok(axum::Json(value)) => Ok(JsonBody(value)),
             Err(JsonRejection::MissingJsonContentType(_)) => Err(ApiError::UnsupportedMediaType(
                 "the body must be JSON: send Content-Type: application/json".into(),
@@ -220,6 +253,27 @@ where
                 Err(ApiError::BodyTooLarge(MAX_JSON_BODY))
             }
             Err(e) => Err(ApiError::InvalidRequest(e.body_text())),
+        }
+    }
+}
+
+/// A form body (the review page's), read within [`BODY_READ_TIMEOUT`]; `None` when it does
+/// not parse, for the page to say so.
+pub struct FormBody<T>(pub Option<T>);
+
+impl<T, S> FromRequest<S> for FormBody<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let read = axum::extract::Form::<T>::from_request(request, state);
+        match tokio::time::timeout(BODY_READ_TIMEOUT, read).await {
+            Err(_) => Err(ApiError::Timeout(BODY_READ_TIMEOUT)),
+            Ok(Ok(axum::extract::Form(value))) => Ok(FormBody(Some(value))),
+            Ok(Err(_)) => Ok(FormBody(None)),
         }
     }
 }

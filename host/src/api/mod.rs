@@ -43,14 +43,20 @@ pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 pub const DEFAULT_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// S3's own limit on a presigned URL (SigV4: 7 days).
 pub const MAX_URL_TTL: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+/// The lowest rate accepted: one request in about 17 minutes. Below it the bucket's waits
+/// would not fit a Duration.
+pub const MIN_RATE: f64 = 0.001;
 /// Requests per second per token: a busy app signs and completes a few uploads a second per
 /// backend; 50 with a burst of 100 leaves headroom while capping what a leaked token can do
 /// (each sign creates a row).
 pub const DEFAULT_RATE: u32 = 50;
 pub const DEFAULT_BURST: u32 = 100;
-/// Deadline of one request, an upload through the local store included: 64 MiB (the image
-/// limit) at 1 MB/s fits.
-pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Deadline of one request but an upload: a sign, complete or read takes milliseconds; 30 s
+/// covers a slow database or store and bounds how long a request holds a connection.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Deadline of an upload through the local store's URL: 64 MiB (the image limit) at 1 MB/s
+/// fits.
+pub const DEFAULT_UPLOAD_TIMEOUT: Duration = Duration::from_secs(120);
 /// JSON request bodies: a sign or complete is a few hundred bytes; 64 KiB covers a long
 /// variant list and bounds what a caller makes the server parse.
 pub const MAX_JSON_BODY: usize = 64 * 1024;
@@ -77,6 +83,7 @@ pub struct ApiSettings {
     pub rate: f64,
     pub burst: u32,
     pub request_timeout: Duration,
+    pub upload_timeout: Duration,
 }
 
 /// `ATTACH_API_PUBLIC_URL`: an `http://` or `https://` base, no query or fragment.
@@ -101,6 +108,11 @@ pub const VIDEO_TYPES: [&str; 2] = ["video/mp4", "video/quicktime"];
 pub struct Api {
     pub db: Db,
     pub storage: Arc<dyn Storage>,
+    /// The same store when it is the local one, whose upload and download URLs this server
+    /// serves itself.
+    pub local: Option<Arc<crate::storage::LocalStorage>>,
+    /// Keys being uploaded through those URLs now.
+    pub uploading: files::Uploading,
     pub queue: Arc<dyn Enqueue>,
     pub audit: Audit,
     /// Read again on SIGHUP.
@@ -110,6 +122,7 @@ pub struct Api {
     pub public_url: String,
     pub url_ttl: Duration,
     pub request_timeout: Duration,
+    pub upload_timeout: Duration,
     pub upload_prefix: String,
     pub quarantine_prefix: String,
     pub max_image_bytes: u64,
@@ -167,7 +180,13 @@ impl Api {
         let key = SigningKey::load_or_create(&api.signing_key_file).map_err(anyhow::Error::msg)?;
         let store = &settings.store;
         let db = crate::app::database(store).await?;
-        let storage = crate::app::object_store(store).await?;
+        let (storage, local): (Arc<dyn Storage>, _) = match &store.storage.backend {
+            crate::storage::Backend::Local { root } => {
+                let local = Arc::new(crate::storage::LocalStorage::open(root).await?);
+                (local.clone(), Some(local))
+            }
+            crate::storage::Backend::S3 { .. } => (crate::app::object_store(store).await?, None),
+        };
         let queue = Arc::new(crate::app::queue(&settings.queue).await?);
         let health = Arc::new(crate::worker::HealthChecks {
             db: db.clone(),
@@ -180,6 +199,8 @@ impl Api {
             audit: Audit::new(Some(db.clone())),
             db,
             storage,
+            local,
+            uploading: files::Uploading::default(),
             queue,
             tokens,
             limiter: RateLimiter::new(api.rate, api.burst),
@@ -190,6 +211,7 @@ impl Api {
                 .unwrap_or_else(|| format!("http://{}", api.addr)),
             url_ttl: api.url_ttl,
             request_timeout: api.request_timeout,
+            upload_timeout: api.upload_timeout,
             upload_prefix: settings.cleanup.upload_prefix.clone(),
             quarantine_prefix: settings.vscan.quarantine_prefix.clone(),
             max_image_bytes: settings.guests.input.max_input_bytes,

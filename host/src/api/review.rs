@@ -11,13 +11,14 @@
 
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
+use super::http::FormBody;
 use super::routes::{enqueue, key_digest};
 use super::{Api, MAX_JSON_BODY};
 use crate::audit::{Decision, Event};
 use crate::db::{Attachment, Status};
 use crate::job::ProcessPayload;
 use crate::storage;
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -58,9 +59,12 @@ fn quarantine_key(api: &Api, file_key: &str) -> String {
     format!("{}{file_key}", api.quarantine_prefix)
 }
 
-/// Release: the original goes back under the upload prefix, the row back to `uploaded`, and
-/// a process job runs every check again (so a file the checks still condemn is quarantined
-/// again). The audit event, with the reviewer, comes first.
+/// Release: the quarantined copy is put back under the upload's key (over whatever is there:
+/// bytes written to the key since the quarantine are not the ones reviewed), the row returns to
+/// `uploaded`, and a process job runs every check again (so a file the checks still condemn is
+/// quarantined again). The audit event, with the reviewer, comes first. The quarantined copy
+/// stays, the record of what was reviewed. A release answered 503 (Redis down) left the upload
+/// released but not queued; releasing it again queues it.
 pub async fn release(
     api: &Api,
     id: i64,
@@ -68,40 +72,50 @@ pub async fn release(
     reason: &str,
 ) -> Result<Attachment, ApiError> {
     let reason = check_reason(reason)?;
-    let row = quarantined_row(api, id).await?;
-    let key = row.file_key.as_str();
-    let qkey = quarantine_key(api, key);
-    api.audit
-        .record(
-            Event::new(Decision::ReviewReleased, reason)
-                .about(key, None, row.checksum.as_deref())
-                .details(serde_json::json!({ "reviewer": reviewer, "quarantineKey": qkey })),
-        )
-        .await?;
-    if api.storage.head(key).await?.is_none() {
-        if api.storage.head(&qkey).await?.is_none() {
-            return Err(ApiError::UploadMissing);
-        }
-        api.storage.copy(&qkey, key).await?;
+    let row = api.db.get_by_id(id).await?.ok_or(ApiError::NotFound)?;
+    let key = row.file_key.clone();
+    let qkey = quarantine_key(api, &key);
+    let unqueued = row.status == Status::Uploaded
+        && api
+            .db
+            .events(&key)
+            .await?
+            .last()
+            .is_some_and(|e| e.decision == Decision::ReviewReleased.as_str());
+    if row.status != Status::Quarantined && !unqueued {
+        return Err(ApiError::NotQuarantined(row.status.as_str().into()));
     }
+    if api.storage.head(&qkey).await?.is_none() {
+        return Err(ApiError::UploadMissing);
+    }
+    if !unqueued {
+        api.audit
+            .record(
+                Event::new(Decision::ReviewReleased, reason)
+                    .about(&key, None, row.checksum.as_deref())
+                    .details(serde_json::json!({ "reviewer": reviewer, "quarantineKey": qkey })),
+            )
+            .await?;
+    }
+    api.storage.copy(&qkey, &key).await?;
     // The database itself refuses this move unless the release event above is recorded
     // after the upload's latest quarantine (the status rules in migrations/).
-    let row = api
-        .db
-        .reopen_quarantined(key)
-        .await
-        .map_err(|e| match e {
-            crate::db::DbError::Conflict { .. } => {
-                ApiError::NotQuarantined("quarantined again meanwhile".into())
-            }
-            other => other.into(),
-        })?
-        .ok_or_else(|| ApiError::NotQuarantined("changed meanwhile".into()))?;
-    // Before the job exists: a job that quarantines the upload again writes a new copy,
-    // which this must not remove.
-    api.storage.delete(&qkey).await?;
+    let row = if unqueued {
+        row
+    } else {
+        api.db
+            .reopen_quarantined(&key)
+            .await
+            .map_err(|e| match e {
+                crate::db::DbError::Conflict { .. } => {
+                    ApiError::NotQuarantined("quarantined again meanwhile".into())
+                }
+                other => other.into(),
+            })?
+            .ok_or_else(|| ApiError::NotQuarantined("changed meanwhile".into()))?
+    };
     let payload = ProcessPayload {
-        file_key: key.to_owned(),
+        file_key: key.clone(),
         mime_type: row.mime_type.clone(),
         size: u64::try_from(row.size).unwrap_or(0),
         variants: vec![],
@@ -109,8 +123,8 @@ pub async fn release(
         reprocess_guest_digest: None,
     };
     // The claim count differs after each processing, so a second release of the same upload
-    // gets a job of its own.
-    let job_id = format!("release-{}-{}", key_digest(key), row.attempts);
+    // gets a job of its own, while a retried one finds its job (BullMQ keeps one per id).
+    let job_id = format!("release-{}-{}", key_digest(&key), row.attempts);
     enqueue(api, &payload, &job_id).await?;
     tracing::warn!(reviewer, file_key = %key, job_id = %job_id, "quarantined upload released");
     Ok(row)
@@ -389,11 +403,8 @@ struct LoginForm {
     token: String,
 }
 
-async fn login(
-    State(api): State<Arc<Api>>,
-    form: Result<Form<LoginForm>, axum::extract::rejection::FormRejection>,
-) -> Response {
-    let Ok(Form(form)) = form else {
+async fn login(State(api): State<Arc<Api>>, FormBody(form): FormBody<LoginForm>) -> Response {
+    let Some(form) = form else {
         return login_page(StatusCode::BAD_REQUEST, Some("Send the token in the form."));
     };
     let tokens = api.tokens.get();
@@ -549,10 +560,10 @@ async fn decide(
     api: &Api,
     raw: &str,
     headers: &HeaderMap,
-    form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
+    form: Option<DecisionForm>,
 ) -> Result<(Session, i64, DecisionForm), PageError> {
     let session = session(api, headers)?;
-    let Ok(Form(form)) = form else {
+    let Some(form) = form else {
         return Err(
             ApiError::InvalidRequest("the form needs a reason and its CSRF token".into()).into(),
         );
@@ -565,7 +576,7 @@ async fn release_form(
     State(api): State<Arc<Api>>,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
+    FormBody(form): FormBody<DecisionForm>,
 ) -> Result<Response, PageError> {
     let (session, id, form) = decide(&api, &raw, &headers, form).await?;
     release(&api, id, &session.caller.name, &form.reason).await?;
@@ -576,7 +587,7 @@ async fn delete_form(
     State(api): State<Arc<Api>>,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    form: Result<Form<DecisionForm>, axum::extract::rejection::FormRejection>,
+    FormBody(form): FormBody<DecisionForm>,
 ) -> Result<Response, PageError> {
     let (session, id, form) = decide(&api, &raw, &headers, form).await?;
     delete(&api, id, &session.caller.name, &form.reason).await?;

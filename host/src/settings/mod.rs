@@ -278,12 +278,13 @@ impl Settings {
             })?,
             rate: l.with("ATTACH_API_RATE", |s| {
                 let v: f64 = s.parse().map_err(|_| "not a number".to_owned())?;
-                (v > 0.0 && v.is_finite())
+                (v >= crate::api::MIN_RATE && v.is_finite())
                     .then_some(v)
-                    .ok_or_else(|| "must be above 0".to_owned())
+                    .ok_or_else(|| format!("must be {} or more", crate::api::MIN_RATE))
             })?,
             burst: l.parse::<u32>("ATTACH_API_BURST")?.max(1),
             request_timeout: l.duration("ATTACH_API_REQUEST_TIMEOUT")?,
+            upload_timeout: l.duration("ATTACH_API_UPLOAD_TIMEOUT")?,
         };
         let process_jobs = match l.get("ATTACH_PROCESS_JOBS") {
             None => None,

@@ -212,7 +212,8 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_API_URL_TTL", Api, d(api::DEFAULT_URL_TTL), "How long an upload or download URL stays valid"),
         var("ATTACH_API_RATE", Api, n(api::DEFAULT_RATE), "Requests per second each token may make, on average"),
         var("ATTACH_API_BURST", Api, n(api::DEFAULT_BURST), "Requests a token may make at once above its rate"),
-        var("ATTACH_API_REQUEST_TIMEOUT", Api, d(api::DEFAULT_REQUEST_TIMEOUT), "Longest a request may take, upload bodies included"),
+        var("ATTACH_API_REQUEST_TIMEOUT", Api, d(api::DEFAULT_REQUEST_TIMEOUT), "Longest a request may take, but an upload through a local upload URL"),
+        var("ATTACH_API_UPLOAD_TIMEOUT", Api, d(api::DEFAULT_UPLOAD_TIMEOUT), "Longest an upload through a local upload URL may take"),
         // Logging
         blank_is_default(var("ATTACH_WORKER_LOG_LEVEL", Logging, n("warn"), "Log filter: error, warn, info, debug, or per module (attachd::worker=debug)")),
         blank_is_default(var("ATTACH_LOG_FORMAT", Logging, n("text"), "text, or json: one JSON object per log line on stderr")),

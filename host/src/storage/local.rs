@@ -50,6 +50,58 @@ pub struct LocalStorage {
     root_path: PathBuf,
 }
 
+/// What [`LocalStorage::put_new`] reads: an upload's body in chunks, then `Done` once the
+/// whole body arrived and was checked by the caller. A channel that closes before `Done` (the
+/// client went away, the body was refused) writes nothing.
+#[derive(Debug)]
+pub enum Incoming {
+    Chunk(bytes::Bytes),
+    Done,
+}
+
+impl LocalStorage {
+    /// Creates `key` from `chunks` only if no object is there: the body goes to a synced
+    /// temporary file (never held in memory whole) that is then hard-linked to the name, so
+    /// the check and the creation are one step, and of two writers exactly one creates it.
+    /// Returns false, writing nothing, if the object existed. An upload URL of `attachd serve`
+    /// writes through this: it cannot replace bytes that were already processed.
+    pub async fn put_new(
+        &self,
+        key: &str,
+        mut chunks: tokio::sync::mpsc::Receiver<Incoming>,
+    ) -> Result<bool, StorageError> {
+        validate_key(key)?;
+        let (root, key_owned) = (self.root.clone(), key.to_owned());
+        let created = blocking("put-new", move || {
+            write_through_temp(&root, &key_owned, "put-new", false, &mut |file| loop {
+                match chunks.blocking_recv() {
+                    Some(Incoming::Chunk(chunk)) => file.write_all(&chunk)?,
+                    Some(Incoming::Done) => return Ok(()),
+                    None => {
+                        return Err(io::Error::other(
+                            "the upload ended before its whole body arrived",
+                        ))
+                    }
+                }
+            })
+        })
+        .await?;
+        debug!(key, created, "local put-new");
+        Ok(created)
+    }
+
+    /// The object opened for reading, with its size: a download streams it rather than
+    /// reading it whole. `None` if absent.
+    pub async fn open_read(&self, key: &str) -> Result<Option<(std::fs::File, u64)>, StorageError> {
+        validate_key(key)?;
+        let (root, key) = (self.root.clone(), key.to_owned());
+        blocking("open", move || {
+            Ok(open_object(&root, &key, "open")?.map(|(file, md)| (file.into_std(), md.len())))
+        })
+        .await
+    }
+}
+
 impl LocalStorage {
     /// Opens (creating it if missing) the folder objects live in.
     pub async fn open(root: impl Into<PathBuf>) -> Result<Self, StorageError> {
@@ -439,6 +491,20 @@ fn write_atomically(
     op: &'static str,
     fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
 ) -> Result<(), StorageError> {
+    write_through_temp(root, key, op, true, fill).map(drop)
+}
+
+/// Writes an object through a synced temporary file, then puts it in place: renamed over
+/// whatever is there (`replace`), or hard-linked to the name, which fails if the name exists,
+/// so that of two writers exactly one creates the object. Returns false if the object existed
+/// (only without `replace`; the temporary file is removed either way).
+fn write_through_temp(
+    root: &Dir,
+    key: &str,
+    op: &'static str,
+    replace: bool,
+    fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
+) -> Result<bool, StorageError> {
     // Two rounds: a concurrent `delete_prefix` can remove the folder between our opening it
     // and creating the temporary file; the second round recreates it.
     for round in 0..2 {
@@ -457,16 +523,28 @@ fn write_atomically(
         // Synced before the rename so a crash cannot leave a renamed but empty object.
         let written = fill(&mut file).and_then(|()| file.sync_all());
         drop(file);
-        // `rename` replaces whatever is at the name (even a link planted since the look above)
-        // without following it.
-        let result = written.and_then(|()| dir.rename(&temp, &dir, &file_name));
-        if let Err(e) = result {
-            if let Err(cleanup) = dir.remove_file(&temp) {
-                warn!(key, error = %cleanup, "could not remove a temporary file after a failed write");
+        if replace {
+            // `rename` replaces whatever is at the name (even a link planted since the look
+            // above) without following it.
+            let result = written.and_then(|()| dir.rename(&temp, &dir, &file_name));
+            if let Err(e) = result {
+                if let Err(cleanup) = dir.remove_file(&temp) {
+                    warn!(key, error = %cleanup, "could not remove a temporary file after a failed write");
+                }
+                return Err(io_error(op, key, e));
             }
-            return Err(io_error(op, key, e));
+            return Ok(true);
         }
-        return Ok(());
+        // `hard_link` never replaces: the check for an object and its creation are one step.
+        let linked = written.and_then(|()| dir.hard_link(&temp, &dir, &file_name));
+        if let Err(cleanup) = dir.remove_file(&temp) {
+            warn!(key, error = %cleanup, "could not remove a temporary file after a write");
+        }
+        return match linked {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io_error(op, key, e)),
+        };
     }
     Err(StorageError::Unavailable {
         op,

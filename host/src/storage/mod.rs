@@ -28,7 +28,7 @@
 mod local;
 mod s3;
 
-pub use local::LocalStorage;
+pub use local::{Incoming, LocalStorage};
 pub use s3::{
     S3Settings, S3Storage, ATTEMPT_TIMEOUT, CONNECT_TIMEOUT, MAX_ATTEMPTS, MIN_PART_SIZE,
     MULTIPART_THRESHOLD, OPERATION_TIMEOUT, PART_SIZE,

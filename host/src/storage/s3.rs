@@ -624,7 +624,7 @@ impl Storage for S3Storage {
         let signed = signed?;
         debug!(key, "S3 presigned {}", signed.method());
         Ok(Some(Presigned {
-            url: signed.uri().to_owned(),
+            url: without_userinfo(signed.uri()),
             method: signed.method().to_owned(),
             headers: signed
                 .headers()
@@ -668,6 +668,19 @@ fn build_error(op: &'static str, key: &str, e: &aws_sdk_s3::error::BuildError) -
 }
 
 /// Maps a failed request (after the SDK's retries) to a [`StorageError`].
+/// `url` without a `user:password@`. An endpoint URL may carry one (the SDK signs with the AWS
+/// credentials and never sends it), and a presigned URL goes to clients.
+fn without_userinfo(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(end);
+        if let Some(at) = authority.rfind('@') {
+            return format!("{scheme}://{}{tail}", &authority[at + 1..]);
+        }
+    }
+    url.to_owned()
+}
+
 fn sdk_error<E>(op: &'static str, key: &str, err: SdkError<E>) -> StorageError
 where
     E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
@@ -771,6 +784,18 @@ impl Intercept for AttemptLogger {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn presigned_urls_carry_no_credentials_of_the_endpoint() {
+        assert_eq!(
+            without_userinfo("http://minio:s3cret@127.0.0.1:9000/b/k?X-Amz-Signature=a@b"),
+            "http://127.0.0.1:9000/b/k?X-Amz-Signature=a@b"
+        );
+        assert_eq!(
+            without_userinfo("https://s3.amazonaws.com/b/k?x=1"),
+            "https://s3.amazonaws.com/b/k?x=1"
+        );
+    }
 
     #[test]
     fn copy_source_encodes_everything_but_slashes_and_unreserved() {
