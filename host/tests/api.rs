@@ -71,14 +71,14 @@ async fn whole_flow(stack: &Stack, server: &Server, tokens: &Tokens, rewrite_sta
     let http = Http::default();
     let bytes = photo();
     let signed = http
-        .post_json(
-            &server.url("/api/attachments/sign"),
-            Some(&tokens.app),
-            &json!({ "fileName": "Holiday photo.jpg", "size": bytes.len(), "mimeType": "image/jpeg" }),
+        .sign(
+            server,
+            &tokens.app,
+            "Holiday photo.jpg",
+            bytes.len(),
+            "image/jpeg",
         )
         .await;
-    assert_eq!(signed.status, 201, "{}", signed.text());
-    let signed = signed.json();
     let (id, key) = (
         signed["id"].as_i64().unwrap(),
         signed["fileKey"].as_str().unwrap().to_owned(),
@@ -92,11 +92,7 @@ async fn whole_flow(stack: &Stack, server: &Server, tokens: &Tokens, rewrite_sta
     assert!(put.status == 200, "upload: {} {}", put.status, put.text());
 
     let completed = http
-        .post_json(
-            &server.url("/api/attachments/complete"),
-            Some(&tokens.app),
-            &json!({ "fileKey": key, "checksum": sha256(&bytes), "size": bytes.len(), "mimeType": "image/jpeg" }),
-        )
+        .complete(server, &tokens.app, &key, &bytes, "image/jpeg")
         .await;
     assert_eq!(completed.status, 202, "{}", completed.text());
     assert_eq!(completed.json()["id"], id);
@@ -641,33 +637,12 @@ async fn a_reviewer_releases_and_deletes_quarantined_uploads_and_both_are_audite
     let png = fx::png_rgb(&fx::photo(64, 48, 3));
     let (mut ids, mut links, mut keys) = (vec![], vec![], vec![]);
     for name in ["keep.png", "drop.png"] {
-        let signed = http
-            .post_json(
-                &server.url("/api/attachments/sign"),
-                Some(&tokens.app),
-                &json!({ "fileName": name, "size": png.len(), "mimeType": "image/jpeg" }),
-            )
-            .await
-            .json();
-        assert_eq!(
-            http.follow(&signed["upload"], png.clone()).await.status,
-            200
-        );
-        let key = signed["fileKey"].as_str().unwrap();
-        let done = json!({ "fileKey": key, "checksum": sha256(&png), "size": png.len(), "mimeType": "image/jpeg" });
-        assert_eq!(
-            http.post_json(
-                &server.url("/api/attachments/complete"),
-                Some(&tokens.app),
-                &done
-            )
-            .await
-            .status,
-            202
-        );
-        ids.push(signed["id"].as_i64().unwrap());
-        keys.push(key.to_owned());
-        links.push(signed["upload"].clone());
+        let up = http
+            .upload(&server, &tokens.app, name, &png, "image/jpeg")
+            .await;
+        ids.push(up.id);
+        keys.push(up.key);
+        links.push(up.link);
     }
     {
         let _strict = stack.start_worker(&[("ATTACH_SCAN_SUSPICIOUS", "quarantine")]);
@@ -818,13 +793,8 @@ async fn an_upload_url_stops_working_when_it_expires_on(stack: &Stack) {
     let server = Server::start(stack, &file, &[("ATTACH_API_URL_TTL", "1s")]);
     let http = Http::default();
     let signed = http
-        .post_json(
-            &server.url("/api/attachments/sign"),
-            Some(&tokens.app),
-            &json!({ "fileName": "a.jpg", "size": 3, "mimeType": "image/jpeg" }),
-        )
-        .await
-        .json();
+        .sign(&server, &tokens.app, "a.jpg", 3, "image/jpeg")
+        .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     refused(
         &http.follow(&signed["upload"], vec![1, 2, 3]).await,
@@ -853,14 +823,8 @@ async fn fuzzed_on(stack: &Stack) {
     // A few real rows, so that ids the fuzzer tries can exist.
     let http = Http::default();
     for name in ["a.jpg", "b.png"] {
-        let signed = http
-            .post_json(
-                &server.url("/api/attachments/sign"),
-                Some(&tokens.app),
-                &json!({ "fileName": name, "size": 10, "mimeType": "image/jpeg" }),
-            )
+        http.sign(&server, &tokens.app, name, 10, "image/jpeg")
             .await;
-        assert_eq!(signed.status, 201);
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/api-fuzz.sh");
     let out = tokio::process::Command::new("bash")
@@ -1046,13 +1010,8 @@ async fn one_body_on(stack: &Stack) {
     let http = Http::default();
     let photo = photo();
     let signed = http
-        .post_json(
-            &server.url("/api/attachments/sign"),
-            Some(&tokens.app),
-            &json!({ "fileName": "a.jpg", "size": photo.len(), "mimeType": "image/jpeg" }),
-        )
-        .await
-        .json();
+        .sign(&server, &tokens.app, "a.jpg", photo.len(), "image/jpeg")
+        .await;
     let key = signed["fileKey"].as_str().unwrap().to_owned();
     // A body that stops one byte short, held open.
     let url = signed["upload"]["url"].as_str().unwrap();
@@ -1079,15 +1038,10 @@ async fn one_body_on(stack: &Stack) {
     let real = stack.dir.path().join("real.jpg");
     std::fs::write(&real, &photo).unwrap();
     stack.ingest_file(&key, &["--mime", "image/jpeg"], &real);
-    let done = json!({ "fileKey": key, "checksum": sha256(&photo), "size": photo.len(), "mimeType": "image/jpeg" });
     assert_eq!(
-        http.post_json(
-            &server.url("/api/attachments/complete"),
-            Some(&tokens.app),
-            &done
-        )
-        .await
-        .status,
+        http.complete(&server, &tokens.app, &key, &photo, "image/jpeg")
+            .await
+            .status,
         202
     );
     // The held body finishes now: refused, and the object is still the real one.
@@ -1164,30 +1118,10 @@ async fn release_retry_on(stack: &Stack) {
     let server = Server::start(stack, &file, &env);
     let http = Http::default();
     let png = fx::png_rgb(&fx::photo(64, 48, 3));
-    let signed = http
-        .post_json(
-            &server.url("/api/attachments/sign"),
-            Some(&tokens.app),
-            &json!({ "fileName": "p.png", "size": png.len(), "mimeType": "image/jpeg" }),
-        )
+    let id = http
+        .upload(&server, &tokens.app, "p.png", &png, "image/jpeg")
         .await
-        .json();
-    let id = signed["id"].as_i64().unwrap();
-    assert_eq!(
-        http.follow(&signed["upload"], png.clone()).await.status,
-        200
-    );
-    let done = json!({ "fileKey": signed["fileKey"], "checksum": sha256(&png), "size": png.len(), "mimeType": "image/jpeg" });
-    assert_eq!(
-        http.post_json(
-            &server.url("/api/attachments/complete"),
-            Some(&tokens.app),
-            &done
-        )
-        .await
-        .status,
-        202
-    );
+        .id;
     {
         let _strict = stack.start_worker(&[
             ("ATTACH_REDIS_URL", redis_url.as_str()),

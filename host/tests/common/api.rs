@@ -1,16 +1,15 @@
 //! The API tests' harness: a real `attachd serve` process on a free loopback port with a
 //! tokens file of its own, a plain HTTP/1 client, and the tokens `attachd api-token` made.
 
-use super::worker::{free_port, Stack, READY_TIMEOUT};
+use super::worker::{free_port, spawn_logged, Stack, READY_TIMEOUT};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::{Child, Command};
+use std::sync::{Arc, Mutex};
 
 /// A token made by `attachd api-token`, and its file line.
 pub struct Token {
@@ -84,26 +83,7 @@ impl Server {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn attachd serve");
-        let (tx, rx) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let (mut child, rx, stderr) = spawn_logged(cmd);
         let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_else(|_| {
             let _ = child.kill();
             panic!(
@@ -174,6 +154,14 @@ impl Answer {
     }
 }
 
+/// An upload through the API: signed, put to its URL, completed.
+pub struct Uploaded {
+    pub id: i64,
+    pub key: String,
+    /// The upload URL `sign` gave.
+    pub link: Value,
+}
+
 /// A plain HTTP/1 client.
 #[derive(Clone)]
 pub struct Http {
@@ -239,6 +227,67 @@ impl Http {
         }
         self.send("POST", url, &headers, body.to_string().into_bytes())
             .await
+    }
+
+    /// `POST /api/attachments/sign` for `bytes` of `mime`, answered 201: the sign response.
+    pub async fn sign(
+        &self,
+        server: &Server,
+        token: &str,
+        name: &str,
+        size: usize,
+        mime: &str,
+    ) -> Value {
+        let answer = self
+            .post_json(
+                &server.url("/api/attachments/sign"),
+                Some(token),
+                &serde_json::json!({ "fileName": name, "size": size, "mimeType": mime }),
+            )
+            .await;
+        assert_eq!(answer.status, 201, "{}", answer.text());
+        answer.json()
+    }
+
+    /// `POST /api/attachments/complete` for `bytes` stored at `key`.
+    pub async fn complete(
+        &self,
+        server: &Server,
+        token: &str,
+        key: &str,
+        bytes: &[u8],
+        mime: &str,
+    ) -> Answer {
+        let body = serde_json::json!({
+            "fileKey": key,
+            "checksum": super::job::sha256(bytes),
+            "size": bytes.len(),
+            "mimeType": mime,
+        });
+        self.post_json(&server.url("/api/attachments/complete"), Some(token), &body)
+            .await
+    }
+
+    /// Sign, upload and complete `bytes` as a client does, each step answered as it should be.
+    pub async fn upload(
+        &self,
+        server: &Server,
+        token: &str,
+        name: &str,
+        bytes: &[u8],
+        mime: &str,
+    ) -> Uploaded {
+        let signed = self.sign(server, token, name, bytes.len(), mime).await;
+        let put = self.follow(&signed["upload"], bytes.to_vec()).await;
+        assert_eq!(put.status, 200, "{}", put.text());
+        let key = signed["fileKey"].as_str().unwrap().to_owned();
+        let done = self.complete(server, token, &key, bytes, mime).await;
+        assert_eq!(done.status, 202, "{}", done.text());
+        Uploaded {
+            id: signed["id"].as_i64().unwrap(),
+            key,
+            link: signed["upload"].clone(),
+        }
     }
 
     /// Sends the request a `Link` (`{url, method, headers}`) describes, with `body`.

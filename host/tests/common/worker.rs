@@ -248,6 +248,32 @@ impl Drop for Stack {
     }
 }
 
+/// An `attachd` process (a worker, a server) with its stdout lines on a channel and every
+/// stderr line kept (the log, and the audit stream unless sent to a file).
+pub fn spawn_logged(mut cmd: Command) -> (Child, mpsc::Receiver<String>, Arc<Mutex<Vec<String>>>) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn attachd");
+    let (tx, stdout) = mpsc::channel();
+    let out = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let sink = stderr.clone();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    (child, stdout, stderr)
+}
+
 pub struct WorkerProcess {
     child: Child,
     pub metrics_addr: String,
@@ -267,27 +293,8 @@ impl WorkerProcess {
 
     /// Spawns `cmd` without waiting for anything: `metrics_addr` is empty until
     /// [`WorkerProcess::wait_ready`] (or the test sets it).
-    pub fn spawn(mut cmd: Command) -> WorkerProcess {
-        let mut child = cmd
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn attachd worker");
-        let (tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let err = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                sink.lock().unwrap().push(line);
-            }
-        });
+    pub fn spawn(cmd: Command) -> WorkerProcess {
+        let (child, stdout, stderr) = spawn_logged(cmd);
         WorkerProcess {
             child,
             metrics_addr: String::new(),
