@@ -121,6 +121,13 @@ async fn whole_flow(stack: &Stack, server: &Server, tokens: &Tokens, rewrite_sta
         .await;
     assert_eq!(original.status, 200);
     assert_eq!(original.body, bytes);
+    // The uploader's bytes are saved, never rendered, by a browser that follows the URL.
+    assert_eq!(
+        original.header("content-disposition").as_deref(),
+        Some("attachment"),
+        "{:?}",
+        original.headers
+    );
 
     // The upload URL wrote once: the same URL with other bytes of the same size cannot
     // replace what was processed (the local store answers 409 already-uploaded, S3 412 for
@@ -1134,6 +1141,16 @@ async fn release_retry_on(stack: &Stack) {
     }
     redis.kill().unwrap();
     redis.wait().unwrap();
+    // The public /readyz says no more than that.
+    let deadline = Instant::now() + WAIT;
+    let ready = loop {
+        let ready = http.get(&server.url("/readyz"), None).await;
+        if ready.status == 503 || Instant::now() > deadline {
+            break ready;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((ready.status, ready.text().as_str()), (503, "not ready\n"));
     let release = server.url(&format!("/api/attachments/{id}/release"));
     let reason = json!({ "reason": "false positive" });
     let failed = http.post_json(&release, Some(&tokens.rev), &reason).await;
@@ -1175,4 +1192,78 @@ async fn release_retry_on(stack: &Stack) {
     );
     redis.kill().unwrap();
     let _ = redis.wait();
+}
+
+#[test]
+fn the_review_page_needs_its_session_and_csrf_token_and_allows_no_script() {
+    let stack = Stack::new();
+    runtime().block_on(review_page_on(&stack));
+}
+
+async fn review_page_on(stack: &Stack) {
+    let (file, tokens) = tokens_file(stack);
+    let server = Server::start(stack, &file, &[]);
+    let http = Http::default();
+    let page = http.get(&server.url("/review"), None).await;
+    assert_eq!(page.status, 200);
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && !csp.contains("script-src"),
+        "{csp}"
+    );
+    assert_eq!(page.header("x-frame-options").as_deref(), Some("DENY"));
+    // Logging in with an upload token, or a wrong one, starts no session.
+    let login = server.url("/review/login");
+    let form = |token: &str| format!("token={token}").into_bytes();
+    let urlencoded = [("content-type", "application/x-www-form-urlencoded")];
+    for (token, status) in [(tokens.app.as_str(), 403), ("atk_wrong", 401)] {
+        let answer = http.send("POST", &login, &urlencoded, form(token)).await;
+        assert_eq!(answer.status, status);
+        assert!(answer.header("set-cookie").is_none());
+    }
+    let answer = http
+        .send("POST", &login, &urlencoded, form(&tokens.rev))
+        .await;
+    assert_eq!(answer.status, 303);
+    let cookie = answer.header("set-cookie").unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/review"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    let session = cookie.split(';').next().unwrap().to_owned();
+    // A decision without the session, or with it and a CSRF token that is not its own.
+    let release = server.url("/review/attachments/1/release");
+    let decision = |csrf: &str| format!("reason=ok&csrf={csrf}").into_bytes();
+    let no_session = http
+        .send("POST", &release, &urlencoded, decision("x"))
+        .await;
+    assert_eq!(no_session.status, 401);
+    assert!(no_session.text().contains("session-required"));
+    let with = [urlencoded[0], ("cookie", session.as_str())];
+    let forged = http
+        .send("POST", &release, &with, decision("0".repeat(64).as_str()))
+        .await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.text().contains("csrf-mismatch"));
+    // A session cookie edited to name another reviewer is no session.
+    let edited = session.replacen("rev|", "ops|", 1);
+    let with = [("cookie", edited.as_str())];
+    let page = http
+        .send("GET", &server.url("/review"), &with, vec![])
+        .await;
+    assert!(page.text().contains("id=\"login\""), "{}", page.text());
+}
+
+#[test]
+fn attachd_serve_without_a_tokens_file_refuses_to_start() {
+    let stack = Stack::new();
+    let out = stack
+        .attachd()
+        .arg("serve")
+        .env_remove("ATTACH_API_TOKENS_FILE")
+        .env("ATTACH_API_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ATTACH_API_TOKENS_FILE"), "{stderr}");
 }
