@@ -113,6 +113,69 @@ pub fn storage_address(store: &StoreSettings) -> String {
     }
 }
 
+/// `attachd serve`'s state, from the settings: the tokens file (required), the signing key
+/// (made if absent), the database, the object store and Redis.
+pub async fn api_server(settings: &Settings) -> anyhow::Result<crate::api::Api> {
+    use crate::api::{Api, RateLimiter, SigningKey, TokenSet};
+    let api = &settings.api;
+    let tokens_file = api.tokens_file.as_ref().context(
+        "ATTACH_API_TOKENS_FILE is unset, and attachd serve has no anonymous access: make a \
+         token with `attachd api-token NAME --scopes upload` and put the line it prints in \
+         that file",
+    )?;
+    let tokens = TokenSet::load(tokens_file).map_err(anyhow::Error::msg)?;
+    if !settings.queue.enabled {
+        anyhow::bail!(
+            "ATTACH_QUEUE_ENABLED=0: attachd serve queues every completed upload, so it needs \
+             the queue"
+        );
+    }
+    let key = SigningKey::load_or_create(&api.signing_key_file).map_err(anyhow::Error::msg)?;
+    let store = &settings.store;
+    let db = database(store).await?;
+    // The local store's URLs are served by attachd itself, which needs the store as such.
+    let (storage, local): (Arc<dyn Storage>, _) = match &store.storage.backend {
+        storage::Backend::Local { root } => {
+            let local = Arc::new(storage::LocalStorage::open(root).await?);
+            (local.clone(), Some(local))
+        }
+        storage::Backend::S3 { .. } => (object_store(store).await?, None),
+    };
+    let queue = Arc::new(self::queue(&settings.queue).await?);
+    let health = Arc::new(worker::HealthChecks {
+        db: db.clone(),
+        database_address: database_address(store),
+        storage: storage.clone(),
+        redis: settings.queue.redis.clone(),
+        storage_prefix: settings.cleanup.upload_prefix.clone(),
+    });
+    Ok(Api {
+        audit: Audit::new(Some(db.clone())),
+        db,
+        storage,
+        local,
+        uploading: Default::default(),
+        queue,
+        tokens,
+        limiter: RateLimiter::new(api.rate, api.burst),
+        key,
+        public_url: api
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", api.addr)),
+        url_ttl: api.url_ttl,
+        request_timeout: api.request_timeout,
+        upload_timeout: api.upload_timeout,
+        upload_prefix: settings.cleanup.upload_prefix.clone(),
+        quarantine_prefix: settings.vscan.quarantine_prefix.clone(),
+        max_image_bytes: settings.guests.input.max_input_bytes,
+        max_video_bytes: settings.video.as_ref().map(|v| v.max_input_bytes),
+        retry: settings.queue.default_retry,
+        ready: crate::metrics::ReadyCache::new(health, crate::metrics::READY_CACHE_TTL),
+        metrics: Default::default(),
+    })
+}
+
 /// A Redis check: a PING on a connection of its own (see [`crate::queue::ping`]).
 fn redis_check(target: &RedisTarget) -> Check {
     let target = target.clone();

@@ -14,8 +14,10 @@
 //! a deadline and JSON bodies a size cap. `/healthz`, `/readyz` and `/metrics` are open, as
 //! the worker's are: they tell nothing about any upload.
 
+mod actions;
 mod auth;
 mod error;
+mod extract;
 mod files;
 mod http;
 mod openapi;
@@ -25,6 +27,8 @@ mod views;
 
 pub use auth::{new_token, RateLimiter, Scope, SigningKey, TokenSet, Tokens, TOKEN_PREFIX};
 pub use error::{ApiError, ErrorBody};
+pub use files::Uploading;
+pub use http::ApiMetrics;
 pub use openapi::document;
 
 use crate::audit::Audit;
@@ -112,7 +116,7 @@ pub struct Api {
     /// serves itself.
     pub local: Option<Arc<crate::storage::LocalStorage>>,
     /// Keys being uploaded through those URLs now.
-    pub uploading: files::Uploading,
+    pub uploading: Uploading,
     pub queue: Arc<dyn Enqueue>,
     pub audit: Audit,
     /// Read again on SIGHUP.
@@ -132,7 +136,7 @@ pub struct Api {
     pub retry: RetryPolicy,
     /// `/readyz`.
     pub ready: crate::metrics::ReadyCache,
-    pub metrics: http::ApiMetrics,
+    pub metrics: ApiMetrics,
 }
 
 impl Api {
@@ -158,67 +162,3 @@ impl Api {
 }
 
 pub use http::{router, serve};
-
-impl Api {
-    /// Wires the API from the settings: the tokens file (required), the signing key (made if
-    /// absent), the database, the object store and Redis.
-    pub async fn build(settings: &crate::settings::Settings) -> anyhow::Result<Api> {
-        use anyhow::Context as _;
-        let api = &settings.api;
-        let tokens_file = api.tokens_file.as_ref().context(
-            "ATTACH_API_TOKENS_FILE is unset, and attachd serve has no anonymous access: make a \
-             token with `attachd api-token NAME --scopes upload` and put the line it prints in \
-             that file",
-        )?;
-        let tokens = TokenSet::load(tokens_file).map_err(anyhow::Error::msg)?;
-        if !settings.queue.enabled {
-            anyhow::bail!(
-                "ATTACH_QUEUE_ENABLED=0: attachd serve queues every completed upload, so it \
-                 needs the queue"
-            );
-        }
-        let key = SigningKey::load_or_create(&api.signing_key_file).map_err(anyhow::Error::msg)?;
-        let store = &settings.store;
-        let db = crate::app::database(store).await?;
-        let (storage, local): (Arc<dyn Storage>, _) = match &store.storage.backend {
-            crate::storage::Backend::Local { root } => {
-                let local = Arc::new(crate::storage::LocalStorage::open(root).await?);
-                (local.clone(), Some(local))
-            }
-            crate::storage::Backend::S3 { .. } => (crate::app::object_store(store).await?, None),
-        };
-        let queue = Arc::new(crate::app::queue(&settings.queue).await?);
-        let health = Arc::new(crate::worker::HealthChecks {
-            db: db.clone(),
-            database_address: crate::app::database_address(store),
-            storage: storage.clone(),
-            redis: settings.queue.redis.clone(),
-            storage_prefix: settings.cleanup.upload_prefix.clone(),
-        });
-        Ok(Api {
-            audit: Audit::new(Some(db.clone())),
-            db,
-            storage,
-            local,
-            uploading: files::Uploading::default(),
-            queue,
-            tokens,
-            limiter: RateLimiter::new(api.rate, api.burst),
-            key,
-            public_url: api
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{}", api.addr)),
-            url_ttl: api.url_ttl,
-            request_timeout: api.request_timeout,
-            upload_timeout: api.upload_timeout,
-            upload_prefix: settings.cleanup.upload_prefix.clone(),
-            quarantine_prefix: settings.vscan.quarantine_prefix.clone(),
-            max_image_bytes: settings.guests.input.max_input_bytes,
-            max_video_bytes: settings.video.as_ref().map(|v| v.max_input_bytes),
-            retry: settings.queue.default_retry,
-            ready: crate::metrics::ReadyCache::new(health, crate::metrics::READY_CACHE_TTL),
-            metrics: http::ApiMetrics::default(),
-        })
-    }
-}

@@ -1,5 +1,5 @@
-//! Reviewing quarantined uploads: the two decisions (release, delete), shared by the JSON
-//! API and the review page, and the page itself.
+//! The review page: quarantined uploads for security reviewers, who release or delete them
+//! (the decisions themselves are in `actions.rs`, shared with the JSON routes).
 //!
 //! The page is plain server-rendered HTML with no script. A reviewer logs in with a token of
 //! the `review` scope; the session is a cookie signed with the server's key and bound to that
@@ -9,15 +9,12 @@
 //! is attacker-controlled and goes through [`esc`]; the Content-Security-Policy forbids
 //! scripts outright, so a missed escape still could not run one.
 
+use super::actions::{delete, release, MAX_REASON_CHARS, REVIEW_PAGE};
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
-use super::http::FormBody;
-use super::routes::{enqueue, key_digest};
+use super::extract::FormBody;
 use super::{Api, MAX_JSON_BODY};
-use crate::audit::{Decision, Event};
 use crate::db::{Attachment, Status};
-use crate::job::ProcessPayload;
-use crate::storage;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -26,9 +23,6 @@ use axum::Router;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Longest reason a reviewer may give (characters): room for a paragraph; the audit table
-/// cuts stored reasons at its own byte limit anyway.
-pub const MAX_REASON_CHARS: usize = 1000;
 /// A review session lasts a working day; then the reviewer logs in again.
 pub const SESSION_TTL: chrono::Duration = chrono::Duration::hours(8);
 /// The session cookie.
@@ -36,133 +30,6 @@ pub const COOKIE: &str = "attachd_review";
 /// What the pages may load: their own stylesheet, nothing else; no script at all.
 const PAGE_CSP: &str = "default-src 'none'; style-src 'self'; form-action 'self'; \
                         frame-ancestors 'none'; base-uri 'none'";
-
-fn check_reason(reason: &str) -> Result<&str, ApiError> {
-    let reason = reason.trim();
-    if reason.is_empty() || reason.chars().count() > MAX_REASON_CHARS {
-        return Err(ApiError::InvalidRequest(format!(
-            "a reason of 1 to {MAX_REASON_CHARS} characters is required"
-        )));
-    }
-    Ok(reason)
-}
-
-async fn quarantined_row(api: &Api, id: i64) -> Result<Attachment, ApiError> {
-    let row = api.db.get_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    if row.status != Status::Quarantined {
-        return Err(ApiError::NotQuarantined(row.status.as_str().into()));
-    }
-    Ok(row)
-}
-
-fn quarantine_key(api: &Api, file_key: &str) -> String {
-    format!("{}{file_key}", api.quarantine_prefix)
-}
-
-/// Release: the quarantined copy is put back under the upload's key (over whatever is there:
-/// bytes written to the key since the quarantine are not the ones reviewed), the row returns to
-/// `uploaded`, and a process job runs every check again (so a file the checks still condemn is
-/// quarantined again). The audit event, with the reviewer, comes first. The quarantined copy
-/// stays, the record of what was reviewed. A release answered 503 (Redis down) left the upload
-/// released but not queued; releasing it again queues it.
-pub async fn release(
-    api: &Api,
-    id: i64,
-    reviewer: &str,
-    reason: &str,
-) -> Result<Attachment, ApiError> {
-    let reason = check_reason(reason)?;
-    let row = api.db.get_by_id(id).await?.ok_or(ApiError::NotFound)?;
-    let key = row.file_key.clone();
-    let qkey = quarantine_key(api, &key);
-    let unqueued = row.status == Status::Uploaded
-        && api
-            .db
-            .events(&key)
-            .await?
-            .last()
-            .is_some_and(|e| e.decision == Decision::ReviewReleased.as_str());
-    if row.status != Status::Quarantined && !unqueued {
-        return Err(ApiError::NotQuarantined(row.status.as_str().into()));
-    }
-    if api.storage.head(&qkey).await?.is_none() {
-        return Err(ApiError::UploadMissing);
-    }
-    if !unqueued {
-        api.audit
-            .record(
-                Event::new(Decision::ReviewReleased, reason)
-                    .about(&key, None, row.checksum.as_deref())
-                    .details(serde_json::json!({ "reviewer": reviewer, "quarantineKey": qkey })),
-            )
-            .await?;
-    }
-    api.storage.copy(&qkey, &key).await?;
-    // The database itself refuses this move unless the release event above is recorded
-    // after the upload's latest quarantine (the status rules in migrations/).
-    let row = if unqueued {
-        row
-    } else {
-        api.db
-            .reopen_quarantined(&key)
-            .await
-            .map_err(|e| match e {
-                crate::db::DbError::Conflict { .. } => {
-                    ApiError::NotQuarantined("quarantined again meanwhile".into())
-                }
-                other => other.into(),
-            })?
-            .ok_or_else(|| ApiError::NotQuarantined("changed meanwhile".into()))?
-    };
-    let payload = ProcessPayload {
-        file_key: key.clone(),
-        mime_type: row.mime_type.clone(),
-        size: u64::try_from(row.size).unwrap_or(0),
-        variants: vec![],
-        checksum: row.checksum.clone(),
-        reprocess_guest_digest: None,
-    };
-    // The claim count differs after each processing, so a second release of the same upload
-    // gets a job of its own, while a retried one finds its job (BullMQ keeps one per id).
-    let job_id = format!("release-{}-{}", key_digest(&key), row.attempts);
-    enqueue(api, &payload, &job_id).await?;
-    tracing::warn!(reviewer, file_key = %key, job_id = %job_id, "quarantined upload released");
-    Ok(row)
-}
-
-/// Delete: the quarantined copy, anything left under the upload's keys, and the row. The
-/// audit event, with the reviewer, comes first and outlives the row.
-pub async fn delete(
-    api: &Api,
-    id: i64,
-    reviewer: &str,
-    reason: &str,
-) -> Result<Attachment, ApiError> {
-    let reason = check_reason(reason)?;
-    let row = quarantined_row(api, id).await?;
-    let key = row.file_key.as_str();
-    let qkey = quarantine_key(api, key);
-    api.audit
-        .record(
-            Event::new(Decision::ReviewDeleted, reason)
-                .about(key, None, row.checksum.as_deref())
-                .details(serde_json::json!({ "reviewer": reviewer, "quarantineKey": qkey })),
-        )
-        .await?;
-    // `deleted` first: no job claims it any more, and if this stops half-way the cleaner
-    // finishes it.
-    if !api.db.delete_quarantined(key).await? {
-        return Err(ApiError::NotQuarantined("changed meanwhile".into()));
-    }
-    api.storage.delete(&qkey).await?;
-    api.storage.delete(key).await?;
-    api.storage
-        .delete_prefix(&storage::variants_prefix(key))
-        .await?;
-    api.db.purge(key).await?;
-    tracing::warn!(reviewer, file_key = %key, "quarantined upload deleted");
-    Ok(row)
-}
 
 pub fn routes() -> Router<Arc<Api>> {
     Router::new()
@@ -355,7 +222,7 @@ async fn index(State(api): State<Arc<Api>>, headers: HeaderMap) -> Result<Respon
     };
     let rows = api
         .db
-        .quarantined(None, super::routes::REVIEW_PAGE)
+        .quarantined(None, REVIEW_PAGE)
         .await
         .map_err(ApiError::from)?;
     let mut body = format!(
@@ -610,12 +477,5 @@ mod tests {
         );
         assert_eq!(esc("a&amp;"), "a&amp;amp;");
         assert_eq!(esc("plain é"), "plain é");
-    }
-
-    #[test]
-    fn a_reason_is_required_and_bounded() {
-        assert!(check_reason("  ").is_err());
-        assert!(check_reason(&"x".repeat(MAX_REASON_CHARS + 1)).is_err());
-        assert_eq!(check_reason(" false positive ").unwrap(), "false positive");
     }
 }

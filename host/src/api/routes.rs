@@ -1,9 +1,9 @@
 //! The JSON API's handlers.
 
+use super::actions::{self, enqueue, key_digest, REVIEW_PAGE};
 use super::error::{ApiError, ErrorBody};
+use super::extract::{Authed, JsonBody, RowId};
 use super::files::{download_link, upload_link};
-use super::http::{Authed, JsonBody, RowId};
-use super::review;
 use super::views::{
     AttachmentView, CompleteRequest, DeletedView, EventView, QuarantinedPage, ReviewRequest,
     SignRequest, SignResponse, VariantView,
@@ -11,19 +11,14 @@ use super::views::{
 use super::{auth::Scope, Api};
 use crate::db::{Attachment, NewAttachment, Status};
 use crate::job::ProcessPayload;
-use crate::queue::{EnqueueOptions, QueueName};
 use crate::storage;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
 /// Longest file name `sign` takes (bytes): the usual filesystem limit.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
-/// Quarantined uploads per page of the review queue.
-pub const REVIEW_PAGE: i64 = 50;
-
 /// Create an upload: its row and where to put its bytes.
 #[utoipa::path(
     post, path = "/api/attachments/sign", tag = "uploads",
@@ -275,7 +270,7 @@ pub async fn release(
     JsonBody(request): JsonBody<ReviewRequest>,
 ) -> Result<(StatusCode, Json<AttachmentView>), ApiError> {
     caller.require(Scope::Review)?;
-    let row = review::release(&api, id, &caller.name, &request.reason).await?;
+    let row = actions::release(&api, id, &caller.name, &request.reason).await?;
     Ok((StatusCode::ACCEPTED, Json(AttachmentView::of(&row))))
 }
 
@@ -304,7 +299,7 @@ pub async fn delete(
     JsonBody(request): JsonBody<ReviewRequest>,
 ) -> Result<Json<DeletedView>, ApiError> {
     caller.require(Scope::Review)?;
-    let row = review::delete(&api, id, &caller.name, &request.reason).await?;
+    let row = actions::delete(&api, id, &caller.name, &request.reason).await?;
     Ok(Json(DeletedView {
         id: row.id,
         file_key: row.file_key,
@@ -372,26 +367,4 @@ fn check_size(size: u64, max: u64, mime: &str) -> Result<(), ApiError> {
         });
     }
     Ok(())
-}
-
-/// Adds a process job with the producer's retry policy, as the Node API does.
-pub async fn enqueue(
-    api: &Api,
-    payload: &ProcessPayload,
-    job_id: &str,
-) -> Result<String, ApiError> {
-    let opts = EnqueueOptions {
-        attempts: Some(api.retry.attempts),
-        backoff: Some(api.retry.backoff),
-        delay: None,
-        job_id: Some(job_id.to_owned()),
-    };
-    let data = serde_json::to_value(payload)
-        .map_err(|e| ApiError::InvalidRequest(format!("payload: {e}")))?;
-    Ok(api.queue.enqueue(QueueName::Process, data, &opts).await?)
-}
-
-/// 32 hex digits of the key's sha256: job ids derived from a key, colon-free.
-pub fn key_digest(key: &str) -> String {
-    crate::release::hex(&Sha256::digest(key.as_bytes()))[..32].to_owned()
 }

@@ -1,7 +1,7 @@
 //! `attachd serve` (the upload API and review page) and `attachd api-token` (a new token for
 //! it).
 
-use crate::api::{self, Api, Scope};
+use crate::api::{self, Scope};
 use crate::settings::Settings;
 use anyhow::Context as _;
 use clap::Args;
@@ -25,7 +25,7 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<i32> 
     let shutdown = CancellationToken::new();
     let stop = crate::app::on_stop_signal(shutdown.clone())?;
     tokio::spawn(stop);
-    let api = Arc::new(Api::build(settings).await?);
+    let api = Arc::new(crate::app::api_server(settings).await?);
     // SIGHUP reads the tokens file again: a token added or revoked without a restart.
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("listening for SIGHUP")?;
