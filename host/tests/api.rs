@@ -1160,7 +1160,7 @@ async fn release_retry_on(stack: &Stack) {
         "{}",
         failed.text()
     );
-    // Released, not queued: releasing again queues it, with no second audit event.
+    // Released, not queued: releasing again queues it, and is recorded as a repeat.
     let mut redis = spawn_redis_server(port, redis_dir.path(), &[]);
     let deadline = Instant::now() + WAIT;
     let again = loop {
@@ -1179,11 +1179,16 @@ async fn release_retry_on(stack: &Stack) {
         .events(view["fileKey"].as_str().unwrap())
         .await
         .unwrap();
-    let releases = events
+    let releases: Vec<bool> = events
         .iter()
         .filter(|e| e.decision == "review-released")
-        .count();
-    assert_eq!(releases, 1, "{events:?}");
+        .map(|e| e.details["repeated"] == true)
+        .collect();
+    assert_eq!(
+        releases,
+        [false, true],
+        "both releases are recorded: {events:?}"
+    );
     // Not quarantined and not waiting: a third release is refused.
     refused(
         &http.post_json(&release, Some(&tokens.rev), &reason).await,
@@ -1266,4 +1271,111 @@ fn attachd_serve_without_a_tokens_file_refuses_to_start() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ATTACH_API_TOKENS_FILE"), "{stderr}");
+}
+
+#[test]
+fn a_client_that_stops_reading_its_answers_is_dropped() {
+    let stack = Stack::new();
+    runtime().block_on(stops_reading_on(&stack));
+}
+
+async fn stops_reading_on(stack: &Stack) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (file, _) = tokens_file(stack);
+    let server = Server::start(stack, &file, &[]);
+    let document_len = Http::default()
+        .get(&server.url("/api/openapi.json"), None)
+        .await
+        .body
+        .len();
+    // Thousands of requests in one go, their answers never read: the server's writes stall.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut conn = socket
+        .connect(server.base["http://".len()..].parse().unwrap())
+        .await
+        .unwrap();
+    let requests = 3000;
+    let flood = "GET /api/openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(requests);
+    conn.write_all(flood.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    // Dropped: what is left to read ends soon, far short of every answer.
+    let mut got = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    let drained = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match conn.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n,
+            }
+        }
+    })
+    .await;
+    assert!(
+        drained.is_ok(),
+        "the connection was still served after 50 s"
+    );
+    assert!(
+        got < requests * document_len / 2,
+        "{got} bytes read of {}",
+        requests * document_len
+    );
+}
+
+#[test]
+fn hundreds_of_stalled_local_uploads_leave_the_store_to_everyone_else() {
+    let stack = Stack::new();
+    runtime().block_on(stalled_uploads_on(&stack));
+}
+
+async fn stalled_uploads_on(stack: &Stack) {
+    use tokio::io::AsyncWriteExt;
+    let (file, tokens) = tokens_file(stack);
+    let server = Server::start(
+        stack,
+        &file,
+        &[
+            ("ATTACH_API_RATE", "100000"),
+            ("ATTACH_API_BURST", "100000"),
+        ],
+    );
+    let http = Http::default();
+    // More uploads than the blocking threads a process has (512), each sending one byte of
+    // its body and then nothing.
+    let stalled = 560;
+    let mut held = vec![];
+    for i in 0..stalled {
+        let signed = http
+            .sign(
+                &server,
+                &tokens.app,
+                &format!("s{i}.jpg"),
+                428,
+                "image/jpeg",
+            )
+            .await;
+        let url = signed["upload"]["url"].as_str().unwrap();
+        let path = url[server.base.len()..].to_owned();
+        let mut conn = tokio::net::TcpStream::connect(&server.base["http://".len()..])
+            .await
+            .unwrap();
+        let head = format!(
+            "PUT {path} HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\nContent-Length: 428\r\n\r\nX"
+        );
+        conn.write_all(head.as_bytes()).await.unwrap();
+        held.push(conn);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Meanwhile an upload goes through, all the way.
+    let started = Instant::now();
+    let photo = photo();
+    let up = tokio::time::timeout(
+        Duration::from_secs(20),
+        http.upload(&server, &tokens.app, "victim.jpg", &photo, "image/jpeg"),
+    )
+    .await
+    .expect("an upload went through while the others stalled");
+    assert!(up.id > stalled as i64);
+    assert!(started.elapsed() < Duration::from_secs(20));
+    drop(held);
 }

@@ -46,6 +46,7 @@ on_both_databases!(
     a_deleted_row_never_moves_again,
     a_quarantined_row_only_moves_to_deleted,
     a_quarantined_row_returns_to_uploaded_only_after_a_recorded_review_release,
+    record_checksum_fills_an_empty_checksum_whatever_the_status_and_keeps_one_there,
     concurrent_claims_from_two_workers_give_exactly_one_claimed_and_one_busy,
     stale_token_cannot_publish_fail_or_release_and_changes_nothing,
     an_expired_lease_is_taken_over_and_the_old_token_cannot_publish,
@@ -478,6 +479,40 @@ async fn a_quarantined_row_returns_to_uploaded_only_after_a_recorded_review_rele
     assert_eq!((reopened.error_code, reopened.scan_verdict), (None, None));
     // Not quarantined any more: nothing to reopen.
     assert!(t.db.reopen_quarantined("k").await.unwrap().is_none());
+}
+
+/// `attachd serve`'s complete queues the job, then records the checksum: the job's worker may
+/// have claimed the row in between, and the complete must still be recorded (and answered 202).
+async fn record_checksum_fills_an_empty_checksum_whatever_the_status_and_keeps_one_there(
+    backend: Backend,
+) {
+    let t = TestDb::migrated(backend).await;
+    // Signed (no checksum yet), then claimed by the job.
+    t.db.upsert_uploaded(&NewAttachment {
+        checksum: None,
+        ..upload("k")
+    })
+    .await
+    .unwrap();
+    let claimed = claimed(t.db.claim("k", "w", LEASE).await.unwrap());
+    assert_eq!(
+        (claimed.status, claimed.checksum),
+        (Status::Processing, None)
+    );
+    let a = "a".repeat(64);
+    let row = t.db.record_checksum("k", &a).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.checksum.as_deref()),
+        (Status::Processing, Some(a.as_str()))
+    );
+    // A checksum there (another complete's, or the bytes' own once published) stays.
+    let row =
+        t.db.record_checksum("k", &"b".repeat(64))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(row.checksum.as_deref(), Some(a.as_str()));
+    assert!(t.db.record_checksum("nobody", &a).await.unwrap().is_none());
 }
 
 async fn concurrent_claims_from_two_workers_give_exactly_one_claimed_and_one_busy(

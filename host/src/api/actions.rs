@@ -46,7 +46,7 @@ fn quarantine_key(api: &Api, file_key: &str) -> String {
 /// `uploaded`, and a process job runs every check again (so a file the checks still condemn is
 /// quarantined again). The audit event, with the reviewer, comes first. The quarantined copy
 /// stays, the record of what was reviewed. A release answered 503 (Redis down) left the upload
-/// released but not queued; releasing it again queues it.
+/// released but not queued; releasing it again (recorded too) queues it.
 pub async fn release(
     api: &Api,
     id: i64,
@@ -70,15 +70,18 @@ pub async fn release(
     if api.storage.head(&qkey).await?.is_none() {
         return Err(ApiError::UploadMissing);
     }
-    if !unqueued {
-        api.audit
-            .record(
-                Event::new(Decision::ReviewReleased, reason)
-                    .about(&key, None, row.checksum.as_deref())
-                    .details(serde_json::json!({ "reviewer": reviewer, "quarantineKey": qkey })),
-            )
-            .await?;
-    }
+    // Every release that does something is recorded, a repeated one too.
+    api.audit
+        .record(
+            Event::new(Decision::ReviewReleased, reason)
+                .about(&key, None, row.checksum.as_deref())
+                .details(serde_json::json!({
+                    "reviewer": reviewer,
+                    "quarantineKey": qkey,
+                    "repeated": unqueued,
+                })),
+        )
+        .await?;
     api.storage.copy(&qkey, &key).await?;
     // The database itself refuses this move unless the release event above is recorded
     // after the upload's latest quarantine (the status rules in migrations/).

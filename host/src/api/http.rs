@@ -14,8 +14,13 @@ use axum::Router;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
+use std::future::Future as _;
+use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
@@ -186,14 +191,99 @@ async fn bounded(State(api): State<Arc<Api>>, request: Request, next: Next) -> R
     response
 }
 
+/// An answer must be taken: a client whose connection accepts no byte of it for this long (it
+/// sent requests it does not read, or stalls a download) is dropped, rather than holding its
+/// connection slot for good.
+pub const WRITE_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connection whose writes must make progress within a time (see [`WRITE_STALL_TIMEOUT`]).
+struct MustRead<S> {
+    inner: S,
+    limit: Duration,
+    /// Armed while a write waits for the client; cleared by any progress.
+    stall: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> MustRead<S> {
+    fn new(inner: S, limit: Duration) -> Self {
+        MustRead {
+            inner,
+            limit,
+            stall: None,
+        }
+    }
+
+    /// `Pending` from the socket: pending still, or an error once the stall lasted too long.
+    fn waited<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let limit = self.limit;
+        let stall = self
+            .stall
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match stall.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    /// A socket call's answer: a wait counts towards the stall, anything else ends it.
+    fn progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        answer: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match answer {
+            Poll::Pending => self.waited(cx),
+            done => {
+                self.stall = None;
+                done
+            }
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for MustRead<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for MustRead<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let answer = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.progress(cx, answer)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let answer = Pin::new(&mut self.inner).poll_flush(cx);
+        self.progress(cx, answer)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` fires, then lets requests in flight finish
-/// within `grace`. Each connection must send its request head within [`HEADER_READ_TIMEOUT`];
-/// at most [`MAX_CONNECTIONS`] are served at once.
+/// within `grace`. Each connection must send its request head within [`HEADER_READ_TIMEOUT`],
+/// read what it is sent (see [`WRITE_STALL_TIMEOUT`]) and ends after `lifetime` whatever it
+/// does; at most [`MAX_CONNECTIONS`] are served at once.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: CancellationToken,
     grace: Duration,
+    lifetime: Duration,
 ) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
@@ -220,18 +310,20 @@ pub async fn serve(
         let shutdown = shutdown.clone();
         tracker.spawn(async move {
             let _permit = permit;
+            let stream = MustRead::new(stream, WRITE_STALL_TIMEOUT);
             let conn = hyper::server::conn::http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service);
             let mut conn = std::pin::pin!(conn);
             tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = shutdown.cancelled() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+                _ = conn.as_mut() => return,
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(lifetime) => {}
             }
+            // Ends after the request in flight, if any, but not later than a stalled write.
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(WRITE_STALL_TIMEOUT, conn).await;
         });
     }
     tracker.close();

@@ -72,6 +72,9 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections served at once: bounds tasks and file descriptors under a flood; more wait in
 /// the listen backlog.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// A connection ends this long after its longest request's deadline (see `attachd serve`):
+/// room for that request's answer to be sent.
+pub const CONNECTION_LIFETIME_MARGIN: Duration = Duration::from_secs(30);
 /// On SIGTERM, requests in flight get this long to finish.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

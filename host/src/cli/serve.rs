@@ -48,7 +48,21 @@ pub async fn serve(args: ServeArgs, settings: &Settings) -> anyhow::Result<i32> 
         "{}",
         serde_json::json!({ "event": "listening", "pid": std::process::id(), "addr": addr.to_string(), "publicUrl": api.public_url })
     );
-    api::serve(listener, api::router(api), shutdown, api::SHUTDOWN_GRACE).await;
+    // A connection lives as long as its longest request may, and a little: a client reconnects
+    // after that, and no client holds a connection for good.
+    let lifetime = settings
+        .api
+        .upload_timeout
+        .max(settings.api.request_timeout)
+        + api::CONNECTION_LIFETIME_MARGIN;
+    api::serve(
+        listener,
+        api::router(api),
+        shutdown,
+        api::SHUTDOWN_GRACE,
+        lifetime,
+    )
+    .await;
     println!("{}", serde_json::json!({ "event": "stopped" }));
     Ok(0)
 }

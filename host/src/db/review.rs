@@ -19,9 +19,11 @@ impl Db {
         })
     }
 
-    /// Records the sha256 an upload-complete declares on an `uploaded` row that has none yet,
-    /// and returns the row as it is afterwards (`None`: no such row). A row that already has
-    /// a checksum keeps it: the first complete wins, and the caller compares.
+    /// Records the sha256 an upload-complete declares on a row that has none yet, whatever
+    /// its status (the job the complete queued may have claimed the row already), and returns
+    /// the row as it is afterwards (`None`: no such row). A row that already has a checksum
+    /// keeps it (another complete's, or the bytes' own once the job published): the caller
+    /// compares.
     pub async fn record_checksum(
         &self,
         file_key: &str,
@@ -30,7 +32,7 @@ impl Db {
         on_pool!(self, |pool, d| {
             sqlx::query(sql!(d:
                 "UPDATE attachments SET checksum = $2, updated_at = ", now, "
-                 WHERE file_key = $1 AND status = 'uploaded' AND checksum IS NULL"))
+                 WHERE file_key = $1 AND checksum IS NULL"))
             .bind(file_key)
             .bind(checksum)
             .execute(pool)

@@ -70,20 +70,37 @@ impl LocalStorage {
         key: &str,
         mut chunks: tokio::sync::mpsc::Receiver<Incoming>,
     ) -> Result<bool, StorageError> {
+        use tokio::io::AsyncWriteExt as _;
         validate_key(key)?;
         let (root, key_owned) = (self.root.clone(), key.to_owned());
-        let created = blocking("put-new", move || {
-            write_through_temp(&root, &key_owned, "put-new", false, &mut |file| loop {
-                match chunks.blocking_recv() {
-                    Some(Incoming::Chunk(chunk)) => file.write_all(&chunk)?,
-                    Some(Incoming::Done) => return Ok(()),
+        let (dir, file_name, temp, file) =
+            blocking("put-new", move || create_temp(&root, &key_owned, "put-new")).await?;
+        // Written as the chunks arrive, each write on the blocking pool only while it runs: a
+        // slow client holds no thread (hundreds of slow uploads would otherwise take every
+        // blocking thread the process has, and every storage call would wait).
+        let mut out = tokio::fs::File::from_std(file.into_std());
+        let written = async {
+            loop {
+                match chunks.recv().await {
+                    Some(Incoming::Chunk(chunk)) => out.write_all(&chunk).await?,
+                    Some(Incoming::Done) => break,
                     None => {
                         return Err(io::Error::other(
                             "the upload ended before its whole body arrived",
                         ))
                     }
                 }
-            })
+            }
+            out.flush().await?;
+            out.sync_all().await
+        }
+        .await;
+        drop(out);
+        let key_owned = key.to_owned();
+        let created = blocking("put-new", move || {
+            place(
+                &dir, &temp, &file_name, written, false, "put-new", &key_owned,
+            )
         })
         .await?;
         debug!(key, created, "local put-new");
@@ -494,10 +511,7 @@ fn write_atomically(
     write_through_temp(root, key, op, true, fill).map(drop)
 }
 
-/// Writes an object through a synced temporary file, then puts it in place: renamed over
-/// whatever is there (`replace`), or hard-linked to the name, which fails if the name exists,
-/// so that of two writers exactly one creates the object. Returns false if the object existed
-/// (only without `replace`; the temporary file is removed either way).
+/// Writes an object through a synced temporary file, then puts it in place (see [`place`]).
 fn write_through_temp(
     root: &Dir,
     key: &str,
@@ -505,6 +519,20 @@ fn write_through_temp(
     replace: bool,
     fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
 ) -> Result<bool, StorageError> {
+    let (dir, file_name, temp, mut file) = create_temp(root, key, op)?;
+    // Synced before it is put in place so a crash cannot leave an object that is empty.
+    let written = fill(&mut file).and_then(|()| file.sync_all());
+    drop(file);
+    place(&dir, &temp, &file_name, written, replace, op, key)
+}
+
+/// A new temporary file beside where `key` goes: its folder, the object's file name in it,
+/// the temporary file's name, and the file, open for writing.
+fn create_temp(
+    root: &Dir,
+    key: &str,
+    op: &'static str,
+) -> Result<(Dir, String, String, File), StorageError> {
     // Two rounds: a concurrent `delete_prefix` can remove the folder between our opening it
     // and creating the temporary file; the second round recreates it.
     for round in 0..2 {
@@ -515,41 +543,54 @@ fn write_through_temp(
         look(&dir, &file_name, op, key)?;
         let temp = format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple());
         // `create_new` never opens an existing file or follows a link.
-        let mut file = match dir.open_with(&temp, OpenOptions::new().write(true).create_new(true)) {
-            Ok(file) => file,
+        match dir.open_with(&temp, OpenOptions::new().write(true).create_new(true)) {
+            Ok(file) => return Ok((dir, file_name, temp, file)),
             Err(e) if e.kind() == io::ErrorKind::NotFound && round == 0 => continue,
             Err(e) => return Err(io_error(op, key, e)),
-        };
-        // Synced before the rename so a crash cannot leave a renamed but empty object.
-        let written = fill(&mut file).and_then(|()| file.sync_all());
-        drop(file);
-        if replace {
-            // `rename` replaces whatever is at the name (even a link planted since the look
-            // above) without following it.
-            let result = written.and_then(|()| dir.rename(&temp, &dir, &file_name));
-            if let Err(e) = result {
-                if let Err(cleanup) = dir.remove_file(&temp) {
-                    warn!(key, error = %cleanup, "could not remove a temporary file after a failed write");
-                }
-                return Err(io_error(op, key, e));
-            }
-            return Ok(true);
         }
-        // `hard_link` never replaces: the check for an object and its creation are one step.
-        let linked = written.and_then(|()| dir.hard_link(&temp, &dir, &file_name));
-        if let Err(cleanup) = dir.remove_file(&temp) {
-            warn!(key, error = %cleanup, "could not remove a temporary file after a write");
-        }
-        return match linked {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(io_error(op, key, e)),
-        };
     }
     Err(StorageError::Unavailable {
         op,
         message: format!("`{key}`: its folder kept disappearing"),
     })
+}
+
+/// Puts the temporary file `temp`, once `written` (and synced), at `file_name`: renamed over
+/// whatever is there (`replace`), or hard-linked to the name, which fails if the name exists,
+/// so that of two writers exactly one creates the object. Returns false if the object existed
+/// (only without `replace`). The temporary file is gone afterwards, whatever happened.
+fn place(
+    dir: &Dir,
+    temp: &str,
+    file_name: &str,
+    written: io::Result<()>,
+    replace: bool,
+    op: &'static str,
+    key: &str,
+) -> Result<bool, StorageError> {
+    let remove_temp = || {
+        if let Err(e) = dir.remove_file(temp) {
+            warn!(key, error = %e, "could not remove a temporary file after a write");
+        }
+    };
+    if replace {
+        // `rename` replaces whatever is at the name (even a link planted since the look in
+        // `create_temp`) without following it.
+        let result = written.and_then(|()| dir.rename(temp, dir, file_name));
+        if let Err(e) = result {
+            remove_temp();
+            return Err(io_error(op, key, e));
+        }
+        return Ok(true);
+    }
+    // `hard_link` never replaces: the check for an object and its creation are one step.
+    let linked = written.and_then(|()| dir.hard_link(temp, dir, file_name));
+    remove_temp();
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(io_error(op, key, e)),
+    }
 }
 
 fn delete_blocking(root: &Dir, key: &str) -> Result<(), StorageError> {
