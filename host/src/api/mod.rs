@@ -28,7 +28,7 @@ mod views;
 pub use auth::{new_token, RateLimiter, Scope, SigningKey, TokenSet, Tokens, TOKEN_PREFIX};
 pub use error::{ApiError, ErrorBody};
 pub use files::Uploading;
-pub use http::ApiMetrics;
+pub use http::{router, serve, ApiMetrics};
 pub use openapi::document;
 
 use crate::audit::Audit;
@@ -163,5 +163,3 @@ impl Api {
         types
     }
 }
-
-pub use http::{router, serve};

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 /// Longest file name `sign` takes (bytes): the usual filesystem limit.
 pub const MAX_FILE_NAME_BYTES: usize = 255;
+
 /// Create an upload: its row and where to put its bytes.
 #[utoipa::path(
     post, path = "/api/attachments/sign", tag = "uploads",
