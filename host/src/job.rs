@@ -951,7 +951,7 @@ fn scan_verdict(v: sandbox::Verdict) -> ScanVerdict {
 
 /// A short, stable name for a key in queue job ids (BullMQ ids cannot hold every character a
 /// key can).
-fn key_digest(key: &str) -> String {
+pub fn key_digest(key: &str) -> String {
     sandbox::hex(&Sha256::digest(key.as_bytes()))[..32].to_string()
 }
 

@@ -128,6 +128,21 @@ async fn whole_flow(stack: &Stack, server: &Server, tokens: &Tokens, rewrite_sta
         "{:?}",
         original.headers
     );
+    if view["original"]["url"]
+        .as_str()
+        .unwrap()
+        .starts_with(&server.base)
+    {
+        // Served by attachd (the local store): nothing it serves runs as a page of its origin.
+        let csp = original
+            .header("content-security-policy")
+            .unwrap_or_default();
+        assert!(csp.starts_with("sandbox"), "{csp}");
+        assert_eq!(
+            original.header("x-content-type-options").as_deref(),
+            Some("nosniff")
+        );
+    }
 
     // The upload URL wrote once: the same URL with other bytes of the same size cannot
     // replace what was processed (the local store answers 409 already-uploaded, S3 412 for
@@ -957,6 +972,30 @@ async fn reload_on(stack: &Stack) {
     let http = Http::default();
     let url = server.url("/api/attachments/1");
     assert_eq!(http.get(&url, Some(&tokens.app)).await.status, 404);
+    // A reviewer's session, to be revoked with its token below.
+    let urlencoded = ("content-type", "application/x-www-form-urlencoded");
+    let login = http
+        .send(
+            "POST",
+            &server.url("/review/login"),
+            &[urlencoded],
+            format!("token={}", tokens.rev).into_bytes(),
+        )
+        .await;
+    let session = login
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let review = server.url("/review");
+    let logged_in = |page: &Answer| page.text().contains("Logged in as");
+    assert!(logged_in(
+        &http
+            .send("GET", &review, &[("cookie", &session)], vec![])
+            .await
+    ));
     let hangup = || {
         let status = std::process::Command::new("kill")
             .args(["-HUP", &server.pid().to_string()])
@@ -1001,6 +1040,30 @@ async fn reload_on(stack: &Stack) {
         &http.get(&url, Some(&tokens.app)).await,
         401,
         "invalid-token",
+    );
+    // `rev` revoked too: its session ends with it.
+    std::fs::write(
+        &file,
+        kept.iter()
+            .filter(|l| !l.starts_with("rev "))
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
+    .unwrap();
+    hangup();
+    let deadline = Instant::now() + WAIT;
+    while http.get(&url, Some(&tokens.rev)).await.status != 401 {
+        assert!(Instant::now() < deadline, "revoked reviewer still accepted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let page = http
+        .send("GET", &review, &[("cookie", &session)], vec![])
+        .await;
+    assert!(
+        !logged_in(&page) && page.text().contains("id=\"login\""),
+        "{}",
+        page.text()
     );
 }
 
@@ -1158,6 +1221,11 @@ async fn release_retry_on(stack: &Stack) {
         [(503, "queue-unavailable"), (408, "request-timeout")]
             .contains(&(failed.status, failed.code().as_str())),
         "{}",
+        failed.text()
+    );
+    assert!(
+        !failed.text().contains(&port.to_string()) && !failed.text().contains("redis://"),
+        "the answer names Redis: {}",
         failed.text()
     );
     // Released, not queued: releasing again queues it, and is recorded as a repeat.

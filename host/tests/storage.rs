@@ -739,6 +739,65 @@ mod local_only {
         );
     }
 
+    /// Feeds `body` to `put_new` as an upload URL does, then `Done`.
+    async fn put_new(storage: &LocalStorage, key: &str, body: &[u8]) -> bool {
+        use attachd::storage::Incoming;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(Incoming::Chunk(Bytes::copy_from_slice(body)))
+            .await
+            .unwrap();
+        tx.send(Incoming::Done).await.unwrap();
+        storage.put_new(key, rx).await.expect("put_new")
+    }
+
+    #[tokio::test]
+    async fn put_new_creates_once_and_never_replaces_an_object() {
+        use attachd::storage::Incoming;
+        let (_dir, storage) = open().await;
+        assert!(put_new(&storage, "u/a", b"first").await);
+        assert!(!put_new(&storage, "u/a", b"second").await);
+        assert_eq!(storage.get("u/a", 100).await.unwrap(), b"first");
+        // Two writers at once, both past any look for the object: the first to finish wins,
+        // the other writes nothing (no check-then-write window).
+        let (tx1, rx1) = tokio::sync::mpsc::channel(4);
+        let (tx2, rx2) = tokio::sync::mpsc::channel(4);
+        let storage = std::sync::Arc::new(storage);
+        let (s1, s2) = (storage.clone(), storage.clone());
+        let first = tokio::spawn(async move { s1.put_new("u/b", rx1).await });
+        let second = tokio::spawn(async move { s2.put_new("u/b", rx2).await });
+        tx1.send(Incoming::Chunk(Bytes::from_static(b"one")))
+            .await
+            .unwrap();
+        tx2.send(Incoming::Chunk(Bytes::from_static(b"two")))
+            .await
+            .unwrap();
+        tx2.send(Incoming::Done).await.unwrap();
+        assert!(
+            second.await.unwrap().unwrap(),
+            "the first to finish creates it"
+        );
+        tx1.send(Incoming::Done).await.unwrap();
+        assert!(
+            !first.await.unwrap().unwrap(),
+            "the later one does not replace it"
+        );
+        assert_eq!(storage.get("u/b", 100).await.unwrap(), b"two");
+        // A body that never got its `Done` writes nothing.
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tx.send(Incoming::Chunk(Bytes::from_static(b"part")))
+            .await
+            .unwrap();
+        drop(tx);
+        assert!(storage.put_new("u/c", rx).await.is_err());
+        assert!(storage.head("u/c").await.unwrap().is_none());
+        // And no temporary file stays behind in any of these.
+        let names: Vec<_> = std::fs::read_dir(storage.root().join("u"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(names.iter().all(|n| !n.contains("tmp")), "{names:?}");
+    }
+
     #[tokio::test]
     async fn writes_leave_no_temporary_files() {
         let (_dir, storage) = open().await;

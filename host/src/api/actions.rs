@@ -6,10 +6,9 @@ use super::error::ApiError;
 use super::Api;
 use crate::audit::{Decision, Event};
 use crate::db::{Attachment, Status};
-use crate::job::ProcessPayload;
+use crate::job::{key_digest, ProcessPayload};
 use crate::queue::{EnqueueOptions, QueueName};
 use crate::storage;
-use sha2::{Digest, Sha256};
 
 /// Quarantined uploads per page of the review queue.
 pub const REVIEW_PAGE: i64 = 50;
@@ -164,11 +163,6 @@ pub async fn enqueue(
     let data = serde_json::to_value(payload)
         .map_err(|e| ApiError::InvalidRequest(format!("payload: {e}")))?;
     Ok(api.queue.enqueue(QueueName::Process, data, &opts).await?)
-}
-
-/// 32 hex digits of the key's sha256: job ids derived from a key, colon-free.
-pub fn key_digest(key: &str) -> String {
-    crate::release::hex(&Sha256::digest(key.as_bytes()))[..32].to_owned()
 }
 
 #[cfg(test)]

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 /// Characters of a token `attachd api-token` makes: 32 random bytes in URL-safe base64 after
 /// the `atk_` prefix (which lets secret scanners recognise a leaked one).
 pub const TOKEN_PREFIX: &str = "atk_";
-/// Shortest token the file may name a hash of is not checkable (only hashes are stored), so
-/// the length rule is on what `api-token` makes and what a request presents: at least this
-/// many characters, so that a guessable short secret never authenticates.
+/// Shortest token a request may present. The file holds only hashes, so a token's length
+/// cannot be checked there; a presented token shorter than this never authenticates, so a
+/// short, guessable secret hashed into the file by hand is useless (`api-token` makes 47).
 pub const MIN_TOKEN_LEN: usize = 32;
 /// Longest `Authorization` value read: a token is far shorter, and hashing megabytes per
 /// request would be a cheap way to burn the server's CPU.

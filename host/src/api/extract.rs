@@ -112,9 +112,14 @@ impl<S: Send + Sync> FromRequestParts<S> for RowId {
             axum::extract::Path::<String>::from_request_parts(parts, state)
                 .await
                 .map_err(|_| ApiError::NotFound)?;
-        match raw.parse::<i64>() {
-            Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(RowId(id)),
-            _ => Err(ApiError::NotFound),
-        }
+        row_id(&raw).map(RowId)
+    }
+}
+
+/// A row id as a path gives it: digits only, above 0; anything else names no row (404).
+pub fn row_id(raw: &str) -> Result<i64, ApiError> {
+    match raw.parse::<i64>() {
+        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
+        _ => Err(ApiError::NotFound),
     }
 }

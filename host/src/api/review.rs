@@ -12,7 +12,7 @@
 use super::actions::{delete, release, MAX_REASON_CHARS, REVIEW_PAGE};
 use super::auth::{Caller, Scope};
 use super::error::ApiError;
-use super::extract::FormBody;
+use super::extract::{row_id, FormBody};
 use super::{Api, MAX_JSON_BODY};
 use crate::db::{Attachment, Status};
 use axum::extract::{Path, State};
@@ -313,20 +313,13 @@ async fn logout(State(api): State<Arc<Api>>) -> Response {
     response
 }
 
-fn page_id(raw: &str) -> Result<i64, ApiError> {
-    match raw.parse::<i64>() {
-        Ok(id) if id > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(id),
-        _ => Err(ApiError::NotFound),
-    }
-}
-
 async fn detail(
     State(api): State<Arc<Api>>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
     let session = session(&api, &headers)?;
-    let id = page_id(&raw)?;
+    let id = row_id(&raw)?;
     let row = api
         .db
         .get_by_id(id)
@@ -436,7 +429,7 @@ async fn decide(
         );
     };
     session.check_csrf(api, &form.csrf)?;
-    Ok((session, page_id(raw)?, form))
+    Ok((session, row_id(raw)?, form))
 }
 
 async fn release_form(

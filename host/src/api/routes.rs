@@ -1,6 +1,6 @@
 //! The JSON API's handlers.
 
-use super::actions::{self, enqueue, key_digest, REVIEW_PAGE};
+use super::actions::{self, enqueue, REVIEW_PAGE};
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Authed, JsonBody, RowId};
 use super::files::{download_link, upload_link};
@@ -10,7 +10,7 @@ use super::views::{
 };
 use super::{auth::Scope, Api};
 use crate::db::{Attachment, NewAttachment, Status};
-use crate::job::ProcessPayload;
+use crate::job::{key_digest, ProcessPayload};
 use crate::storage;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;

@@ -233,12 +233,10 @@ pub async fn requeue(args: RequeueArgs, settings: &Settings) -> anyhow::Result<i
             checksum: row.checksum.clone(),
             reprocess_guest_digest: release.clone(),
         };
-        let digest = crate::sandbox::hex(&<sha2::Sha256 as sha2::Digest>::digest(
-            row.file_key.as_bytes(),
-        ));
+        let digest = crate::job::key_digest(&row.file_key);
         let job_id = match &release {
-            Some(sha256) => format!("reprocess-{}-{sha256}", &digest[..32]),
-            None => format!("requeue-{}-{}", &digest[..32], row.attempts),
+            Some(sha256) => format!("reprocess-{digest}-{sha256}"),
+            None => format!("requeue-{digest}-{}", row.attempts),
         };
         let opts = EnqueueOptions {
             attempts: Some(args.attempts.unwrap_or(retry.attempts)),

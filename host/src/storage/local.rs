@@ -501,29 +501,19 @@ fn head_blocking(root: &Dir, key: &str) -> Result<Option<ObjectMeta>, StorageErr
     Ok(look(&dir, &file_name, "head", key)?.map(|md| meta(key.to_owned(), &md)))
 }
 
-/// Writes an object through a temporary file renamed over it; `fill` writes the content.
+/// Writes an object through a synced temporary file renamed over it (see [`place`]); `fill`
+/// writes the content.
 fn write_atomically(
     root: &Dir,
     key: &str,
     op: &'static str,
     fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
 ) -> Result<(), StorageError> {
-    write_through_temp(root, key, op, true, fill).map(drop)
-}
-
-/// Writes an object through a synced temporary file, then puts it in place (see [`place`]).
-fn write_through_temp(
-    root: &Dir,
-    key: &str,
-    op: &'static str,
-    replace: bool,
-    fill: &mut dyn FnMut(&mut File) -> io::Result<()>,
-) -> Result<bool, StorageError> {
     let (dir, file_name, temp, mut file) = create_temp(root, key, op)?;
     // Synced before it is put in place so a crash cannot leave an object that is empty.
     let written = fill(&mut file).and_then(|()| file.sync_all());
     drop(file);
-    place(&dir, &temp, &file_name, written, replace, op, key)
+    place(&dir, &temp, &file_name, written, true, op, key).map(drop)
 }
 
 /// A new temporary file beside where `key` goes: its folder, the object's file name in it,
