@@ -56,12 +56,18 @@ install_guest probe prober next-guest "$out/test/next-retyped" "$next_retyped" "
 build -p guest-thumbnail --features steps
 install_guest thumbnail thumbnailer guest-thumbnail "$out/test/steps" "$wit"
 
+# The heif guest: the thumbnail crate with the HEIC decoder and no other (feature `heif`), its
+# own component and release, so each guest carries only its own codecs. Built before the plain
+# build below, which is left as the crate's artifact.
+build -p guest-thumbnail --no-default-features --features heif
+install_guest heif thumbnailer guest-thumbnail "$out" "$wit"
+
 build -p guest-probe -p guest-thumbnail -p guest-scan -p hostile-guest -p next-guest
 install_guest probe prober guest-probe "$out" "$wit"
 install_guest thumbnail thumbnailer guest-thumbnail "$out" "$wit"
 install_guest scan scanner guest-scan "$out" "$wit"
-# The real probe and scan beside the steps thumbnail, so that directory is a whole guest set.
-for guest in probe scan; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
+# The real probe, scan and heif beside the steps thumbnail, so that directory is a whole guest set.
+for guest in probe scan heif; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
 # One hostile component exports both interfaces: the tests put it in place of either guest.
 install_guest thumbnail thumbnailer hostile-guest "$out/test/hostile" "$wit"
 install_guest probe prober hostile-guest "$out/test/hostile" "$wit"

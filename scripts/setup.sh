@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing attachd needs, where it is missing, on a Debian machine:
 # the wasm32-wasip2 Rust target, a wasm C toolchain (clang-16, llvm-16, wasi-libc) for libwebp
-# inside the thumbnail guest, Node.js, ffmpeg, minisign, clamd, promtool, amtool,
+# inside the thumbnail guest, Node.js, ffmpeg, minisign, libheif's tools, clamd, promtool, amtool,
 # systemd-analyze, docker-compose, Chromium and schemathesis (in a venv under target/) for the
 # tests; and it starts PostgreSQL and Redis on loopback where none answers. Safe to run again:
 # it only installs or starts what is absent.
@@ -26,6 +26,9 @@ command -v node >/dev/null || pkgs+=(nodejs npm)
 # The minisign tool, for the tests that check release signatures interoperate with it both
 # ways (host/tests/guest_releases.rs).
 command -v minisign >/dev/null || pkgs+=(minisign)
+# libheif's heif-enc (with x265) and heif-convert: the HEIC tests check that a file from that
+# independent encoder renders, and that libheif reads the fixtures the same way attachd does.
+{ command -v heif-enc >/dev/null && command -v heif-convert >/dev/null; } || pkgs+=(libheif-examples)
 # Debian's docker-compose, which validates deploy/compose.yaml against the Compose schema
 # (host/tests/container.rs). Its `config` asks no container engine, and none is installed:
 # --no-install-recommends leaves out the docker.io it recommends.

@@ -4,7 +4,8 @@
 //! and every run for one guest build).
 //!
 //! Per input: bytes, the source pixels the probe reads and the output pixels of the default
-//! variants, the fuel burned by probe, scan and the thumbnail guest (with an unlimited budget),
+//! variants, the fuel burned by probe, scan and the thumbnail guest (the heif guest for HEIC)
+//! (with an unlimited budget),
 //! and the largest share of its default budget any of the three calls used.
 //!
 //! Run with `make bench-fuel`.
@@ -45,6 +46,7 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
         if w <= 1600 {
             v.push((format!("photo {w}x{h} GIF"), fx::gif(&img)));
         }
+        v.push((format!("photo {w}x{h} HEIC q80"), fx::heic(&img, 80)));
     }
     let frames: Vec<_> = (0..20).map(|i| fx::photo(320, 240, i)).collect();
     v.push(("GIF 20 frames 320x240".into(), fx::gif_animated(&frames)));
@@ -75,6 +77,7 @@ fn main() {
             base: u64::MAX / 4,
             per_byte: 0,
             per_pixel: 0,
+            heif_per_pixel: 0,
             per_output_pixel: 0,
             max_per_call: u64::MAX,
         },
@@ -129,8 +132,10 @@ fn main() {
             .map(|f| f as f64 / budget.for_call(bytes, 0, 0) as f64)
             .fold(0f64, f64::max);
         let image = info.as_ref().ok().filter(|i| {
-            matches!(i.kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp)
-                && attachd::pipeline::source_pixels(i) <= limits.max_pixels
+            matches!(
+                i.kind,
+                Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp | Kind::Heic
+            ) && attachd::pipeline::source_pixels(i) <= limits.max_pixels
         });
         let (src, out, thumb) = match image {
             Some(info) => {
@@ -139,10 +144,16 @@ fn main() {
                     .iter()
                     .map(|s| src.min(u64::from(s.max_width) * u64::from(s.max_height)))
                     .sum();
-                let (r, stats) = sandbox.thumbnail(&data, &specs, limits, src).unwrap();
+                let (r, stats, given) = if info.kind == Kind::Heic {
+                    let (r, stats) = sandbox.heif(&data, &specs, limits, src).unwrap();
+                    (r, stats, budget.for_heif_call(bytes, src, out))
+                } else {
+                    let (r, stats) = sandbox.thumbnail(&data, &specs, limits, src).unwrap();
+                    (r, stats, budget.for_call(bytes, src, out))
+                };
                 r.expect("the fixture renders");
                 max_host_calls = max_host_calls.max(stats.host_calls);
-                share = share.max(stats.fuel_used as f64 / budget.for_call(bytes, src, out) as f64);
+                share = share.max(stats.fuel_used as f64 / given as f64);
                 (
                     src.to_string(),
                     out.to_string(),

@@ -53,6 +53,10 @@ pub const DEFAULT_FUEL_PER_BYTE: u64 = 200;
 pub const DEFAULT_FUEL_PER_PIXEL: u64 = 2_000;
 /// Fuel per output pixel of the thumbnail guest (resample and encode): lossy WebP encoding
 /// costs about 4200 per pixel, JPEG about 570; 12,000 is nearly 3× the dearest format.
+/// Fuel per source pixel for the heif guest, in place of [`DEFAULT_FUEL_PER_PIXEL`]: HEVC has
+/// no shrink-on-load, so every pixel is decoded, predicted and filtered, then rotated and
+/// colour-converted. Measured (`make bench-fuel`): HEIC_MEASURED per pixel; HEIC_DEFAULT is HEIC_RATIO that.
+pub const DEFAULT_FUEL_PER_HEIF_PIXEL: u64 = 20_000;
 pub const DEFAULT_FUEL_PER_OUTPUT_PIXEL: u64 = 12_000;
 /// No call gets more fuel than this, whatever its input claims: 7 to 13 s of guest work at
 /// the rate measured here (10 to 19 × 10⁹ per second, metered: `make bench`'s fuel column
@@ -78,6 +82,8 @@ pub struct FuelBudget {
     pub base: u64,
     pub per_byte: u64,
     pub per_pixel: u64,
+    /// `per_pixel` for the heif guest.
+    pub heif_per_pixel: u64,
     pub per_output_pixel: u64,
     pub max_per_call: u64,
 }
@@ -88,6 +94,7 @@ impl Default for FuelBudget {
             base: DEFAULT_FUEL_BASE,
             per_byte: DEFAULT_FUEL_PER_BYTE,
             per_pixel: DEFAULT_FUEL_PER_PIXEL,
+            heif_per_pixel: DEFAULT_FUEL_PER_HEIF_PIXEL,
             per_output_pixel: DEFAULT_FUEL_PER_OUTPUT_PIXEL,
             max_per_call: DEFAULT_FUEL_MAX_PER_CALL,
         }
@@ -98,9 +105,29 @@ impl FuelBudget {
     /// The fuel for one call on `input_bytes` bytes that decodes `source_pixels` and writes
     /// `output_pixels` (both 0 for probe and scan). Saturates instead of overflowing.
     pub fn for_call(&self, input_bytes: u64, source_pixels: u64, output_pixels: u64) -> u64 {
+        self.with_per_pixel(self.per_pixel, input_bytes, source_pixels, output_pixels)
+    }
+
+    /// [`FuelBudget::for_call`] for the heif guest: `heif_per_pixel` per source pixel.
+    pub fn for_heif_call(&self, input_bytes: u64, source_pixels: u64, output_pixels: u64) -> u64 {
+        self.with_per_pixel(
+            self.heif_per_pixel,
+            input_bytes,
+            source_pixels,
+            output_pixels,
+        )
+    }
+
+    fn with_per_pixel(
+        &self,
+        per_pixel: u64,
+        input_bytes: u64,
+        source_pixels: u64,
+        output_pixels: u64,
+    ) -> u64 {
         self.base
             .saturating_add(self.per_byte.saturating_mul(input_bytes))
-            .saturating_add(self.per_pixel.saturating_mul(source_pixels))
+            .saturating_add(per_pixel.saturating_mul(source_pixels))
             .saturating_add(self.per_output_pixel.saturating_mul(output_pixels))
             .min(self.max_per_call)
     }

@@ -314,10 +314,13 @@ impl Pipeline {
                 guests, video, container, data, specs, limits, probe_out, video_out,
             );
         }
-        if !matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp) {
-            return Err(PipelineError::UnsupportedType { kind: kind.name() });
-        }
-        let (thumbs, _) = guests.thumbnail(data, specs, limits, pixels)?;
+        let (thumbs, _) = match kind {
+            Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp => {
+                guests.thumbnail(data, specs, limits, pixels)?
+            }
+            Kind::Heic => guests.heif(data, specs, limits, pixels)?,
+            _ => return Err(PipelineError::UnsupportedType { kind: kind.name() }),
+        };
         thumbs.map_err(|error| PipelineError::Media {
             step: "thumbnail",
             error,

@@ -181,6 +181,7 @@ fn a_real_photo_burns_the_same_fuel_idle_and_saturated_and_a_small_budget_fails_
                 base: 1_000_000,
                 per_byte: 1,
                 per_pixel: 1,
+                heif_per_pixel: 1,
                 per_output_pixel: 1,
                 max_per_call: u64::MAX,
             },

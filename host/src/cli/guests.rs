@@ -804,7 +804,7 @@ fn since_json(t: Option<SystemTime>) -> serde_json::Value {
     .unwrap_or(serde_json::Value::Null)
 }
 
-/// The most of the worker's answer read: three guests' facts are under a kilobyte.
+/// The most of the worker's answer read: four guests' facts are under a kilobyte.
 const WORKER_ANSWER_MAX_BYTES: usize = 64 * 1024;
 
 /// `guests list --worker`: what the worker on ATTACH_METRICS_ADDR serves (its `/guests`),

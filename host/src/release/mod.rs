@@ -34,12 +34,14 @@ const MAX_SIGNATURE_BYTES: u64 = 4096;
 /// The signature file's suffix, after the manifest's name (minisign's own default).
 pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
-/// The guests a release holds, by name, with the world each implements: the three the sandbox
-/// loads, and the only names `attachd guests install` takes.
-pub const GUESTS: [(&str, &str); 3] = [
+/// The guests a release holds, by name, with the world each implements: the four the sandbox
+/// loads, and the only names `attachd guests install` takes. `heif` implements the same world
+/// as `thumbnail` with another decoder set (HEIC), released as its own component.
+pub const GUESTS: [(&str, &str); 4] = [
     ("probe", "prober"),
     ("scan", "scanner"),
     ("thumbnail", "thumbnailer"),
+    ("heif", "thumbnailer"),
 ];
 
 /// Why a guest release was refused.

@@ -210,6 +210,8 @@ pub struct Guests {
     probe: ProberPre<CallState>,
     scan: ScannerPre<CallState>,
     thumbnail: ThumbnailerPre<CallState>,
+    /// The same world as `thumbnail`, released on its own: HEIC decoding.
+    heif: ThumbnailerPre<CallState>,
     loaded: Vec<LoadedGuest>,
     release: PathBuf,
     /// The guest directory as it was just before this set was read from it.
@@ -351,7 +353,7 @@ impl Sandbox {
             }
         };
         let store = || self.store(self.limits.fuel.base, REPORT_COPY_BYTES);
-        let [(p, pw), (s, sw), (t, tw)] = GUESTS;
+        let [(p, pw), (s, sw), (t, tw), (h, hw)] = GUESTS;
         guests
             .probe
             .instantiate(&mut store())
@@ -361,6 +363,7 @@ impl Sandbox {
             .thumbnail
             .instantiate(&mut store())
             .map_err(fail(t, tw))?;
+        guests.heif.instantiate(&mut store()).map_err(fail(h, hw))?;
         Ok(())
     }
 
@@ -468,6 +471,17 @@ impl Sandbox {
     ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
         self.session().thumbnail(data, specs, limits, source_pixels)
     }
+
+    /// [`Session::heif`] on the current guests.
+    pub fn heif(
+        &self,
+        data: &[u8],
+        specs: &[VariantSpec],
+        limits: Limits,
+        source_pixels: u64,
+    ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        self.session().heif(data, specs, limits, source_pixels)
+    }
 }
 
 /// What a guest implementing `world` must be, as people write it: `attach:media/prober@0.1.x`.
@@ -499,7 +513,7 @@ impl Verified {
     }
 }
 
-/// Reads and verifies the three guests of the release `paths` names (see [`crate::release`]).
+/// Reads and verifies the guests of the release `paths` names (see [`crate::release`]).
 /// The fingerprint is taken first: a change after it is seen by the next look.
 fn verify_guests(paths: &GuestPaths) -> Result<Verified, SandboxError> {
     let fingerprint = crate::release::layout::fingerprint(&paths.dir);
@@ -566,16 +580,18 @@ fn load_guests(
             ),
         }
     };
-    let [(p, pw), (s, sw), (t, tw)] = GUESTS;
+    let [(p, pw), (s, sw), (t, tw), (h, hw)] = GUESTS;
     let mut pres = pres.into_iter();
     let mut next = || pres.next().expect("one pre-linked component per guest");
     let probe = ProberPre::new(next()).map_err(incompatible(p, pw))?;
     let scan = ScannerPre::new(next()).map_err(incompatible(s, sw))?;
     let thumbnail = ThumbnailerPre::new(next()).map_err(incompatible(t, tw))?;
+    let heif = ThumbnailerPre::new(next()).map_err(incompatible(h, hw))?;
     Ok(Guests {
         probe,
         scan,
         thumbnail,
+        heif,
         loaded,
         release: verified.release,
         fingerprint: verified.fingerprint,
@@ -628,11 +644,40 @@ impl Session<'_> {
         Ok((untrusted::scan(report)?, stats))
     }
 
-    /// Renders `specs` from `data` in the thumbnail guest. `source_pixels` is what the probe
-    /// read (`max(width × height, total frame area)`): with the input's size and the specs'
-    /// boxes it sets the call's fuel budget.
+    /// Renders `specs` from `data` in the thumbnail guest (JPEG, PNG, GIF, WebP). `source_pixels`
+    /// is what the probe read (`max(width × height, total frame area)`): with the input's size
+    /// and the specs' boxes it sets the call's fuel budget.
     pub fn thumbnail(
         &self,
+        data: &[u8],
+        specs: &[VariantSpec],
+        limits: Limits,
+        source_pixels: u64,
+    ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        let guest = &self.guests.thumbnail;
+        self.render("thumbnail", guest, data, specs, limits, source_pixels)
+    }
+
+    /// [`Session::thumbnail`] in the heif guest (HEIC), whose decode costs more fuel per
+    /// pixel (see [`crate::config::FuelBudget::heif_per_pixel`]).
+    pub fn heif(
+        &self,
+        data: &[u8],
+        specs: &[VariantSpec],
+        limits: Limits,
+        source_pixels: u64,
+    ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        let guest = &self.guests.heif;
+        self.render("heif", guest, data, specs, limits, source_pixels)
+    }
+
+    /// Renders in `guest` (a `thumbnailer`), then checks every variant it returns: the specs'
+    /// names, formats and boxes, the output size, and a re-probe and re-scan of each variant in
+    /// fresh instances of the other guests.
+    fn render(
+        &self,
+        name: &'static str,
+        guest: &ThumbnailerPre<CallState>,
         data: &[u8],
         specs: &[VariantSpec],
         limits: Limits,
@@ -644,19 +689,20 @@ impl Session<'_> {
             .iter()
             .map(|s| source_pixels.min(u64::from(s.max_width) * u64::from(s.max_height)))
             .fold(0u64, u64::saturating_add);
-        let budget =
-            self.sandbox
-                .limits
-                .fuel
-                .for_call(data.len() as u64, source_pixels, output_pixels);
+        let fuel = &self.sandbox.limits.fuel;
+        let budget = if name == "heif" {
+            fuel.for_heif_call(data.len() as u64, source_pixels, output_pixels)
+        } else {
+            fuel.for_call(data.len() as u64, source_pixels, output_pixels)
+        };
         let copy_cap = usize::try_from(max_output)
             .unwrap_or(usize::MAX)
             .saturating_add(RECORD_COPY_BYTES);
         let (thumbs, stats) = self.sandbox.call(
-            "thumbnail",
+            name,
             budget,
             copy_cap,
-            |store| self.guests.thumbnail.instantiate(store),
+            |store| guest.instantiate(store),
             |store, guest| {
                 guest
                     .attach_media_thumbnail()
@@ -673,29 +719,29 @@ impl Session<'_> {
             .map(|v| v.data.len() as u64)
             .sum::<u64>()
             + thumbs.placeholder.len() as u64;
-        check_output("thumbnail", size, max_output)?;
-        let thumbs = untrusted::check_variants(specs, thumbs)?;
+        check_output(name, size, max_output)?;
+        let thumbs = untrusted::check_variants(name, specs, thumbs)?;
         // The host reads each encoded variant back with the probe and scan guests, each in
         // its own fresh instance: a thumbnail guest that lies about what it wrote is caught
         // by guests that never saw the upload.
         for v in &thumbs.variants {
             let (read, _) = self.probe(&v.data, limits)?;
             let read = read.map_err(|e| SandboxError::InvalidOutput {
-                guest: "thumbnail",
+                guest: name,
                 reason: untrusted::truncate(format!(
                     "variant {:?} does not read back: {e:?}",
                     v.name
                 )),
             })?;
-            untrusted::check_reprobe(v, &read)?;
+            untrusted::check_reprobe(name, v, &read)?;
             // And the scan guest, also fresh, must find nothing in it: a valid image header
             // followed by a page of HTML, or a signature in a private chunk, is not a variant.
             let (report, _) = self.scan(&v.data, untrusted::mime_of(read.kind), limits)?;
             let report = report.map_err(|e| SandboxError::InvalidOutput {
-                guest: "thumbnail",
+                guest: name,
                 reason: untrusted::truncate(format!("variant {:?} does not scan: {e:?}", v.name)),
             })?;
-            untrusted::check_rescan(v, &report)?;
+            untrusted::check_rescan(name, v, &report)?;
         }
         Ok((Ok(thumbs), stats))
     }

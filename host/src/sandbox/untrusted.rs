@@ -417,10 +417,10 @@ fn format_allowed(asked: Format, got: Format) -> bool {
 /// once each, in the requested format and box, with the format's magic bytes, and a
 /// placeholder that can be a ThumbHash. Returns the variants in the specs' order.
 pub fn check_variants(
+    guest: &'static str,
     specs: &[VariantSpec],
     thumbs: Thumbnails,
 ) -> Result<Thumbnails, SandboxError> {
-    let guest = "thumbnail";
     if thumbs.variants.len() != specs.len() {
         return Err(invalid(
             guest,
@@ -505,14 +505,18 @@ pub fn check_variants(
 
 /// Checks the scan guest's report on a rendered variant: a variant is re-encoded from pixels,
 /// so any finding (bytes after the image's end, an embedded document or script, a test
-/// signature) means the thumbnail guest wrote more than an image.
-pub fn check_rescan(v: &Rendered, report: &Report) -> Result<(), SandboxError> {
+/// signature) means the rendering guest wrote more than an image.
+pub fn check_rescan(
+    guest: &'static str,
+    v: &Rendered,
+    report: &Report,
+) -> Result<(), SandboxError> {
     if report.verdict == Verdict::Clean && report.findings.is_empty() {
         return Ok(());
     }
     let rules: Vec<&str> = report.findings.iter().map(|f| f.rule.as_str()).collect();
     Err(invalid(
-        "thumbnail",
+        guest,
         format!(
             "variant {:?} is not a plain image: the scan found {}",
             v.name,
@@ -522,8 +526,11 @@ pub fn check_rescan(v: &Rendered, report: &Report) -> Result<(), SandboxError> {
 }
 
 /// Checks the probe guest's reading of a rendered variant against the variant's claims.
-pub fn check_reprobe(v: &Rendered, read: &ProbeInfo) -> Result<(), SandboxError> {
-    let guest = "thumbnail";
+pub fn check_reprobe(
+    guest: &'static str,
+    v: &Rendered,
+    read: &ProbeInfo,
+) -> Result<(), SandboxError> {
     let want = format_kind(v.format, &v.data).map(|(k, _)| k);
     if want != Some(read.kind) {
         return Err(invalid(

@@ -229,6 +229,7 @@ impl Settings {
                     base: l.parse("ATTACH_GUEST_FUEL_BASE")?,
                     per_byte: l.parse("ATTACH_GUEST_FUEL_PER_BYTE")?,
                     per_pixel: l.parse("ATTACH_GUEST_FUEL_PER_PIXEL")?,
+                    heif_per_pixel: l.parse("ATTACH_GUEST_FUEL_PER_HEIF_PIXEL")?,
                     per_output_pixel: l.parse("ATTACH_GUEST_FUEL_PER_OUTPUT_PIXEL")?,
                     max_per_call: l.parse("ATTACH_GUEST_FUEL_MAX")?,
                 },

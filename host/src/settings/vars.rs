@@ -170,6 +170,7 @@ static VARS: LazyLock<Vec<Var>> = LazyLock::new(|| {
         var("ATTACH_GUEST_FUEL_BASE", Guests, n(config::DEFAULT_FUEL_BASE), "Fuel every guest call gets before its input's allowance"),
         var("ATTACH_GUEST_FUEL_PER_BYTE", Guests, n(config::DEFAULT_FUEL_PER_BYTE), "Fuel per input byte, every guest call"),
         var("ATTACH_GUEST_FUEL_PER_PIXEL", Guests, n(config::DEFAULT_FUEL_PER_PIXEL), "Fuel per source pixel the thumbnail guest decodes"),
+        var("ATTACH_GUEST_FUEL_PER_HEIF_PIXEL", Guests, n(config::DEFAULT_FUEL_PER_HEIF_PIXEL), "Fuel per source pixel the heif guest decodes (HEVC decodes every pixel)"),
         var("ATTACH_GUEST_FUEL_PER_OUTPUT_PIXEL", Guests, n(config::DEFAULT_FUEL_PER_OUTPUT_PIXEL), "Fuel per pixel of the variants the thumbnail guest writes"),
         var("ATTACH_GUEST_FUEL_MAX", Guests, n(config::DEFAULT_FUEL_MAX_PER_CALL), "The most fuel any one guest call gets"),
         // Video

@@ -113,10 +113,6 @@ impl Kind {
             Kind::Unknown => "unknown",
         }
     }
-    /// Raster images the thumbnail library decodes.
-    pub const fn is_decodable_image(self) -> bool {
-        matches!(self, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp)
-    }
     /// Containers that go to the (sandboxed) ffmpeg path.
     pub const fn is_video(self) -> bool {
         matches!(

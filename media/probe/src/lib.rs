@@ -20,7 +20,9 @@ mod kind;
 mod limits;
 
 pub use error::{Limit, MediaError};
-pub use formats::{image_end, MAX_CHUNKS, MAX_JPEG_SCANS, MAX_TIFF_PAGES};
+pub use formats::{
+    image_end, MAX_CHUNKS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_JPEG_SCANS, MAX_TIFF_PAGES,
+};
 pub use kind::{sniff, Kind, SNIFF_PREFIX};
 pub use limits::Limits;
 

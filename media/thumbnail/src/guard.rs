@@ -1,9 +1,12 @@
 //! What every decoder checks before it allocates pixels: a memory budget derived from
 //! [`Limits::max_pixels`], and that its own reading of the header agrees with the probe's.
 
-use media_probe::{Limits, MediaError};
+#[cfg(feature = "classic")]
+use media_probe::Limits;
+use media_probe::MediaError;
 
 /// Bytes a decoder may allocate for an image of at most `max_pixels` pixels.
+#[cfg(feature = "classic")]
 pub(crate) fn budget(limits: &Limits, bytes_per_pixel: u64) -> usize {
     usize::try_from(limits.max_pixels.saturating_mul(bytes_per_pixel)).unwrap_or(usize::MAX)
 }

@@ -22,10 +22,15 @@
 //! library does not handle the request as asked. Specs come from the host's configuration, so
 //! such an error points at a configuration bug, never at the upload.
 
+#[cfg(feature = "classic")]
+mod classic;
 mod decode;
 mod encode;
 mod geometry;
 mod guard;
+#[cfg(feature = "heif")]
+mod heif;
+#[cfg(feature = "classic")]
 mod jpeg;
 mod orient;
 mod placeholder;
@@ -273,7 +278,7 @@ fn prepare(
     clock: &mut Stopwatch,
 ) -> Result<Prepared, MediaError> {
     let info = media_probe::probe(data, limits)?;
-    if !info.kind.is_decodable_image() {
+    if !decode::decodes(info.kind) {
         return Err(MediaError::unsupported(format!(
             "cannot render thumbnails of {}",
             info.kind.name()

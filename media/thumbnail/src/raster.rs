@@ -112,12 +112,14 @@ pub(crate) fn byte_len(width: u32, height: u32, layout: Layout) -> Result<usize,
 }
 
 /// Grey samples as RGB.
+#[cfg(feature = "classic")]
 pub(crate) fn gray_to_rgb(gray: &[u8]) -> Vec<u8> {
     gray.iter().flat_map(|&g| [g, g, g]).collect()
 }
 
 /// CMYK ink amounts (0 = no ink) as RGB. Without a colour profile the naive subtractive model is the best available and matches what
 /// browsers show for untagged CMYK.
+#[cfg(feature = "classic")]
 pub(crate) fn cmyk_to_rgb(cmyk: &[u8]) -> Vec<u8> {
     let channel = |ink: u8, k: u8| -> u8 {
         let v = (255 - u32::from(ink)) * (255 - u32::from(k));

@@ -5,11 +5,13 @@
 
 mod bmp;
 mod gif;
+mod heif;
 mod jpeg;
 mod png;
 mod tiff;
 mod webp;
 
+pub use heif::{MAX_GRID_TILES, MAX_HEIF_ITEMS};
 pub use jpeg::MAX_JPEG_SCANS;
 pub use tiff::MAX_TIFF_PAGES;
 
@@ -62,6 +64,7 @@ fn walk(data: &[u8], limits: &Limits) -> Result<(ProbeInfo, Option<usize>), Medi
         Kind::Tiff => tiff::probe(data, limits, &mut info)?,
         Kind::Bmp => bmp::probe_bmp(data, limits, &mut info)?,
         Kind::Ico => bmp::probe_ico(data, limits, &mut info)?,
+        Kind::Heic | Kind::Avif => heif::probe(data, limits, &mut info)?,
         // Kinds without a pixel size the probe reads: the kind is the whole answer.
         _ => return Ok((info, None)),
     };

@@ -1,0 +1,515 @@
+//! HEIF (HEIC and AVIF): reads the `meta` box's item structure (which items exist, how they
+//! reference each other, which properties each has) and reports the primary image's displayed
+//! size, checking every coded image's `ispe` and a grid's tile count against the limits before
+//! any codec sees a byte. No coded data is read: the HEVC or AV1 payloads stay untouched.
+//!
+//! The displayed size is what a decoder produces: the primary item's `ispe`, cropped by its
+//! `clap` and turned by its `irot`, in association order, as ISO/IEC 23008-12 says. The
+//! decoders apply those transforms themselves, so the orientation reported is always 1: an
+//! EXIF Orientation tag inside a HEIF file describes the coded pixels and must not be applied
+//! a second time.
+//!
+//! This walker is independent of the decoder's own container parser on purpose: the decoding
+//! library checks that its output has exactly the size read here, so a file whose structure
+//! two parsers read differently fails as malformed instead of being trusted on either word.
+
+use super::{canvas, count_chunk};
+use crate::bytes::{array, be16, be32, byte, slice};
+use crate::{Limit, Limits, MediaError, ProbeInfo};
+
+/// Most items one file may declare. An iPhone's 12 MP photo has about 50 (48 tiles, the grid,
+/// a thumbnail, EXIF); a grid at the tile limit with an alpha grid of the same tiles needs
+/// about 2 × [`MAX_GRID_TILES`]. Every item costs bytes, so this is a backstop.
+pub const MAX_HEIF_ITEMS: usize = 4096;
+
+/// Most tiles one grid may reference. 512-pixel tiles (what phones write) need 191 for the
+/// default 50 MP limit and 256-pixel tiles 763; 1024 is above both, and the pixel and frame-area
+/// limits bound the decoding work whatever the tile size.
+pub const MAX_GRID_TILES: usize = 1024;
+
+/// How deep derived images may nest (`iden` of a `grid` of coded tiles is 2). Real files use
+/// one level; the bound also ends any reference cycle.
+const MAX_DERIVATION_DEPTH: u32 = 2;
+
+/// Item types holding a coded picture: HEVC, AV1, and the codecs HEIF also allows.
+const CODED: [&[u8; 4]; 6] = [b"hvc1", b"hev1", b"av01", b"jpeg", b"j2k1", b"vvc1"];
+/// Item types derived from other images through `dimg` references.
+const DERIVED: [&[u8; 4]; 3] = [b"grid", b"iden", b"iovl"];
+/// `auxC` types that mark an item as the alpha plane of the image it references.
+const ALPHA_URNS: [&[u8]; 2] = [
+    b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
+    b"urn:mpeg:hevc:2015:auxid:1",
+];
+
+struct Item {
+    id: u32,
+    kind: [u8; 4],
+    /// `mime` items only: the content type (XMP is `application/rdf+xml`).
+    content_type: Vec<u8>,
+}
+
+/// One `iref` entry: `from` references `to` with relation `kind` (`dimg`, `auxl`, `cdsc`, …).
+struct Reference {
+    kind: [u8; 4],
+    from: u32,
+    to: Vec<u32>,
+}
+
+#[derive(Default)]
+struct Meta<'a> {
+    primary: Option<u32>,
+    items: Vec<Item>,
+    references: Vec<Reference>,
+    /// `ipco`'s property boxes, in order (`ipma` indexes them from 1): type and content.
+    properties: Vec<([u8; 4], &'a [u8])>,
+    /// `ipma`: each item's property indices, in association order.
+    associations: Vec<(u32, Vec<u16>)>,
+}
+
+pub(super) fn probe(
+    d: &[u8],
+    limits: &Limits,
+    info: &mut ProbeInfo,
+) -> Result<Option<usize>, MediaError> {
+    let mut count = 0;
+    let meta = Boxes::new(d, &mut count)
+        .find(b"meta")?
+        .ok_or_else(|| MediaError::malformed("heif: no meta box"))?;
+    let meta = read_meta(full_box_body(meta)?, &mut count)?;
+    let primary = meta
+        .primary
+        .ok_or_else(|| MediaError::malformed("heif: no primary item (pitm)"))?;
+    let item = meta.item(primary)?;
+    if !is_image(&item.kind) {
+        return Err(MediaError::unsupported(format!(
+            "heif: the primary item is of type {}, not an image",
+            fourcc(&item.kind)
+        )));
+    }
+
+    // Every coded picture is checked against the pixel limit on its own and the sum of all of
+    // them against the frame-area limit: together they bound the decoding work.
+    let mut area: u64 = 0;
+    for item in meta.items.iter().filter(|i| is_coded(&i.kind)) {
+        if let Some((w, h)) = meta.size(item.id)? {
+            let pixels = u64::from(w) * u64::from(h);
+            if pixels > limits.max_pixels {
+                return Err(MediaError::limit(Limit::Pixels, pixels, limits.max_pixels));
+            }
+            area = area.saturating_add(pixels);
+        }
+    }
+    if area > limits.max_total_frame_area {
+        return Err(MediaError::limit(
+            Limit::FrameArea,
+            area,
+            limits.max_total_frame_area,
+        ));
+    }
+    meta.check_sources(primary, 0)?;
+
+    let (w, h) = meta.displayed_size(primary)?;
+    canvas(info, w, h, limits)?;
+    info.frames = 1;
+    info.total_frame_area = area.max(u64::from(w) * u64::from(h));
+    info.orientation = 1;
+    info.has_alpha = meta
+        .references
+        .iter()
+        .filter(|r| &r.kind == b"auxl" && r.to.contains(&primary))
+        .any(|r| meta.is_alpha(r.from));
+    info.has_exif = meta.items.iter().any(|i| &i.kind == b"Exif");
+    info.has_xmp = meta
+        .items
+        .iter()
+        .any(|i| &i.kind == b"mime" && i.content_type == b"application/rdf+xml");
+    info.has_icc = meta.properties.iter().any(|(kind, body)| {
+        kind == b"colr" && matches!(array::<4>(body, 0), Some(t) if &t == b"prof" || &t == b"rICC")
+    });
+    Ok(None)
+}
+
+impl<'a> Meta<'a> {
+    fn item(&self, id: u32) -> Result<&Item, MediaError> {
+        self.items.iter().find(|i| i.id == id).ok_or_else(|| {
+            MediaError::malformed(format!("heif: item {id} is referenced but not declared"))
+        })
+    }
+
+    /// The item's properties, in association order.
+    fn properties_of(&self, id: u32) -> impl Iterator<Item = &([u8; 4], &'a [u8])> {
+        self.associations
+            .iter()
+            .filter(move |(item, _)| *item == id)
+            .flat_map(|(_, indices)| indices.iter())
+            .filter_map(|&index| self.properties.get(usize::from(index).checked_sub(1)?))
+    }
+
+    fn property(&self, id: u32, kind: &[u8; 4]) -> Option<&'a [u8]> {
+        self.properties_of(id)
+            .find(|(k, _)| k == kind)
+            .map(|(_, body)| *body)
+    }
+
+    /// The item's `ispe` (width, height), if it has one.
+    fn size(&self, id: u32) -> Result<Option<(u32, u32)>, MediaError> {
+        let Some(body) = self.property(id, b"ispe") else {
+            return Ok(None);
+        };
+        let body = full_box_body(body)?;
+        match (be32(body, 0), be32(body, 4)) {
+            (Some(w), Some(h)) if w > 0 && h > 0 => Ok(Some((w, h))),
+            (Some(_), Some(_)) => Err(MediaError::malformed("heif: ispe has a zero side")),
+            _ => Err(MediaError::malformed("heif: ispe truncated")),
+        }
+    }
+
+    /// The size a decoder gives the item: `ispe`, then each `clap` and `irot` in order.
+    fn displayed_size(&self, id: u32) -> Result<(u32, u32), MediaError> {
+        let (mut w, mut h) = self
+            .size(id)?
+            .ok_or_else(|| MediaError::malformed("heif: the primary image has no ispe"))?;
+        for (kind, body) in self.properties_of(id) {
+            match kind {
+                b"clap" => (w, h) = clean_aperture(body, w, h)?,
+                b"irot" if byte(body, 0).is_some_and(|r| r & 1 == 1) => (w, h) = (h, w),
+                _ => {}
+            }
+        }
+        if w == 0 || h == 0 {
+            return Err(MediaError::malformed(
+                "heif: clap crops the image to nothing",
+            ));
+        }
+        Ok((w, h))
+    }
+
+    /// Checks that a derived image's sources exist, are images, are not the item itself, and
+    /// nest at most [`MAX_DERIVATION_DEPTH`] deep; a grid's tiles must be coded pictures, each
+    /// with an `ispe`, and at most [`MAX_GRID_TILES`] of them.
+    fn check_sources(&self, id: u32, depth: u32) -> Result<(), MediaError> {
+        let item = self.item(id)?;
+        if !is_derived(&item.kind) {
+            return Ok(());
+        }
+        if depth >= MAX_DERIVATION_DEPTH {
+            return Err(MediaError::malformed(
+                "heif: derived images nest too deep (or reference each other)",
+            ));
+        }
+        let sources: Vec<u32> = self
+            .references
+            .iter()
+            .filter(|r| &r.kind == b"dimg" && r.from == id)
+            .flat_map(|r| r.to.iter().copied())
+            .collect();
+        if sources.is_empty() {
+            return Err(MediaError::malformed(format!(
+                "heif: {} item {id} has no source images",
+                fourcc(&item.kind)
+            )));
+        }
+        if &item.kind == b"grid" {
+            if sources.len() > MAX_GRID_TILES {
+                return Err(MediaError::limit(
+                    Limit::Structure,
+                    sources.len() as u64,
+                    MAX_GRID_TILES as u64,
+                ));
+            }
+            for &tile in &sources {
+                if !is_coded(&self.item(tile)?.kind) {
+                    return Err(MediaError::malformed(format!(
+                        "heif: grid {id} has tile {tile}, which is not a coded image"
+                    )));
+                }
+                if self.size(tile)?.is_none() {
+                    return Err(MediaError::malformed(format!(
+                        "heif: grid tile {tile} has no ispe"
+                    )));
+                }
+            }
+            return Ok(());
+        }
+        for &source in &sources {
+            if source == id {
+                return Err(MediaError::malformed(format!(
+                    "heif: item {id} derives from itself"
+                )));
+            }
+            self.check_sources(source, depth + 1)?;
+        }
+        Ok(())
+    }
+
+    fn is_alpha(&self, id: u32) -> bool {
+        self.property(id, b"auxC")
+            .and_then(|body| full_box_body(body).ok())
+            .is_some_and(|body| {
+                let urn = body.split(|&b| b == 0).next().unwrap_or_default();
+                ALPHA_URNS.contains(&urn)
+            })
+    }
+}
+
+/// The size a `clap` crop leaves of a `w`×`h` picture: its width and height fractions,
+/// rounded, and no more than what lies inside the picture from the crop's (rounded, centred)
+/// corner, as the decoder computes it.
+fn clean_aperture(body: &[u8], w: u32, h: u32) -> Result<(u32, u32), MediaError> {
+    let field =
+        |i: usize| be32(body, i * 4).ok_or_else(|| MediaError::malformed("heif: clap truncated"));
+    let (wn, wd, hn, hd) = (field(0)?, field(1)?, field(2)?, field(3)?);
+    let (xn, xd, yn, yd) = (field(4)?, field(5)?, field(6)?, field(7)?);
+    if wd == 0 || hd == 0 || xd == 0 || yd == 0 {
+        return Err(MediaError::malformed("heif: clap with a zero denominator"));
+    }
+    // The offsets are signed fractions (two's complement numerators).
+    let signed = |n: u32| f64::from(n as i32);
+    let side = |n: u32, d: u32| f64::from(n) / f64::from(d);
+    let (cw, ch) = (side(wn, wd), side(hn, hd));
+    let cx = signed(xn) / f64::from(xd) + (f64::from(w) - 1.0) / 2.0;
+    let cy = signed(yn) / f64::from(yd) + (f64::from(h) - 1.0) / 2.0;
+    // `as` saturates: a NaN or negative reads 0, a huge value u32::MAX, then clamped below.
+    let left = ((cx - (cw - 1.0) / 2.0).round().max(0.0) as u32).min(w);
+    let top = ((cy - (ch - 1.0) / 2.0).round().max(0.0) as u32).min(h);
+    Ok((
+        (cw.round() as u32).min(w - left),
+        (ch.round() as u32).min(h - top),
+    ))
+}
+
+fn read_meta<'a>(d: &'a [u8], count: &mut u32) -> Result<Meta<'a>, MediaError> {
+    let mut meta = Meta::default();
+    let mut boxes = Boxes::new(d, count);
+    while let Some((kind, body)) = boxes.next()? {
+        match &kind {
+            b"pitm" => {
+                let (version, body) = versioned(body)?;
+                let id = if version == 0 {
+                    be16(body, 0).map(u32::from)
+                } else {
+                    be32(body, 0)
+                };
+                meta.primary =
+                    Some(id.ok_or_else(|| MediaError::malformed("heif: pitm truncated"))?);
+            }
+            b"iinf" => read_items(body, &mut meta, boxes.count)?,
+            b"iref" => read_references(body, &mut meta, boxes.count)?,
+            b"iprp" => {
+                let mut inner = Boxes::new(body, boxes.count);
+                while let Some((kind, body)) = inner.next()? {
+                    match &kind {
+                        b"ipco" => {
+                            let mut props = Boxes::new(body, inner.count);
+                            while let Some(property) = props.next()? {
+                                meta.properties.push(property);
+                            }
+                        }
+                        b"ipma" => read_associations(body, &mut meta)?,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(meta)
+}
+
+fn read_items(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<(), MediaError> {
+    let (version, body) = versioned(body)?;
+    let skip = if version == 0 { 2 } else { 4 };
+    let entries = slice(body, skip, body.len().saturating_sub(skip))
+        .ok_or_else(|| MediaError::malformed("heif: iinf truncated"))?;
+    let mut boxes = Boxes::new(entries, count);
+    while let Some((kind, body)) = boxes.next()? {
+        if &kind != b"infe" {
+            continue;
+        }
+        let (version, body) = versioned(body)?;
+        // Versions 0 and 1 predate item types: nothing a HEIF image uses.
+        if version < 2 {
+            continue;
+        }
+        let (id, rest) = if version == 2 {
+            (be16(body, 0).map(u32::from), 2)
+        } else {
+            (be32(body, 0), 4)
+        };
+        let truncated = || MediaError::malformed("heif: infe truncated");
+        let id = id.ok_or_else(truncated)?;
+        // Then the protection index (2 bytes), the type, the name (C string), and for `mime`
+        // items the content type (C string).
+        let kind = array::<4>(body, rest + 2).ok_or_else(truncated)?;
+        let strings = body.get(rest + 6..).unwrap_or_default();
+        let content_type = strings
+            .split(|&b| b == 0)
+            .nth(1)
+            .filter(|_| &kind == b"mime")
+            .unwrap_or_default()
+            .to_vec();
+        if meta.items.iter().any(|i| i.id == id) {
+            return Err(MediaError::malformed(format!(
+                "heif: item {id} declared twice"
+            )));
+        }
+        if meta.items.len() >= MAX_HEIF_ITEMS {
+            return Err(MediaError::limit(
+                Limit::Structure,
+                meta.items.len() as u64 + 1,
+                MAX_HEIF_ITEMS as u64,
+            ));
+        }
+        meta.items.push(Item {
+            id,
+            kind,
+            content_type,
+        });
+    }
+    Ok(())
+}
+
+fn read_references(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<(), MediaError> {
+    let (version, body) = versioned(body)?;
+    let wide = version != 0;
+    let id_at = |d: &[u8], at: usize| {
+        if wide {
+            be32(d, at)
+        } else {
+            be16(d, at).map(u32::from)
+        }
+    };
+    let width = if wide { 4 } else { 2 };
+    let mut boxes = Boxes::new(body, count);
+    while let Some((kind, body)) = boxes.next()? {
+        let truncated = || MediaError::malformed("heif: iref entry truncated");
+        let from = id_at(body, 0).ok_or_else(truncated)?;
+        let n = usize::from(be16(body, width).ok_or_else(truncated)?);
+        let to = (0..n)
+            .map(|i| id_at(body, width + 2 + i * width).ok_or_else(truncated))
+            .collect::<Result<Vec<_>, _>>()?;
+        meta.references.push(Reference { kind, from, to });
+    }
+    Ok(())
+}
+
+fn read_associations(body: &[u8], meta: &mut Meta<'_>) -> Result<(), MediaError> {
+    let truncated = || MediaError::malformed("heif: ipma truncated");
+    let version = byte(body, 0).ok_or_else(truncated)?;
+    let wide_index = byte(body, 3).ok_or_else(truncated)? & 1 == 1;
+    let entries = be32(body, 4).ok_or_else(truncated)?;
+    let mut at = 8;
+    for _ in 0..entries {
+        let id = if version == 0 {
+            be16(body, at).map(u32::from)
+        } else {
+            be32(body, at)
+        }
+        .ok_or_else(truncated)?;
+        at += if version == 0 { 2 } else { 4 };
+        let n = byte(body, at).ok_or_else(truncated)?;
+        at += 1;
+        let mut indices = Vec::with_capacity(usize::from(n));
+        for _ in 0..n {
+            // The top bit says whether the property is essential; the rest is its index.
+            let index = if wide_index {
+                be16(body, at).map(|v| v & 0x7fff)
+            } else {
+                byte(body, at).map(|v| u16::from(v & 0x7f))
+            }
+            .ok_or_else(truncated)?;
+            at += if wide_index { 2 } else { 1 };
+            indices.push(index);
+        }
+        meta.associations.push((id, indices));
+    }
+    Ok(())
+}
+
+/// Consecutive ISO-BMFF boxes in a slice, each counted against [`super::MAX_CHUNKS`] for
+/// the whole file.
+struct Boxes<'a, 'c> {
+    d: &'a [u8],
+    pos: usize,
+    count: &'c mut u32,
+}
+
+impl<'a, 'c> Boxes<'a, 'c> {
+    fn new(d: &'a [u8], count: &'c mut u32) -> Self {
+        Boxes { d, pos: 0, count }
+    }
+
+    /// The next box's type and body; `None` at the end. A box that claims to run past the
+    /// end is malformed (a cut-off file).
+    fn next(&mut self) -> Result<Option<([u8; 4], &'a [u8])>, MediaError> {
+        if self.pos >= self.d.len() {
+            return Ok(None);
+        }
+        count_chunk(self.count)?;
+        let truncated = || MediaError::malformed("heif: box header truncated");
+        let size = be32(self.d, self.pos).ok_or_else(truncated)?;
+        let kind = array::<4>(self.d, self.pos + 4).ok_or_else(truncated)?;
+        let (header, size) = match size {
+            // Extends to the end of the enclosing box.
+            0 => (8, (self.d.len() - self.pos) as u64),
+            1 => {
+                let large = array::<8>(self.d, self.pos + 8).ok_or_else(truncated)?;
+                (16, u64::from_be_bytes(large))
+            }
+            n => (8, u64::from(n)),
+        };
+        let body = usize::try_from(size)
+            .ok()
+            .and_then(|size| size.checked_sub(header))
+            .and_then(|len| slice(self.d, self.pos + header, len))
+            .ok_or_else(|| {
+                MediaError::malformed(format!("heif: box {} runs past its end", fourcc(&kind)))
+            })?;
+        self.pos += header + body.len();
+        Ok(Some((kind, body)))
+    }
+
+    fn find(mut self, wanted: &[u8; 4]) -> Result<Option<&'a [u8]>, MediaError> {
+        while let Some((kind, body)) = self.next()? {
+            if &kind == wanted {
+                return Ok(Some(body));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// A full box's version and the body after its version and flags.
+fn versioned(body: &[u8]) -> Result<(u8, &[u8]), MediaError> {
+    let version = byte(body, 0).ok_or_else(|| MediaError::malformed("heif: full box truncated"))?;
+    Ok((version, full_box_body(body)?))
+}
+
+fn full_box_body(body: &[u8]) -> Result<&[u8], MediaError> {
+    body.get(4..)
+        .ok_or_else(|| MediaError::malformed("heif: full box truncated"))
+}
+
+fn is_coded(kind: &[u8; 4]) -> bool {
+    CODED.contains(&kind)
+}
+
+fn is_derived(kind: &[u8; 4]) -> bool {
+    DERIVED.contains(&kind)
+}
+
+fn is_image(kind: &[u8; 4]) -> bool {
+    is_coded(kind) || is_derived(kind)
+}
+
+fn fourcc(kind: &[u8; 4]) -> String {
+    kind.iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}

@@ -1,0 +1,40 @@
+//! HEIC decoding through heifer, a pure-Rust HEIF container reader and HEVC decoder with no
+//! `unsafe` code (MIT or Apache-2.0). It applies the file's own transforms (`clap`, `irot`,
+//! `imir`) and converts the samples to sRGB from the embedded ICC profile (Display P3 on
+//! iPhones) or the `nclx` colour information, at 8 bits per sample whatever the coded depth.
+//!
+//! Limits: heifer refuses any picture or grid over the caller's pixel limit before allocating
+//! it, and the probe has already checked every coded picture's `ispe`, the grid's tile count
+//! and the sum of all pictures' areas. heifer decodes the whole picture (HEVC has no cheaper
+//! path to a smaller size) and then the rotation and colour conversion each make one more
+//! copy: about 10 bytes per pixel at the peak. The guest's linear memory cap must allow that
+//! (README "Limits").
+
+use media_probe::{Limits, MediaError};
+
+use crate::guard::check_size;
+use crate::raster::{Layout, Raster};
+
+pub(crate) fn decode(
+    data: &[u8],
+    source: (u32, u32),
+    limits: &Limits,
+) -> Result<Raster, MediaError> {
+    let options = heifer::Options {
+        // One thread: a guest has one, and natively the benchmark compares like with like.
+        max_threads: 1,
+        // heifer reads 0 as its own default (2^28): never pass it.
+        max_pixels: limits.max_pixels.max(1),
+    };
+    let image = heifer::decode_srgb_rgba8(data, &options).map_err(heif_error)?;
+    check_size("heic", (image.width, image.height), source)?;
+    // Always RGBA; an opaque alpha channel is dropped after every decode.
+    Raster::new(image.width, image.height, Layout::Rgba, image.data)
+}
+
+fn heif_error(e: heifer::Error) -> MediaError {
+    match e {
+        heifer::Error::Unsupported(what) => MediaError::unsupported(format!("heic: {what}")),
+        other => MediaError::malformed(format!("heic: {other}")),
+    }
+}
