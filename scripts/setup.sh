@@ -26,9 +26,11 @@ command -v node >/dev/null || pkgs+=(nodejs npm)
 # The minisign tool, for the tests that check release signatures interoperate with it both
 # ways (host/tests/guest_releases.rs).
 command -v minisign >/dev/null || pkgs+=(minisign)
-# libheif's heif-enc (with x265) and heif-convert: the HEIC tests check that a file from that
-# independent encoder renders, and that libheif reads the fixtures the same way attachd does.
-{ command -v heif-enc >/dev/null && command -v heif-convert >/dev/null; } || pkgs+=(libheif-examples)
+# libheif's heif-enc (with x265): the HEIC tests check that a file from that independent
+# encoder renders.
+command -v heif-enc >/dev/null || pkgs+=(libheif-examples)
+# libavif's avifenc (with libaom): the AVIF tests encode their inputs with it at run time.
+command -v avifenc >/dev/null || pkgs+=(libavif-bin)
 # Debian's docker-compose, which validates deploy/compose.yaml against the Compose schema
 # (host/tests/container.rs). Its `config` asks no container engine, and none is installed:
 # --no-install-recommends leaves out the docker.io it recommends.

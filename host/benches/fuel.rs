@@ -134,7 +134,7 @@ fn main() {
         let image = info.as_ref().ok().filter(|i| {
             matches!(
                 i.kind,
-                Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp | Kind::Heic
+                Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp | Kind::Heic | Kind::Avif
             ) && attachd::pipeline::source_pixels(i) <= limits.max_pixels
         });
         let (src, out, thumb) = match image {
@@ -144,7 +144,7 @@ fn main() {
                     .iter()
                     .map(|s| src.min(u64::from(s.max_width) * u64::from(s.max_height)))
                     .sum();
-                let (r, stats, given) = if info.kind == Kind::Heic {
+                let (r, stats, given) = if matches!(info.kind, Kind::Heic | Kind::Avif) {
                     let (r, stats) = sandbox.heif(&data, &specs, limits, src).unwrap();
                     (r, stats, budget.for_heif_call(bytes, src, out))
                 } else {

@@ -318,7 +318,7 @@ impl Pipeline {
             Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp => {
                 guests.thumbnail(data, specs, limits, pixels)?
             }
-            Kind::Heic => guests.heif(data, specs, limits, pixels)?,
+            Kind::Heic | Kind::Avif => guests.heif(data, specs, limits, pixels)?,
             _ => return Err(PipelineError::UnsupportedType { kind: kind.name() }),
         };
         thumbs.map_err(|error| PipelineError::Media {

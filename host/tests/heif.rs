@@ -344,3 +344,162 @@ fn a_memory_cap_too_small_for_the_picture_is_a_clean_permanent_error() {
         .unwrap();
     r.expect("a small HEIC renders under the same cap");
 }
+
+/// `img` through Debian's avifenc (libavif with libaom: an encoder independent of everything
+/// attachd runs), with `args` (`-y 444`, `-d 10`, …) and near-lossless quantizers, so colours
+/// survive for the quadrant checks.
+fn avifenc(png: &[u8], args: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.png"), dir.path().join("out.avif"));
+    std::fs::write(&input, png).unwrap();
+    let out = Command::new("avifenc")
+        .args(["--min", "0", "--max", "10", "-s", "10"])
+        .args(args)
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .expect("avifenc runs (scripts/setup.sh installs libavif-bin)");
+    assert!(
+        out.status.success(),
+        "avifenc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&output).unwrap()
+}
+
+fn quadrant_corners(d: &common::Decoded) -> [[u8; 3]; 4] {
+    let (qx, qy) = (d.width / 4, d.height / 4);
+    [
+        d.pixel(qx, qy),
+        d.pixel(3 * qx, qy),
+        d.pixel(qx, 3 * qy),
+        d.pixel(3 * qx, 3 * qy),
+    ]
+}
+
+#[test]
+fn avif_photos_of_every_depth_and_subsampling_render_through_the_heif_guest() {
+    let quadrants = fx::quadrants(160, 96);
+    let png = fx::png_rgb(&quadrants);
+    let cases: [(&str, &[&str]); 5] = [
+        ("8-bit 4:2:0", &["-y", "420"]),
+        ("8-bit 4:4:4", &["-y", "444"]),
+        ("8-bit 4:2:2", &["-y", "422"]),
+        ("10-bit", &["-d", "10"]),
+        ("12-bit", &["-d", "12"]),
+    ];
+    for (what, args) in cases {
+        let data = avifenc(&png, args);
+        let o = common::pipeline().run(&data, "image/avif", &[spec("p", 80, Format::Png)]);
+        assert_eq!(o.probe.as_ref().unwrap().kind, attachd::sandbox::Kind::Avif);
+        let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
+        let d = decode(Format::Png, &thumbs.variants[0].data);
+        assert_eq!((d.width, d.height), (80, 48), "{what}");
+        for (corner, (got, want)) in quadrant_corners(&d)
+            .iter()
+            .zip(fx::QUADRANT_COLOURS)
+            .enumerate()
+        {
+            assert!(
+                close(*got, want),
+                "{what}, corner {corner}: got {got:?}, want {want:?}"
+            );
+        }
+    }
+    // Monochrome (4:0:0): one plane, read as grey.
+    let data = avifenc(&png, &["-y", "400"]);
+    let thumbs = common::pipeline()
+        .run(&data, "image/avif", &[spec("p", 80, Format::Png)])
+        .result
+        .unwrap();
+    let d = decode(Format::Png, &thumbs.variants[0].data);
+    let [r, g, b] = d.pixel(20, 12);
+    assert!(r == g && g == b, "grey: {r} {g} {b}");
+}
+
+#[test]
+fn an_avif_alpha_plane_keeps_transparency() {
+    let rgba = fx::alpha_vignette(&fx::quadrants(128, 96));
+    let data = avifenc(&fx::png_rgba(&rgba), &[]);
+    let o = common::pipeline().run(&data, "image/avif", &[spec("a", 64, Format::Auto)]);
+    assert!(
+        o.probe.as_ref().unwrap().has_alpha,
+        "the probe sees the alpha item"
+    );
+    let thumbs = o.result.unwrap();
+    assert_eq!(
+        thumbs.variants[0].format,
+        Format::Png,
+        "transparency keeps auto as PNG"
+    );
+}
+
+#[test]
+fn every_rotation_and_mirror_an_avif_declares_is_displayed_on_pictures_and_grids() {
+    let display = fx::quadrants(160, 96);
+    let encode = |tile: &fx::Rgb| avifenc(&fx::png_rgb(tile), &["-y", "444"]);
+    for grid in [false, true] {
+        for quarters in 0..4u8 {
+            for mirror in [
+                None,
+                Some(fx::Mirror::LeftRight),
+                Some(fx::Mirror::TopBottom),
+            ] {
+                let what = format!("grid {grid}, irot {quarters}, imir {mirror:?}");
+                let data = fx::avif_transformed(&display, quarters, mirror, grid, &encode);
+                let o = common::pipeline().run(&data, "image/avif", &[spec("o", 64, Format::Png)]);
+                let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
+                let d = decode(Format::Png, &thumbs.variants[0].data);
+                assert!(
+                    d.width > d.height,
+                    "{what}: landscape as displayed, got {}x{}",
+                    d.width,
+                    d.height
+                );
+                for (corner, (got, want)) in quadrant_corners(&d)
+                    .iter()
+                    .zip(fx::QUADRANT_COLOURS)
+                    .enumerate()
+                {
+                    assert!(
+                        close(*got, want),
+                        "{what}, corner {corner}: got {got:?}, want {want:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_cut_or_corrupt_avif_is_malformed_and_permanent() {
+    let data = avifenc(&fx::png_rgb(&fx::photo(320, 240, 11)), &[]);
+    let mut corrupt = data.clone();
+    // Flip bytes in the middle of the AV1 data (the mdat comes last).
+    let at = corrupt.len() - corrupt.len() / 4;
+    for b in &mut corrupt[at..at + 64] {
+        *b ^= 0x5a;
+    }
+    for (what, bytes) in [
+        ("cut in half", fx::truncated(&data, 0.5)),
+        ("cut near the end", fx::truncated(&data, 0.95)),
+        ("corrupt AV1 data", corrupt),
+    ] {
+        let o = common::pipeline().run(&bytes, "image/avif", &variant::defaults());
+        let err = o.result.as_ref().err().map(|e| e.to_string());
+        // A corrupt tile may still decode to some picture, or stop rav1d on a check that
+        // panics (the guest then traps): what must never happen is a host panic, an error
+        // without its code, or a retry.
+        if let Some(e) = o.result.as_ref().err() {
+            assert_eq!(e.class(), Class::Permanent, "{what}: {err:?}");
+            let codes: &[&str] = if what == "corrupt AV1 data" {
+                &["malformed-input", "guest-trap"]
+            } else {
+                &["malformed-input"]
+            };
+            assert!(codes.contains(&e.code()), "{what}: {err:?}");
+        } else {
+            assert_eq!(what, "corrupt AV1 data", "a cut file must not render");
+        }
+    }
+}

@@ -1,7 +1,7 @@
 //! Decoding: one upload in, one [`Raster`] out, at the smallest size that serves every spec.
 //!
 //! Each build carries the decoders of one guest: `classic` (JPEG, PNG, GIF, WebP: the
-//! thumbnail guest) and `heif` (HEIC: the heif guest). A kind whose decoder is not in the
+//! thumbnail guest) and `heif` (HEIC and AVIF: the heif guest). A kind whose decoder is not in the
 //! build is refused as unsupported, so each guest decodes only what it was released for.
 //!
 //! Every decoder checks its own reading of the header against the size the probe reported
@@ -34,6 +34,8 @@ pub(crate) fn decode(
         Kind::Webp => crate::classic::decode_webp(data, source, limits)?,
         #[cfg(feature = "heif")]
         Kind::Heic => crate::heif::decode(data, source, limits)?,
+        #[cfg(feature = "heif")]
+        Kind::Avif => crate::avif::decode(data, source, limits)?,
         other => {
             return Err(MediaError::unsupported(format!(
                 "this build has no decoder for {}",
@@ -48,7 +50,7 @@ pub(crate) fn decode(
 pub(crate) fn decodes(kind: Kind) -> bool {
     match kind {
         Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp => cfg!(feature = "classic"),
-        Kind::Heic => cfg!(feature = "heif"),
+        Kind::Heic | Kind::Avif => cfg!(feature = "heif"),
         _ => false,
     }
 }

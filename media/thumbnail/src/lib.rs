@@ -22,6 +22,8 @@
 //! library does not handle the request as asked. Specs come from the host's configuration, so
 //! such an error points at a configuration bug, never at the upload.
 
+#[cfg(feature = "heif")]
+mod avif;
 #[cfg(feature = "classic")]
 mod classic;
 mod decode;
