@@ -418,6 +418,28 @@ fn avif_photos_of_every_depth_and_subsampling_render_through_the_heif_guest() {
 }
 
 #[test]
+fn display_p3_and_bt2020_avif_colours_are_converted_to_srgb() {
+    let png = fx::png_rgb(&fx::Rgb::filled(64, 64, [200, 60, 60]));
+    let centre = |cicp: &str| {
+        let data = avifenc(&png, &["-y", "444", "--cicp", cicp]);
+        let o = common::pipeline().run(&data, "image/avif", &[spec("p", 32, Format::Png)]);
+        decode(Format::Png, &o.result.unwrap().variants[0].data).pixel(16, 16)
+    };
+    let srgb = centre("1/13/6");
+    for (space, cicp) in [("Display P3", "12/13/6"), ("BT.2020", "9/13/6")] {
+        let wide = centre(cicp);
+        assert!(
+            wide[0] > srgb[0] + 8,
+            "{space}: red rises: {wide:?}, sRGB {srgb:?}"
+        );
+        assert!(
+            wide[1] + 8 < srgb[1],
+            "{space}: green falls: {wide:?}, sRGB {srgb:?}"
+        );
+    }
+}
+
+#[test]
 fn an_avif_alpha_plane_keeps_transparency() {
     let rgba = fx::alpha_vignette(&fx::quadrants(128, 96));
     let data = avifenc(&fx::png_rgba(&rgba), &[]);

@@ -4,9 +4,10 @@
 //! HEIC files go through the same conversion, grid assembly, `clap`, `irot` and `imir` code.
 //!
 //! What is decoded: the primary item, a single `av01` picture or a `grid` of them, 8, 10 or
-//! 12 bits, 4:0:0 to 4:4:4, with an alpha plane (an auxiliary `av01` item or grid). Colours
-//! are taken as sRGB: an AVIF whose `colr` says other primaries (Display P3, BT.2020) or
-//! carries an ICC profile renders with its samples read as sRGB (README "HEIC and AVIF").
+//! 12 bits, 4:0:0 to 4:4:4, with an alpha plane (an auxiliary `av01` item or grid). Colours:
+//! `nclx` Display P3 and BT.2020 primaries with an SDR transfer are converted to sRGB; an ICC
+//! profile, or an HDR transfer (PQ, HLG), is not: those samples are read as sRGB (README
+//! "HEIC and AVIF").
 //!
 //! Limits: rav1d refuses any frame over the caller's pixel limit (`frame_size_limit`), the
 //! probe has checked every coded picture's `ispe`, and derived images nest at most one deep.
@@ -51,6 +52,9 @@ pub(crate) fn decode(
     if let Some(aux) = alpha {
         let plane = decode_item(&file, aux, 0, limits)?;
         attach_alpha(&mut image, &plane)?;
+    }
+    if let Some((primaries, transfer)) = primaries_of(&file, primary) {
+        to_srgb(&mut image, primaries, transfer);
     }
     let image = transform(&file, primary, image)?;
     check_size("avif", (image.width, image.height), source)?;
@@ -143,6 +147,86 @@ fn decode_av01(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image
         )));
     }
     Ok(frame_to_rgba_sized(&frame, params, width, height))
+}
+
+/// The `nclx` primaries and transfer of an item, or of a grid's first tile.
+fn primaries_of(file: &HeifFile<'_>, id: ItemId) -> Option<(u16, u16)> {
+    let nclx = |item: ItemId| {
+        file.item_properties(item).ok()?.find_map(|p| match p {
+            Property::Color(ColorInfo::Nclx {
+                primaries,
+                transfer,
+                ..
+            }) => Some((*primaries, *transfer)),
+            _ => None,
+        })
+    };
+    nclx(id).or_else(|| nclx(*file.referenced_items(id, b"dimg").first()?))
+}
+
+/// Linear-light Display P3 (D65) to linear sRGB, rows of the 3×3 matrix.
+const P3_TO_SRGB: [[f32; 3]; 3] = [
+    [1.224_940, -0.224_940, 0.0],
+    [-0.042_057, 1.042_057, 0.0],
+    [-0.019_638, -0.078_636, 1.098_274],
+];
+/// Linear-light BT.2020 to linear sRGB (BT.709 primaries, both D65).
+const BT2020_TO_SRGB: [[f32; 3]; 3] = [
+    [1.660_491, -0.587_641, -0.072_850],
+    [-0.124_550, 1.132_900, -0.008_349],
+    [-0.018_151, -0.100_579, 1.118_730],
+];
+/// Steps of the table that re-encodes linear light: fine enough that neighbouring 8-bit
+/// outputs never share an entry in the dark end, where the sRGB curve is steepest.
+const ENCODE_STEPS: usize = 4096;
+
+/// Converts 8-bit samples in H.273 `primaries` to sRGB: Display P3 (12) and BT.2020 (9) when
+/// their transfer is SDR (sRGB, BT.709, BT.2020 or unspecified); anything else is left as it
+/// is. Out-of-gamut colours are clipped, as a colour-managed viewer without gamut mapping does.
+fn to_srgb(image: &mut Image<u8>, primaries: u16, transfer: u16) {
+    let matrix = match primaries {
+        12 => P3_TO_SRGB,
+        9 => BT2020_TO_SRGB,
+        _ => return,
+    };
+    // 1 BT.709, 2 unspecified, 6 BT.601, 13 sRGB, 14/15 BT.2020: all near the sRGB curve for
+    // display. PQ (16) and HLG (18) are HDR, not converted here.
+    if !matches!(transfer, 1 | 2 | 6 | 13 | 14 | 15) {
+        return;
+    }
+    let decode: Vec<f32> = (0..=255u8)
+        .map(|v| {
+            let v = f32::from(v) / 255.0;
+            if v <= 0.040_45 {
+                v / 12.92
+            } else {
+                ((v + 0.055) / 1.055).powf(2.4)
+            }
+        })
+        .collect();
+    let encode: Vec<u8> = (0..ENCODE_STEPS)
+        .map(|i| {
+            let l = i as f32 / (ENCODE_STEPS - 1) as f32;
+            let v = if l <= 0.003_130_8 {
+                l * 12.92
+            } else {
+                1.055 * l.powf(1.0 / 2.4) - 0.055
+            };
+            (v * 255.0).round().clamp(0.0, 255.0) as u8
+        })
+        .collect();
+    let scale = (ENCODE_STEPS - 1) as f32;
+    for pixel in image.data.chunks_exact_mut(4) {
+        let rgb = [
+            decode[usize::from(pixel[0])],
+            decode[usize::from(pixel[1])],
+            decode[usize::from(pixel[2])],
+        ];
+        for (out, row) in pixel.iter_mut().zip(&matrix) {
+            let l = row[0] * rgb[0] + row[1] * rgb[1] + row[2] * rgb[2];
+            *out = encode[(l.clamp(0.0, 1.0) * scale).round() as usize];
+        }
+    }
 }
 
 fn is_alpha(file: &HeifFile<'_>, id: ItemId) -> bool {
