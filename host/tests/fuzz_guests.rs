@@ -44,6 +44,22 @@ fn mutated_uploads_never_trap_a_guest_or_panic_the_host() {
         ),
         ("webp lossy", fx::webp_lossy(&photo, 70), "image/webp"),
         ("webp lossless", fx::webp_lossless(&photo), "image/webp"),
+        ("heic", fx::heic_with_metadata(&photo), "image/heic"),
+        (
+            "heic grid rotated",
+            fx::heic_transformed(
+                &fx::photo(200, 120, 5),
+                1,
+                Some(fx::Mirror::LeftRight),
+                true,
+            ),
+            "image/heic",
+        ),
+        (
+            "avif",
+            common::avifenc(&fx::png_rgba(&fx::alpha_vignette(&photo)), &[]),
+            "image/avif",
+        ),
     ];
     let pipeline = common::pipeline();
     let specs = attachd::variant::defaults();

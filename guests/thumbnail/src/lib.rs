@@ -16,6 +16,8 @@ impl Guest for Component {
         specs: Vec<VariantSpec>,
         limits: Limits,
     ) -> Result<Thumbnails, MediaError> {
+        #[cfg(feature = "heif")]
+        give_up_on_panic();
         let specs: Vec<media_thumbnail::VariantSpec> = specs
             .into_iter()
             .map(|s| media_thumbnail::VariantSpec {
@@ -46,6 +48,20 @@ impl Guest for Component {
             placeholder: out.placeholder,
         })
     }
+}
+
+/// The heif guest's decoders (heifer, rav1d) also check their input with assertions: a panic
+/// there is the decoder refusing a file it cannot read. It ends the call the way libjpeg's
+/// errors end the thumbnail guest's: a failing exit, which the host reports as
+/// `malformed-input` with this message, not as a trap (the sandbox stopping a guest that
+/// crashed). Running out of memory does not panic (the allocator aborts), so the memory limit
+/// still reads as `guest-memory-limit`.
+#[cfg(feature = "heif")]
+fn give_up_on_panic() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("malformed-input: the decoder stopped on the input: {info}");
+        std::process::exit(1);
+    }));
 }
 
 /// The release build: no clock is read.

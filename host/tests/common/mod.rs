@@ -189,6 +189,28 @@ pub fn decode(format: Format, data: &[u8]) -> Decoded {
     }
 }
 
+/// `png` through Debian's avifenc (libavif with libaom: an encoder independent of everything
+/// attachd runs), with `args` (`-y 444`, `-d 10`, …) and near-lossless quantizers, so colours
+/// survive for the quadrant checks.
+pub fn avifenc(png: &[u8], args: &[&str]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("in.png"), dir.path().join("out.avif"));
+    std::fs::write(&input, png).unwrap();
+    let out = std::process::Command::new("avifenc")
+        .args(["--min", "0", "--max", "10", "-s", "10"])
+        .args(args)
+        .arg(&input)
+        .arg(&output)
+        .output()
+        .expect("avifenc runs (scripts/setup.sh installs libavif-bin)");
+    assert!(
+        out.status.success(),
+        "avifenc {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&output).unwrap()
+}
+
 /// True when `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)

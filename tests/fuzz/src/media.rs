@@ -233,7 +233,10 @@ pub fn thumbhash(data: &[u8]) {
 }
 
 fn is_raster(kind: Kind) -> bool {
-    matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp)
+    matches!(
+        kind,
+        Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp | Kind::Heic | Kind::Avif
+    )
 }
 
 /// An error names what went wrong, within the length a guest string may have.

@@ -176,12 +176,23 @@ pub fn differential(data: &[u8]) {
     assert_eq!(native_findings, guest_findings, "scan: findings differ");
 
     let native = media_thumbnail::render(data, &media::specs(), &limits);
-    // A guest that gives up (libjpeg's data-loss warnings end the instance) is the sandbox's
-    // `malformed-input`, as the library's own error is natively.
-    let guest = match session.thumbnail(data, &host_specs(), wit_limits, source_pixels) {
+    // A guest that gives up (libjpeg's data-loss warnings end the instance, a heif decoder's
+    // panic too) is the sandbox's `malformed-input`, as the library's own error is natively.
+    // HEIC and AVIF go to the heif guest, as the pipeline sends them; the native library here
+    // has both decoder sets.
+    let heif = matches!(
+        media_probe::sniff(data),
+        media_probe::Kind::Heic | media_probe::Kind::Avif
+    );
+    let call = if heif {
+        session.heif(data, &host_specs(), wit_limits, source_pixels)
+    } else {
+        session.thumbnail(data, &host_specs(), wit_limits, source_pixels)
+    };
+    let guest = match call {
         Ok((guest, _)) => guest.map_err(|e| media_code(&e).as_str()),
         Err(e) if e.code() == "malformed-input" => Err(e.code()),
-        Err(e) => panic!("the sandbox had to stop the thumbnail guest: {e}"),
+        Err(e) => panic!("the sandbox had to stop the rendering guest: {e}"),
     };
     match (native, guest) {
         (Ok(n), Ok(g)) => {

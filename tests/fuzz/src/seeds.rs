@@ -51,6 +51,15 @@ pub fn media() -> Vec<(String, Vec<u8>)> {
         ),
         ("webp-lossy", fx::webp_lossy(&photo, 70)),
         ("webp-lossless", fx::webp_lossless(&photo)),
+        ("heic", fx::heic(&photo, 70)),
+        ("heic-10bit", fx::heic_10bit(&photo, 70)),
+        ("heic-alpha", fx::heic_rgba(&fx::alpha_vignette(&photo), 70)),
+        ("heic-metadata", fx::heic_with_metadata(&photo)),
+        ("heic-display-p3", fx::heic_display_p3(&photo)),
+        (
+            "heic-grid-rotated",
+            fx::heic_transformed(&fx::photo(160, 96, 7), 3, Some(fx::Mirror::TopBottom), true),
+        ),
         // Hostile: sizes, structures and types that attack a decoder or a type check.
         ("png-bomb", fx::png_bomb_30000()),
         ("png-max-dims", fx::png_max_dims()),
@@ -72,6 +81,9 @@ pub fn media() -> Vec<(String, Vec<u8>)> {
         ("jpeg-corrupt-scan", fx::jpeg_corrupt_scan()),
         ("jpeg-huge-marker", fx::jpeg_huge_markers(1)),
         ("jpeg-empty-app1", fx::jpeg_empty_segments(0xE1, 3)),
+        ("heic-grid-10000-tiles", fx::heic_grid_claiming(10_000)),
+        ("heic-ispe-huge", fx::heic_claiming_size(100_000, 100_000)),
+        ("heic-self-derived", fx::heic_self_derived()),
         // The smallest video container headers, for the sniffing and the scan's video rules.
         (
             "mp4-ftyp",
