@@ -7,7 +7,7 @@ GUEST_DIR ?= target/guests
 GUEST_KEY_DIR ?= target/guest-keys
 TRUSTED_KEYS ?= $(abspath $(GUEST_KEY_DIR))/dev.pub
 
-.PHONY: demo release test setup guests check bench bench-fuel bench-queue bench-video bench-swap bench-api fuzz chaos
+.PHONY: demo release test setup guests check bench bench-heif bench-fuel bench-queue bench-video bench-swap bench-api fuzz chaos
 
 setup:
 	scripts/setup.sh
@@ -78,6 +78,16 @@ bench: guests
 	cd tests/bench && npm ci --no-audit --no-fund
 	$(CARGO) bench --locked -p attachd --bench thumbnail --no-run
 	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) taskset -c 0 $(CARGO) bench --locked -p attachd --bench thumbnail
+
+# HEIC and AVIF benchmark: the heif guest vs the same library native vs Pillow (pillow-heif for
+# HEIC, Pillow's own AVIF) vs sharp, 12 MP photos, one core; prints a table. Pillow comes from
+# PyPI into a venv under target/ (pinned versions).
+bench-heif: guests
+	cd tests/bench && npm ci --no-audit --no-fund
+	[ -x target/venv-bench/bin/python ] || python3 -m venv target/venv-bench
+	target/venv-bench/bin/pip install -q pillow==13.0.0 pillow-heif==1.9.0
+	$(CARGO) bench --locked -p attachd --bench heif --no-run
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) taskset -c 0 $(CARGO) bench --locked -p attachd --bench heif
 
 # Fuel benchmark: what each guest call burns on the fixtures next to its default budget (the
 # numbers the fuel defaults in host/src/config.rs come from); prints a table.

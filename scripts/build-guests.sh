@@ -61,11 +61,17 @@ install_guest thumbnail thumbnailer guest-thumbnail "$out/test/steps" "$wit"
 # build below, which is left as the crate's artifact.
 build -p guest-thumbnail --no-default-features --features heif
 install_guest heif thumbnailer guest-thumbnail "$out" "$wit"
+scripts/guest-notice.py "$out/heif.NOTICE.txt" -- -p guest-thumbnail --no-default-features --features heif
 
 build -p guest-probe -p guest-thumbnail -p guest-scan -p hostile-guest -p next-guest
 install_guest probe prober guest-probe "$out" "$wit"
 install_guest thumbnail thumbnailer guest-thumbnail "$out" "$wit"
 install_guest scan scanner guest-scan "$out" "$wit"
+# Each released guest's licence notice (every crate compiled into it, with its licence files),
+# installed beside it and copied with it by `attachd guests install`.
+for crate in probe thumbnail scan; do
+    scripts/guest-notice.py "$out/$crate.NOTICE.txt" -- -p "guest-$crate"
+done
 # The real probe, scan and heif beside the steps thumbnail, so that directory is a whole guest set.
 for guest in probe scan heif; do cp "$out/$guest.json" "$out/$guest.wasm" "$out/test/steps/"; done
 # One hostile component exports both interfaces: the tests put it in place of either guest.

@@ -45,18 +45,22 @@ pub const DEFAULT_POOL_INSTANCES: u32 = 32;
 pub const DEFAULT_FUEL_BASE: u64 = 50_000_000;
 /// Fuel per input byte, for every guest: probe and scan walk the bytes (markers, chunks,
 /// archive directories, SVG and PDF text). Measured on inputs of 10 KB and more: scan at most
-/// 45 per byte, probe 14; 200 is over 4× that.
+/// 59 per byte (a JPEG photo), probe 14; 200 is over 3× that.
 pub const DEFAULT_FUEL_PER_BYTE: u64 = 200;
 /// Fuel per source pixel for the thumbnail guest: decoding and reading every pixel to resize.
 /// Measured: at most ~640 per pixel (a 12 MP lossy WebP, decoded in full), PNG ~370, JPEG far
 /// less thanks to shrink-on-load; 2000 is 3× the worst.
 pub const DEFAULT_FUEL_PER_PIXEL: u64 = 2_000;
+/// Fuel per source pixel for the heif guest, in place of [`DEFAULT_FUEL_PER_PIXEL`]: HEVC and
+/// AV1 have no shrink-on-load, so every pixel is decoded, then rotated and colour-converted,
+/// and their entropy decoding costs by the bit, which the pixel count does not bound.
+/// Measured (`make bench-fuel`, `make bench-heif`): 12 MP photos burn about 1,000 per pixel
+/// at 1.5 MB (HEIC) and 0.2 MB (AVIF), and 1,700 to 2,100 per pixel at 4 to 10 MB, where
+/// each extra byte costs about 1,400. 20,000 covers a picture of up to 4 bytes a pixel (a
+/// lossless 10-bit 4:4:4 file) with 3× headroom; the per-call cap bounds the rest.
+pub const DEFAULT_FUEL_PER_HEIF_PIXEL: u64 = 20_000;
 /// Fuel per output pixel of the thumbnail guest (resample and encode): lossy WebP encoding
 /// costs about 4200 per pixel, JPEG about 570; 12,000 is nearly 3× the dearest format.
-/// Fuel per source pixel for the heif guest, in place of [`DEFAULT_FUEL_PER_PIXEL`]: HEVC has
-/// no shrink-on-load, so every pixel is decoded, predicted and filtered, then rotated and
-/// colour-converted. Measured (`make bench-fuel`): HEIC_MEASURED per pixel; HEIC_DEFAULT is HEIC_RATIO that.
-pub const DEFAULT_FUEL_PER_HEIF_PIXEL: u64 = 20_000;
 pub const DEFAULT_FUEL_PER_OUTPUT_PIXEL: u64 = 12_000;
 /// No call gets more fuel than this, whatever its input claims: 7 to 13 s of guest work at
 /// the rate measured here (10 to 19 × 10⁹ per second, metered: `make bench`'s fuel column

@@ -112,9 +112,10 @@ fn ready() -> Ready {
     }
 }
 
-/// The three guests as a job records them, each release's sha256 `seed` repeated.
+/// The guests as a job records them, each release's sha256 `seed` repeated.
 fn guests(seed: &str) -> Vec<GuestRef> {
-    ["probe", "scan", "thumbnail"]
+    attachd::release::GUESTS
+        .map(|(name, _)| name)
         .iter()
         .enumerate()
         .map(|(i, name)| GuestRef {

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tempfile::TempDir;
 
-const GUESTS: [&str; 3] = ["probe", "scan", "thumbnail"];
+/// The guests a release holds (`attachd::release::GUESTS`).
+const GUESTS: [&str; 4] = ["probe", "scan", "thumbnail", "heif"];
 
 /// A release builder: a fresh key pair, and what it signs.
 struct Builder {
@@ -424,10 +425,18 @@ fn install_makes_a_release_switches_current_and_keeps_previous() {
     let site = Site::new("1.0.0");
     assert_eq!(site.list()["layout"], "flat");
 
-    // First install over the flat directory: no previous.
+    // First install over the flat directory: no previous. The release carries the probe's
+    // licence notice, which travels with it.
     let v2 = site.new_release(&["probe"], "2.0.0");
+    std::fs::write(v2.path().join("probe.NOTICE.txt"), "notices of probe 2.0.0").unwrap();
     let out = ok(site.install(v2.path()));
     let first = site.link(layout::CURRENT).expect("current names a release");
+    let installed = site.dir().join("releases").join(&first);
+    assert_eq!(
+        std::fs::read_to_string(installed.join("probe.NOTICE.txt")).unwrap(),
+        "notices of probe 2.0.0",
+        "the guest's licence notice is installed with it"
+    );
     assert!(layout::is_release_id(&first), "{first}");
     assert!(String::from_utf8_lossy(&out.stdout).contains(&first));
     assert_eq!(site.link(layout::PREVIOUS), None);
@@ -436,7 +445,7 @@ fn install_makes_a_release_switches_current_and_keeps_previous() {
     assert_eq!(list["current"]["id"], first.as_str());
     assert_eq!(
         versions(&list["current"]),
-        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0"],
+        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0", "heif 1.0.0"],
         "DIR's guest, and the current release's for the others"
     );
     assert!(list["current"]["guests"]
@@ -455,12 +464,12 @@ fn install_makes_a_release_switches_current_and_keeps_previous() {
     let list = site.list();
     assert_eq!(
         versions(&list["current"]),
-        ["probe 2.0.0", "scan 3.0.0", "thumbnail 3.0.0"]
+        ["probe 2.0.0", "scan 3.0.0", "thumbnail 3.0.0", "heif 1.0.0"]
     );
     assert_eq!(list["previous"]["id"], first.as_str());
     assert_eq!(
         versions(&list["previous"]),
-        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0"]
+        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0", "heif 1.0.0"]
     );
     // The worker's loader reads the new current release.
     let sandbox = load(site.dir(), site.builder.trust()).unwrap();
@@ -572,7 +581,7 @@ fn rollback_restores_the_previous_release() {
     let list = site.list();
     assert_eq!(
         versions(&list["current"]),
-        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0"]
+        ["probe 2.0.0", "scan 1.0.0", "thumbnail 1.0.0", "heif 1.0.0"]
     );
     let audit = std::fs::read_to_string(site.data.path().join("audit.log")).unwrap();
     assert!(

@@ -68,7 +68,7 @@ impl Releases {
         let release = self.dir().join("releases").join(name);
         std::fs::create_dir_all(&release).unwrap();
         let built = common::guest_dir();
-        for guest in ["probe", "scan", "thumbnail"] {
+        for (guest, _) in attachd::release::GUESTS {
             let from = match (guest, probe_from) {
                 ("probe", Some(sub)) => built.join(sub),
                 _ => built.clone(),

@@ -26,7 +26,8 @@ use std::time::Duration;
 /// name and version, and the sha256 of its wasm computed here.
 fn releases() -> Vec<GuestRef> {
     let dir = common::guest_dir();
-    ["probe", "scan", "thumbnail"]
+    attachd::release::GUESTS
+        .map(|(name, _)| name)
         .iter()
         .map(|name| {
             let manifest: Value =

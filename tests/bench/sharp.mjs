@@ -4,6 +4,7 @@
 // Start-up is not counted: the first run warms up and is discarded.
 //
 //   node sharp.mjs FILE RUNS SPECS
+//   node sharp.mjs FILE RUNS decode      (the decode alone, to raw pixels)
 //
 // Each variant is its own pipeline from the input buffer, awaited in turn, as a sharp user
 // writes it. Not one `clone()` of a shared instance: in sharp a clone only shares the input,
@@ -17,11 +18,12 @@ sharp.concurrency(1);
 sharp.cache(false);
 const [file, runsArg, specsArg] = process.argv.slice(2);
 const runs = Number(runsArg ?? 9);
-const specs = JSON.parse(
+const specs = specsArg === "decode" ? [] : JSON.parse(
   specsArg ??
     '[{"name":"thumb","width":256,"height":256,"fit":"inside","format":"webp","quality":80}]',
 );
 const input = readFileSync(file);
+const decodeOnly = specsArg === "decode";
 const variant = (spec) =>
   sharp(input, { limitInputPixels: 50_000_000 })
     .rotate()
@@ -29,6 +31,10 @@ const variant = (spec) =>
     .toFormat(spec.format, { quality: spec.quality })
     .toBuffer();
 const once = async () => {
+  if (decodeOnly) {
+    await sharp(input, { limitInputPixels: 50_000_000 }).raw().toBuffer();
+    return;
+  }
   for (const spec of specs) await variant(spec);
 };
 

@@ -312,7 +312,10 @@ fn assemble(
             .filter(|f| is_plain_name(f))
             .unwrap_or_else(|| format!("{name}.wasm"));
         let signature = format!("{manifest}{SIGNATURE_SUFFIX}");
-        for file in [&manifest, &signature, &component] {
+        // The licence notice travels with the component it describes, where the release has
+        // one (text for people: not signed, never read by the host).
+        let notice = format!("{name}{NOTICE_SUFFIX}");
+        for file in [&manifest, &signature, &component, &notice] {
             copy_within(from, file, &into.join(file))?;
         }
         sources.push((name, source));
@@ -331,6 +334,9 @@ fn assemble(
     sync_dir(into)?;
     Ok(sources)
 }
+
+/// A guest's licence notice file, after its name (`heif.NOTICE.txt`; scripts/guest-notice.py).
+const NOTICE_SUFFIX: &str = ".NOTICE.txt";
 
 fn guest_names() -> String {
     GUESTS.map(|(g, _)| g).join(", ")

@@ -229,7 +229,7 @@ pub mod worker;
 pub fn guest_dir_with(hostile: &[&str]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let real = guest_dir();
-    for name in ["probe", "scan", "thumbnail"] {
+    for (name, _) in attachd::release::GUESTS {
         let from = if hostile.contains(&name) {
             real.join("test/hostile")
         } else {
