@@ -166,15 +166,15 @@ fn primaries_of(file: &HeifFile<'_>, id: ItemId) -> Option<(u16, u16)> {
 
 /// Linear-light Display P3 (D65) to linear sRGB, rows of the 3×3 matrix.
 const P3_TO_SRGB: [[f32; 3]; 3] = [
-    [1.224_940, -0.224_940, 0.0],
+    [1.224_94, -0.224_94, 0.0],
     [-0.042_057, 1.042_057, 0.0],
     [-0.019_638, -0.078_636, 1.098_274],
 ];
 /// Linear-light BT.2020 to linear sRGB (BT.709 primaries, both D65).
 const BT2020_TO_SRGB: [[f32; 3]; 3] = [
     [1.660_491, -0.587_641, -0.072_850],
-    [-0.124_550, 1.132_900, -0.008_349],
-    [-0.018_151, -0.100_579, 1.118_730],
+    [-0.124_55, 1.132_9, -0.008_349],
+    [-0.018_151, -0.100_579, 1.118_73],
 ];
 /// Steps of the table that re-encodes linear light: fine enough that neighbouring 8-bit
 /// outputs never share an entry in the dark end, where the sRGB curve is steepest.

@@ -48,9 +48,7 @@ pub(crate) fn decode(
 
 /// Whether this build decodes `kind`.
 pub(crate) fn decodes(kind: Kind) -> bool {
-    match kind {
-        Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp => cfg!(feature = "classic"),
-        Kind::Heic | Kind::Avif => cfg!(feature = "heif"),
-        _ => false,
-    }
+    let classic = matches!(kind, Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp);
+    let heif = matches!(kind, Kind::Heic | Kind::Avif);
+    (classic && cfg!(feature = "classic")) || (heif && cfg!(feature = "heif"))
 }

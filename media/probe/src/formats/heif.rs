@@ -48,6 +48,9 @@ struct Item {
     content_type: Vec<u8>,
 }
 
+/// A box's type and body.
+type BmffBox<'a> = ([u8; 4], &'a [u8]);
+
 /// One `iref` entry: `from` references `to` with relation `kind` (`dimg`, `auxl`, `cdsc`, …).
 struct Reference {
     kind: [u8; 4],
@@ -61,7 +64,7 @@ struct Meta<'a> {
     items: Vec<Item>,
     references: Vec<Reference>,
     /// `ipco`'s property boxes, in order (`ipma` indexes them from 1): type and content.
-    properties: Vec<([u8; 4], &'a [u8])>,
+    properties: Vec<BmffBox<'a>>,
     /// `ipma`: each item's property indices, in association order.
     associations: Vec<(u32, Vec<u16>)>,
 }
@@ -137,7 +140,7 @@ impl<'a> Meta<'a> {
     }
 
     /// The item's properties, in association order.
-    fn properties_of(&self, id: u32) -> impl Iterator<Item = &([u8; 4], &'a [u8])> {
+    fn properties_of(&self, id: u32) -> impl Iterator<Item = &BmffBox<'a>> {
         self.associations
             .iter()
             .filter(move |(item, _)| *item == id)
@@ -441,7 +444,7 @@ impl<'a, 'c> Boxes<'a, 'c> {
 
     /// The next box's type and body; `None` at the end. A box that claims to run past the
     /// end is malformed (a cut-off file).
-    fn next(&mut self) -> Result<Option<([u8; 4], &'a [u8])>, MediaError> {
+    fn next(&mut self) -> Result<Option<BmffBox<'a>>, MediaError> {
         if self.pos >= self.d.len() {
             return Ok(None);
         }
