@@ -29,7 +29,7 @@ DEMO_BUILD_NOTE := demo: debug build (target/debug/attachd), 1.3x to 1.9x slower
 demo: guests
 	$(CARGO) build --locked -q -p attachd
 	rm -rf out
-	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp) --out out
+	ATTACH_GUEST_DIR=$(GUEST_DIR) ATTACH_GUEST_TRUSTED_KEYS=$(TRUSTED_KEYS) target/debug/attachd process $(wildcard samples/*.jpg samples/*.png samples/*.gif samples/*.webp samples/*.heic) --out out
 	@echo '$(DEMO_BUILD_NOTE)' >&2
 
 # The optimised build users run: target/release/attachd (the worker, `process`, the guest

@@ -11,8 +11,10 @@
 //! Run with `make bench-fuel`.
 
 use attach_fixtures as fx;
-use attachd::config::{FuelBudget, GuestPaths, SandboxLimits};
-use attachd::sandbox::{Kind, Limits, Sandbox};
+mod common;
+
+use attachd::config::{FuelBudget, SandboxLimits};
+use attachd::sandbox::{Kind, Sandbox};
 
 fn inputs() -> Vec<(String, Vec<u8>)> {
     let mut v: Vec<(String, Vec<u8>)> = Vec::new();
@@ -62,16 +64,6 @@ fn inputs() -> Vec<(String, Vec<u8>)> {
 }
 
 fn main() {
-    let dir = std::env::var_os("ATTACH_GUEST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(GuestPaths::default_dir);
-    let dir = if dir.is_relative() {
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("..")
-            .join(dir)
-    } else {
-        dir
-    };
     let unlimited = SandboxLimits {
         fuel: FuelBudget {
             base: u64::MAX / 4,
@@ -83,24 +75,9 @@ fn main() {
         },
         ..SandboxLimits::default()
     };
-    let paths = GuestPaths {
-        dir,
-        cache_dir: GuestPaths::default_cache_dir(),
-        trust: attachd::release::Trust::parse(
-            &std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
-            }),
-            false,
-        )
-        .expect("the trusted release keys read"),
-    };
+    let paths = common::guest_paths();
     let sandbox = Sandbox::load(&paths, unlimited).expect("load guests");
-    let limits = Limits {
-        max_pixels: 50_000_000,
-        max_frames: 1000,
-        max_total_frame_area: 200_000_000,
-        max_output_bytes: 32 << 20,
-    };
+    let limits = common::limits();
     let specs = attachd::variant::defaults();
     let budget = FuelBudget::default();
     println!(

@@ -15,8 +15,11 @@
 //!
 //! Run with `make bench-heif`.
 
-use attachd::config::{GuestPaths, SandboxLimits};
-use attachd::sandbox::{Fit, Format, Limits, Sandbox, VariantSpec};
+mod common;
+
+use attachd::config::SandboxLimits;
+use attachd::sandbox::Sandbox;
+use common::native_spec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -87,25 +90,6 @@ fn inputs(dir: &Path) -> Vec<(&'static str, PathBuf)> {
     vec![("12 MP HEIC", heic), ("12 MP AVIF", avif)]
 }
 
-fn native_spec(s: &VariantSpec) -> media_thumbnail::VariantSpec {
-    media_thumbnail::VariantSpec {
-        name: s.name.clone(),
-        max_width: s.max_width,
-        max_height: s.max_height,
-        fit: match s.fit {
-            Fit::Contain => media_thumbnail::Fit::Contain,
-            Fit::Cover => media_thumbnail::Fit::Cover,
-        },
-        format: match s.format {
-            Format::Webp => media_thumbnail::Format::Webp,
-            Format::Jpeg => media_thumbnail::Format::Jpeg,
-            Format::Png => media_thumbnail::Format::Png,
-            Format::Auto => media_thumbnail::Format::Auto,
-        },
-        quality: s.quality,
-    }
-}
-
 /// Runs `program args…` and reads the milliseconds it prints (space-separated), or `None`
 /// (with its first error line on stderr) when it fails: a peer that cannot read the format.
 fn peer(what: &str, program: &Path, args: &[&str]) -> Option<Vec<Duration>> {
@@ -140,34 +124,14 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_RUNS);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::root();
     let dir = root.join("target/bench-inputs");
-    let guests = root.join(
-        std::env::var_os("ATTACH_GUEST_DIR")
-            .map(PathBuf::from)
-            .unwrap_or("target/guests".into()),
-    );
-    let paths = GuestPaths {
-        dir: guests,
-        cache_dir: GuestPaths::default_cache_dir(),
-        trust: attachd::release::Trust::parse(
-            &std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
-            }),
-            false,
-        )
-        .expect("the trusted release keys read"),
-    };
+    let paths = common::guest_paths();
     let sandbox =
         Sandbox::load(&paths, SandboxLimits::default()).expect("load guests (run `make guests`)");
     let specs = attachd::variant::defaults();
     let native_specs: Vec<_> = specs.iter().map(native_spec).collect();
-    let limits = Limits {
-        max_pixels: 50_000_000,
-        max_frames: 1000,
-        max_total_frame_area: 200_000_000,
-        max_output_bytes: 32 << 20,
-    };
+    let limits = common::limits();
     let native_limits = media_probe::Limits::default();
     let python = root.join("target/venv-bench/bin/python");
     let pillow = root.join("tests/bench/pillow_decode.py");

@@ -21,8 +21,11 @@
 //!
 //! Run with `make bench` (generates the inputs, builds the guests, pins to one core).
 
+mod common;
+
 use attachd::config::{GuestPaths, SandboxLimits};
-use attachd::sandbox::{Fit, Format, Limits, Sandbox, TestHooks, VariantSpec};
+use attachd::sandbox::{Fit, Format, Sandbox, TestHooks, VariantSpec};
+use common::native_spec;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -102,25 +105,6 @@ fn inputs(dir: &Path) -> Vec<(&'static str, PathBuf)> {
         ("24 MP progressive JPEG", progressive),
         ("12 MP PNG", png),
     ]
-}
-
-fn native_spec(s: &VariantSpec) -> media_thumbnail::VariantSpec {
-    media_thumbnail::VariantSpec {
-        name: s.name.clone(),
-        max_width: s.max_width,
-        max_height: s.max_height,
-        fit: match s.fit {
-            Fit::Contain => media_thumbnail::Fit::Contain,
-            Fit::Cover => media_thumbnail::Fit::Cover,
-        },
-        format: match s.format {
-            Format::Webp => media_thumbnail::Format::Webp,
-            Format::Jpeg => media_thumbnail::Format::Jpeg,
-            Format::Png => media_thumbnail::Format::Png,
-            Format::Auto => media_thumbnail::Format::Auto,
-        },
-        quality: s.quality,
-    }
 }
 
 /// The specs as sharp options: `contain` (inside the box) is sharp's `inside`, `cover` its
@@ -221,27 +205,11 @@ fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_RUNS);
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = common::root();
     let dir = std::env::var_os("BENCH_DIR")
         .map(PathBuf::from)
         .unwrap_or(root.join("target/bench-inputs"));
-    // cargo runs benches from the package directory; a relative guest dir means the workspace's.
-    let guests = root.join(
-        std::env::var_os("ATTACH_GUEST_DIR")
-            .map(PathBuf::from)
-            .unwrap_or("target/guests".into()),
-    );
-    let paths = GuestPaths {
-        dir: guests,
-        cache_dir: GuestPaths::default_cache_dir(),
-        trust: attachd::release::Trust::parse(
-            &std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
-                concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
-            }),
-            false,
-        )
-        .expect("the trusted release keys read"),
-    };
+    let paths = common::guest_paths();
     let sandbox =
         Sandbox::load(&paths, SandboxLimits::default()).expect("load guests (run `make guests`)");
     // The same guests and limits without fuel metering: what metering costs, side by side.
@@ -253,9 +221,7 @@ fn main() {
     // The thumbnail guest built with its `steps` feature (`make guests` puts it among the test
     // guests, signed with the test key beside the development key): the released one never
     // reads a clock.
-    let dev_key = std::env::var("ATTACH_GUEST_TRUSTED_KEYS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/guest-keys/dev.pub").into()
-    });
+    let dev_key = common::dev_key();
     let test_key = PathBuf::from(&dev_key).with_file_name("test.pub");
     let steps_paths = GuestPaths {
         dir: paths.dir.join("test/steps"),
@@ -287,12 +253,7 @@ fn main() {
         .collect();
     assert_eq!(thumb.len(), 1, "the default variants have one `thumb`");
     let sets = [thumb, defaults];
-    let limits = Limits {
-        max_pixels: 50_000_000,
-        max_frames: 1000,
-        max_total_frame_area: 200_000_000,
-        max_output_bytes: 32 << 20,
-    };
+    let limits = common::limits();
     let native_limits = media_probe::Limits::default();
 
     let describe = |s: &VariantSpec| {

@@ -288,12 +288,8 @@ fn all_eight_exif_orientations_are_applied() {
                 .enumerate()
             {
                 let want = fx::QUADRANT_COLOURS[want];
-                let close = got
-                    .iter()
-                    .zip(want)
-                    .all(|(&g, w)| (g as i32 - w as i32).abs() <= 48);
                 assert!(
-                    close,
+                    common::close(*got, want),
                     "orientation {orientation}, {} corner {corner}: got {got:?}, want {want:?}",
                     v.name
                 );

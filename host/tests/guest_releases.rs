@@ -540,6 +540,23 @@ fn install_refuses_a_symlink_leading_out_of_the_release_directory() {
 }
 
 #[test]
+fn install_refuses_a_hard_link_to_a_file_outside_the_release_directory() {
+    // A licence notice is copied unchecked (it is text for people), so a hard link named
+    // like one would put any file the installer can read into the release, world-readable.
+    let site = Site::new("1.0.0");
+    let release = site.new_release(&["probe"], "2.0.0");
+    let elsewhere = tempfile::tempdir().unwrap();
+    let secret = elsewhere.path().join("secret");
+    std::fs::write(&secret, "not for a release").unwrap();
+    std::fs::hard_link(&secret, release.path().join("probe.NOTICE.txt")).unwrap();
+    let before = site.state();
+    let out = site.install(release.path());
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("hard links"), "{}", stderr(&out));
+    assert_eq!(site.state(), before);
+}
+
+#[test]
 fn install_refuses_a_fifo_in_the_release_at_once_and_changes_nothing() {
     let site = Site::new("1.0.0");
     let release = site.new_release(&["probe"], "2.0.0");

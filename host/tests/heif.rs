@@ -34,12 +34,6 @@ fn code(o: &Outcome) -> Option<&'static str> {
     o.result.as_ref().err().map(|e| e.code())
 }
 
-fn close(got: [u8; 3], want: [u8; 3]) -> bool {
-    got.iter()
-        .zip(want)
-        .all(|(&g, w)| (i32::from(g) - i32::from(w)).abs() <= 48)
-}
-
 #[test]
 fn heic_photos_render_through_the_heif_guest_inside_their_boxes() {
     let cases = [
@@ -106,6 +100,17 @@ fn heic_photos_render_through_the_heif_guest_inside_their_boxes() {
 
 #[test]
 fn every_rotation_and_mirror_a_heic_declares_is_displayed_on_pictures_and_grids() {
+    assert_every_transform_displays("image/heic", &|display, quarters, mirror, grid| {
+        fx::heic_transformed(display, quarters, mirror, grid)
+    });
+}
+
+/// Builds a file that shows a raster with a rotation (quarters), a mirror, on a grid or not.
+type MakeTransformed<'a> = &'a dyn Fn(&fx::Rgb, u8, Option<fx::Mirror>, bool) -> Vec<u8>;
+
+/// For every `irot` and `imir` on a single picture and on a grid, the file `make` builds
+/// (showing quadrants) renders landscape with each quadrant's colour where a viewer shows it.
+fn assert_every_transform_displays(mime: &str, make: MakeTransformed<'_>) {
     let display = fx::quadrants(160, 96);
     for grid in [false, true] {
         for quarters in 0..4u8 {
@@ -114,9 +119,9 @@ fn every_rotation_and_mirror_a_heic_declares_is_displayed_on_pictures_and_grids(
                 Some(fx::Mirror::LeftRight),
                 Some(fx::Mirror::TopBottom),
             ] {
-                let what = format!("grid {grid}, irot {quarters}, imir {mirror:?}");
-                let data = fx::heic_transformed(&display, quarters, mirror, grid);
-                let o = run(&data, &[spec("o", 64, Format::Png)]);
+                let what = format!("{mime}: grid {grid}, irot {quarters}, imir {mirror:?}");
+                let data = make(&display, quarters, mirror, grid);
+                let o = common::pipeline().run(&data, mime, &[spec("o", 64, Format::Png)]);
                 let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
                 let d = decode(Format::Png, &thumbs.variants[0].data);
                 assert!(
@@ -125,19 +130,7 @@ fn every_rotation_and_mirror_a_heic_declares_is_displayed_on_pictures_and_grids(
                     d.width,
                     d.height
                 );
-                let (qx, qy) = (d.width / 4, d.height / 4);
-                let corners = [
-                    d.pixel(qx, qy),
-                    d.pixel(3 * qx, qy),
-                    d.pixel(qx, 3 * qy),
-                    d.pixel(3 * qx, 3 * qy),
-                ];
-                for (corner, (got, want)) in corners.iter().zip(fx::QUADRANT_COLOURS).enumerate() {
-                    assert!(
-                        close(*got, want),
-                        "{what}, corner {corner}: got {got:?}, want {want:?}"
-                    );
-                }
+                common::assert_quadrants(&d, &what);
             }
         }
     }
@@ -180,7 +173,7 @@ fn a_heic_written_by_libheif_and_x265_renders_with_its_alpha() {
         "transparency keeps auto as PNG"
     );
     let d = decode(Format::Png, &thumbs.variants[1].data);
-    assert!(close(
+    assert!(common::close(
         d.pixel(d.width / 3, d.height / 3),
         fx::QUADRANT_COLOURS[0]
     ));
@@ -287,6 +280,47 @@ fn hostile_heic_structures_fail_fast_with_clean_permanent_codes() {
             started.elapsed()
         );
     }
+    // Structures two readers could read two ways, or that multiply the decoding work.
+    for fault in fx::HeifFault::ALL {
+        let o = run(&fx::heic_with_fault(fault), &variant::defaults());
+        let want = match fault {
+            fx::HeifFault::RepeatedTile => "frame-area-too-large",
+            fx::HeifFault::AlphaGridOfManyTiles => "structure-too-complex",
+            _ => "malformed-input",
+        };
+        assert_eq!(code(&o), Some(want), "{fault:?}");
+    }
+    // A bitstream larger than the size its item declares: refused by the decoder before it
+    // decodes (heifer's and rav1d's picture limit is the item's ispe with its padding), not
+    // decoded at the bitstream's size into the budget of the declared one.
+    let big = fx::photo(512, 512, 8);
+    let avif = avifenc(&fx::png_rgb(&big), &[]);
+    for (what, file, mime) in [
+        (
+            "heic",
+            fx::heif_with_ispe(&fx::heic(&big, 80), 16, 16),
+            "image/heic",
+        ),
+        ("avif", fx::heif_with_ispe(&avif, 16, 16), "image/avif"),
+    ] {
+        let o = common::pipeline().run(&file, mime, &variant::defaults());
+        let err = o.result.as_ref().err().map(|e| e.to_string());
+        assert_eq!(code(&o), Some("malformed-input"), "{what}: {err:?}");
+    }
+    // As many items as the limit allows: read in one pass, not out of the probe's fuel.
+    let many = fx::heic_with_items(media_probe::MAX_HEIF_ITEMS);
+    let o = run(&many, &variant::defaults());
+    assert_eq!(
+        o.status(),
+        Status::Ready,
+        "{:?}",
+        o.result.as_ref().err().map(|e| e.to_string())
+    );
+    let too_many = fx::heic_with_items(media_probe::MAX_HEIF_ITEMS + 1);
+    assert_eq!(
+        code(&run(&too_many, &variant::defaults())),
+        Some("structure-too-complex")
+    );
     // The host goes on: a good file right after renders.
     assert_eq!(run(&photo, &variant::defaults()).status(), Status::Ready);
 }
@@ -345,16 +379,6 @@ fn a_memory_cap_too_small_for_the_picture_is_a_clean_permanent_error() {
     r.expect("a small HEIC renders under the same cap");
 }
 
-fn quadrant_corners(d: &common::Decoded) -> [[u8; 3]; 4] {
-    let (qx, qy) = (d.width / 4, d.height / 4);
-    [
-        d.pixel(qx, qy),
-        d.pixel(3 * qx, qy),
-        d.pixel(qx, 3 * qy),
-        d.pixel(3 * qx, 3 * qy),
-    ]
-}
-
 #[test]
 fn avif_photos_of_every_depth_and_subsampling_render_through_the_heif_guest() {
     let quadrants = fx::quadrants(160, 96);
@@ -373,16 +397,7 @@ fn avif_photos_of_every_depth_and_subsampling_render_through_the_heif_guest() {
         let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
         let d = decode(Format::Png, &thumbs.variants[0].data);
         assert_eq!((d.width, d.height), (80, 48), "{what}");
-        for (corner, (got, want)) in quadrant_corners(&d)
-            .iter()
-            .zip(fx::QUADRANT_COLOURS)
-            .enumerate()
-        {
-            assert!(
-                close(*got, want),
-                "{what}, corner {corner}: got {got:?}, want {want:?}"
-            );
-        }
+        common::assert_quadrants(&d, what);
     }
     // Monochrome (4:0:0): one plane, read as grey.
     let data = avifenc(&png, &["-y", "400"]);
@@ -436,39 +451,10 @@ fn an_avif_alpha_plane_keeps_transparency() {
 
 #[test]
 fn every_rotation_and_mirror_an_avif_declares_is_displayed_on_pictures_and_grids() {
-    let display = fx::quadrants(160, 96);
     let encode = |tile: &fx::Rgb| avifenc(&fx::png_rgb(tile), &["-y", "444"]);
-    for grid in [false, true] {
-        for quarters in 0..4u8 {
-            for mirror in [
-                None,
-                Some(fx::Mirror::LeftRight),
-                Some(fx::Mirror::TopBottom),
-            ] {
-                let what = format!("grid {grid}, irot {quarters}, imir {mirror:?}");
-                let data = fx::avif_transformed(&display, quarters, mirror, grid, &encode);
-                let o = common::pipeline().run(&data, "image/avif", &[spec("o", 64, Format::Png)]);
-                let thumbs = o.result.unwrap_or_else(|e| panic!("{what}: {e}"));
-                let d = decode(Format::Png, &thumbs.variants[0].data);
-                assert!(
-                    d.width > d.height,
-                    "{what}: landscape as displayed, got {}x{}",
-                    d.width,
-                    d.height
-                );
-                for (corner, (got, want)) in quadrant_corners(&d)
-                    .iter()
-                    .zip(fx::QUADRANT_COLOURS)
-                    .enumerate()
-                {
-                    assert!(
-                        close(*got, want),
-                        "{what}, corner {corner}: got {got:?}, want {want:?}"
-                    );
-                }
-            }
-        }
-    }
+    assert_every_transform_displays("image/avif", &|display, quarters, mirror, grid| {
+        fx::avif_transformed(display, quarters, mirror, grid, &encode)
+    });
 }
 
 #[test]

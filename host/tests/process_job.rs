@@ -147,6 +147,39 @@ async fn jpeg_upload_ends_ready_with_its_variants_in_storage(w: World) {
     );
 }
 
+/// A phone's HEIC and a web AVIF end `ready` through the job handler, as the worker runs it:
+/// the heif guest's variants in storage, named and sized as the row says.
+async fn heic_and_avif_uploads_end_ready_with_their_variants_in_storage(w: World) {
+    let photo = fx::photo(400, 300, 21);
+    let avif = common::avifenc(&fx::png_rgb(&photo), &[]);
+    for (key, data, mime) in [
+        (
+            "uploads/h/IMG_0001.heic",
+            fx::heic(&photo, 80),
+            "image/heic",
+        ),
+        ("uploads/h/photo.avif", avif, "image/avif"),
+    ] {
+        let payload = w.upload(key, &data, mime).await;
+        let summary = w.handler().process(&payload).await.expect("processed");
+        assert_eq!(summary.status, Status::Ready, "{key}");
+        assert_eq!(
+            (summary.width, summary.height),
+            (Some(400), Some(300)),
+            "{key}"
+        );
+        let row = w.db.db.get(&payload.file_key).await.unwrap().unwrap();
+        assert_eq!(row.sniffed_mime.as_deref(), Some(mime), "{key}");
+        assert_eq!(row.variants, summary.variants);
+        for v in &row.variants {
+            let bytes = w.storage.get(&v.key, 1 << 30).await.unwrap();
+            let d = common::decode(format_of(&v.format), &bytes);
+            assert_eq!((d.width, d.height), (v.width, v.height), "{key} {}", v.name);
+        }
+        assert_eq!(w.variant_objects(&payload.file_key).await.len(), 2, "{key}");
+    }
+}
+
 async fn running_the_job_twice_changes_nothing(w: World) {
     let payload = w
         .upload("uploads/b/photo.jpg", &photo_jpeg(), "image/jpeg")
@@ -675,6 +708,7 @@ macro_rules! suite {
 
 suite!(
     jpeg_upload_ends_ready_with_its_variants_in_storage,
+    heic_and_avif_uploads_end_ready_with_their_variants_in_storage,
     running_the_job_twice_changes_nothing,
     two_concurrent_runs_publish_once,
     checksum_mismatch_fails_permanently_and_publishes_nothing,

@@ -18,7 +18,7 @@ use crate::settings::Settings;
 use anyhow::{bail, Context};
 use clap::{Args, Subcommand};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -375,8 +375,19 @@ fn copy_within(root: &Path, file: &str, dest: &Path) -> anyhow::Result<()> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY | libc::O_CLOEXEC)
         .open(&resolved)
         .with_context(|| format!("opening {}", resolved.display()))?;
-    if !source.metadata()?.is_file() {
+    let metadata = source.metadata()?;
+    if !metadata.is_file() {
         bail!("{} is not a regular file", path.display());
+    }
+    // A hard link to a file outside the directory cannot be told from a file inside it by
+    // its path; a release's own files have one link each.
+    if metadata.nlink() > 1 {
+        bail!(
+            "{} has {} hard links (it may be a file outside {}): refused",
+            path.display(),
+            metadata.nlink(),
+            root.display()
+        );
     }
     let mut target = std::fs::OpenOptions::new()
         .write(true)

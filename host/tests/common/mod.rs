@@ -130,6 +130,36 @@ impl Decoded {
     }
 }
 
+/// Whether each channel of `got` is within 48 of `want`: the same colour after lossy encoding
+/// and resizing.
+pub fn close(got: [u8; 3], want: [u8; 3]) -> bool {
+    got.iter()
+        .zip(want)
+        .all(|(&g, w)| (i32::from(g) - i32::from(w)).abs() <= 48)
+}
+
+/// Asserts that `d` shows [`attach_fixtures::quadrants`] upright: sampled a quarter in from each
+/// corner, top-left, top-right, bottom-left and bottom-right are red, green, blue and yellow.
+pub fn assert_quadrants(d: &Decoded, what: &str) {
+    let (qx, qy) = (d.width / 4, d.height / 4);
+    let corners = [
+        d.pixel(qx, qy),
+        d.pixel(3 * qx, qy),
+        d.pixel(qx, 3 * qy),
+        d.pixel(3 * qx, 3 * qy),
+    ];
+    for (corner, (got, want)) in corners
+        .iter()
+        .zip(attach_fixtures::QUADRANT_COLOURS)
+        .enumerate()
+    {
+        assert!(
+            close(*got, want),
+            "{what}, corner {corner}: got {got:?}, want {want:?}"
+        );
+    }
+}
+
 /// Decodes a variant with decoders independent of the guests'.
 pub fn decode(format: Format, data: &[u8]) -> Decoded {
     match format {

@@ -64,6 +64,10 @@ pub struct ProbeInfo {
     /// `None` for other kinds. (Not part of the probe guest's WIT report: only the libraries
     /// that decode JPEG read it, from their own probe.)
     pub jpeg_process: Option<JpegProcess>,
+    /// HEIF only: the widest and the tallest side any coded picture declares (`ispe`); (0, 0)
+    /// for other kinds. A decoder refuses any picture much larger than this (not part of the
+    /// WIT report either: only the libraries that decode HEIF read it, from their own probe).
+    pub largest_picture: (u32, u32),
 }
 
 /// What a JPEG frame header (SOFn) says about how the image is coded.

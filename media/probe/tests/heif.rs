@@ -112,3 +112,44 @@ fn a_heic_cut_anywhere_in_its_structure_is_malformed_not_a_panic() {
         Err(MediaError::Malformed(_))
     ));
 }
+
+#[test]
+fn structures_two_readers_could_read_differently_or_that_multiply_work_are_refused() {
+    use attach_fixtures::{heic_with_fault, HeifFault};
+    for fault in HeifFault::ALL {
+        let code = match probe(&heic_with_fault(fault), &Limits::default()) {
+            Err(e) => e.code(),
+            Ok(info) => panic!("{fault:?} was read as {info:?}"),
+        };
+        let want = match fault {
+            HeifFault::RepeatedTile => "frame-area-too-large",
+            HeifFault::AlphaGridOfManyTiles => "structure-too-complex",
+            _ => "malformed-input",
+        };
+        assert_eq!(code, want, "{fault:?}");
+    }
+}
+
+#[test]
+fn thousands_of_items_are_read_in_linear_time_and_the_item_limit_answers() {
+    // 4,096 items (the limit) are read; 4,097 are structure-too-complex, never a quadratic walk
+    // (the probe guest's fuel is sized by the file's bytes).
+    use media_probe::MAX_HEIF_ITEMS;
+    for (count, ok) in [(MAX_HEIF_ITEMS, true), (MAX_HEIF_ITEMS + 1, false)] {
+        let many = attach_fixtures::heic_with_items(count);
+        let started = std::time::Instant::now();
+        let result = probe(&many, &Limits::default());
+        assert!(
+            started.elapsed().as_secs() < 5,
+            "{count} items took {:?}",
+            started.elapsed()
+        );
+        match (ok, result) {
+            (true, Ok(_)) => {}
+            (false, Err(MediaError::LimitExceeded { limit, .. })) => {
+                assert_eq!(limit, Limit::Structure)
+            }
+            (ok, other) => panic!("{count} items (ok: {ok}): {other:?}"),
+        }
+    }
+}

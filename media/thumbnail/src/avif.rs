@@ -9,8 +9,9 @@
 //! profile, or an HDR transfer (PQ, HLG), is not: those samples are read as sRGB (README
 //! "HEIC and AVIF").
 //!
-//! Limits: rav1d refuses any frame over the caller's pixel limit (`frame_size_limit`), the
-//! probe has checked every coded picture's `ispe`, and derived images nest at most one deep.
+//! Limits: the probe has checked every coded picture's `ispe` and the grid's inputs; rav1d
+//! refuses a frame larger than its item's `ispe` with its padding (`frame_size_limit`), and
+//! derived images nest at most one deep.
 //! rav1d runs single-threaded (one task thread, one frame in flight): a guest has one thread,
 //! and natively the benchmark compares like with like.
 
@@ -29,6 +30,7 @@ use rav1d::include::dav1d::picture::Dav1dPicture;
 use rav1d::src::lib as dav1d;
 
 use crate::guard::check_size;
+use crate::heif::padded;
 use crate::raster::{Layout, Raster};
 
 /// `auxC` types that mark an item as the alpha plane of the image it references.
@@ -120,8 +122,15 @@ fn decode_grid(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image
 /// Decodes the AV1 picture of an `av01` item, converted to RGBA with the colour description of
 /// its `colr` (`nclx`) property, else of its sequence header.
 fn decode_av01(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image<u8>, MediaError> {
+    // `ispe` is the picture's size (the probe checked it); the coded frame may be larger by
+    // its padding, and no more: a frame claiming more is refused by rav1d before it decodes.
+    let (width, height) = file
+        .image_size(id)
+        .map_err(container)?
+        .ok_or_else(|| MediaError::malformed(format!("avif: picture {id} has no ispe")))?;
+    let frame_limit = padded(width, height).min(limits.max_pixels);
     let payload = file.item_data(id).map_err(container)?;
-    let (frame, stream) = Decoder::open(limits)?.picture(&payload)?;
+    let (frame, stream) = Decoder::open(frame_limit)?.picture(&payload)?;
     let params = file
         .item_properties(id)
         .map_err(container)?
@@ -135,11 +144,6 @@ fn decode_av01(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image
             _ => None,
         })
         .unwrap_or(stream);
-    // `ispe` is the picture's size; the coded frame may be larger (padding).
-    let (width, height) = file
-        .image_size(id)
-        .map_err(container)?
-        .unwrap_or((frame.widths[0], frame.heights[0]));
     if width > frame.widths[0] || height > frame.heights[0] {
         return Err(MediaError::malformed(format!(
             "avif: ispe says {width}x{height}, the AV1 frame is {}x{}",
@@ -304,7 +308,8 @@ fn container(e: heifer::heifer_isobmff::Error) -> MediaError {
 struct Decoder(Option<Dav1dContext>);
 
 impl Decoder {
-    fn open(limits: &Limits) -> Result<Decoder, MediaError> {
+    /// A decoder that refuses frames of more than `frame_limit` pixels.
+    fn open(frame_limit: u64) -> Result<Decoder, MediaError> {
         let mut settings = std::mem::MaybeUninit::<Dav1dSettings>::uninit();
         // SAFETY: `dav1d_default_settings` writes a whole `Dav1dSettings` to the pointer, which
         // points at `settings`'s own storage; it is read only after that.
@@ -316,7 +321,7 @@ impl Decoder {
         settings.max_frame_delay = 1;
         // An image shows its first frame; film grain is synthesised noise, not the picture.
         settings.apply_grain = 0;
-        settings.frame_size_limit = u32::try_from(limits.max_pixels).unwrap_or(u32::MAX).max(1);
+        settings.frame_size_limit = u32::try_from(frame_limit).unwrap_or(u32::MAX).max(1);
         let mut context = None;
         // SAFETY: both pointers are to live locals of the right types; on success `context`
         // holds the decoder, which `Drop` closes exactly once.

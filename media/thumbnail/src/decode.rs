@@ -33,7 +33,7 @@ pub(crate) fn decode(
         #[cfg(feature = "classic")]
         Kind::Webp => crate::classic::decode_webp(data, source, limits)?,
         #[cfg(feature = "heif")]
-        Kind::Heic => crate::heif::decode(data, source, limits)?,
+        Kind::Heic => crate::heif::decode(data, info, limits)?,
         #[cfg(feature = "heif")]
         Kind::Avif => crate::avif::decode(data, source, limits)?,
         other => {

@@ -10,26 +10,45 @@
 //! copy: about 10 bytes per pixel at the peak. The guest's linear memory cap must allow that
 //! (README "Limits").
 
-use media_probe::{Limits, MediaError};
+use media_probe::{Limits, MediaError, ProbeInfo};
 
 use crate::guard::check_size;
 use crate::raster::{Layout, Raster};
 
-pub(crate) fn decode(
-    data: &[u8],
-    source: (u32, u32),
-    limits: &Limits,
-) -> Result<Raster, MediaError> {
+pub(crate) fn decode(data: &[u8], info: &ProbeInfo, limits: &Limits) -> Result<Raster, MediaError> {
+    let source = (info.width, info.height);
     let options = heifer::Options {
         // One thread: a guest has one, and natively the benchmark compares like with like.
         max_threads: 1,
         // heifer reads 0 as its own default (2^28): never pass it.
-        max_pixels: limits.max_pixels.max(1),
+        max_pixels: picture_limit(info, limits).max(1),
     };
     let image = heifer::decode_srgb_rgba8(data, &options).map_err(heif_error)?;
     check_size("heic", (image.width, image.height), source)?;
     // Always RGBA; an opaque alpha channel is dropped after every decode.
     Raster::new(image.width, image.height, Layout::Rgba, image.data)
+}
+
+/// Room a coded picture may have beyond its `ispe` on each side: HEVC codes whole coding
+/// blocks (up to 64 pixels) and AV1 whole superblocks (up to 128), and crops the rest.
+pub(crate) const PICTURE_PADDING: u32 = 128;
+
+/// `ispe` plus [`PICTURE_PADDING`] on each side, in pixels.
+pub(crate) fn padded(width: u32, height: u32) -> u64 {
+    u64::from(width.saturating_add(PICTURE_PADDING))
+        * u64::from(height.saturating_add(PICTURE_PADDING))
+}
+
+/// The most pixels heifer may decode any one picture or grid of this file to: the displayed
+/// canvas, or the widest and tallest coded picture's `ispe` sides (as the probe read them)
+/// with their padding, never over the limit. So a picture whose bitstream claims more than every declared size is
+/// refused instead of decoded, where the pixel limit alone would let it run into the fuel
+/// budget of the size it declared.
+fn picture_limit(info: &ProbeInfo, limits: &Limits) -> u64 {
+    let (w, h) = info.largest_picture;
+    padded(w, h)
+        .max(padded(info.width, info.height))
+        .min(limits.max_pixels)
 }
 
 fn heif_error(e: heifer::Error) -> MediaError {

@@ -104,6 +104,9 @@ pub fn media() -> Vec<(String, Vec<u8>)> {
             fx::with_exif_orientation(&jpeg, orientation),
         ));
     }
+    for fault in fx::HeifFault::ALL {
+        seeds.push((format!("heic-{fault:?}"), fx::heic_with_fault(fault)));
+    }
     for (i, fault) in fx::ExifFault::ALL.into_iter().enumerate() {
         seeds.push((
             format!("jpeg-exif-unreadable-{i}"),

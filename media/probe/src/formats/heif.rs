@@ -13,19 +13,25 @@
 //! library checks that its output has exactly the size read here, so a file whose structure
 //! two parsers read differently fails as malformed instead of being trusted on either word.
 
+use std::collections::HashMap;
+
 use super::{canvas, count_chunk};
 use crate::bytes::{array, be16, be32, byte, slice};
 use crate::{Limit, Limits, MediaError, ProbeInfo};
 
-/// Most items one file may declare. An iPhone's 12 MP photo has about 50 (48 tiles, the grid,
-/// a thumbnail, EXIF); a grid at the tile limit with an alpha grid of the same tiles needs
-/// about 2 × [`MAX_GRID_TILES`]. Every item costs bytes, so this is a backstop.
-pub const MAX_HEIF_ITEMS: usize = 4096;
+/// Most items one file may declare: a full grid of [`MAX_GRID_TILES`] tiles with an alpha grid
+/// of as many, and room for the rest. An iPhone's 12 MP photo has about 50 (48 tiles, the
+/// grid, a thumbnail, EXIF) and a 48 MP one about 200. The bound matters beyond the bytes each
+/// item costs: heifer's container reader finds items by a linear search, so its work grows
+/// with the square of the item count. Measured in the heif guest on files of one picture and
+/// many empty items: 1.2 × 10⁷ fuel at 512 items, 2.6 × 10⁷ at 1,024, 8.0 × 10⁷ at 2,048, where
+/// such a file's budget is about 6 × 10⁷ at 1,024 and 7.7 × 10⁷ at 2,048.
+pub const MAX_HEIF_ITEMS: usize = 1024;
 
-/// Most tiles one grid may reference. 512-pixel tiles (what phones write) need 191 for the
-/// default 50 MP limit and 256-pixel tiles 763; 1024 is above both, and the pixel and frame-area
-/// limits bound the decoding work whatever the tile size.
-pub const MAX_GRID_TILES: usize = 1024;
+/// Most tiles one grid may reference. 512-pixel tiles (what phones and libheif write) need 191
+/// for the default 50 MP limit, and 512 of them make 134 MP; the pixel and frame-area limits
+/// bound the decoding work whatever the tile size.
+pub const MAX_GRID_TILES: usize = 512;
 
 /// How deep derived images may nest (`iden` of a `grid` of coded tiles is 2). Real files use
 /// one level; the bound also ends any reference cycle.
@@ -35,6 +41,14 @@ const MAX_DERIVATION_DEPTH: u32 = 2;
 const CODED: [&[u8; 4]; 6] = [b"hvc1", b"hev1", b"av01", b"jpeg", b"j2k1", b"vvc1"];
 /// Item types derived from other images through `dimg` references.
 const DERIVED: [&[u8; 4]; 3] = [b"grid", b"iden", b"iovl"];
+/// Transformative properties: what a derived image's inputs must not carry.
+const TRANSFORMS: [&[u8; 4]; 3] = [b"clap", b"irot", b"imir"];
+/// Boxes of `meta` (and `iprp`) a file has at most one of: a second would be read by one
+/// parser and not another.
+const SINGLE_BOXES: [&[u8; 4]; 9] = [
+    b"hdlr", b"pitm", b"iinf", b"iref", b"iprp", b"iloc", b"idat", b"ipco", b"ipma",
+];
+
 /// `auxC` types that mark an item as the alpha plane of the image it references.
 const ALPHA_URNS: [&[u8]; 2] = [
     b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
@@ -62,11 +76,15 @@ struct Reference {
 struct Meta<'a> {
     primary: Option<u32>,
     items: Vec<Item>,
+    /// Each item's position in `items`, by id.
+    index: HashMap<u32, usize>,
+    /// Each derived item's source images (`dimg`), in order: filled by `check_references`.
+    dimg: HashMap<u32, Vec<u32>>,
     references: Vec<Reference>,
     /// `ipco`'s property boxes, in order (`ipma` indexes them from 1): type and content.
     properties: Vec<BmffBox<'a>>,
     /// `ipma`: each item's property indices, in association order.
-    associations: Vec<(u32, Vec<u16>)>,
+    associations: HashMap<u32, Vec<u16>>,
 }
 
 pub(super) fn probe(
@@ -74,11 +92,18 @@ pub(super) fn probe(
     limits: &Limits,
     info: &mut ProbeInfo,
 ) -> Result<Option<usize>, MediaError> {
+    // Exactly one `meta` box: with two, this walker and a decoder could each read another
+    // (the first here, the last in some parsers), and the checks would bind nothing.
     let mut count = 0;
-    let meta = Boxes::new(d, &mut count)
-        .find(b"meta")?
-        .ok_or_else(|| MediaError::malformed("heif: no meta box"))?;
-    let meta = read_meta(full_box_body(meta)?, &mut count)?;
+    let mut top = Boxes::new(d, &mut count);
+    let mut meta = None;
+    while let Some((kind, body)) = top.next()? {
+        if &kind == b"meta" && meta.replace(body).is_some() {
+            return Err(MediaError::malformed("heif: more than one meta box"));
+        }
+    }
+    let meta = meta.ok_or_else(|| MediaError::malformed("heif: no meta box"))?;
+    let mut meta = read_meta(full_box_body(meta)?, &mut count)?;
     let primary = meta
         .primary
         .ok_or_else(|| MediaError::malformed("heif: no primary item (pitm)"))?;
@@ -89,38 +114,39 @@ pub(super) fn probe(
             fourcc(&item.kind)
         )));
     }
+    meta.check_references()?;
 
-    // Every coded picture is checked against the pixel limit on its own and the sum of all of
-    // them against the frame-area limit: together they bound the decoding work.
-    let mut area: u64 = 0;
+    // Every coded picture is checked against the pixel limit on its own, and the pictures a
+    // decode reads (the primary's, and its alpha plane's), once per reference, against the
+    // frame-area limit: together they bound the decoding work, and that area sizes its fuel.
     for item in meta.items.iter().filter(|i| is_coded(&i.kind)) {
         if let Some((w, h)) = meta.size(item.id)? {
             let pixels = u64::from(w) * u64::from(h);
             if pixels > limits.max_pixels {
                 return Err(MediaError::limit(Limit::Pixels, pixels, limits.max_pixels));
             }
-            area = area.saturating_add(pixels);
+            let (lw, lh) = info.largest_picture;
+            info.largest_picture = (lw.max(w), lh.max(h));
         }
     }
-    if area > limits.max_total_frame_area {
-        return Err(MediaError::limit(
-            Limit::FrameArea,
-            area,
-            limits.max_total_frame_area,
-        ));
+    let mut area: u64 = 0;
+    meta.decode_area(primary, 0, limits, &mut area)?;
+    let alpha: Vec<u32> = meta
+        .references
+        .iter()
+        .filter(|r| &r.kind == b"auxl" && r.to.contains(&primary) && meta.is_alpha(r.from))
+        .map(|r| r.from)
+        .collect();
+    for &plane in &alpha {
+        meta.decode_area(plane, 0, limits, &mut area)?;
     }
-    meta.check_sources(primary, 0)?;
 
     let (w, h) = meta.displayed_size(primary)?;
     canvas(info, w, h, limits)?;
     info.frames = 1;
     info.total_frame_area = area.max(u64::from(w) * u64::from(h));
     info.orientation = 1;
-    info.has_alpha = meta
-        .references
-        .iter()
-        .filter(|r| &r.kind == b"auxl" && r.to.contains(&primary))
-        .any(|r| meta.is_alpha(r.from));
+    info.has_alpha = !alpha.is_empty();
     info.has_exif = meta.items.iter().any(|i| &i.kind == b"Exif");
     info.has_xmp = meta
         .items
@@ -134,17 +160,20 @@ pub(super) fn probe(
 
 impl<'a> Meta<'a> {
     fn item(&self, id: u32) -> Result<&Item, MediaError> {
-        self.items.iter().find(|i| i.id == id).ok_or_else(|| {
-            MediaError::malformed(format!("heif: item {id} is referenced but not declared"))
-        })
+        self.index
+            .get(&id)
+            .and_then(|&i| self.items.get(i))
+            .ok_or_else(|| {
+                MediaError::malformed(format!("heif: item {id} is referenced but not declared"))
+            })
     }
 
     /// The item's properties, in association order.
     fn properties_of(&self, id: u32) -> impl Iterator<Item = &BmffBox<'a>> {
         self.associations
-            .iter()
-            .filter(move |(item, _)| *item == id)
-            .flat_map(|(_, indices)| indices.iter())
+            .get(&id)
+            .into_iter()
+            .flatten()
             .filter_map(|&index| self.properties.get(usize::from(index).checked_sub(1)?))
     }
 
@@ -187,60 +216,115 @@ impl<'a> Meta<'a> {
         Ok((w, h))
     }
 
-    /// Checks that a derived image's sources exist, are images, are not the item itself, and
-    /// nest at most [`MAX_DERIVATION_DEPTH`] deep; a grid's tiles must be coded pictures, each
-    /// with an `ispe`, and at most [`MAX_GRID_TILES`] of them.
-    fn check_sources(&self, id: u32, depth: u32) -> Result<(), MediaError> {
+    /// Refuses references two readers could follow differently: a coded picture deriving
+    /// from other items (only `grid`, `iden` and `iovl` do; a coded item with `dimg`
+    /// references can send a reader round a cycle), and a second `dimg` list for one item.
+    fn check_references(&mut self) -> Result<(), MediaError> {
+        for r in self.references.iter().filter(|r| &r.kind == b"dimg") {
+            if !is_derived(&self.item(r.from)?.kind) {
+                return Err(MediaError::malformed(format!(
+                    "heif: item {} is not a derived image but lists source images",
+                    r.from
+                )));
+            }
+            if self.dimg.insert(r.from, r.to.clone()).is_some() {
+                return Err(MediaError::malformed(format!(
+                    "heif: item {} lists its source images twice",
+                    r.from
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The source images a derived item lists (`dimg`), in order.
+    fn sources(&self, id: u32) -> &[u32] {
+        self.dimg.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Adds to `area` every coded picture a decode of `id` reads, once per reference (a grid
+    /// that lists one tile 16 times decodes it 16 times), checking on the way that: a coded
+    /// picture has an `ispe`; a `grid` or `iovl` lists 1 to [`MAX_GRID_TILES`] coded pictures
+    /// without transforms of their own (MIAF allows none on a derived image's inputs, and
+    /// decoders disagree on applying them); an `iden` has exactly one source; no item derives
+    /// from itself; nesting stays within [`MAX_DERIVATION_DEPTH`]. Stops at the first limit
+    /// crossed, so the walk is bounded by the limits, whatever the file lists.
+    fn decode_area(
+        &self,
+        id: u32,
+        depth: u32,
+        limits: &Limits,
+        area: &mut u64,
+    ) -> Result<(), MediaError> {
         let item = self.item(id)?;
-        if !is_derived(&item.kind) {
+        if is_coded(&item.kind) {
+            let (w, h) = self
+                .size(id)?
+                .ok_or_else(|| MediaError::malformed(format!("heif: picture {id} has no ispe")))?;
+            *area = area.saturating_add(u64::from(w) * u64::from(h));
+            if *area > limits.max_total_frame_area {
+                return Err(MediaError::limit(
+                    Limit::FrameArea,
+                    *area,
+                    limits.max_total_frame_area,
+                ));
+            }
             return Ok(());
+        }
+        if !is_derived(&item.kind) {
+            return Err(MediaError::unsupported(format!(
+                "heif: item {id} of type {} is not an image",
+                fourcc(&item.kind)
+            )));
         }
         if depth >= MAX_DERIVATION_DEPTH {
             return Err(MediaError::malformed(
                 "heif: derived images nest too deep (or reference each other)",
             ));
         }
-        let sources: Vec<u32> = self
-            .references
-            .iter()
-            .filter(|r| &r.kind == b"dimg" && r.from == id)
-            .flat_map(|r| r.to.iter().copied())
-            .collect();
+        let sources = self.sources(id);
+        let kind = fourcc(&item.kind);
         if sources.is_empty() {
             return Err(MediaError::malformed(format!(
-                "heif: {} item {id} has no source images",
-                fourcc(&item.kind)
+                "heif: {kind} item {id} has no source images"
             )));
         }
-        if &item.kind == b"grid" {
-            if sources.len() > MAX_GRID_TILES {
-                return Err(MediaError::limit(
-                    Limit::Structure,
-                    sources.len() as u64,
-                    MAX_GRID_TILES as u64,
-                ));
-            }
-            for &tile in &sources {
-                if !is_coded(&self.item(tile)?.kind) {
-                    return Err(MediaError::malformed(format!(
-                        "heif: grid {id} has tile {tile}, which is not a coded image"
-                    )));
-                }
-                if self.size(tile)?.is_none() {
-                    return Err(MediaError::malformed(format!(
-                        "heif: grid tile {tile} has no ispe"
-                    )));
-                }
-            }
-            return Ok(());
+        if &item.kind == b"iden" && sources.len() != 1 {
+            return Err(MediaError::malformed(format!(
+                "heif: iden item {id} has {} sources, not one",
+                sources.len()
+            )));
         }
-        for &source in &sources {
+        if sources.len() > MAX_GRID_TILES {
+            return Err(MediaError::limit(
+                Limit::Structure,
+                sources.len() as u64,
+                MAX_GRID_TILES as u64,
+            ));
+        }
+        let tiled = &item.kind == b"grid" || &item.kind == b"iovl";
+        for &source in sources {
             if source == id {
                 return Err(MediaError::malformed(format!(
                     "heif: item {id} derives from itself"
                 )));
             }
-            self.check_sources(source, depth + 1)?;
+            if tiled {
+                if !is_coded(&self.item(source)?.kind) {
+                    return Err(MediaError::malformed(format!(
+                        "heif: {kind} {id} has input {source}, which is not a coded picture"
+                    )));
+                }
+                if self
+                    .properties_of(source)
+                    .any(|(k, _)| TRANSFORMS.contains(&k))
+                {
+                    return Err(MediaError::malformed(format!(
+                        "heif: {kind} {id} has input {source}, which carries a transform"
+                    )));
+                }
+            }
+            self.decode_area(source, depth + 1, limits, area)?;
         }
         Ok(())
     }
@@ -283,8 +367,22 @@ fn clean_aperture(body: &[u8], w: u32, h: u32) -> Result<(u32, u32), MediaError>
 
 fn read_meta<'a>(d: &'a [u8], count: &mut u32) -> Result<Meta<'a>, MediaError> {
     let mut meta = Meta::default();
+    let mut seen = Vec::new();
+    let mut once = |kind: &[u8; 4]| {
+        if SINGLE_BOXES.contains(&kind) {
+            if seen.contains(kind) {
+                return Err(MediaError::malformed(format!(
+                    "heif: more than one {} box",
+                    fourcc(kind)
+                )));
+            }
+            seen.push(*kind);
+        }
+        Ok(())
+    };
     let mut boxes = Boxes::new(d, count);
     while let Some((kind, body)) = boxes.next()? {
+        once(&kind)?;
         match &kind {
             b"pitm" => {
                 let (version, body) = versioned(body)?;
@@ -301,6 +399,7 @@ fn read_meta<'a>(d: &'a [u8], count: &mut u32) -> Result<Meta<'a>, MediaError> {
             b"iprp" => {
                 let mut inner = Boxes::new(body, boxes.count);
                 while let Some((kind, body)) = inner.next()? {
+                    once(&kind)?;
                     match &kind {
                         b"ipco" => {
                             let mut props = Boxes::new(body, inner.count);
@@ -351,17 +450,17 @@ fn read_items(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<(), M
             .filter(|_| &kind == b"mime")
             .unwrap_or_default()
             .to_vec();
-        if meta.items.iter().any(|i| i.id == id) {
-            return Err(MediaError::malformed(format!(
-                "heif: item {id} declared twice"
-            )));
-        }
         if meta.items.len() >= MAX_HEIF_ITEMS {
             return Err(MediaError::limit(
                 Limit::Structure,
                 meta.items.len() as u64 + 1,
                 MAX_HEIF_ITEMS as u64,
             ));
+        }
+        if meta.index.insert(id, meta.items.len()).is_some() {
+            return Err(MediaError::malformed(format!(
+                "heif: item {id} declared twice"
+            )));
         }
         meta.items.push(Item {
             id,
@@ -401,6 +500,14 @@ fn read_associations(body: &[u8], meta: &mut Meta<'_>) -> Result<(), MediaError>
     let version = byte(body, 0).ok_or_else(truncated)?;
     let wide_index = byte(body, 3).ok_or_else(truncated)? & 1 == 1;
     let entries = be32(body, 4).ok_or_else(truncated)?;
+    // One entry per item at most (checked below), and items are at most MAX_HEIF_ITEMS.
+    if entries as usize > MAX_HEIF_ITEMS {
+        return Err(MediaError::limit(
+            Limit::Structure,
+            entries.into(),
+            MAX_HEIF_ITEMS as u64,
+        ));
+    }
     let mut at = 8;
     for _ in 0..entries {
         let id = if version == 0 {
@@ -424,7 +531,11 @@ fn read_associations(body: &[u8], meta: &mut Meta<'_>) -> Result<(), MediaError>
             at += if wide_index { 2 } else { 1 };
             indices.push(index);
         }
-        meta.associations.push((id, indices));
+        if meta.associations.insert(id, indices).is_some() {
+            return Err(MediaError::malformed(format!(
+                "heif: item {id} has two property associations"
+            )));
+        }
     }
     Ok(())
 }
@@ -470,15 +581,6 @@ impl<'a, 'c> Boxes<'a, 'c> {
             })?;
         self.pos += header + body.len();
         Ok(Some((kind, body)))
-    }
-
-    fn find(mut self, wanted: &[u8; 4]) -> Result<Option<&'a [u8]>, MediaError> {
-        while let Some((kind, body)) = self.next()? {
-            if &kind == wanted {
-                return Ok(Some(body));
-            }
-        }
-        Ok(None)
     }
 }
 

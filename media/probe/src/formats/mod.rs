@@ -54,6 +54,7 @@ fn walk(data: &[u8], limits: &Limits) -> Result<(ProbeInfo, Option<usize>), Medi
         has_alpha: false,
         progressive: false,
         jpeg_process: None,
+        largest_picture: (0, 0),
         scans: 0,
     };
     let end = match kind {
