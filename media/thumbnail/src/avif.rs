@@ -29,8 +29,7 @@ use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dSettings};
 use rav1d::include::dav1d::picture::Dav1dPicture;
 use rav1d::src::lib as dav1d;
 
-use crate::guard::check_size;
-use crate::heif::padded;
+use crate::guard::{check_size, padded};
 use crate::raster::{Layout, Raster};
 
 /// `auxC` types that mark an item as the alpha plane of the image it references.

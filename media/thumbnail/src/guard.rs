@@ -1,5 +1,6 @@
 //! What every decoder checks before it allocates pixels: a memory budget derived from
-//! [`Limits::max_pixels`], and that its own reading of the header agrees with the probe's.
+//! [`Limits::max_pixels`], that its own reading of the header agrees with the probe's, and
+//! (HEIF) how much larger than its declared size a coded picture may be.
 
 #[cfg(feature = "classic")]
 use media_probe::Limits;
@@ -25,4 +26,16 @@ pub(crate) fn check_size(
             decoder.0, decoder.1, probed.0, probed.1
         )))
     }
+}
+
+/// Room a coded picture may have beyond its `ispe` on each side: HEVC codes whole coding
+/// blocks (up to 64 pixels) and AV1 whole superblocks (up to 128), and crops the rest.
+#[cfg(feature = "heif")]
+pub(crate) const PICTURE_PADDING: u32 = 128;
+
+/// `ispe` plus [`PICTURE_PADDING`] on each side, in pixels.
+#[cfg(feature = "heif")]
+pub(crate) fn padded(width: u32, height: u32) -> u64 {
+    u64::from(width.saturating_add(PICTURE_PADDING))
+        * u64::from(height.saturating_add(PICTURE_PADDING))
 }

@@ -12,7 +12,7 @@
 
 use media_probe::{Limits, MediaError, ProbeInfo};
 
-use crate::guard::check_size;
+use crate::guard::{check_size, padded};
 use crate::raster::{Layout, Raster};
 
 pub(crate) fn decode(data: &[u8], info: &ProbeInfo, limits: &Limits) -> Result<Raster, MediaError> {
@@ -27,16 +27,6 @@ pub(crate) fn decode(data: &[u8], info: &ProbeInfo, limits: &Limits) -> Result<R
     check_size("heic", (image.width, image.height), source)?;
     // Always RGBA; an opaque alpha channel is dropped after every decode.
     Raster::new(image.width, image.height, Layout::Rgba, image.data)
-}
-
-/// Room a coded picture may have beyond its `ispe` on each side: HEVC codes whole coding
-/// blocks (up to 64 pixels) and AV1 whole superblocks (up to 128), and crops the rest.
-pub(crate) const PICTURE_PADDING: u32 = 128;
-
-/// `ispe` plus [`PICTURE_PADDING`] on each side, in pixels.
-pub(crate) fn padded(width: u32, height: u32) -> u64 {
-    u64::from(width.saturating_add(PICTURE_PADDING))
-        * u64::from(height.saturating_add(PICTURE_PADDING))
 }
 
 /// The most pixels heifer may decode any one picture or grid of this file to: the displayed
