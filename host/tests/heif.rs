@@ -285,7 +285,9 @@ fn hostile_heic_structures_fail_fast_with_clean_permanent_codes() {
         let o = run(&fx::heic_with_fault(fault), &variant::defaults());
         let want = match fault {
             fx::HeifFault::RepeatedTile => "frame-area-too-large",
-            fx::HeifFault::AlphaGridOfManyTiles => "structure-too-complex",
+            fx::HeifFault::AlphaGridOfManyTiles | fx::HeifFault::ManyLocations => {
+                "structure-too-complex"
+            }
             _ => "malformed-input",
         };
         assert_eq!(code(&o), Some(want), "{fault:?}");
@@ -295,17 +297,51 @@ fn hostile_heic_structures_fail_fast_with_clean_permanent_codes() {
     // decoded at the bitstream's size into the budget of the declared one.
     let big = fx::photo(512, 512, 8);
     let avif = avifenc(&fx::png_rgb(&big), &[]);
+    let heic = fx::heic(&big, 80);
     for (what, file, mime) in [
+        ("heic", fx::heif_with_ispe(&heic, 16, 16), "image/heic"),
+        ("avif", fx::heif_with_ispe(&avif, 16, 16), "image/avif"),
+        // An item nothing references claiming a big size changes nothing.
         (
-            "heic",
-            fx::heif_with_ispe(&fx::heic(&big, 80), 16, 16),
+            "heic with a decoy",
+            fx::heif_with_ispe_and_decoy(&heic, 16, 16),
             "image/heic",
         ),
-        ("avif", fx::heif_with_ispe(&avif, 16, 16), "image/avif"),
+        // A grid whose data claims a canvas its ispe does not: nothing is allocated.
+        (
+            "heic grid data",
+            fx::heif_grid_data_claiming(&heic, 7000, 7000),
+            "image/heic",
+        ),
+        (
+            "avif grid data",
+            fx::heif_grid_data_claiming(&avif, 7000, 7000),
+            "image/avif",
+        ),
     ] {
         let o = common::pipeline().run(&file, mime, &variant::defaults());
         let err = o.result.as_ref().err().map(|e| e.to_string());
         assert_eq!(code(&o), Some("malformed-input"), "{what}: {err:?}");
+    }
+    // The grid canvases are refused before they are allocated: under a 64 MiB cap, where a
+    // 7000x7000 canvas (196 MB) would be `guest-memory-limit`, they are `malformed-input`.
+    let small = Sandbox::load(
+        &common::paths(),
+        SandboxLimits {
+            memory_bytes: 64 << 20,
+            ..SandboxLimits::default()
+        },
+    )
+    .expect("load the guests");
+    for file in [
+        fx::heif_grid_data_claiming(&heic, 7000, 7000),
+        fx::heif_grid_data_claiming(&avif, 7000, 7000),
+    ] {
+        let specs = variant::defaults();
+        let (r, _) = small
+            .heif(&file, &specs, common::roomy_limits(), 1024 * 512)
+            .expect("the call ends with the guest's own answer, not a limit");
+        assert!(matches!(r, Err(MediaError::Malformed(_))), "{r:?}");
     }
     // As many items as the limit allows: read in one pass, not out of the probe's fuel.
     let many = fx::heic_with_items(media_probe::MAX_HEIF_ITEMS);

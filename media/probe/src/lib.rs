@@ -21,7 +21,8 @@ mod limits;
 
 pub use error::{Limit, MediaError};
 pub use formats::{
-    image_end, MAX_CHUNKS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_JPEG_SCANS, MAX_TIFF_PAGES,
+    image_end, MAX_CHUNKS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_JPEG_SCANS, MAX_REFERENCE_TARGETS,
+    MAX_TIFF_PAGES,
 };
 pub use kind::{sniff, Kind, SNIFF_PREFIX};
 pub use limits::Limits;
@@ -64,8 +65,8 @@ pub struct ProbeInfo {
     /// `None` for other kinds. (Not part of the probe guest's WIT report: only the libraries
     /// that decode JPEG read it, from their own probe.)
     pub jpeg_process: Option<JpegProcess>,
-    /// HEIF only: the widest and the tallest side any coded picture declares (`ispe`); (0, 0)
-    /// for other kinds. A decoder refuses any picture much larger than this (not part of the
+    /// HEIF only: the declared size (`ispe`) of the largest coded picture a decode of the
+    /// primary image reads (its tiles, its alpha plane's); (0, 0) for other kinds. A decoder refuses any picture much larger than this (not part of the
     /// WIT report either: only the libraries that decode HEIF read it, from their own probe).
     pub largest_picture: (u32, u32),
 }

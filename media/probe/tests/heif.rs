@@ -5,7 +5,9 @@ use attach_fixtures::{
     heic, heic_10bit, heic_claiming_size, heic_grid_claiming, heic_rgba, heic_self_derived,
     heic_transformed, photo, quadrants, truncated, Mirror, Rgba,
 };
-use media_probe::{probe, Kind, Limit, Limits, MediaError, ProbeInfo, MAX_GRID_TILES};
+use media_probe::{
+    probe, Kind, Limit, Limits, MediaError, ProbeInfo, MAX_GRID_TILES, MAX_REFERENCE_TARGETS,
+};
 
 fn read(data: &[u8]) -> ProbeInfo {
     probe(data, &Limits::default()).expect("probe reads the file")
@@ -70,13 +72,21 @@ fn an_alpha_plane_and_ten_bit_samples_are_read() {
 }
 
 #[test]
-fn a_grid_claiming_10000_tiles_is_refused_as_too_complex() {
-    match probe(&heic_grid_claiming(10_000), &Limits::default()) {
-        Err(MediaError::LimitExceeded { limit, actual, max }) => {
-            assert_eq!(limit, Limit::Structure);
-            assert_eq!((actual, max), (10_000, MAX_GRID_TILES as u64));
+fn a_grid_claiming_more_tiles_than_allowed_is_refused_as_too_complex() {
+    // 10,000 references are over the file's reference limit before the grid is looked at;
+    // 600 are within it and over the grid's own.
+    for (tiles, max) in [(10_000, MAX_REFERENCE_TARGETS), (600, MAX_GRID_TILES)] {
+        match probe(&heic_grid_claiming(tiles), &Limits::default()) {
+            Err(MediaError::LimitExceeded {
+                limit,
+                actual,
+                max: got,
+            }) => {
+                assert_eq!(limit, Limit::Structure);
+                assert_eq!((actual, got), (u64::from(tiles), max as u64));
+            }
+            other => panic!("{tiles} tiles: expected structure-too-complex, got {other:?}"),
         }
-        other => panic!("expected structure-too-complex, got {other:?}"),
     }
 }
 
@@ -123,7 +133,7 @@ fn structures_two_readers_could_read_differently_or_that_multiply_work_are_refus
         };
         let want = match fault {
             HeifFault::RepeatedTile => "frame-area-too-large",
-            HeifFault::AlphaGridOfManyTiles => "structure-too-complex",
+            HeifFault::AlphaGridOfManyTiles | HeifFault::ManyLocations => "structure-too-complex",
             _ => "malformed-input",
         };
         assert_eq!(code, want, "{fault:?}");

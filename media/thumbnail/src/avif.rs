@@ -89,10 +89,12 @@ fn decode_grid(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image
             "avif: grid tile count does not match its rows and columns",
         ));
     }
-    let pixels = u64::from(grid.output_width) * u64::from(grid.output_height);
-    if grid.output_width == 0 || grid.output_height == 0 || pixels > limits.max_pixels {
+    // The canvas is the size the grid's `ispe` declares (what the probe checked), or nothing
+    // is allocated.
+    let declared = file.image_size(id).map_err(container)?;
+    if declared != Some((grid.output_width, grid.output_height)) {
         return Err(MediaError::malformed(format!(
-            "avif: grid of {}x{} pixels",
+            "avif: the grid's data says {}x{}, its ispe {declared:?}",
             grid.output_width, grid.output_height
         )));
     }

@@ -30,8 +30,8 @@ pub(crate) fn decode(data: &[u8], info: &ProbeInfo, limits: &Limits) -> Result<R
 }
 
 /// The most pixels heifer may decode any one picture or grid of this file to: the displayed
-/// canvas, or the widest and tallest coded picture's `ispe` sides (as the probe read them)
-/// with their padding, never over the limit. So a picture whose bitstream claims more than every declared size is
+/// canvas, or the largest coded picture the primary's decode reads (its `ispe`, as the probe
+/// read it) with its padding, never over the limit. So a picture whose bitstream claims more than every declared size is
 /// refused instead of decoded, where the pixel limit alone would let it run into the fuel
 /// budget of the size it declared.
 fn picture_limit(info: &ProbeInfo, limits: &Limits) -> u64 {

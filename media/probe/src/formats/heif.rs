@@ -13,7 +13,7 @@
 //! library checks that its output has exactly the size read here, so a file whose structure
 //! two parsers read differently fails as malformed instead of being trusted on either word.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::{canvas, count_chunk};
 use crate::bytes::{array, be16, be32, byte, slice};
@@ -32,6 +32,11 @@ pub const MAX_HEIF_ITEMS: usize = 1024;
 /// for the default 50 MP limit, and 512 of them make 134 MP; the pixel and frame-area limits
 /// bound the decoding work whatever the tile size.
 pub const MAX_GRID_TILES: usize = 512;
+
+/// Most item references (`iref` targets) one file may hold: a grid and an alpha grid of
+/// [`MAX_GRID_TILES`] each, with room for thumbnails and metadata. Decoders scan the reference
+/// list for every tile; the bound keeps that linear in a file's real structure.
+pub const MAX_REFERENCE_TARGETS: usize = 4 * MAX_HEIF_ITEMS;
 
 /// How deep derived images may nest (`iden` of a `grid` of coded tiles is 2). Real files use
 /// one level; the bound also ends any reference cycle.
@@ -54,6 +59,14 @@ const ALPHA_URNS: [&[u8]; 2] = [
     b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
     b"urn:mpeg:hevc:2015:auxid:1",
 ];
+
+/// What a decode of the primary image reads: the coded pictures' area, once per reference,
+/// and the largest of them (by area).
+#[derive(Default)]
+struct Reach {
+    area: u64,
+    largest: (u32, u32),
+}
 
 struct Item {
     id: u32,
@@ -80,6 +93,8 @@ struct Meta<'a> {
     index: HashMap<u32, usize>,
     /// Each derived item's source images (`dimg`), in order: filled by `check_references`.
     dimg: HashMap<u32, Vec<u32>>,
+    /// The items `iloc` locates, each once.
+    locations: HashSet<u32>,
     references: Vec<Reference>,
     /// `ipco`'s property boxes, in order (`ipma` indexes them from 1): type and content.
     properties: Vec<BmffBox<'a>>,
@@ -125,21 +140,31 @@ pub(super) fn probe(
             if pixels > limits.max_pixels {
                 return Err(MediaError::limit(Limit::Pixels, pixels, limits.max_pixels));
             }
-            let (lw, lh) = info.largest_picture;
-            info.largest_picture = (lw.max(w), lh.max(h));
         }
     }
-    let mut area: u64 = 0;
-    meta.decode_area(primary, 0, limits, &mut area)?;
-    let alpha: Vec<u32> = meta
-        .references
-        .iter()
-        .filter(|r| &r.kind == b"auxl" && r.to.contains(&primary) && meta.is_alpha(r.from))
-        .map(|r| r.from)
-        .collect();
-    for &plane in &alpha {
-        meta.decode_area(plane, 0, limits, &mut area)?;
+    // An alpha plane belongs to the primary image and to nothing else: decoders also decode
+    // one attached to a tile or to a derived image inside the primary, once per reference,
+    // where this walk would not count it.
+    let mut alpha = Vec::new();
+    for r in meta.references.iter().filter(|r| &r.kind == b"auxl") {
+        if !meta.is_alpha(r.from) {
+            continue;
+        }
+        if r.to.iter().any(|&to| to != primary) {
+            return Err(MediaError::malformed(format!(
+                "heif: alpha plane {} belongs to an item other than the primary image",
+                r.from
+            )));
+        }
+        alpha.push(r.from);
     }
+    let mut reach = Reach::default();
+    meta.decode_area(primary, 0, limits, &mut reach)?;
+    for &plane in &alpha {
+        meta.decode_area(plane, 0, limits, &mut reach)?;
+    }
+    info.largest_picture = reach.largest;
+    let area = reach.area;
 
     let (w, h) = meta.displayed_size(primary)?;
     canvas(info, w, h, limits)?;
@@ -220,6 +245,22 @@ impl<'a> Meta<'a> {
     /// from other items (only `grid`, `iden` and `iovl` do; a coded item with `dimg`
     /// references can send a reader round a cycle), and a second `dimg` list for one item.
     fn check_references(&mut self) -> Result<(), MediaError> {
+        for (&id, _) in self.associations.iter() {
+            if self.properties_of(id).filter(|(k, _)| k == b"auxC").count() > 1 {
+                return Err(MediaError::malformed(format!(
+                    "heif: item {id} has more than one auxiliary type"
+                )));
+            }
+        }
+        if let Some(id) = self
+            .locations
+            .iter()
+            .find(|id| !self.index.contains_key(id))
+        {
+            return Err(MediaError::malformed(format!(
+                "heif: iloc locates item {id}, which is not declared"
+            )));
+        }
         for r in self.references.iter().filter(|r| &r.kind == b"dimg") {
             if !is_derived(&self.item(r.from)?.kind) {
                 return Err(MediaError::malformed(format!(
@@ -242,7 +283,7 @@ impl<'a> Meta<'a> {
         self.dimg.get(&id).map_or(&[], Vec::as_slice)
     }
 
-    /// Adds to `area` every coded picture a decode of `id` reads, once per reference (a grid
+    /// Adds to `reach` every coded picture a decode of `id` reads, once per reference (a grid
     /// that lists one tile 16 times decodes it 16 times), checking on the way that: a coded
     /// picture has an `ispe`; a `grid` or `iovl` lists 1 to [`MAX_GRID_TILES`] coded pictures
     /// without transforms of their own (MIAF allows none on a derived image's inputs, and
@@ -254,18 +295,23 @@ impl<'a> Meta<'a> {
         id: u32,
         depth: u32,
         limits: &Limits,
-        area: &mut u64,
+        reach: &mut Reach,
     ) -> Result<(), MediaError> {
         let item = self.item(id)?;
         if is_coded(&item.kind) {
             let (w, h) = self
                 .size(id)?
                 .ok_or_else(|| MediaError::malformed(format!("heif: picture {id} has no ispe")))?;
-            *area = area.saturating_add(u64::from(w) * u64::from(h));
-            if *area > limits.max_total_frame_area {
+            let pixels = u64::from(w) * u64::from(h);
+            reach.area = reach.area.saturating_add(pixels);
+            let (lw, lh) = reach.largest;
+            if pixels > u64::from(lw) * u64::from(lh) {
+                reach.largest = (w, h);
+            }
+            if reach.area > limits.max_total_frame_area {
                 return Err(MediaError::limit(
                     Limit::FrameArea,
-                    *area,
+                    reach.area,
                     limits.max_total_frame_area,
                 ));
             }
@@ -324,15 +370,17 @@ impl<'a> Meta<'a> {
                     )));
                 }
             }
-            self.decode_area(source, depth + 1, limits, area)?;
+            self.decode_area(source, depth + 1, limits, reach)?;
         }
         Ok(())
     }
 
+    /// Whether any of the item's `auxC` properties names an alpha plane (as decoders look).
     fn is_alpha(&self, id: u32) -> bool {
-        self.property(id, b"auxC")
-            .and_then(|body| full_box_body(body).ok())
-            .is_some_and(|body| {
+        self.properties_of(id)
+            .filter(|(kind, _)| kind == b"auxC")
+            .filter_map(|(_, body)| full_box_body(body).ok())
+            .any(|body| {
                 let urn = body.split(|&b| b == 0).next().unwrap_or_default();
                 ALPHA_URNS.contains(&urn)
             })
@@ -395,6 +443,7 @@ fn read_meta<'a>(d: &'a [u8], count: &mut u32) -> Result<Meta<'a>, MediaError> {
                     Some(id.ok_or_else(|| MediaError::malformed("heif: pitm truncated"))?);
             }
             b"iinf" => read_items(body, &mut meta, boxes.count)?,
+            b"iloc" => read_locations(body, &mut meta)?,
             b"iref" => read_references(body, &mut meta, boxes.count)?,
             b"iprp" => {
                 let mut inner = Boxes::new(body, boxes.count);
@@ -471,6 +520,58 @@ fn read_items(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<(), M
     Ok(())
 }
 
+/// Reads which items `iloc` locates: at most [`MAX_HEIF_ITEMS`] entries, each item once (a
+/// decoder looks each item's location up in this list, so its length multiplies its work).
+fn read_locations(body: &[u8], meta: &mut Meta<'_>) -> Result<(), MediaError> {
+    let truncated = || MediaError::malformed("heif: iloc truncated");
+    let (version, body) = versioned(body)?;
+    let sizes = byte(body, 0).ok_or_else(truncated)?;
+    let more = byte(body, 1).ok_or_else(truncated)?;
+    let (offset_size, length_size) = (usize::from(sizes >> 4), usize::from(sizes & 0x0f));
+    let base_offset_size = usize::from(more >> 4);
+    let index_size = if version >= 1 {
+        usize::from(more & 0x0f)
+    } else {
+        0
+    };
+    let (count, mut at) = if version < 2 {
+        (be16(body, 2).map(u32::from).ok_or_else(truncated)?, 4)
+    } else {
+        (be32(body, 2).ok_or_else(truncated)?, 6)
+    };
+    if count as usize > MAX_HEIF_ITEMS {
+        return Err(MediaError::limit(
+            Limit::Structure,
+            count.into(),
+            MAX_HEIF_ITEMS as u64,
+        ));
+    }
+    for _ in 0..count {
+        let id = if version < 2 {
+            be16(body, at).map(u32::from)
+        } else {
+            be32(body, at)
+        }
+        .ok_or_else(truncated)?;
+        at += if version < 2 { 2 } else { 4 };
+        if version >= 1 {
+            at += 2; // construction method
+        }
+        at += 2 + base_offset_size; // data reference index, base offset
+        let extents = usize::from(be16(body, at).ok_or_else(truncated)?);
+        at += 2 + extents * (index_size + offset_size + length_size);
+        if at > body.len() {
+            return Err(truncated());
+        }
+        if !meta.locations.insert(id) {
+            return Err(MediaError::malformed(format!(
+                "heif: iloc locates item {id} twice"
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn read_references(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<(), MediaError> {
     let (version, body) = versioned(body)?;
     let wide = version != 0;
@@ -482,6 +583,7 @@ fn read_references(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<
         }
     };
     let width = if wide { 4 } else { 2 };
+    let mut targets = 0usize;
     let mut boxes = Boxes::new(body, count);
     while let Some((kind, body)) = boxes.next()? {
         let truncated = || MediaError::malformed("heif: iref entry truncated");
@@ -490,6 +592,14 @@ fn read_references(body: &[u8], meta: &mut Meta<'_>, count: &mut u32) -> Result<
         let to = (0..n)
             .map(|i| id_at(body, width + 2 + i * width).ok_or_else(truncated))
             .collect::<Result<Vec<_>, _>>()?;
+        targets += to.len();
+        if targets > MAX_REFERENCE_TARGETS {
+            return Err(MediaError::limit(
+                Limit::Structure,
+                targets as u64,
+                MAX_REFERENCE_TARGETS as u64,
+            ));
+        }
         meta.references.push(Reference { kind, from, to });
     }
     Ok(())
