@@ -1,5 +1,7 @@
-//! media-thumbnail owns turning one untrusted raster upload (JPEG, PNG, GIF or WebP) into a
-//! set of small, metadata-free variants plus a ThumbHash placeholder.
+//! media-thumbnail owns turning one untrusted raster upload (JPEG, PNG, GIF or WebP with the
+//! `classic` feature; HEIC or AVIF with `heif`) into a set of small, metadata-free variants
+//! plus a ThumbHash placeholder. Each guest is built with one feature, so it carries only its
+//! own decoders (see `decode`).
 //!
 //! The pipeline, and why it is shaped this way:
 //!
