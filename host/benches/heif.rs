@@ -19,10 +19,10 @@ mod common;
 
 use attachd::config::SandboxLimits;
 use attachd::sandbox::Sandbox;
-use common::native_spec;
+use common::{median, native_spec, time};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs per measurement when `BENCH_RUNS` is unset: a 12 MP decode takes about a second in
 /// the slowest column, so 5 runs keep `make bench-heif` within a few minutes.
@@ -35,26 +35,8 @@ const SEED: u64 = 12;
 const HEIC_QUALITY: u8 = 80;
 const AVIF_QUANTIZERS: [&str; 4] = ["--min", "18", "--max", "30"];
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
-    f();
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(f());
-                t.elapsed()
-            })
-            .collect(),
-    )
 }
 
 fn inputs(dir: &Path) -> Vec<(&'static str, PathBuf)> {

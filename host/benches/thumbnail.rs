@@ -25,11 +25,11 @@ mod common;
 
 use attachd::config::{GuestPaths, SandboxLimits};
 use attachd::sandbox::{Fit, Format, Sandbox, TestHooks, VariantSpec};
-use common::native_spec;
+use common::{median, native_spec, time};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs per measurement when `BENCH_RUNS` is unset. Each of the 6 rows runs this many times
 /// (plus a warm-up) in the sandbox with fuel, without, with the guest's clock, natively and in
@@ -46,11 +46,6 @@ const PNG_SEED: u64 = 12;
 /// Instantiations timed for the instantiation line (each takes microseconds).
 const INSTANTIATIONS: usize = 1000;
 
-fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
-    v.sort();
-    v[v.len() / 2]
-}
-
 fn median_f64(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
@@ -58,19 +53,6 @@ fn median_f64(mut v: Vec<f64>) -> f64 {
 
 fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
-}
-
-fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
-    f(); // warm-up: page-ins, the pool's first slot, caches
-    median(
-        (0..runs)
-            .map(|_| {
-                let t = Instant::now();
-                std::hint::black_box(f());
-                t.elapsed()
-            })
-            .collect(),
-    )
 }
 
 /// Writes a generated input unless it is already there (the photos take seconds to render).

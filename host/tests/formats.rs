@@ -275,14 +275,7 @@ fn all_eight_exif_orientations_are_applied() {
                     d.height
                 );
             }
-            let (qx, qy) = (d.width / 4, d.height / 4);
-            let corners = [
-                d.pixel(qx, qy),
-                d.pixel(3 * qx, qy),
-                d.pixel(qx, 3 * qy),
-                d.pixel(3 * qx, 3 * qy),
-            ];
-            for (corner, (got, want)) in corners
+            for (corner, (got, want)) in common::corners(&d)
                 .iter()
                 .zip(DISPLAYED[orientation as usize - 1])
                 .enumerate()

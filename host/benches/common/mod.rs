@@ -6,6 +6,7 @@
 use attachd::config::GuestPaths;
 use attachd::sandbox::{Fit, Format, Limits, VariantSpec};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 /// The workspace root (cargo runs benchmarks from the package directory).
 pub fn root() -> PathBuf {
@@ -64,4 +65,25 @@ pub fn native_spec(s: &VariantSpec) -> media_thumbnail::VariantSpec {
         },
         quality: s.quality,
     }
+}
+
+/// The middle value of `v` (the upper one of an even count).
+pub fn median<T: Ord + Copy>(mut v: Vec<T>) -> T {
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// The median time of `runs` calls of `f`, after one warm-up call (page-ins, the pool's first
+/// slot, caches).
+pub fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> Duration {
+    f();
+    median(
+        (0..runs)
+            .map(|_| {
+                let t = Instant::now();
+                std::hint::black_box(f());
+                t.elapsed()
+            })
+            .collect(),
+    )
 }

@@ -138,17 +138,21 @@ pub fn close(got: [u8; 3], want: [u8; 3]) -> bool {
         .all(|(&g, w)| (i32::from(g) - i32::from(w)).abs() <= 48)
 }
 
-/// Asserts that `d` shows [`attach_fixtures::quadrants`] upright: sampled a quarter in from each
-/// corner, top-left, top-right, bottom-left and bottom-right are red, green, blue and yellow.
-pub fn assert_quadrants(d: &Decoded, what: &str) {
+/// The colours a quarter in from each corner: top-left, top-right, bottom-left, bottom-right.
+pub fn corners(d: &Decoded) -> [[u8; 3]; 4] {
     let (qx, qy) = (d.width / 4, d.height / 4);
-    let corners = [
+    [
         d.pixel(qx, qy),
         d.pixel(3 * qx, qy),
         d.pixel(qx, 3 * qy),
         d.pixel(3 * qx, 3 * qy),
-    ];
-    for (corner, (got, want)) in corners
+    ]
+}
+
+/// Asserts that `d` shows [`attach_fixtures::quadrants`] upright: sampled a quarter in from each
+/// corner, top-left, top-right, bottom-left and bottom-right are red, green, blue and yellow.
+pub fn assert_quadrants(d: &Decoded, what: &str) {
+    for (corner, (got, want)) in corners(d)
         .iter()
         .zip(attach_fixtures::QUADRANT_COLOURS)
         .enumerate()
