@@ -123,7 +123,11 @@ fn main() {
                     .sum();
                 let (r, stats, given) = if matches!(info.kind, Kind::Heic | Kind::Avif) {
                     let (r, stats) = sandbox.heif(&data, &specs, limits, src).unwrap();
-                    (r, stats, budget.for_heif_call(bytes, src, out))
+                    (
+                        r,
+                        stats,
+                        budget.at_per_pixel(budget.heif_per_pixel, bytes, src, out),
+                    )
                 } else {
                     let (r, stats) = sandbox.thumbnail(&data, &specs, limits, src).unwrap();
                     (r, stats, budget.for_call(bytes, src, out))

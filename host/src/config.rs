@@ -109,20 +109,12 @@ impl FuelBudget {
     /// The fuel for one call on `input_bytes` bytes that decodes `source_pixels` and writes
     /// `output_pixels` (both 0 for probe and scan). Saturates instead of overflowing.
     pub fn for_call(&self, input_bytes: u64, source_pixels: u64, output_pixels: u64) -> u64 {
-        self.with_per_pixel(self.per_pixel, input_bytes, source_pixels, output_pixels)
+        self.at_per_pixel(self.per_pixel, input_bytes, source_pixels, output_pixels)
     }
 
-    /// [`FuelBudget::for_call`] for the heif guest: `heif_per_pixel` per source pixel.
-    pub fn for_heif_call(&self, input_bytes: u64, source_pixels: u64, output_pixels: u64) -> u64 {
-        self.with_per_pixel(
-            self.heif_per_pixel,
-            input_bytes,
-            source_pixels,
-            output_pixels,
-        )
-    }
-
-    fn with_per_pixel(
+    /// [`FuelBudget::for_call`] with `per_pixel` fuel per source pixel in place of the
+    /// thumbnail guest's (the heif guest's is `heif_per_pixel`).
+    pub fn at_per_pixel(
         &self,
         per_pixel: u64,
         input_bytes: u64,

@@ -314,17 +314,14 @@ impl Pipeline {
                 guests, video, container, data, specs, limits, probe_out, video_out,
             );
         }
-        let (thumbs, _) = match kind {
+        let ((thumbs, _), step) = match kind {
             Kind::Jpeg | Kind::Png | Kind::Gif | Kind::Webp => {
-                guests.thumbnail(data, specs, limits, pixels)?
+                (guests.thumbnail(data, specs, limits, pixels)?, "thumbnail")
             }
-            Kind::Heic | Kind::Avif => guests.heif(data, specs, limits, pixels)?,
+            Kind::Heic | Kind::Avif => (guests.heif(data, specs, limits, pixels)?, "heif"),
             _ => return Err(PipelineError::UnsupportedType { kind: kind.name() }),
         };
-        thumbs.map_err(|error| PipelineError::Media {
-            step: "thumbnail",
-            error,
-        })
+        thumbs.map_err(|error| PipelineError::Media { step, error })
     }
 }
 

@@ -105,6 +105,26 @@ fn every_rotation_and_mirror_a_heic_declares_is_displayed_on_pictures_and_grids(
     });
 }
 
+#[test]
+fn an_exif_orientation_inside_a_heic_is_not_applied_again() {
+    // The coded pixels are upright and the file has no irot: an EXIF Orientation of 6 (turn
+    // a quarter clockwise) describes nothing a viewer should do.
+    let data = fx::heic_with_exif_orientation(&fx::quadrants(160, 96), 6);
+    let o = run(&data, &[spec("o", 64, Format::Png)]);
+    let probe = o.probe.as_ref().unwrap();
+    assert!(probe.has_exif, "the file does carry EXIF");
+    assert_eq!(probe.orientation, 1);
+    let thumbs = o.result.unwrap();
+    let d = decode(Format::Png, &thumbs.variants[0].data);
+    assert!(
+        d.width > d.height,
+        "still landscape: {}x{}",
+        d.width,
+        d.height
+    );
+    common::assert_quadrants(&d, "EXIF orientation 6 in a HEIC");
+}
+
 /// Builds a file that shows a raster with a rotation (quarters), a mirror, on a grid or not.
 type MakeTransformed<'a> = &'a dyn Fn(&fx::Rgb, u8, Option<fx::Mirror>, bool) -> Vec<u8>;
 

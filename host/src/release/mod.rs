@@ -36,7 +36,7 @@ pub const SIGNATURE_SUFFIX: &str = ".minisig";
 
 /// The guests a release holds, by name, with the world each implements: the four the sandbox
 /// loads, and the only names `attachd guests install` takes. `heif` implements the same world
-/// as `thumbnail` with another decoder set (HEIC), released as its own component.
+/// as `thumbnail` with another decoder set (HEIC, AVIF), released as its own component.
 pub const GUESTS: [(&str, &str); 4] = [
     ("probe", "prober"),
     ("scan", "scanner"),

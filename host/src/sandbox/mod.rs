@@ -210,7 +210,7 @@ pub struct Guests {
     probe: ProberPre<CallState>,
     scan: ScannerPre<CallState>,
     thumbnail: ThumbnailerPre<CallState>,
-    /// The same world as `thumbnail`, released on its own: HEIC decoding.
+    /// The same world as `thumbnail`, released on its own: HEIC and AVIF decoding.
     heif: ThumbnailerPre<CallState>,
     loaded: Vec<LoadedGuest>,
     release: PathBuf,
@@ -654,12 +654,21 @@ impl Session<'_> {
         limits: Limits,
         source_pixels: u64,
     ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        let per_pixel = self.sandbox.limits.fuel.per_pixel;
         let guest = &self.guests.thumbnail;
-        self.render("thumbnail", guest, data, specs, limits, source_pixels)
+        self.render(
+            "thumbnail",
+            guest,
+            per_pixel,
+            data,
+            specs,
+            limits,
+            source_pixels,
+        )
     }
 
-    /// [`Session::thumbnail`] in the heif guest (HEIC), whose decode costs more fuel per
-    /// pixel (see [`crate::config::FuelBudget::heif_per_pixel`]).
+    /// [`Session::thumbnail`] in the heif guest (HEIC and AVIF), whose decode costs more fuel
+    /// per pixel (see [`crate::config::FuelBudget::heif_per_pixel`]).
     pub fn heif(
         &self,
         data: &[u8],
@@ -667,17 +676,20 @@ impl Session<'_> {
         limits: Limits,
         source_pixels: u64,
     ) -> Result<(Result<Thumbnails, MediaError>, CallStats), SandboxError> {
+        let per_pixel = self.sandbox.limits.fuel.heif_per_pixel;
         let guest = &self.guests.heif;
-        self.render("heif", guest, data, specs, limits, source_pixels)
+        self.render("heif", guest, per_pixel, data, specs, limits, source_pixels)
     }
 
-    /// Renders in `guest` (a `thumbnailer`), then checks every variant it returns: the specs'
-    /// names, formats and boxes, the output size, and a re-probe and re-scan of each variant in
-    /// fresh instances of the other guests.
+    /// Renders in `guest` (a `thumbnailer`, given `per_pixel` fuel per source pixel), then
+    /// checks every variant it returns: the specs' names, formats and boxes, the output size,
+    /// and a re-probe and re-scan of each variant in fresh instances of the other guests.
+    #[allow(clippy::too_many_arguments)]
     fn render(
         &self,
         name: &'static str,
         guest: &ThumbnailerPre<CallState>,
+        per_pixel: u64,
         data: &[u8],
         specs: &[VariantSpec],
         limits: Limits,
@@ -689,12 +701,12 @@ impl Session<'_> {
             .iter()
             .map(|s| source_pixels.min(u64::from(s.max_width) * u64::from(s.max_height)))
             .fold(0u64, u64::saturating_add);
-        let fuel = &self.sandbox.limits.fuel;
-        let budget = if name == "heif" {
-            fuel.for_heif_call(data.len() as u64, source_pixels, output_pixels)
-        } else {
-            fuel.for_call(data.len() as u64, source_pixels, output_pixels)
-        };
+        let budget = self.sandbox.limits.fuel.at_per_pixel(
+            per_pixel,
+            data.len() as u64,
+            source_pixels,
+            output_pixels,
+        );
         let copy_cap = usize::try_from(max_output)
             .unwrap_or(usize::MAX)
             .saturating_add(RECORD_COPY_BYTES);

@@ -21,8 +21,8 @@ mod limits;
 
 pub use error::{Limit, MediaError};
 pub use formats::{
-    image_end, MAX_CHUNKS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_JPEG_SCANS, MAX_REFERENCE_TARGETS,
-    MAX_TIFF_PAGES,
+    image_end, HEIF_ALPHA_URNS, MAX_CHUNKS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_JPEG_SCANS,
+    MAX_REFERENCE_TARGETS, MAX_TIFF_PAGES,
 };
 pub use kind::{sniff, Kind, SNIFF_PREFIX};
 pub use limits::Limits;

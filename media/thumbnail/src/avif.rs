@@ -23,7 +23,7 @@ use heifer::heifer_hevc_dec::recon::Frame;
 use heifer::heifer_isobmff::boxes::{ColorInfo, Property};
 use heifer::heifer_isobmff::{HeifFile, ItemId};
 use heifer::Image;
-use media_probe::{Limits, MediaError};
+use media_probe::{Limits, MediaError, HEIF_ALPHA_URNS};
 use rav1d::include::dav1d::data::Dav1dData;
 use rav1d::include::dav1d::dav1d::{Dav1dContext, Dav1dSettings};
 use rav1d::include::dav1d::picture::Dav1dPicture;
@@ -32,12 +32,6 @@ use rav1d::src::lib as dav1d;
 use crate::guard::{check_size, padded};
 use crate::raster::{Layout, Raster};
 
-/// `auxC` types that mark an item as the alpha plane of the image it references.
-const ALPHA_URNS: [&str; 2] = [
-    "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
-    "urn:mpeg:hevc:2015:auxid:1",
-];
-
 pub(crate) fn decode(
     data: &[u8],
     source: (u32, u32),
@@ -45,13 +39,13 @@ pub(crate) fn decode(
 ) -> Result<Raster, MediaError> {
     let file = HeifFile::parse(data).map_err(container)?;
     let primary = file.primary_id;
-    let mut image = decode_item(&file, primary, 0, limits)?;
+    let mut image = decode_item(&file, primary, limits)?;
     let alpha = file
         .referencing_items(primary, b"auxl")
         .into_iter()
         .find(|&aux| is_alpha(&file, aux));
     if let Some(aux) = alpha {
-        let plane = decode_item(&file, aux, 0, limits)?;
+        let plane = decode_item(&file, aux, limits)?;
         attach_alpha(&mut image, &plane)?;
     }
     if let Some((primaries, transfer)) = primaries_of(&file, primary) {
@@ -63,16 +57,12 @@ pub(crate) fn decode(
 }
 
 /// An item's pixels before its transforms: one AV1 picture, or a grid of them.
-fn decode_item(
-    file: &HeifFile<'_>,
-    id: ItemId,
-    depth: u32,
-    limits: &Limits,
-) -> Result<Image<u8>, MediaError> {
+fn decode_item(file: &HeifFile<'_>, id: ItemId, limits: &Limits) -> Result<Image<u8>, MediaError> {
     let item = file.item(id).map_err(container)?;
     match &item.item_type.0 {
         b"av01" => decode_av01(file, id, limits),
-        b"grid" if depth == 0 => decode_grid(file, id, limits),
+        // A grid's tiles are AV1 pictures (the probe checked): no deeper nesting.
+        b"grid" => decode_grid(file, id, limits),
         other => Err(MediaError::unsupported(format!(
             "avif: image item of type {}",
             String::from_utf8_lossy(other)
@@ -236,7 +226,9 @@ fn to_srgb(image: &mut Image<u8>, primaries: u16, transfer: u16) {
 
 fn is_alpha(file: &HeifFile<'_>, id: ItemId) -> bool {
     file.item_properties(id).is_ok_and(|mut props| {
-        props.any(|p| matches!(p, Property::AuxiliaryType(t) if ALPHA_URNS.contains(&t.as_str())))
+        props.any(
+            |p| matches!(p, Property::AuxiliaryType(t) if HEIF_ALPHA_URNS.contains(&t.as_str())),
+        )
     })
 }
 

@@ -3,12 +3,12 @@
 //! `imir`) and converts the samples to sRGB from the embedded ICC profile (Display P3 on
 //! iPhones) or the `nclx` colour information, at 8 bits per sample whatever the coded depth.
 //!
-//! Limits: heifer refuses any picture or grid over the caller's pixel limit before allocating
-//! it, and the probe has already checked every coded picture's `ispe`, the grid's tile count
-//! and the sum of all pictures' areas. heifer decodes the whole picture (HEVC has no cheaper
-//! path to a smaller size) and then the rotation and colour conversion each make one more
-//! copy: about 10 bytes per pixel at the peak. The guest's linear memory cap must allow that
-//! (README "Limits").
+//! Limits: heifer refuses any picture or grid over the pixel limit given to it (see
+//! `picture_limit`) before allocating it, and the probe has already checked every coded
+//! picture's `ispe`, the grid's inputs and the area a decode reads. heifer decodes the whole
+//! picture (HEVC has no cheaper path to a smaller size) and then the rotation and colour
+//! conversion each make one more copy: the guest's linear memory cap must allow about 14 bytes
+//! per pixel at the peak (README "HEIC and AVIF").
 
 use media_probe::{Limits, MediaError, ProbeInfo};
 
@@ -31,9 +31,9 @@ pub(crate) fn decode(data: &[u8], info: &ProbeInfo, limits: &Limits) -> Result<R
 
 /// The most pixels heifer may decode any one picture or grid of this file to: the displayed
 /// canvas, or the largest coded picture the primary's decode reads (its `ispe`, as the probe
-/// read it) with its padding, never over the limit. So a picture whose bitstream claims more than every declared size is
-/// refused instead of decoded, where the pixel limit alone would let it run into the fuel
-/// budget of the size it declared.
+/// read it), with their padding, never over the limit. So a picture whose bitstream claims
+/// more than every declared size is refused instead of decoded, where the pixel limit alone
+/// would let it run into the fuel budget of the size it declared.
 fn picture_limit(info: &ProbeInfo, limits: &Limits) -> u64 {
     let (w, h) = info.largest_picture;
     padded(w, h)

@@ -54,10 +54,11 @@ const SINGLE_BOXES: [&[u8; 4]; 9] = [
     b"hdlr", b"pitm", b"iinf", b"iref", b"iprp", b"iloc", b"idat", b"ipco", b"ipma",
 ];
 
-/// `auxC` types that mark an item as the alpha plane of the image it references.
-const ALPHA_URNS: [&[u8]; 2] = [
-    b"urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
-    b"urn:mpeg:hevc:2015:auxid:1",
+/// `auxC` types that mark an item as the alpha plane of the image it references (the MPEG
+/// systems URN, and HEVC's own). Public so the decoders recognise exactly the same ones.
+pub const HEIF_ALPHA_URNS: [&str; 2] = [
+    "urn:mpeg:mpegB:cicp:systems:auxiliary:alpha",
+    "urn:mpeg:hevc:2015:auxid:1",
 ];
 
 /// What a decode of the primary image reads: the coded pictures' area, once per reference,
@@ -382,7 +383,7 @@ impl<'a> Meta<'a> {
             .filter_map(|(_, body)| full_box_body(body).ok())
             .any(|body| {
                 let urn = body.split(|&b| b == 0).next().unwrap_or_default();
-                ALPHA_URNS.contains(&urn)
+                HEIF_ALPHA_URNS.iter().any(|u| u.as_bytes() == urn)
             })
     }
 }

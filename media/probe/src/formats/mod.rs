@@ -11,7 +11,7 @@ mod png;
 mod tiff;
 mod webp;
 
-pub use heif::{MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_REFERENCE_TARGETS};
+pub use heif::{HEIF_ALPHA_URNS, MAX_GRID_TILES, MAX_HEIF_ITEMS, MAX_REFERENCE_TARGETS};
 pub use jpeg::MAX_JPEG_SCANS;
 pub use tiff::MAX_TIFF_PAGES;
 
